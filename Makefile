@@ -1,0 +1,42 @@
+# The README's two commands live here: `make toy` and `make test`.
+# Each builds its own virtual environment; nothing is installed globally
+# except Debian's GnuTLS tools, which the interop tests use as a real peer.
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: toy test lint typecheck pytest system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## Start the toy appliance on localhost (toy credentials, dummy secret).
+toy: $(STAMP)
+	$(BIN)/pinata toy
+
+## Set up and run everything CI runs: lint, strict typing, the test suite.
+test: $(STAMP) system-deps lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check pinata bait_ca unikernel fuzz tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy pinata
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+# GnuTLS is a peer for interop tests; installed when we may (root + apt).
+system-deps:
+	@if ! command -v gnutls-cli >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnutls-bin >/dev/null) \
+		|| echo "warning: gnutls-bin could not be installed; GnuTLS interop tests will be skipped"; \
+	fi
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

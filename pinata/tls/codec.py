@@ -1,0 +1,132 @@
+"""Bounded readers and writers for the TLS presentation language (RFC 8446 §3).
+
+Every length prefix a `Reader` follows is checked against what remains and
+against the caller's declared bounds, so a decoder built on it is total: it
+returns a value or raises `ProtocolError(decode_error)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pinata.tls.errors import ProtocolError, decode_error
+
+_PREFIX_MAX = {1: 0xFF, 2: 0xFFFF, 3: 0xFFFFFF}
+
+
+class Reader:
+    """Reads from a fixed buffer; every read is bounds-checked."""
+
+    __slots__ = ("_buf", "_pos", "_end")
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        self._buf = memoryview(data)
+        self._pos = 0
+        self._end = len(self._buf)
+
+    @property
+    def remaining(self) -> int:
+        return self._end - self._pos
+
+    def at_end(self) -> bool:
+        return self._pos >= self._end
+
+    def expect_end(self, what: str = "message") -> None:
+        if self._pos != self._end:
+            raise decode_error(f"{self._end - self._pos} trailing bytes after {what}")
+
+    def _take(self, n: int) -> memoryview:
+        if n < 0 or n > self._end - self._pos:
+            raise decode_error(f"need {n} bytes, {self._end - self._pos} remain")
+        view = self._buf[self._pos : self._pos + n]
+        self._pos += n
+        return view
+
+    def u8(self) -> int:
+        return self._take(1)[0]
+
+    def u16(self) -> int:
+        return int.from_bytes(self._take(2), "big")
+
+    def u24(self) -> int:
+        return int.from_bytes(self._take(3), "big")
+
+    def u32(self) -> int:
+        return int.from_bytes(self._take(4), "big")
+
+    def fixed(self, n: int) -> bytes:
+        return bytes(self._take(n))
+
+    def _length(self, prefix: int, minimum: int, maximum: int) -> int:
+        if prefix == 1:
+            n = self.u8()
+        elif prefix == 2:
+            n = self.u16()
+        elif prefix == 3:
+            n = self.u24()
+        else:  # pragma: no cover - programming error, not peer input
+            raise ValueError("prefix must be 1, 2 or 3")
+        if n < minimum or n > maximum:
+            raise decode_error(f"vector length {n} outside [{minimum}, {maximum}]")
+        return n
+
+    def vector(self, prefix: int, minimum: int = 0, maximum: int | None = None) -> bytes:
+        """An opaque vector `opaque x<minimum..maximum>` with a `prefix`-byte length."""
+        bound = _PREFIX_MAX[prefix] if maximum is None else maximum
+        return bytes(self._take(self._length(prefix, minimum, bound)))
+
+    def sub(self, prefix: int, minimum: int = 0, maximum: int | None = None) -> Reader:
+        """A reader over a length-prefixed vector, for parsing its elements."""
+        bound = _PREFIX_MAX[prefix] if maximum is None else maximum
+        return Reader(self._take(self._length(prefix, minimum, bound)))
+
+    def rest(self) -> bytes:
+        return bytes(self._take(self._end - self._pos))
+
+
+class Writer:
+    """Builds a message; length prefixes are filled in when their block closes."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def u8(self, v: int) -> None:
+        self._buf.append(v)
+
+    def u16(self, v: int) -> None:
+        self._buf += v.to_bytes(2, "big")
+
+    def u24(self, v: int) -> None:
+        self._buf += v.to_bytes(3, "big")
+
+    def u32(self, v: int) -> None:
+        self._buf += v.to_bytes(4, "big")
+
+    def fixed(self, data: bytes) -> None:
+        self._buf += data
+
+    def vector(self, prefix: int, data: bytes) -> None:
+        if len(data) > _PREFIX_MAX[prefix]:
+            raise ValueError(f"{len(data)} bytes do not fit a {prefix}-byte length")
+        self._buf += len(data).to_bytes(prefix, "big")
+        self._buf += data
+
+    @contextmanager
+    def prefixed(self, prefix: int) -> Iterator[None]:
+        """Everything written inside the block gets a `prefix`-byte length in front."""
+        start = len(self._buf)
+        self._buf += bytes(prefix)
+        yield
+        n = len(self._buf) - start - prefix
+        if n > _PREFIX_MAX[prefix]:
+            raise ValueError(f"{n} bytes do not fit a {prefix}-byte length")
+        self._buf[start : start + prefix] = n.to_bytes(prefix, "big")
+
+    def getvalue(self) -> bytes:
+        return bytes(self._buf)
+
+
+__all__ = ["ProtocolError", "Reader", "Writer"]

@@ -1,0 +1,119 @@
+"""What a connection is told before it starts: credentials, preferences, and
+how to judge the peer's certificates.
+
+Peer authentication is a function passed in, so the engine knows nothing of
+X.509 path validation: it hands over the certificate list exactly as received
+and gets back either a `VerifiedPeer` or a `PeerRejected` naming the alert.
+The engine itself checks CertificateVerify against the leaf key it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificatePublicKeyTypes,
+)
+
+from pinata.tls.constants import CipherSuite, NamedGroup, SignatureScheme
+from pinata.tls.errors import AlertDescription
+
+
+@dataclass(frozen=True)
+class VerifiedPeer:
+    """A peer chain that validated: DER certificates, leaf first, anchor last."""
+
+    chain: tuple[bytes, ...]
+    leaf_public_key: CertificatePublicKeyTypes
+    # Human-readable subjects, leaf first, for traces and logs.
+    subjects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PeerRejected:
+    """Why a peer chain did not validate, and the alert that says so."""
+
+    alert: AlertDescription
+    reason: str
+
+
+# (certificate list as sent, leaf first; the connection's notion of now)
+PeerAuthenticator = Callable[[Sequence[bytes], datetime], VerifiedPeer | PeerRejected]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Our own certificate chain (DER, leaf first) and its private key."""
+
+    chain: tuple[bytes, ...]
+    private_key: CertificateIssuerPrivateKeyTypes
+
+    def __repr__(self) -> str:  # never print a key
+        return f"Credentials(chain=<{len(self.chain)} certificates>, private_key=<hidden>)"
+
+
+DEFAULT_CIPHER_SUITES: tuple[CipherSuite, ...] = (
+    CipherSuite.TLS_AES_128_GCM_SHA256,
+    CipherSuite.TLS_CHACHA20_POLY1305_SHA256,
+    CipherSuite.TLS_AES_256_GCM_SHA384,
+)
+DEFAULT_GROUPS: tuple[NamedGroup, ...] = (
+    NamedGroup.x25519,
+    NamedGroup.secp256r1,
+    NamedGroup.secp384r1,
+    NamedGroup.X25519MLKEM768,
+)
+DEFAULT_SIGNATURE_SCHEMES: tuple[SignatureScheme, ...] = (
+    SignatureScheme.ecdsa_secp256r1_sha256,
+    SignatureScheme.ecdsa_secp384r1_sha384,
+    SignatureScheme.ed25519,
+    SignatureScheme.rsa_pss_rsae_sha256,
+    SignatureScheme.rsa_pss_rsae_sha384,
+    SignatureScheme.rsa_pss_rsae_sha512,
+    SignatureScheme.rsa_pss_pss_sha256,
+    SignatureScheme.rsa_pss_pss_sha384,
+    SignatureScheme.rsa_pss_pss_sha512,
+)
+# Schemes we accept in certificates but never in CertificateVerify (§4.2.3).
+DEFAULT_SIGNATURE_SCHEMES_CERT: tuple[SignatureScheme, ...] = (
+    *DEFAULT_SIGNATURE_SCHEMES,
+    SignatureScheme.ecdsa_secp521r1_sha512,
+    SignatureScheme.rsa_pkcs1_sha256,
+    SignatureScheme.rsa_pkcs1_sha384,
+    SignatureScheme.rsa_pkcs1_sha512,
+)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    credentials: Credentials
+    # None: no CertificateRequest is sent (the HTTPS page). Otherwise the
+    # client must present a chain this function accepts, or the handshake
+    # fails (certificate_required for an empty Certificate, §4.4.2.4).
+    authenticate_client: PeerAuthenticator | None = None
+    # DER-encoded distinguished names for certificate_authorities (§4.2.4).
+    certificate_authorities: tuple[bytes, ...] = ()
+    cipher_suites: tuple[CipherSuite, ...] = DEFAULT_CIPHER_SUITES
+    groups: tuple[NamedGroup, ...] = DEFAULT_GROUPS
+    signature_schemes: tuple[SignatureScheme, ...] = DEFAULT_SIGNATURE_SCHEMES
+    # Key for the HelloRetryRequest cookie's integrity tag (§4.2.2).
+    cookie_key: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    # How the server's chain is judged; required: this engine never skips it.
+    authenticate_server: PeerAuthenticator
+    # Presented when the server sends CertificateRequest; None sends an empty
+    # Certificate message.
+    credentials: Credentials | None = None
+    server_name: str | None = None
+    cipher_suites: tuple[CipherSuite, ...] = DEFAULT_CIPHER_SUITES
+    groups: tuple[NamedGroup, ...] = DEFAULT_GROUPS
+    # Groups for which the first ClientHello carries a key share.
+    key_share_groups: tuple[NamedGroup, ...] = (NamedGroup.x25519,)
+    signature_schemes: tuple[SignatureScheme, ...] = DEFAULT_SIGNATURE_SCHEMES
+    signature_schemes_cert: tuple[SignatureScheme, ...] = DEFAULT_SIGNATURE_SCHEMES_CERT

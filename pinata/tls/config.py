@@ -26,10 +26,13 @@ from pinata.tls.errors import AlertDescription
 class VerifiedPeer:
     """A peer chain that validated: DER certificates, leaf first, anchor last."""
 
-    chain: tuple[bytes, ...]
-    leaf_public_key: CertificatePublicKeyTypes
+    chain: tuple[bytes, ...] = field(repr=False)
+    leaf_public_key: CertificatePublicKeyTypes = field(repr=False)
     # Human-readable subjects, leaf first, for traces and logs.
     subjects: tuple[str, ...] = ()
+    # An id-RSASSA-PSS key may sign only with rsa_pss_pss_* (RFC 8446 §4.2.3);
+    # `cryptography` gives both kinds as RSAPublicKey, so the validator says.
+    leaf_key_is_rsassa_pss: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,6 @@ class ServerConfig:
     cipher_suites: tuple[CipherSuite, ...] = DEFAULT_CIPHER_SUITES
     groups: tuple[NamedGroup, ...] = DEFAULT_GROUPS
     signature_schemes: tuple[SignatureScheme, ...] = DEFAULT_SIGNATURE_SCHEMES
-    # Key for the HelloRetryRequest cookie's integrity tag (§4.2.2).
-    cookie_key: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,446 @@
+"""A TLS 1.3 connection with no I/O of its own (the h11 pattern).
+
+The caller moves bytes: `receive_data(bytes)` returns events,
+`data_to_send()` returns what to write. Underneath, the record layer
+(RFC 8446 §5) frames, decrypts and reassembles; complete handshake messages
+go to the role's state machine (`pinata.tls.handshake`), whose outputs this
+module carries out. Any `ProtocolError` raised below ends the connection with
+exactly one alert; after that nothing more is accepted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+
+from pinata.tls.config import ClientConfig, ServerConfig
+from pinata.tls.constants import (
+    MAX_PLAINTEXT,
+    TLS10,
+    TLS12,
+    ContentType,
+    HandshakeType,
+    KeyUpdateRequest,
+)
+from pinata.tls.errors import (
+    AlertDescription,
+    AlertLevel,
+    LocalProtocolError,
+    ProtocolError,
+    alert_name,
+)
+from pinata.tls.events import ApplicationData, ConnectionFailed, Event, PeerClosed
+from pinata.tls.handshake import client as client_states
+from pinata.tls.handshake.common import (
+    Complete,
+    HandshakeContext,
+    Note,
+    Output,
+    SendChangeCipherSpec,
+    SendMessage,
+    SetReadKeys,
+    SetWriteKeys,
+    SkipEarlyData,
+)
+from pinata.tls.handshake.server import ServerExpectClientHello, ServerState
+from pinata.tls.keyschedule import KeySchedule
+from pinata.tls.messages import KeyUpdate, NewSessionTicket, parse_handshake_message
+from pinata.tls.record import (
+    Record,
+    RecordDeframer,
+    RecordProtector,
+    RecordUnprotector,
+    SequenceExhausted,
+    encode_plaintext_records,
+)
+from pinata.tls.suites import SuiteParams
+from pinata.tls.trace import Trace
+
+# Bounds on what a peer can make us hold (bytes of handshake message body).
+MAX_HANDSHAKE_MESSAGE = 16 * 1024
+MAX_MESSAGE_BY_TYPE = {
+    HandshakeType.client_hello: 64 * 1024,
+    HandshakeType.certificate: 64 * 1024,
+}
+MAX_HANDSHAKE_TOTAL = 256 * 1024
+# We never issue tickets, so any early data is from a PSK we do not know; we
+# skip at most this much of it (RFC 8446 §4.2.10) before calling it an attack.
+MAX_EARLY_DATA_SKIPPED = 64 * 1024
+
+_CHANGE_CIPHER_SPEC_RECORD = bytes((ContentType.change_cipher_spec, 3, 3, 0, 1, 1))
+_HANDSHAKE = int(ContentType.handshake)
+_ALERT = int(ContentType.alert)
+_APPLICATION_DATA = int(ContentType.application_data)
+_CHANGE_CIPHER_SPEC = int(ContentType.change_cipher_spec)
+
+RandomSource = Callable[[int], bytes]
+State = ServerState | client_states.ClientState
+
+
+def _unexpected(reason: str) -> ProtocolError:
+    return ProtocolError(AlertDescription.unexpected_message, reason)
+
+
+class _Connection:
+    """What both roles share: the record layer and post-handshake messages."""
+
+    _is_client: bool
+
+    def __init__(self, state: State, random: RandomSource, now: datetime) -> None:
+        self._ctx = HandshakeContext(random, now)
+        self._state: State = state
+        self._deframer = RecordDeframer()
+        self._reader: RecordUnprotector | None = None
+        self._read_params: SuiteParams | None = None
+        self._read_secret = b""
+        self._read_is_application = False
+        # Whether a protected record has opened under the current read keys;
+        # until then a peer without keys may still send a plaintext alert.
+        self._read_level_used = False
+        self._writer: RecordProtector | None = None
+        self._write_params: SuiteParams | None = None
+        self._write_secret = b""
+        self._handshake_buffer = bytearray()
+        self._handshake_total = 0
+        self._pending_handshake = bytearray()
+        self._first_flight = True
+        self._out = bytearray()
+        self._ccs_received = False
+        self._early_data_budget = 0
+        self._failed = False
+        self._peer_closed = False
+        self._we_closed = False
+        self.handshake_complete = False
+        self.trace = Trace()
+
+    # ---- public API ------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Nothing more will be accepted from the peer."""
+        return self._failed or self._peer_closed
+
+    @property
+    def state_name(self) -> str:
+        return type(self._state).__name__
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
+        """Feed bytes from the peer; `b""` means the peer closed the transport."""
+        events: list[Event] = []
+        if self.closed:
+            return events
+        try:
+            if not data:
+                self._on_end_of_stream(events)
+                return events
+            self._deframer.feed(data)
+            while not self.closed:
+                record = self._deframer.next_record()
+                if record is None:
+                    break
+                self._on_record(record, events)
+            self._flush_handshake()
+        except ProtocolError as error:
+            self._fail(error, events)
+        except SequenceExhausted:
+            # §5.3: a wrapped sequence number must end the connection; no alert
+            # can be protected any more, so none is sent.
+            self._failed = True
+            events.append(ConnectionFailed(None, sent=False, reason="sequence number exhausted"))
+        return events
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def send_application_data(self, data: bytes | memoryview) -> None:
+        if not self.handshake_complete or self._failed or self._we_closed:
+            raise LocalProtocolError("application data can flow only on an established connection")
+        if not data:
+            return
+        assert self._writer is not None
+        self._out += self._seal_many(_APPLICATION_DATA, data)
+
+    def close(self) -> None:
+        """Queue close_notify (§6.1); the peer may still send until it closes too."""
+        if self._failed or self._we_closed:
+            return
+        self._we_closed = True
+        self._flush_handshake()
+        self._send_alert(AlertDescription.close_notify)
+        self.trace.add("alert_out", "close_notify")
+
+    def update_keys(self, request_peer_update: bool = False) -> None:
+        """Send KeyUpdate (§4.6.3) and move our write keys forward."""
+        if not self.handshake_complete or self._failed or self._we_closed:
+            raise LocalProtocolError("keys can be updated only on an established connection")
+        request = (
+            KeyUpdateRequest.update_requested
+            if request_peer_update
+            else KeyUpdateRequest.update_not_requested
+        )
+        self._send_key_update(request)
+
+    # ---- record layer ----------------------------------------------------
+
+    def _seal_many(self, content_type: int, data: bytes | memoryview) -> bytes:
+        assert self._writer is not None
+        try:
+            return self._writer.seal_many(content_type, data)
+        except SequenceExhausted:
+            self._failed = True
+            raise LocalProtocolError("sequence number exhausted; the connection is closed")
+
+    def _ccs_allowed(self) -> bool:
+        # §5: one dummy CCS after the first ClientHello and before the peer's Finished.
+        if self._ccs_received or self._handshake_buffer:
+            return False
+        if self._is_client:
+            return not self._read_is_application
+        return not isinstance(self._state, ServerExpectClientHello) and not self.handshake_complete
+
+    def _on_record(self, record: Record, events: list[Event]) -> None:
+        content_type = record.content_type
+        content: bytes | memoryview = record.fragment
+        if content_type == _CHANGE_CIPHER_SPEC:
+            if not self._ccs_allowed() or bytes(content) != b"\x01":
+                raise _unexpected("change_cipher_spec where §5 does not allow one")
+            self._ccs_received = True
+            return
+        if self._reader is None:
+            if content_type == _APPLICATION_DATA:
+                if self._skip_early_data(len(content)):
+                    return
+                raise _unexpected("protected record before keys were agreed")
+            if len(content) > MAX_PLAINTEXT:
+                raise ProtocolError(AlertDescription.record_overflow, "plaintext record too long")
+        elif content_type == _ALERT and not self._read_level_used and not self._read_is_application:
+            # The peer failed before it could install keys (e.g. it rejected our
+            # ServerHello): its alert is in the clear.
+            pass
+        elif content_type != _APPLICATION_DATA:
+            raise _unexpected("unprotected record after keys were agreed")
+        else:
+            try:
+                content_type, content = self._reader.open(record)
+            except ProtocolError as error:
+                if error.alert == AlertDescription.bad_record_mac and self._skip_early_data(
+                    len(record.fragment)
+                ):
+                    return
+                raise
+            self._early_data_budget = 0
+            self._read_level_used = True
+
+        if content_type == _HANDSHAKE:
+            self._on_handshake_fragment(content, events)
+        elif content_type == _ALERT:
+            self._on_alert(content, events)
+        elif content_type == _APPLICATION_DATA:
+            if not self._read_is_application:
+                raise _unexpected("application data before the handshake completed")
+            events.append(ApplicationData(bytes(content)))
+        else:
+            raise _unexpected(f"content type {content_type} inside a protected record")
+
+    def _skip_early_data(self, length: int) -> bool:
+        if self._early_data_budget < length:
+            return False
+        self._early_data_budget -= length
+        return True
+
+    def _flush_handshake(self) -> None:
+        if not self._pending_handshake:
+            return
+        data = bytes(self._pending_handshake)
+        self._pending_handshake.clear()
+        if self._writer is not None:
+            self._out += self._seal_many(_HANDSHAKE, data)
+        else:
+            # §5.1: an initial ClientHello may carry 0x0301 for old middleboxes.
+            version = TLS10 if self._first_flight and self._is_client else TLS12
+            self._out += encode_plaintext_records(_HANDSHAKE, data, legacy_record_version=version)
+        self._first_flight = False
+
+    def _send_alert(self, description: AlertDescription) -> None:
+        level = (
+            AlertLevel.warning
+            if description in (AlertDescription.close_notify, AlertDescription.user_canceled)
+            else AlertLevel.fatal
+        )
+        body = bytes((level, description))
+        if self._writer is not None:
+            try:
+                self._out += self._writer.seal(_ALERT, body)
+            except SequenceExhausted:
+                return
+        else:
+            self._out += encode_plaintext_records(_ALERT, body)
+
+    def _fail(self, error: ProtocolError, events: list[Event]) -> None:
+        self._failed = True
+        try:
+            self._flush_handshake()
+        except LocalProtocolError:
+            pass
+        self._send_alert(error.alert)
+        self.trace.add("alert_out", error.alert.name, reason=error.reason[:200])
+        events.append(ConnectionFailed(error.alert, sent=True, reason=error.reason))
+
+    def _on_end_of_stream(self, events: list[Event]) -> None:
+        if self.handshake_complete:
+            self._peer_closed = True
+            self.trace.add("note", "eof_without_close_notify")
+            events.append(PeerClosed(clean=False))
+        else:
+            self._failed = True
+            self.trace.add("note", "eof_during_handshake")
+            events.append(ConnectionFailed(None, sent=False, reason="peer closed during handshake"))
+
+    # ---- alerts ----------------------------------------------------------
+
+    def _on_alert(self, content: bytes | memoryview, events: list[Event]) -> None:
+        if self._handshake_buffer:
+            raise _unexpected("alert between the fragments of a handshake message")
+        if len(content) != 2:
+            # §5.1: alerts are never fragmented nor coalesced.
+            raise ProtocolError(AlertDescription.decode_error, "alert record is not two bytes")
+        description = content[1]
+        self.trace.add("alert_in", alert_name(description))
+        if description == AlertDescription.user_canceled:
+            return  # §6.1: a close_notify should follow; nothing ends yet.
+        if description == AlertDescription.close_notify and self.handshake_complete:
+            self._peer_closed = True
+            events.append(PeerClosed(clean=True))
+            return
+        # §6.2: every other alert is an error; the connection is over.
+        self._failed = True
+        known: AlertDescription | int
+        try:
+            known = AlertDescription(description)
+        except ValueError:
+            known = description
+        events.append(ConnectionFailed(known, sent=False, reason="peer sent an alert"))
+
+    # ---- handshake messages ----------------------------------------------
+
+    def _on_handshake_fragment(self, content: bytes | memoryview, events: list[Event]) -> None:
+        if not content:
+            raise _unexpected("zero-length handshake fragment")  # §5.1
+        self._handshake_total += len(content)
+        if self._handshake_total > MAX_HANDSHAKE_TOTAL and not self.handshake_complete:
+            raise ProtocolError(AlertDescription.illegal_parameter, "handshake too large")
+        buffer = self._handshake_buffer
+        buffer += content
+        while len(buffer) >= 4 and not self.closed:
+            msg_type = buffer[0]
+            length = int.from_bytes(buffer[1:4], "big")
+            if length > MAX_MESSAGE_BY_TYPE.get(msg_type, MAX_HANDSHAKE_MESSAGE):
+                raise ProtocolError(
+                    AlertDescription.illegal_parameter, f"handshake message of {length} bytes"
+                )
+            if len(buffer) < 4 + length:
+                return
+            raw = bytes(buffer[: 4 + length])
+            del buffer[: 4 + length]
+            keys_changed = self._on_handshake_message(msg_type, raw, events)
+            if keys_changed and buffer:
+                # §5.1: a handshake message may not span a change of keys.
+                raise _unexpected("handshake data after a key change in the same record")
+
+    def _on_handshake_message(self, msg_type: int, raw: bytes, events: list[Event]) -> bool:
+        message = parse_handshake_message(msg_type, memoryview(raw)[4:])
+        if self.handshake_complete:
+            return self._on_post_handshake(message, events)
+        if not isinstance(message, self._state.expects):
+            raise _unexpected(f"{type(message).__name__} in state {self.state_name}")
+        state, outputs = self._state.handle(self._ctx, message, raw)
+        self._state = state
+        return self._apply(outputs, events)
+
+    def _apply(self, outputs: list[Output], events: list[Event]) -> bool:
+        read_keys_changed = False
+        for output in outputs:
+            if isinstance(output, SendMessage):
+                self._pending_handshake += output.data
+            elif isinstance(output, Note):
+                self.trace.add(output.kind, output.what, **dict(output.details))
+            elif isinstance(output, SetWriteKeys):
+                self._flush_handshake()
+                self._writer = RecordProtector(output.params, output.secret)
+                self._write_params = output.params
+                self._write_secret = output.secret
+            elif isinstance(output, SetReadKeys):
+                self._reader = RecordUnprotector(output.params, output.secret)
+                self._read_params = output.params
+                self._read_secret = output.secret
+                self._read_is_application = output.application
+                self._read_level_used = False
+                read_keys_changed = True
+            elif isinstance(output, SendChangeCipherSpec):
+                self._flush_handshake()
+                self._out += _CHANGE_CIPHER_SPEC_RECORD
+            elif isinstance(output, SkipEarlyData):
+                self._early_data_budget = MAX_EARLY_DATA_SKIPPED
+            elif isinstance(output, Complete):
+                self._flush_handshake()
+                self.handshake_complete = True
+                events.append(output.event)
+        self.trace.add("state", self.state_name)
+        return read_keys_changed
+
+    def _on_post_handshake(self, message: object, events: list[Event]) -> bool:
+        if isinstance(message, KeyUpdate):
+            assert self._read_params is not None
+            schedule = KeySchedule(self._read_params)
+            self._read_secret = schedule.next_traffic_secret(self._read_secret)
+            self._reader = RecordUnprotector(self._read_params, self._read_secret)
+            self.trace.add("in", "KeyUpdate", request_update=message.request_update)
+            if message.request_update == KeyUpdateRequest.update_requested and not self._we_closed:
+                self._send_key_update(KeyUpdateRequest.update_not_requested)
+            return True
+        if isinstance(message, NewSessionTicket) and self._is_client:
+            # We never resume (no PSK), so a ticket is simply dropped (§4.6.1).
+            self.trace.add("in", "NewSessionTicket")
+            return False
+        # Post-handshake authentication was never offered (§4.6.2).
+        raise _unexpected(f"{type(message).__name__} after the handshake")
+
+    def _send_key_update(self, request: KeyUpdateRequest) -> None:
+        assert self._write_params is not None
+        self._out += self._seal_many(_HANDSHAKE, KeyUpdate(request).encode())
+        schedule = KeySchedule(self._write_params)
+        self._write_secret = schedule.next_traffic_secret(self._write_secret)
+        self._writer = RecordProtector(self._write_params, self._write_secret)
+        self.trace.add("out", "KeyUpdate", request_update=int(request))
+
+
+class ServerConnection(_Connection):
+    """The server side: waits for a ClientHello."""
+
+    _is_client = False
+
+    def __init__(
+        self, config: ServerConfig, *, random: RandomSource = os.urandom, now: datetime
+    ) -> None:
+        super().__init__(ServerExpectClientHello(config), random, now)
+
+
+class ClientConnection(_Connection):
+    """The client side: its ClientHello is ready in `data_to_send()` at once."""
+
+    _is_client = True
+
+    def __init__(
+        self, config: ClientConfig, *, random: RandomSource = os.urandom, now: datetime
+    ) -> None:
+        ctx = HandshakeContext(random, now)
+        state, outputs = client_states.start(config, ctx)
+        super().__init__(state, random, now)
+        self._apply(outputs, [])
+        self._flush_handshake()
+
+
+__all__ = ["ClientConnection", "ServerConnection"]

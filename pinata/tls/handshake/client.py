@@ -1,0 +1,500 @@
+"""The client's side of the TLS 1.3 handshake (RFC 8446 §2, §4), full
+handshake only: the server must always authenticate, we authenticate when asked.
+
+  ExpectServerHello ──(HelloRetryRequest, once)──> ExpectServerHello
+        └──> ExpectEncryptedExtensions -> ExpectCertificateOrRequest
+             -> [ExpectCertificate] -> ExpectCertificateVerify -> ExpectFinished -> Established
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from pinata.tls.config import ClientConfig, VerifiedPeer
+from pinata.tls.constants import (
+    DOWNGRADE_TLS11,
+    DOWNGRADE_TLS12,
+    TLS12,
+    TLS13,
+    CipherSuite,
+    ExtensionType,
+    NamedGroup,
+    SignatureScheme,
+    enum_name,
+)
+from pinata.tls.errors import AlertDescription, ProtocolError
+from pinata.tls.events import HandshakeComplete
+from pinata.tls.extensions import (
+    Cookie,
+    KeyShareClientHello,
+    KeyShareEntry,
+    KeyShareHelloRetryRequest,
+    KeyShareServerHello,
+    ServerName,
+    SignatureAlgorithms,
+    SignatureAlgorithmsCert,
+    SupportedGroups,
+    SupportedVersionsClientHello,
+    SupportedVersionsServerHello,
+)
+from pinata.tls.handshake.common import (
+    Complete,
+    HandshakeContext,
+    Output,
+    SendChangeCipherSpec,
+    SetReadKeys,
+    SetWriteKeys,
+    authenticate_peer,
+    certificate_message,
+    certificate_verify,
+    check_certificate_verify,
+    check_finished,
+    extension_map,
+    finished_message,
+    note_in,
+    note_out,
+    refuse_unrequested,
+    send,
+)
+from pinata.tls.key_exchange import ClientKeyShare
+from pinata.tls.keyschedule import KeySchedule
+from pinata.tls.messages import (
+    Certificate,
+    CertificateRequest,
+    CertificateVerify,
+    ClientHello,
+    EncryptedExtensions,
+    Finished,
+    HandshakeMessage,
+    ServerHello,
+)
+from pinata.tls.signatures import choose_scheme
+from pinata.tls.suites import SuiteParams, lookup_suite
+from pinata.tls.transcript import Transcript
+
+_SERVER_HELLO_EXTENSIONS = frozenset({ExtensionType.supported_versions, ExtensionType.key_share})
+_HELLO_RETRY_EXTENSIONS = _SERVER_HELLO_EXTENSIONS | {ExtensionType.cookie}
+# §4.2's table: what may appear in EncryptedExtensions, if we asked for it.
+_ENCRYPTED_EXTENSIONS = frozenset(
+    {
+        ExtensionType.server_name,
+        ExtensionType.max_fragment_length,
+        ExtensionType.supported_groups,
+        ExtensionType.use_srtp,
+        ExtensionType.heartbeat,
+        ExtensionType.application_layer_protocol_negotiation,
+        ExtensionType.client_certificate_type,
+        ExtensionType.server_certificate_type,
+        ExtensionType.record_size_limit,
+        ExtensionType.early_data,
+    }
+)
+
+
+def _is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, list[Output]]:
+    """Build the first ClientHello (§4.1.2) with a key share per configured group."""
+    shares = tuple(ClientKeyShare.generate(g, ctx.random) for g in config.key_share_groups)
+    extensions = []
+    # §4.4.2.2 / RFC 6066 §3: SNI carries DNS names only, never IP literals.
+    if config.server_name and not _is_ip_literal(config.server_name):
+        extensions.append(ServerName(config.server_name).to_extension())
+    extensions += [
+        SupportedVersionsClientHello((TLS13,)).to_extension(),
+        SupportedGroups(tuple(config.groups)).to_extension(),
+        SignatureAlgorithms(tuple(config.signature_schemes)).to_extension(),
+        SignatureAlgorithmsCert(tuple(config.signature_schemes_cert)).to_extension(),
+        KeyShareClientHello(
+            tuple(KeyShareEntry(s.group, s.key_exchange) for s in shares)
+        ).to_extension(),
+    ]
+    hello = ClientHello(
+        random=ctx.random(32),
+        # A random session id turns on middlebox compatibility mode (Appendix D.4).
+        legacy_session_id=ctx.random(32),
+        cipher_suites=tuple(config.cipher_suites),
+        legacy_compression_methods=b"\x00",
+        extensions=tuple(extensions),
+    )
+    transcript = Transcript()
+    out: list[Output] = [
+        send(hello.encode(), transcript),
+        note_out(
+            "ClientHello",
+            key_shares=tuple(enum_name(NamedGroup, s.group) for s in shares),
+        ),
+    ]
+    state = ClientExpectServerHello(
+        config=config,
+        hello=hello,
+        shares=shares,
+        transcript=transcript,
+        retry_suite=None,
+        retry_group=None,
+    )
+    return state, out
+
+
+def _check_common_hello(hello: ClientHello, message: ServerHello, config: ClientConfig) -> SuiteParams:
+    """Checks shared by ServerHello and HelloRetryRequest (§4.1.3, §4.1.4)."""
+    exts = extension_map(message.extensions)
+    versions_data = exts.get(ExtensionType.supported_versions)
+    if versions_data is None:
+        # A TLS 1.2-or-older server. Its downgrade sentinel means someone
+        # stripped our TLS 1.3 offer (§4.1.3); otherwise it simply lacks 1.3.
+        if message.random[-8:] in (DOWNGRADE_TLS12, DOWNGRADE_TLS11):
+            raise ProtocolError(AlertDescription.illegal_parameter, "downgrade sentinel")
+        raise ProtocolError(AlertDescription.protocol_version, "server does not speak TLS 1.3")
+    if SupportedVersionsServerHello.parse(versions_data).selected_version != TLS13:
+        raise ProtocolError(AlertDescription.illegal_parameter, "server selected an unoffered version")
+    if message.legacy_version != TLS12:
+        raise ProtocolError(AlertDescription.protocol_version, "legacy_version is not TLS 1.2")
+    if message.legacy_session_id_echo != hello.legacy_session_id:
+        raise ProtocolError(AlertDescription.illegal_parameter, "session id echo does not match")
+    if message.legacy_compression_method != 0:
+        raise ProtocolError(AlertDescription.illegal_parameter, "compression is not allowed")
+    suite = lookup_suite(message.cipher_suite)
+    if suite is None or message.cipher_suite not in config.cipher_suites:
+        raise ProtocolError(AlertDescription.illegal_parameter, "server chose an unoffered suite")
+    return suite
+
+
+@dataclass(frozen=True)
+class ClientExpectServerHello:
+    config: ClientConfig
+    hello: ClientHello
+    shares: tuple[ClientKeyShare, ...]
+    transcript: Transcript
+    # Set after a HelloRetryRequest, which may happen only once (§4.1.4).
+    retry_suite: int | None
+    retry_group: int | None
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (ServerHello,)
+
+    def _sent_extension_types(self) -> frozenset[int]:
+        return frozenset(e.extension_type for e in self.hello.extensions)
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[ClientState, list[Output]]:
+        assert isinstance(message, ServerHello)
+        suite = _check_common_hello(self.hello, message, self.config)
+        if message.is_hello_retry_request:
+            return self._retry(ctx, message, raw, suite)
+        return self._server_hello(message, raw, suite)
+
+    def _retry(
+        self, ctx: HandshakeContext, message: ServerHello, raw: bytes, suite: SuiteParams
+    ) -> tuple[ClientState, list[Output]]:
+        if self.retry_suite is not None:
+            raise ProtocolError(AlertDescription.unexpected_message, "second HelloRetryRequest")
+        sent = self._sent_extension_types()
+        refuse_unrequested(
+            message.extensions, _HELLO_RETRY_EXTENSIONS, sent | {ExtensionType.cookie},
+            "HelloRetryRequest",
+        )
+        exts = extension_map(message.extensions)
+        group_data = exts.get(ExtensionType.key_share)
+        cookie_data = exts.get(ExtensionType.cookie)
+        if group_data is None and cookie_data is None:
+            # §4.1.4: a retry that would not change the ClientHello is an error.
+            raise ProtocolError(AlertDescription.illegal_parameter, "pointless HelloRetryRequest")
+        new_shares = self.shares
+        group: int | None = None
+        if group_data is not None:
+            group = KeyShareHelloRetryRequest.parse(group_data).selected_group
+            if group not in self.config.groups or any(s.group == group for s in self.shares):
+                raise ProtocolError(
+                    AlertDescription.illegal_parameter, "retry asks for an unusable group"
+                )
+            new_shares = (ClientKeyShare.generate(group, ctx.random),)
+        extensions = []
+        for e in self.hello.extensions:
+            if e.extension_type == ExtensionType.key_share:
+                e = KeyShareClientHello(
+                    tuple(KeyShareEntry(s.group, s.key_exchange) for s in new_shares)
+                ).to_extension()
+            extensions.append(e)
+        if cookie_data is not None:
+            extensions.append(Cookie(Cookie.parse(cookie_data).cookie).to_extension())
+        hello2 = ClientHello(
+            random=self.hello.random,
+            legacy_session_id=self.hello.legacy_session_id,
+            cipher_suites=self.hello.cipher_suites,
+            legacy_compression_methods=self.hello.legacy_compression_methods,
+            extensions=tuple(extensions),
+        )
+        self.transcript.select_hash(suite.hash_name)
+        self.transcript.restart_after_hello_retry_request()
+        self.transcript.add(raw)
+        out: list[Output] = [
+            note_in(
+                "HelloRetryRequest",
+                cipher_suite=enum_name(CipherSuite, suite.suite),
+                group=enum_name(NamedGroup, group) if group is not None else "-",
+            )
+        ]
+        if self.hello.legacy_session_id:
+            out.append(SendChangeCipherSpec())
+        out.append(send(hello2.encode(), self.transcript))
+        out.append(note_out("ClientHello", retry=1))
+        state = ClientExpectServerHello(
+            config=self.config,
+            hello=hello2,
+            shares=new_shares,
+            transcript=self.transcript,
+            retry_suite=suite.suite,
+            retry_group=group if group is not None else -1,
+        )
+        return state, out
+
+    def _server_hello(
+        self, message: ServerHello, raw: bytes, suite: SuiteParams
+    ) -> tuple[ClientState, list[Output]]:
+        refuse_unrequested(
+            message.extensions, _SERVER_HELLO_EXTENSIONS, self._sent_extension_types(),
+            "ServerHello",
+        )
+        if self.retry_suite is not None and suite.suite != self.retry_suite:
+            raise ProtocolError(AlertDescription.illegal_parameter, "suite differs from retry")
+        share_data = extension_map(message.extensions).get(ExtensionType.key_share)
+        if share_data is None:
+            raise ProtocolError(AlertDescription.missing_extension, "ServerHello lacks key_share")
+        server_share = KeyShareServerHello.parse(share_data).share
+        ours = next((s for s in self.shares if s.group == server_share.group), None)
+        if ours is None:
+            raise ProtocolError(AlertDescription.illegal_parameter, "server share in unoffered group")
+        shared_secret = ours.shared_secret(server_share.key_exchange)
+        if self.retry_suite is None:
+            self.transcript.select_hash(suite.hash_name)
+        self.transcript.add(raw)
+        schedule = KeySchedule(suite)
+        hs = schedule.handshake_secrets(shared_secret, self.transcript.digest())
+        keys = _HandshakeKeys(
+            config=self.config,
+            transcript=self.transcript,
+            schedule=schedule,
+            suite=suite,
+            group=NamedGroup(server_share.group),
+            handshake_secret=hs.handshake_secret,
+            client_handshake_secret=hs.client_handshake_traffic_secret,
+            server_handshake_secret=hs.server_handshake_traffic_secret,
+            sent_extensions=self._sent_extension_types(),
+            compatibility_mode=bool(self.hello.legacy_session_id),
+            sent_ccs=self.retry_suite is not None and bool(self.hello.legacy_session_id),
+        )
+        return ClientExpectEncryptedExtensions(keys), [
+            note_in(
+                "ServerHello",
+                version="TLS1.3",
+                cipher_suite=enum_name(CipherSuite, suite.suite),
+                group=enum_name(NamedGroup, server_share.group),
+            ),
+            SetReadKeys(suite, hs.server_handshake_traffic_secret, application=False),
+            # Installed now so that an alert we send from here on is protected.
+            SetWriteKeys(suite, hs.client_handshake_traffic_secret, application=False),
+        ]
+
+
+@dataclass(frozen=True)
+class _HandshakeKeys:
+    config: ClientConfig
+    transcript: Transcript
+    schedule: KeySchedule
+    suite: SuiteParams
+    group: NamedGroup
+    handshake_secret: bytes = field(repr=False)
+    client_handshake_secret: bytes = field(repr=False)
+    server_handshake_secret: bytes = field(repr=False)
+    sent_extensions: frozenset[int]
+    compatibility_mode: bool
+    sent_ccs: bool
+
+
+@dataclass(frozen=True)
+class ClientExpectEncryptedExtensions:
+    keys: _HandshakeKeys
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (EncryptedExtensions,)
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[ClientState, list[Output]]:
+        assert isinstance(message, EncryptedExtensions)
+        refuse_unrequested(
+            message.extensions, _ENCRYPTED_EXTENSIONS, self.keys.sent_extensions,
+            "EncryptedExtensions",
+        )
+        exts = extension_map(message.extensions)
+        if exts.get(ExtensionType.server_name, b"") != b"":
+            # RFC 6066 §3: the server's acknowledgement is empty.
+            raise ProtocolError(AlertDescription.decode_error, "server_name reply is not empty")
+        if ExtensionType.supported_groups in exts:
+            SupportedGroups.parse(exts[ExtensionType.supported_groups])
+        self.keys.transcript.add(raw)
+        return ClientExpectCertificateOrRequest(self.keys), [note_in("EncryptedExtensions")]
+
+
+def _accept_server_certificate(
+    keys: _HandshakeKeys, ctx: HandshakeContext, message: Certificate, raw: bytes,
+    request: CertificateRequest | None, requested_schemes: tuple[int, ...],
+) -> tuple[ClientState, list[Output]]:
+    if not message.certificate_list:
+        # §4.4.2.4: a server must always send a certificate in this mode.
+        raise ProtocolError(AlertDescription.decode_error, "server sent no certificate")
+    peer = authenticate_peer(message, keys.config.authenticate_server, ctx.now)
+    keys.transcript.add(raw)
+    return ClientExpectCertificateVerify(keys, request, requested_schemes, peer), [
+        note_in("Certificate", certificates=len(message.certificate_list)),
+        note_in("peer_chain", subjects=peer.subjects[:8]),
+    ]
+
+
+@dataclass(frozen=True)
+class ClientExpectCertificateOrRequest:
+    keys: _HandshakeKeys
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (CertificateRequest, Certificate)
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[ClientState, list[Output]]:
+        if isinstance(message, Certificate):
+            return _accept_server_certificate(self.keys, ctx, message, raw, None, ())
+        assert isinstance(message, CertificateRequest)
+        if message.certificate_request_context:
+            # §4.3.2: empty during the handshake; only post-handshake auth uses it.
+            raise ProtocolError(AlertDescription.illegal_parameter, "non-empty request context")
+        # Unknown extensions in a CertificateRequest are ignored (§4.3.2).
+        schemes_data = extension_map(message.extensions).get(ExtensionType.signature_algorithms)
+        if schemes_data is None:
+            raise ProtocolError(
+                AlertDescription.missing_extension, "CertificateRequest lacks signature_algorithms"
+            )
+        schemes = SignatureAlgorithms.parse(schemes_data).schemes
+        self.keys.transcript.add(raw)
+        return ClientExpectCertificate(self.keys, message, schemes), [
+            note_in("CertificateRequest")
+        ]
+
+
+@dataclass(frozen=True)
+class ClientExpectCertificate:
+    keys: _HandshakeKeys
+    request: CertificateRequest
+    requested_schemes: tuple[int, ...]
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (Certificate,)
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[ClientState, list[Output]]:
+        assert isinstance(message, Certificate)
+        return _accept_server_certificate(
+            self.keys, ctx, message, raw, self.request, self.requested_schemes
+        )
+
+
+@dataclass(frozen=True)
+class ClientExpectCertificateVerify:
+    keys: _HandshakeKeys
+    request: CertificateRequest | None
+    requested_schemes: tuple[int, ...]
+    peer: VerifiedPeer
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (CertificateVerify,)
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[ClientState, list[Output]]:
+        assert isinstance(message, CertificateVerify)
+        scheme = check_certificate_verify(
+            message, self.peer, self.keys.config.signature_schemes, self.keys.transcript,
+            peer_is_server=True,
+        )
+        self.keys.transcript.add(raw)
+        state = ClientExpectFinished(
+            self.keys, self.request, self.requested_schemes, self.peer, scheme
+        )
+        return state, [note_in("CertificateVerify", scheme=scheme.name)]
+
+
+@dataclass(frozen=True)
+class ClientExpectFinished:
+    keys: _HandshakeKeys
+    request: CertificateRequest | None
+    requested_schemes: tuple[int, ...]
+    peer: VerifiedPeer
+    peer_scheme: SignatureScheme
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (Finished,)
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[ClientState, list[Output]]:
+        assert isinstance(message, Finished)
+        k = self.keys
+        check_finished(message, k.schedule, k.server_handshake_secret, k.transcript)
+        k.transcript.add(raw)
+        app = k.schedule.application_secrets(k.handshake_secret, k.transcript.digest())
+        out: list[Output] = [
+            note_in("Finished"),
+            SetReadKeys(k.suite, app.server_application_traffic_secret_0, application=True),
+        ]
+        if k.compatibility_mode and not k.sent_ccs:
+            out.append(SendChangeCipherSpec())
+        our_scheme: SignatureScheme | None = None
+        if self.request is not None:
+            credentials = k.config.credentials
+            if credentials is not None:
+                our_scheme = choose_scheme(credentials.private_key, self.requested_schemes)
+            # Without a usable credential we answer with an empty Certificate (§4.4.2.4).
+            chosen = credentials if our_scheme is not None else None
+            cert = certificate_message(chosen, self.request.certificate_request_context)
+            out.append(send(cert.encode(), k.transcript))
+            out.append(note_out("Certificate", certificates=len(cert.certificate_list)))
+            if chosen is not None and our_scheme is not None:
+                verify_msg = certificate_verify(chosen, our_scheme, k.transcript, is_server=False)
+                out.append(send(verify_msg.encode(), k.transcript))
+                out.append(note_out("CertificateVerify", scheme=our_scheme.name))
+        finished = finished_message(k.schedule, k.client_handshake_secret, k.transcript)
+        out.append(send(finished.encode(), k.transcript))
+        out.append(note_out("Finished"))
+        out.append(SetWriteKeys(k.suite, app.client_application_traffic_secret_0, application=True))
+        out.append(
+            Complete(
+                HandshakeComplete(
+                    version=TLS13,
+                    cipher_suite=CipherSuite(k.suite.suite),
+                    group=k.group,
+                    signature_scheme=our_scheme,
+                    peer_signature_scheme=self.peer_scheme,
+                    peer=self.peer,
+                )
+            )
+        )
+        return ClientEstablished(), out
+
+
+@dataclass(frozen=True)
+class ClientEstablished:
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = ()
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[ClientState, list[Output]]:
+        raise ProtocolError(AlertDescription.unexpected_message, "handshake is over")
+
+
+ClientState = (
+    ClientExpectServerHello
+    | ClientExpectEncryptedExtensions
+    | ClientExpectCertificateOrRequest
+    | ClientExpectCertificate
+    | ClientExpectCertificateVerify
+    | ClientExpectFinished
+    | ClientEstablished
+)

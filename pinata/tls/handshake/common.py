@@ -1,0 +1,208 @@
+"""What both roles share: the outputs a handler returns, and helpers for the
+messages whose logic is the same on both sides (Certificate, CertificateVerify,
+Finished)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pinata.tls.config import Credentials, PeerAuthenticator, PeerRejected, VerifiedPeer
+from pinata.tls.constants import ExtensionType, SignatureScheme, enum_name
+from pinata.tls.errors import AlertDescription, ProtocolError
+from pinata.tls.events import HandshakeComplete
+from pinata.tls.extensions import Extension
+from pinata.tls.keyschedule import KeySchedule
+from pinata.tls.messages import Certificate, CertificateEntry, CertificateVerify, Finished
+from pinata.tls.signatures import certificate_verify_message, sign, verify
+from pinata.tls.suites import SuiteParams
+from pinata.tls.trace import TraceValue
+from pinata.tls.transcript import Transcript
+
+RandomSource = Callable[[int], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeContext:
+    """The inputs from outside: where randomness and time come from."""
+
+    random: RandomSource
+    now: datetime
+
+
+# ---- outputs -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage:
+    """A complete handshake message, sent under the current write keys."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SendChangeCipherSpec:
+    """The middlebox-compatibility CCS (RFC 8446 Appendix D.4)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetWriteKeys:
+    params: SuiteParams
+    secret: bytes = field(repr=False)
+    application: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetReadKeys:
+    params: SuiteParams
+    secret: bytes = field(repr=False)
+    application: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SkipEarlyData:
+    """The client offered 0-RTT, which we reject by skipping its early data
+    records (RFC 8446 §4.2.10) rather than failing the connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class Complete:
+    event: HandshakeComplete
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A trace entry: never keys, secrets or application data."""
+
+    kind: str
+    what: str
+    details: tuple[tuple[str, TraceValue], ...] = ()
+
+
+Output = (
+    SendMessage | SendChangeCipherSpec | SetWriteKeys | SetReadKeys | SkipEarlyData | Complete | Note
+)
+
+
+def note_in(what: str, **details: TraceValue) -> Note:
+    return Note("in", what, tuple(details.items()))
+
+
+def note_out(what: str, **details: TraceValue) -> Note:
+    return Note("out", what, tuple(details.items()))
+
+
+def send(message: bytes, transcript: Transcript) -> SendMessage:
+    transcript.add(message)
+    return SendMessage(message)
+
+
+# ---- extension blocks ----------------------------------------------------
+
+
+def extension_map(extensions: Sequence[Extension]) -> dict[int, bytes]:
+    # Duplicates were refused by the parser (RFC 8446 §4.2), so a dict loses nothing.
+    return {e.extension_type: e.extension_data for e in extensions}
+
+
+def refuse_unrequested(
+    extensions: Sequence[Extension],
+    allowed: frozenset[int],
+    requested: frozenset[int],
+    message: str,
+) -> None:
+    """RFC 8446 §4.2: an extension we never asked for is `unsupported_extension`;
+    one we know but that does not belong in this message is `illegal_parameter`."""
+    for e in extensions:
+        if e.extension_type in allowed and e.extension_type in requested:
+            continue
+        if e.extension_type not in requested:
+            raise ProtocolError(
+                AlertDescription.unsupported_extension,
+                f"{message} carries unrequested extension "
+                f"{enum_name(ExtensionType, e.extension_type)}",
+            )
+        raise ProtocolError(
+            AlertDescription.illegal_parameter,
+            f"{message} may not carry {enum_name(ExtensionType, e.extension_type)}",
+        )
+
+
+# ---- Certificate, CertificateVerify, Finished ----------------------------
+
+
+def certificate_message(credentials: Credentials | None, context: bytes = b"") -> Certificate:
+    chain = credentials.chain if credentials is not None else ()
+    return Certificate(context, tuple(CertificateEntry(der, ()) for der in chain))
+
+
+def authenticate_peer(
+    message: Certificate,
+    authenticate: PeerAuthenticator,
+    now: datetime,
+) -> VerifiedPeer:
+    """Hand the list, exactly as sent, to the configured judge (RFC 8446 §4.4.2.4)."""
+    if message.certificate_request_context:
+        raise ProtocolError(
+            AlertDescription.illegal_parameter, "certificate_request_context must be empty"
+        )
+    for entry in message.certificate_list:
+        if entry.extensions:
+            # We request neither OCSP nor SCTs, so no entry extension is allowed (§4.4.2).
+            raise ProtocolError(
+                AlertDescription.unsupported_extension, "unrequested CertificateEntry extension"
+            )
+    verdict = authenticate(tuple(e.cert_data for e in message.certificate_list), now)
+    if isinstance(verdict, PeerRejected):
+        raise ProtocolError(verdict.alert, f"peer certificate rejected: {verdict.reason}")
+    return verdict
+
+
+def certificate_verify(
+    credentials: Credentials,
+    scheme: SignatureScheme,
+    transcript: Transcript,
+    is_server: bool,
+) -> CertificateVerify:
+    signed = certificate_verify_message(is_server, transcript.digest())
+    return CertificateVerify(scheme, sign(scheme, credentials.private_key, signed))
+
+
+def check_certificate_verify(
+    message: CertificateVerify,
+    peer: VerifiedPeer,
+    offered: Sequence[int],
+    transcript: Transcript,
+    peer_is_server: bool,
+) -> SignatureScheme:
+    # §4.4.3: the scheme must be one we offered in signature_algorithms.
+    if message.algorithm not in offered:
+        raise ProtocolError(
+            AlertDescription.illegal_parameter,
+            f"CertificateVerify uses unoffered scheme 0x{message.algorithm:04x}",
+        )
+    signed = certificate_verify_message(peer_is_server, transcript.digest())
+    verify(
+        message.algorithm,
+        peer.leaf_public_key,
+        signed,
+        message.signature,
+        key_is_rsassa_pss=peer.leaf_key_is_rsassa_pss,
+    )
+    return SignatureScheme(message.algorithm)
+
+
+def finished_message(schedule: KeySchedule, base_key: bytes, transcript: Transcript) -> Finished:
+    return Finished(schedule.finished_verify_data(base_key, transcript.digest()))
+
+
+def check_finished(
+    message: Finished, schedule: KeySchedule, base_key: bytes, transcript: Transcript
+) -> None:
+    expected = schedule.finished_verify_data(base_key, transcript.digest())
+    if len(message.verify_data) != len(expected):
+        raise ProtocolError(AlertDescription.decode_error, "Finished has the wrong length")
+    if not hmac.compare_digest(message.verify_data, expected):
+        raise ProtocolError(AlertDescription.decrypt_error, "Finished does not verify")

@@ -1,0 +1,478 @@
+"""The server's side of the TLS 1.3 handshake (RFC 8446 §2, §4), full
+handshake only: no PSK, no 0-RTT, optional client authentication.
+
+  ExpectClientHello ──(no usable key share)──> ExpectSecondClientHello
+        │                                              │
+        └──> [ExpectCertificate -> ExpectCertificateVerify] -> ExpectFinished -> Established
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from pinata.tls.config import ServerConfig, VerifiedPeer
+from pinata.tls.constants import (
+    TLS13,
+    CipherSuite,
+    ExtensionType,
+    NamedGroup,
+    SignatureScheme,
+    enum_name,
+    HELLO_RETRY_REQUEST_RANDOM,
+)
+from pinata.tls.errors import AlertDescription, ProtocolError
+from pinata.tls.events import HandshakeComplete
+from pinata.tls.extensions import (
+    CertificateAuthorities,
+    Cookie,
+    Extension,
+    KeyShareClientHello,
+    KeyShareEntry,
+    KeyShareHelloRetryRequest,
+    KeyShareServerHello,
+    ServerName,
+    SignatureAlgorithms,
+    SignatureAlgorithmsCert,
+    SupportedGroups,
+    SupportedVersionsClientHello,
+    SupportedVersionsServerHello,
+    pre_shared_key_is_last,
+)
+from pinata.tls.handshake.common import (
+    Complete,
+    HandshakeContext,
+    Output,
+    SendChangeCipherSpec,
+    SetReadKeys,
+    SetWriteKeys,
+    SkipEarlyData,
+    authenticate_peer,
+    certificate_message,
+    certificate_verify,
+    check_certificate_verify,
+    check_finished,
+    extension_map,
+    finished_message,
+    note_in,
+    note_out,
+    send,
+)
+from pinata.tls.key_exchange import server_key_exchange
+from pinata.tls.keyschedule import KeySchedule
+from pinata.tls.messages import (
+    Certificate,
+    CertificateRequest,
+    CertificateVerify,
+    ClientHello,
+    EncryptedExtensions,
+    Finished,
+    HandshakeMessage,
+    ServerHello,
+)
+from pinata.tls.signatures import choose_scheme
+from pinata.tls.suites import SuiteParams, lookup_suite
+from pinata.tls.transcript import Transcript
+
+
+@dataclass(frozen=True)
+class Negotiated:
+    suite: SuiteParams
+    group: NamedGroup
+    scheme: SignatureScheme
+
+
+@dataclass(frozen=True)
+class HelloChoices:
+    """What the server picked from a ClientHello before any key exchange."""
+
+    suite: SuiteParams
+    group: NamedGroup
+    client_share: bytes | None  # None: the client sent no share for `group`
+    scheme: SignatureScheme
+    offers_early_data: bool
+
+
+def _check_client_hello(config: ServerConfig, hello: ClientHello) -> tuple[HelloChoices, dict[int, bytes]]:
+    """RFC 8446 §4.1.2, §4.2 and §9.2: what a TLS 1.3 ClientHello must hold."""
+    if hello.legacy_version <= 0x0300:
+        # Appendix D.5: SSL 3.0 and below are refused outright.
+        raise ProtocolError(AlertDescription.protocol_version, "legacy_version is SSL 3.0 or older")
+    exts = extension_map(hello.extensions)
+    versions_data = exts.get(ExtensionType.supported_versions)
+    if versions_data is None:
+        # §4.2.1: without supported_versions this is a TLS 1.2-or-older hello.
+        raise ProtocolError(AlertDescription.protocol_version, "client does not offer TLS 1.3")
+    if TLS13 not in SupportedVersionsClientHello.parse(versions_data).versions:
+        raise ProtocolError(AlertDescription.protocol_version, "client does not offer TLS 1.3")
+    if hello.legacy_compression_methods != b"\x00":
+        raise ProtocolError(AlertDescription.illegal_parameter, "compression is not allowed")
+    if ExtensionType.pre_shared_key in exts and not pre_shared_key_is_last(hello.extensions):
+        raise ProtocolError(AlertDescription.illegal_parameter, "pre_shared_key is not last")
+
+    suite = next(
+        (
+            p
+            for s in config.cipher_suites
+            if s in hello.cipher_suites and (p := lookup_suite(s)) is not None
+        ),
+        None,
+    )
+    if suite is None:
+        raise ProtocolError(AlertDescription.handshake_failure, "no cipher suite in common")
+
+    # §9.2: without a PSK, supported_groups, key_share and signature_algorithms are required.
+    groups_data = exts.get(ExtensionType.supported_groups)
+    shares_data = exts.get(ExtensionType.key_share)
+    if groups_data is None or shares_data is None:
+        raise ProtocolError(
+            AlertDescription.missing_extension, "supported_groups and key_share are required"
+        )
+    offered_groups = SupportedGroups.parse(groups_data).groups
+    shares = KeyShareClientHello.parse(shares_data).shares
+    for share in shares:
+        # §4.2.8: each share must be for a group the client lists in supported_groups.
+        if share.group not in offered_groups:
+            raise ProtocolError(
+                AlertDescription.illegal_parameter, "key share for a group not offered"
+            )
+    schemes_data = exts.get(ExtensionType.signature_algorithms)
+    if schemes_data is None:
+        raise ProtocolError(AlertDescription.missing_extension, "signature_algorithms is required")
+    schemes = SignatureAlgorithms.parse(schemes_data).schemes
+    if ExtensionType.signature_algorithms_cert in exts:
+        SignatureAlgorithmsCert.parse(exts[ExtensionType.signature_algorithms_cert])
+    if ExtensionType.server_name in exts:
+        ServerName.parse(exts[ExtensionType.server_name])
+    if ExtensionType.cookie in exts:
+        # Only a ClientHello answering our HelloRetryRequest may carry a cookie.
+        raise ProtocolError(AlertDescription.illegal_parameter, "unsolicited cookie")
+
+    scheme = choose_scheme(config.credentials.private_key, schemes)
+    if scheme is None:
+        raise ProtocolError(AlertDescription.handshake_failure, "no signature scheme in common")
+
+    shared_by_group = {s.group: s.key_exchange for s in shares}
+    # Prefer a group the client already sent a share for: that saves a round trip.
+    for group in config.groups:
+        if group in shared_by_group:
+            return HelloChoices(
+                suite, group, shared_by_group[group], scheme, ExtensionType.early_data in exts
+            ), exts
+    for group in config.groups:
+        if group in offered_groups:
+            return HelloChoices(suite, group, None, scheme, ExtensionType.early_data in exts), exts
+    raise ProtocolError(AlertDescription.handshake_failure, "no key exchange group in common")
+
+
+def _server_flight(
+    config: ServerConfig,
+    ctx: HandshakeContext,
+    hello: ClientHello,
+    choices: HelloChoices,
+    transcript: Transcript,
+    sent_ccs: bool,
+) -> tuple[ServerState, list[Output]]:
+    """ServerHello, then EncryptedExtensions, [CertificateRequest], Certificate,
+    CertificateVerify, Finished (§2), and the key changes between them."""
+    assert choices.client_share is not None
+    server_share, shared_secret = server_key_exchange(
+        choices.group, choices.client_share, ctx.random
+    )
+    server_hello = ServerHello(
+        random=ctx.random(32),
+        legacy_session_id_echo=hello.legacy_session_id,
+        cipher_suite=choices.suite.suite,
+        extensions=(
+            SupportedVersionsServerHello(TLS13).to_extension(),
+            KeyShareServerHello(KeyShareEntry(choices.group, server_share)).to_extension(),
+        ),
+    )
+    out: list[Output] = [
+        send(server_hello.encode(), transcript),
+        note_out(
+            "ServerHello",
+            version="TLS1.3",
+            cipher_suite=enum_name(CipherSuite, choices.suite.suite),
+            group=enum_name(NamedGroup, choices.group),
+        ),
+    ]
+    if hello.legacy_session_id and not sent_ccs:
+        out.append(SendChangeCipherSpec())  # Appendix D.4, middlebox compatibility
+    schedule = KeySchedule(choices.suite)
+    hs = schedule.handshake_secrets(shared_secret, transcript.digest())
+    out.append(SetWriteKeys(choices.suite, hs.server_handshake_traffic_secret, application=False))
+    out.append(SetReadKeys(choices.suite, hs.client_handshake_traffic_secret, application=False))
+    if choices.offers_early_data:
+        out.append(SkipEarlyData())
+
+    out.append(send(EncryptedExtensions(()).encode(), transcript))
+    out.append(note_out("EncryptedExtensions"))
+    if config.authenticate_client is not None:
+        request_exts: list[Extension] = [
+            SignatureAlgorithms(tuple(config.signature_schemes)).to_extension()
+        ]
+        if config.certificate_authorities:
+            request_exts.append(
+                CertificateAuthorities(config.certificate_authorities).to_extension()
+            )
+        out.append(send(CertificateRequest(b"", tuple(request_exts)).encode(), transcript))
+        out.append(note_out("CertificateRequest"))
+    out.append(send(certificate_message(config.credentials).encode(), transcript))
+    out.append(note_out("Certificate", certificates=len(config.credentials.chain)))
+    verify_msg = certificate_verify(config.credentials, choices.scheme, transcript, is_server=True)
+    out.append(send(verify_msg.encode(), transcript))
+    out.append(note_out("CertificateVerify", scheme=choices.scheme.name))
+    finished = finished_message(schedule, hs.server_handshake_traffic_secret, transcript)
+    out.append(send(finished.encode(), transcript))
+    out.append(note_out("Finished"))
+
+    app = schedule.application_secrets(hs.handshake_secret, transcript.digest())
+    out.append(
+        SetWriteKeys(choices.suite, app.server_application_traffic_secret_0, application=True)
+    )
+    negotiated = Negotiated(choices.suite, choices.group, choices.scheme)
+    common = _AfterServerFlight(
+        config=config,
+        transcript=transcript,
+        schedule=schedule,
+        negotiated=negotiated,
+        client_handshake_secret=hs.client_handshake_traffic_secret,
+        client_application_secret=app.client_application_traffic_secret_0,
+    )
+    if config.authenticate_client is not None:
+        return ServerExpectCertificate(common), out
+    return ServerExpectFinished(common, peer=None, peer_scheme=None), out
+
+
+def _hello_retry_request(
+    ctx: HandshakeContext, hello: ClientHello, choices: HelloChoices, transcript: Transcript
+) -> tuple[bytes, bytes]:
+    """§4.1.4: ask for a share in the group we chose; the cookie proves the
+    second ClientHello answers this HelloRetryRequest."""
+    cookie = ctx.random(32)
+    hrr = ServerHello(
+        random=HELLO_RETRY_REQUEST_RANDOM,
+        legacy_session_id_echo=hello.legacy_session_id,
+        cipher_suite=choices.suite.suite,
+        extensions=(
+            SupportedVersionsServerHello(TLS13).to_extension(),
+            KeyShareHelloRetryRequest(choices.group).to_extension(),
+            Cookie(cookie).to_extension(),
+        ),
+    )
+    transcript.select_hash(choices.suite.hash_name)
+    transcript.restart_after_hello_retry_request()
+    return hrr.encode(), cookie
+
+
+@dataclass(frozen=True)
+class ServerExpectClientHello:
+    config: ServerConfig
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (ClientHello,)
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[ServerState, list[Output]]:
+        assert isinstance(message, ClientHello)
+        choices, _ = _check_client_hello(self.config, message)
+        notes: list[Output] = [
+            note_in(
+                "ClientHello",
+                cipher_suites=tuple(enum_name(CipherSuite, s) for s in message.cipher_suites[:16]),
+                extensions=tuple(
+                    enum_name(ExtensionType, e.extension_type) for e in message.extensions[:24]
+                ),
+            )
+        ]
+        transcript = Transcript()
+        transcript.add(raw)
+        if choices.client_share is None:
+            hrr, cookie = _hello_retry_request(ctx, message, choices, transcript)
+            out: list[Output] = [
+                *notes,
+                send(hrr, transcript),
+                note_out(
+                    "HelloRetryRequest",
+                    cipher_suite=enum_name(CipherSuite, choices.suite.suite),
+                    group=enum_name(NamedGroup, choices.group),
+                ),
+            ]
+            if message.legacy_session_id:
+                out.append(SendChangeCipherSpec())
+            if choices.offers_early_data:
+                out.append(SkipEarlyData())
+            state = ServerExpectSecondClientHello(
+                self.config, transcript, message, choices, cookie,
+                sent_ccs=bool(message.legacy_session_id),
+            )
+            return state, out
+        transcript.select_hash(choices.suite.hash_name)
+        state2, flight = _server_flight(self.config, ctx, message, choices, transcript, False)
+        return state2, [*notes, *flight]
+
+
+@dataclass(frozen=True)
+class ServerExpectSecondClientHello:
+    config: ServerConfig
+    transcript: Transcript
+    first_hello: ClientHello
+    choices: HelloChoices
+    cookie: bytes = field(repr=False)
+    sent_ccs: bool
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (ClientHello,)
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[ServerState, list[Output]]:
+        assert isinstance(message, ClientHello)
+        exts = extension_map(message.extensions)
+        cookie_data = exts.pop(ExtensionType.cookie, None)
+        if cookie_data is None:
+            raise ProtocolError(AlertDescription.missing_extension, "second ClientHello lacks cookie")
+        if Cookie.parse(cookie_data).cookie != self.cookie:
+            raise ProtocolError(AlertDescription.illegal_parameter, "cookie does not match")
+        if ExtensionType.early_data in exts:
+            raise ProtocolError(AlertDescription.illegal_parameter, "early_data after HelloRetryRequest")
+        # §4.1.2: the second ClientHello repeats the first but for the listed changes.
+        if (
+            message.legacy_session_id != self.first_hello.legacy_session_id
+            or message.cipher_suites != self.first_hello.cipher_suites
+            or message.legacy_version != self.first_hello.legacy_version
+        ):
+            raise ProtocolError(AlertDescription.illegal_parameter, "second ClientHello differs")
+        stripped = ClientHello(
+            legacy_version=message.legacy_version,
+            random=message.random,
+            legacy_session_id=message.legacy_session_id,
+            cipher_suites=message.cipher_suites,
+            legacy_compression_methods=message.legacy_compression_methods,
+            extensions=tuple(
+                e for e in message.extensions if e.extension_type != ExtensionType.cookie
+            ),
+        )
+        choices, _ = _check_client_hello(self.config, stripped)
+        if choices.suite.suite != self.choices.suite.suite:
+            raise ProtocolError(AlertDescription.illegal_parameter, "cipher suite changed")
+        shares = KeyShareClientHello.parse(exts[ExtensionType.key_share]).shares
+        if len(shares) != 1 or shares[0].group != self.choices.group:
+            # §4.2.8: exactly one share, for the group we asked for.
+            raise ProtocolError(
+                AlertDescription.illegal_parameter, "second ClientHello has the wrong key share"
+            )
+        chosen = HelloChoices(
+            self.choices.suite, self.choices.group, shares[0].key_exchange, choices.scheme, False
+        )
+        self.transcript.add(raw)
+        state, flight = _server_flight(
+            self.config, ctx, message, chosen, self.transcript, self.sent_ccs
+        )
+        return state, [note_in("ClientHello", retry=1), *flight]
+
+
+@dataclass(frozen=True)
+class _AfterServerFlight:
+    config: ServerConfig
+    transcript: Transcript
+    schedule: KeySchedule
+    negotiated: Negotiated
+    client_handshake_secret: bytes = field(repr=False)
+    client_application_secret: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ServerExpectCertificate:
+    common: _AfterServerFlight
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (Certificate,)
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[ServerState, list[Output]]:
+        assert isinstance(message, Certificate)
+        authenticate = self.common.config.authenticate_client
+        assert authenticate is not None
+        note = note_in("Certificate", certificates=len(message.certificate_list))
+        if not message.certificate_list:
+            # §4.4.2.4: we required a certificate and got none.
+            raise ProtocolError(AlertDescription.certificate_required, "client sent no certificate")
+        peer = authenticate_peer(message, authenticate, ctx.now)
+        self.common.transcript.add(raw)
+        return ServerExpectCertificateVerify(self.common, peer), [
+            note,
+            note_in("peer_chain", subjects=peer.subjects[:8]),
+        ]
+
+
+@dataclass(frozen=True)
+class ServerExpectCertificateVerify:
+    common: _AfterServerFlight
+    peer: VerifiedPeer
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (CertificateVerify,)
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[ServerState, list[Output]]:
+        assert isinstance(message, CertificateVerify)
+        scheme = check_certificate_verify(
+            message,
+            self.peer,
+            self.common.config.signature_schemes,
+            self.common.transcript,
+            peer_is_server=False,
+        )
+        self.common.transcript.add(raw)
+        return ServerExpectFinished(self.common, self.peer, scheme), [
+            note_in("CertificateVerify", scheme=scheme.name)
+        ]
+
+
+@dataclass(frozen=True)
+class ServerExpectFinished:
+    common: _AfterServerFlight
+    peer: VerifiedPeer | None
+    peer_scheme: SignatureScheme | None
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (Finished,)
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[ServerState, list[Output]]:
+        assert isinstance(message, Finished)
+        c = self.common
+        check_finished(message, c.schedule, c.client_handshake_secret, c.transcript)
+        n = c.negotiated
+        event = HandshakeComplete(
+            version=TLS13,
+            cipher_suite=CipherSuite(n.suite.suite),
+            group=n.group,
+            signature_scheme=n.scheme,
+            peer_signature_scheme=self.peer_scheme,
+            peer=self.peer,
+        )
+        return ServerEstablished(), [
+            note_in("Finished"),
+            SetReadKeys(n.suite, c.client_application_secret, application=True),
+            Complete(event),
+        ]
+
+
+@dataclass(frozen=True)
+class ServerEstablished:
+    """Post-handshake messages are the connection's business (KeyUpdate only)."""
+
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = ()
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[ServerState, list[Output]]:
+        raise ProtocolError(AlertDescription.unexpected_message, "handshake is over")
+
+
+ServerState = (
+    ServerExpectClientHello
+    | ServerExpectSecondClientHello
+    | ServerExpectCertificate
+    | ServerExpectCertificateVerify
+    | ServerExpectFinished
+    | ServerEstablished
+)
+

@@ -18,7 +18,7 @@ _PREFIX_MAX = {1: 0xFF, 2: 0xFFFF, 3: 0xFFFFFF}
 class Reader:
     """Reads from a fixed buffer; every read is bounds-checked."""
 
-    __slots__ = ("_buf", "_pos", "_end")
+    __slots__ = ("_buf", "_end", "_pos")
 
     def __init__(self, data: bytes | bytearray | memoryview) -> None:
         self._buf = memoryview(data)

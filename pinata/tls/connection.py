@@ -10,6 +10,7 @@ exactly one alert; after that nothing more is accepted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from datetime import datetime
@@ -59,7 +60,7 @@ from pinata.tls.trace import Trace
 
 # Bounds on what a peer can make us hold (bytes of handshake message body).
 MAX_HANDSHAKE_MESSAGE = 16 * 1024
-MAX_MESSAGE_BY_TYPE = {
+MAX_MESSAGE_BY_TYPE: dict[int, int] = {
     HandshakeType.client_hello: 64 * 1024,
     HandshakeType.certificate: 64 * 1024,
 }
@@ -189,9 +190,11 @@ class _Connection:
         assert self._writer is not None
         try:
             return self._writer.seal_many(content_type, data)
-        except SequenceExhausted:
+        except SequenceExhausted as exhausted:
             self._failed = True
-            raise LocalProtocolError("sequence number exhausted; the connection is closed")
+            raise LocalProtocolError(
+                "sequence number exhausted; the connection is closed"
+            ) from exhausted
 
     def _ccs_allowed(self) -> bool:
         # §5: one dummy CCS after the first ClientHello and before the peer's Finished.
@@ -281,10 +284,8 @@ class _Connection:
 
     def _fail(self, error: ProtocolError, events: list[Event]) -> None:
         self._failed = True
-        try:
+        with contextlib.suppress(LocalProtocolError):
             self._flush_handshake()
-        except LocalProtocolError:
-            pass
         self._send_alert(error.alert)
         self.trace.add("alert_out", error.alert.name, reason=error.reason[:200])
         events.append(ConnectionFailed(error.alert, sent=True, reason=error.reason))

@@ -3,6 +3,7 @@ tests against real peers. Bounded: every call has a deadline."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from dataclasses import dataclass, field
@@ -76,10 +77,8 @@ def run(
                 break
         out = conn.data_to_send()
         if out:
-            try:
+            with contextlib.suppress(OSError):
                 sock.sendall(out)
-            except OSError:
-                pass
     finally:
         sock.close()
     return outcome

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -59,7 +59,7 @@ def test_ca(label: str = "Pinata Test CA") -> TestCA:
     return _test_ca(label)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _test_ca(label: str) -> TestCA:
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
@@ -80,7 +80,7 @@ def _test_ca(label: str) -> TestCA:
     return TestCA(cert, key)
 
 
-@lru_cache(maxsize=None)
+@cache
 def leaf(
     role: str, kind: str = "p256", ca_label: str = "Pinata Test CA"
 ) -> tuple[Credentials, x509.Certificate]:
@@ -145,7 +145,7 @@ def pinned_authenticator(ca: TestCA | None = None) -> PeerAuthenticator:
                 cert.tbs_certificate_bytes,
                 ec.ECDSA(cert.signature_hash_algorithm),  # type: ignore[arg-type]
             )
-        except Exception as error:  # noqa: BLE001 - test helper: any failure is "unknown CA"
+        except Exception as error:
             return PeerRejected(AlertDescription.unknown_ca, str(error))
         return VerifiedPeer(
             chain=(certificates[0], ca.der),

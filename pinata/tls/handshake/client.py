@@ -144,7 +144,9 @@ def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, lis
     return state, out
 
 
-def _check_common_hello(hello: ClientHello, message: ServerHello, config: ClientConfig) -> SuiteParams:
+def _check_common_hello(
+    hello: ClientHello, message: ServerHello, config: ClientConfig
+) -> SuiteParams:
     """Checks shared by ServerHello and HelloRetryRequest (§4.1.3, §4.1.4)."""
     exts = extension_map(message.extensions)
     versions_data = exts.get(ExtensionType.supported_versions)
@@ -155,7 +157,9 @@ def _check_common_hello(hello: ClientHello, message: ServerHello, config: Client
             raise ProtocolError(AlertDescription.illegal_parameter, "downgrade sentinel")
         raise ProtocolError(AlertDescription.protocol_version, "server does not speak TLS 1.3")
     if SupportedVersionsServerHello.parse(versions_data).selected_version != TLS13:
-        raise ProtocolError(AlertDescription.illegal_parameter, "server selected an unoffered version")
+        raise ProtocolError(
+            AlertDescription.illegal_parameter, "server selected an unoffered version"
+        )
     if message.legacy_version != TLS12:
         raise ProtocolError(AlertDescription.protocol_version, "legacy_version is not TLS 1.2")
     if message.legacy_session_id_echo != hello.legacy_session_id:
@@ -198,7 +202,9 @@ class ClientExpectServerHello:
             raise ProtocolError(AlertDescription.unexpected_message, "second HelloRetryRequest")
         sent = self._sent_extension_types()
         refuse_unrequested(
-            message.extensions, _HELLO_RETRY_EXTENSIONS, sent | {ExtensionType.cookie},
+            message.extensions,
+            _HELLO_RETRY_EXTENSIONS,
+            sent | {ExtensionType.cookie},
             "HelloRetryRequest",
         )
         exts = extension_map(message.extensions)
@@ -260,7 +266,9 @@ class ClientExpectServerHello:
         self, message: ServerHello, raw: bytes, suite: SuiteParams
     ) -> tuple[ClientState, list[Output]]:
         refuse_unrequested(
-            message.extensions, _SERVER_HELLO_EXTENSIONS, self._sent_extension_types(),
+            message.extensions,
+            _SERVER_HELLO_EXTENSIONS,
+            self._sent_extension_types(),
             "ServerHello",
         )
         if self.retry_suite is not None and suite.suite != self.retry_suite:
@@ -271,7 +279,9 @@ class ClientExpectServerHello:
         server_share = KeyShareServerHello.parse(share_data).share
         ours = next((s for s in self.shares if s.group == server_share.group), None)
         if ours is None:
-            raise ProtocolError(AlertDescription.illegal_parameter, "server share in unoffered group")
+            raise ProtocolError(
+                AlertDescription.illegal_parameter, "server share in unoffered group"
+            )
         shared_secret = ours.shared_secret(server_share.key_exchange)
         if self.retry_suite is None:
             self.transcript.select_hash(suite.hash_name)
@@ -329,7 +339,9 @@ class ClientExpectEncryptedExtensions:
     ) -> tuple[ClientState, list[Output]]:
         assert isinstance(message, EncryptedExtensions)
         refuse_unrequested(
-            message.extensions, _ENCRYPTED_EXTENSIONS, self.keys.sent_extensions,
+            message.extensions,
+            _ENCRYPTED_EXTENSIONS,
+            self.keys.sent_extensions,
             "EncryptedExtensions",
         )
         exts = extension_map(message.extensions)
@@ -343,8 +355,12 @@ class ClientExpectEncryptedExtensions:
 
 
 def _accept_server_certificate(
-    keys: _HandshakeKeys, ctx: HandshakeContext, message: Certificate, raw: bytes,
-    request: CertificateRequest | None, requested_schemes: tuple[int, ...],
+    keys: _HandshakeKeys,
+    ctx: HandshakeContext,
+    message: Certificate,
+    raw: bytes,
+    request: CertificateRequest | None,
+    requested_schemes: tuple[int, ...],
 ) -> tuple[ClientState, list[Output]]:
     if not message.certificate_list:
         # §4.4.2.4: a server must always send a certificate in this mode.
@@ -379,9 +395,7 @@ class ClientExpectCertificateOrRequest:
             )
         schemes = SignatureAlgorithms.parse(schemes_data).schemes
         self.keys.transcript.add(raw)
-        return ClientExpectCertificate(self.keys, message, schemes), [
-            note_in("CertificateRequest")
-        ]
+        return ClientExpectCertificate(self.keys, message, schemes), [note_in("CertificateRequest")]
 
 
 @dataclass(frozen=True)
@@ -413,7 +427,10 @@ class ClientExpectCertificateVerify:
     ) -> tuple[ClientState, list[Output]]:
         assert isinstance(message, CertificateVerify)
         scheme = check_certificate_verify(
-            message, self.peer, self.keys.config.signature_schemes, self.keys.transcript,
+            message,
+            self.peer,
+            self.keys.config.signature_schemes,
+            self.keys.transcript,
             peer_is_server=True,
         )
         self.keys.transcript.add(raw)

@@ -82,7 +82,13 @@ class Note:
 
 
 Output = (
-    SendMessage | SendChangeCipherSpec | SetWriteKeys | SetReadKeys | SkipEarlyData | Complete | Note
+    SendMessage
+    | SendChangeCipherSpec
+    | SetWriteKeys
+    | SetReadKeys
+    | SkipEarlyData
+    | Complete
+    | Note
 )
 
 

@@ -13,13 +13,13 @@ from typing import ClassVar
 
 from pinata.tls.config import ServerConfig, VerifiedPeer
 from pinata.tls.constants import (
+    HELLO_RETRY_REQUEST_RANDOM,
     TLS13,
     CipherSuite,
     ExtensionType,
     NamedGroup,
     SignatureScheme,
     enum_name,
-    HELLO_RETRY_REQUEST_RANDOM,
 )
 from pinata.tls.errors import AlertDescription, ProtocolError
 from pinata.tls.events import HandshakeComplete
@@ -93,7 +93,9 @@ class HelloChoices:
     offers_early_data: bool
 
 
-def _check_client_hello(config: ServerConfig, hello: ClientHello) -> tuple[HelloChoices, dict[int, bytes]]:
+def _check_client_hello(
+    config: ServerConfig, hello: ClientHello
+) -> tuple[HelloChoices, dict[int, bytes]]:
     """RFC 8446 §4.1.2, §4.2 and §9.2: what a TLS 1.3 ClientHello must hold."""
     if hello.legacy_version <= 0x0300:
         # Appendix D.5: SSL 3.0 and below are refused outright.
@@ -303,7 +305,11 @@ class ServerExpectClientHello:
             if choices.offers_early_data:
                 out.append(SkipEarlyData())
             state = ServerExpectSecondClientHello(
-                self.config, transcript, message, choices, cookie,
+                self.config,
+                transcript,
+                message,
+                choices,
+                cookie,
                 sent_ccs=bool(message.legacy_session_id),
             )
             return state, out
@@ -329,11 +335,15 @@ class ServerExpectSecondClientHello:
         exts = extension_map(message.extensions)
         cookie_data = exts.pop(ExtensionType.cookie, None)
         if cookie_data is None:
-            raise ProtocolError(AlertDescription.missing_extension, "second ClientHello lacks cookie")
+            raise ProtocolError(
+                AlertDescription.missing_extension, "second ClientHello lacks cookie"
+            )
         if Cookie.parse(cookie_data).cookie != self.cookie:
             raise ProtocolError(AlertDescription.illegal_parameter, "cookie does not match")
         if ExtensionType.early_data in exts:
-            raise ProtocolError(AlertDescription.illegal_parameter, "early_data after HelloRetryRequest")
+            raise ProtocolError(
+                AlertDescription.illegal_parameter, "early_data after HelloRetryRequest"
+            )
         # §4.1.2: the second ClientHello repeats the first but for the listed changes.
         if (
             message.legacy_session_id != self.first_hello.legacy_session_id
@@ -475,4 +485,3 @@ ServerState = (
     | ServerExpectFinished
     | ServerEstablished
 )
-

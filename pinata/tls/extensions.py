@@ -1,0 +1,509 @@
+"""Hello and handshake extensions (RFC 8446 §4.2, RFC 6066 §3, RFC 7301 §3.1).
+
+Messages keep their extensions raw (`Extension`): order and unknown types
+survive, and a block is checked only for what RFC 8446 §4.2 demands of every
+block (no type twice). The state machine then parses the few bodies it acts
+on with the typed classes below, each knowing the bounds of its own vectors.
+Which typed class applies depends on the message carrying the extension
+(key_share differs between ClientHello, ServerHello and HelloRetryRequest), so
+the caller picks it: `find_typed(exts, KeyShareClientHello)`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Protocol, Self, TypeVar
+
+from pinata.tls.codec import Reader, Writer
+from pinata.tls.constants import ExtensionType
+from pinata.tls.errors import AlertDescription, ProtocolError, decode_error
+
+_PREFIX_MAX = {1: 0xFF, 2: 0xFFFF, 3: 0xFFFFFF}
+
+
+def write_bounded(
+    w: Writer, prefix: int, data: bytes, minimum: int = 0, maximum: int | None = None
+) -> None:
+    """`Writer.vector`, refusing what `Reader.vector` with the same bounds would refuse.
+
+    Emitting a vector our own parser rejects is a local bug, so it raises
+    ValueError rather than sending the peer something malformed.
+    """
+    bound = _PREFIX_MAX[prefix] if maximum is None else maximum
+    if not minimum <= len(data) <= bound:
+        raise ValueError(f"vector of {len(data)} bytes outside [{minimum}, {bound}]")
+    w.vector(prefix, data)
+
+
+@dataclass(frozen=True)
+class Extension:
+    """One extension as it arrived: a type and its still-encoded body."""
+
+    extension_type: int
+    extension_data: bytes
+
+
+def parse_extensions(
+    r: Reader, *, allow_empty: bool = True, maximum: int = 0xFFFF
+) -> tuple[Extension, ...]:
+    """The `Extension extensions<..maximum>` block at `r`.
+
+    `allow_empty=False` is for blocks whose lower bound leaves room for no
+    empty list (ClientHello, ServerHello, CertificateRequest): at least one
+    extension must be present.
+    """
+    block = r.sub(2, 0 if allow_empty else 1, maximum)
+    exts: list[Extension] = []
+    seen: set[int] = set()
+    while not block.at_end():
+        extension_type = block.u16()
+        extension_data = block.vector(2)
+        # §4.2: "There MUST NOT be more than one extension of the same type
+        # in a given extension block."
+        if extension_type in seen:
+            raise ProtocolError(
+                AlertDescription.illegal_parameter,
+                f"extension {extension_type} appears twice",
+            )
+        seen.add(extension_type)
+        exts.append(Extension(extension_type, extension_data))
+    return tuple(exts)
+
+
+def write_extensions(w: Writer, exts: Iterable[Extension], *, maximum: int = 0xFFFF) -> None:
+    inner = Writer()
+    for ext in exts:
+        inner.u16(ext.extension_type)
+        inner.vector(2, ext.extension_data)
+    write_bounded(w, 2, inner.getvalue(), 0, maximum)
+
+
+def find_extension(exts: Iterable[Extension], ext_type: int) -> bytes | None:
+    """The body of the extension of type `ext_type`, or None when absent."""
+    for ext in exts:
+        if ext.extension_type == ext_type:
+            return ext.extension_data
+    return None
+
+
+def pre_shared_key_is_last(exts: Sequence[Extension]) -> bool:
+    """Whether §4.2.11's placement rule holds: pre_shared_key, when present in a
+    ClientHello, MUST be its last extension. True when the extension is absent."""
+    for i, ext in enumerate(exts):
+        if ext.extension_type == ExtensionType.pre_shared_key:
+            return i == len(exts) - 1
+    return True
+
+
+class TypedExtension(Protocol):
+    extension_type: ClassVar[ExtensionType]
+
+    @classmethod
+    def parse(cls, data: bytes) -> Self: ...
+
+    def encode(self) -> bytes: ...
+
+    def to_extension(self) -> Extension: ...
+
+
+_T = TypeVar("_T", bound=TypedExtension)
+
+
+def find_typed(exts: Iterable[Extension], kind: type[_T]) -> _T | None:
+    """The extension of `kind`'s type parsed as `kind`, or None when absent."""
+    data = find_extension(exts, kind.extension_type)
+    return None if data is None else kind.parse(data)
+
+
+class _Body:
+    """What every typed extension shares: wrapping its body as an `Extension`."""
+
+    extension_type: ClassVar[ExtensionType]
+
+    def encode(self) -> bytes:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def to_extension(self) -> Extension:
+        return Extension(int(self.extension_type), self.encode())
+
+
+def _parse_u16_list(
+    data: bytes, prefix: int, minimum: int, maximum: int, what: str
+) -> tuple[int, ...]:
+    r = Reader(data)
+    raw = r.vector(prefix, minimum, maximum)
+    r.expect_end(what)
+    if len(raw) % 2:
+        raise decode_error(f"{what}: odd length {len(raw)} for a list of uint16")
+    return struct.unpack(f">{len(raw) // 2}H", raw)
+
+
+def _encode_u16_list(values: tuple[int, ...], prefix: int, minimum: int, maximum: int) -> bytes:
+    w = Writer()
+    write_bounded(w, prefix, struct.pack(f">{len(values)}H", *values), minimum, maximum)
+    return w.getvalue()
+
+
+# --- supported_versions (§4.2.1) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class SupportedVersionsClientHello(_Body):
+    extension_type: ClassVar[ExtensionType] = ExtensionType.supported_versions
+    versions: tuple[int, ...]
+
+    # ProtocolVersion versions<2..254>
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        return cls(_parse_u16_list(data, 1, 2, 254, "supported_versions"))
+
+    def encode(self) -> bytes:
+        return _encode_u16_list(self.versions, 1, 2, 254)
+
+
+@dataclass(frozen=True)
+class SupportedVersionsServerHello(_Body):
+    extension_type: ClassVar[ExtensionType] = ExtensionType.supported_versions
+    selected_version: int
+
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        r = Reader(data)
+        selected_version = r.u16()
+        r.expect_end("supported_versions")
+        return cls(selected_version)
+
+    def encode(self) -> bytes:
+        return self.selected_version.to_bytes(2, "big")
+
+
+# --- supported_groups (§4.2.7), signature_algorithms(_cert) (§4.2.3) -------
+
+
+@dataclass(frozen=True)
+class SupportedGroups(_Body):
+    extension_type: ClassVar[ExtensionType] = ExtensionType.supported_groups
+    groups: tuple[int, ...]
+
+    # NamedGroup named_group_list<2..2^16-1>
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        return cls(_parse_u16_list(data, 2, 2, 0xFFFF, "supported_groups"))
+
+    def encode(self) -> bytes:
+        return _encode_u16_list(self.groups, 2, 2, 0xFFFF)
+
+
+@dataclass(frozen=True)
+class SignatureAlgorithms(_Body):
+    extension_type: ClassVar[ExtensionType] = ExtensionType.signature_algorithms
+    schemes: tuple[int, ...]
+
+    # SignatureScheme supported_signature_algorithms<2..2^16-2>
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        return cls(_parse_u16_list(data, 2, 2, 0xFFFE, "signature_algorithms"))
+
+    def encode(self) -> bytes:
+        return _encode_u16_list(self.schemes, 2, 2, 0xFFFE)
+
+
+@dataclass(frozen=True)
+class SignatureAlgorithmsCert(_Body):
+    extension_type: ClassVar[ExtensionType] = ExtensionType.signature_algorithms_cert
+    schemes: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        return cls(_parse_u16_list(data, 2, 2, 0xFFFE, "signature_algorithms_cert"))
+
+    def encode(self) -> bytes:
+        return _encode_u16_list(self.schemes, 2, 2, 0xFFFE)
+
+
+# --- key_share (§4.2.8) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyShareEntry:
+    group: int
+    key_exchange: bytes
+
+    # struct { NamedGroup group; opaque key_exchange<1..2^16-1>; }
+    @classmethod
+    def parse(cls, r: Reader) -> Self:
+        group = r.u16()
+        return cls(group, r.vector(2, 1))
+
+    def serialize(self, w: Writer) -> None:
+        w.u16(self.group)
+        write_bounded(w, 2, self.key_exchange, 1)
+
+
+@dataclass(frozen=True)
+class KeyShareClientHello(_Body):
+    extension_type: ClassVar[ExtensionType] = ExtensionType.key_share
+    shares: tuple[KeyShareEntry, ...]
+
+    # KeyShareEntry client_shares<0..2^16-1>
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        r = Reader(data)
+        block = r.sub(2)
+        r.expect_end("key_share")
+        shares: list[KeyShareEntry] = []
+        groups: set[int] = set()
+        while not block.at_end():
+            share = KeyShareEntry.parse(block)
+            # §4.2.8: "Clients MUST NOT offer multiple KeyShareEntry values for
+            # the same group... Servers MAY check for violations of these rules
+            # and abort the handshake with an 'illegal_parameter' alert".
+            if share.group in groups:
+                raise ProtocolError(
+                    AlertDescription.illegal_parameter,
+                    f"two key shares for group {share.group}",
+                )
+            groups.add(share.group)
+            shares.append(share)
+        return cls(tuple(shares))
+
+    def encode(self) -> bytes:
+        w = Writer()
+        with w.prefixed(2):
+            for share in self.shares:
+                share.serialize(w)
+        return w.getvalue()
+
+
+@dataclass(frozen=True)
+class KeyShareServerHello(_Body):
+    extension_type: ClassVar[ExtensionType] = ExtensionType.key_share
+    share: KeyShareEntry
+
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        r = Reader(data)
+        share = KeyShareEntry.parse(r)
+        r.expect_end("key_share")
+        return cls(share)
+
+    def encode(self) -> bytes:
+        w = Writer()
+        self.share.serialize(w)
+        return w.getvalue()
+
+
+@dataclass(frozen=True)
+class KeyShareHelloRetryRequest(_Body):
+    extension_type: ClassVar[ExtensionType] = ExtensionType.key_share
+    selected_group: int
+
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        r = Reader(data)
+        selected_group = r.u16()
+        r.expect_end("key_share")
+        return cls(selected_group)
+
+    def encode(self) -> bytes:
+        return self.selected_group.to_bytes(2, "big")
+
+
+# --- cookie (§4.2.2) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cookie(_Body):
+    extension_type: ClassVar[ExtensionType] = ExtensionType.cookie
+    cookie: bytes
+
+    # opaque cookie<1..2^16-1>
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        r = Reader(data)
+        cookie = r.vector(2, 1)
+        r.expect_end("cookie")
+        return cls(cookie)
+
+    def encode(self) -> bytes:
+        w = Writer()
+        write_bounded(w, 2, self.cookie, 1)
+        return w.getvalue()
+
+
+# --- server_name (RFC 6066 §3) ----------------------------------------------
+
+_HOST_NAME = 0
+
+
+@dataclass(frozen=True)
+class ServerName(_Body):
+    """A client's host_name, or None: the server's empty acknowledgement
+    (RFC 6066 §3, "extension_data field ... SHALL be empty") or a list that
+    names no host."""
+
+    extension_type: ClassVar[ExtensionType] = ExtensionType.server_name
+    host_name: str | None
+
+    # ServerName server_name_list<1..2^16-1>; HostName opaque<1..2^16-1>
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        if not data:
+            return cls(None)
+        r = Reader(data)
+        names = r.sub(2, 1)
+        r.expect_end("server_name")
+        host_name: str | None = None
+        while not names.at_end():
+            name_type = names.u8()
+            # RFC 6066 §3 requires any future NameType to start with a 16-bit
+            # length, so an unknown type can be skipped like a host_name.
+            name = names.vector(2, 1)
+            if name_type != _HOST_NAME:
+                continue
+            # "The ServerNameList MUST NOT contain more than one name of the
+            # same name_type."
+            if host_name is not None:
+                raise ProtocolError(AlertDescription.illegal_parameter, "two host_names")
+            try:
+                host_name = name.decode("ascii")
+            except UnicodeDecodeError:
+                # "The hostname is represented as a byte string using ASCII
+                # encoding without a trailing dot."
+                raise decode_error("host_name is not ASCII") from None
+        return cls(host_name)
+
+    def encode(self) -> bytes:
+        if self.host_name is None:
+            return b""
+        w = Writer()
+        with w.prefixed(2):
+            w.u8(_HOST_NAME)
+            write_bounded(w, 2, self.host_name.encode("ascii"), 1)
+        return w.getvalue()
+
+
+# --- certificate_authorities (§4.2.4) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class CertificateAuthorities(_Body):
+    extension_type: ClassVar[ExtensionType] = ExtensionType.certificate_authorities
+    authorities: tuple[bytes, ...]
+
+    # DistinguishedName authorities<3..2^16-1>; opaque DistinguishedName<1..2^16-1>
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        r = Reader(data)
+        block = r.sub(2, 3)
+        r.expect_end("certificate_authorities")
+        authorities: list[bytes] = []
+        while not block.at_end():
+            authorities.append(block.vector(2, 1))
+        return cls(tuple(authorities))
+
+    def encode(self) -> bytes:
+        w = Writer()
+        inner = Writer()
+        for dn in self.authorities:
+            write_bounded(inner, 2, dn, 1)
+        write_bounded(w, 2, inner.getvalue(), 3)
+        return w.getvalue()
+
+
+# --- psk_key_exchange_modes (§4.2.9) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class PskKeyExchangeModes(_Body):
+    extension_type: ClassVar[ExtensionType] = ExtensionType.psk_key_exchange_modes
+    modes: tuple[int, ...]
+
+    # PskKeyExchangeMode ke_modes<1..255>
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        r = Reader(data)
+        modes = r.vector(1, 1)
+        r.expect_end("psk_key_exchange_modes")
+        return cls(tuple(modes))
+
+    def encode(self) -> bytes:
+        w = Writer()
+        write_bounded(w, 1, bytes(self.modes), 1)
+        return w.getvalue()
+
+
+# --- application_layer_protocol_negotiation (RFC 7301 §3.1) -----------------
+
+
+@dataclass(frozen=True)
+class ApplicationLayerProtocolNegotiation(_Body):
+    extension_type: ClassVar[ExtensionType] = ExtensionType.application_layer_protocol_negotiation
+    protocols: tuple[bytes, ...]
+
+    # ProtocolName protocol_name_list<2..2^16-1>; opaque ProtocolName<1..2^8-1>
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        r = Reader(data)
+        block = r.sub(2, 2)
+        r.expect_end("application_layer_protocol_negotiation")
+        protocols: list[bytes] = []
+        while not block.at_end():
+            protocols.append(block.vector(1, 1))
+        return cls(tuple(protocols))
+
+    def encode(self) -> bytes:
+        inner = Writer()
+        for name in self.protocols:
+            write_bounded(inner, 1, name, 1)
+        w = Writer()
+        write_bounded(w, 2, inner.getvalue(), 2)
+        return w.getvalue()
+
+
+# --- early_data (§4.2.10) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EarlyDataIndication(_Body):
+    """early_data as a ClientHello or EncryptedExtensions carries it: empty.
+    (In NewSessionTicket it holds max_early_data_size; we issue no tickets.)"""
+
+    extension_type: ClassVar[ExtensionType] = ExtensionType.early_data
+
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        Reader(data).expect_end("early_data")
+        return cls()
+
+    def encode(self) -> bytes:
+        return b""
+
+
+__all__ = [
+    "ApplicationLayerProtocolNegotiation",
+    "CertificateAuthorities",
+    "Cookie",
+    "EarlyDataIndication",
+    "Extension",
+    "KeyShareClientHello",
+    "KeyShareEntry",
+    "KeyShareHelloRetryRequest",
+    "KeyShareServerHello",
+    "PskKeyExchangeModes",
+    "ServerName",
+    "SignatureAlgorithms",
+    "SignatureAlgorithmsCert",
+    "SupportedGroups",
+    "SupportedVersionsClientHello",
+    "SupportedVersionsServerHello",
+    "TypedExtension",
+    "find_extension",
+    "find_typed",
+    "parse_extensions",
+    "pre_shared_key_is_last",
+    "write_bounded",
+    "write_extensions",
+]

@@ -1,0 +1,159 @@
+"""The TLS 1.3 key schedule (RFC 8446 §7.1-§7.3), without PSKs.
+
+HKDF (RFC 5869) is written out over `hmac.digest`, the one-shot C HMAC: every
+label TLS 1.3 uses asks for at most one hash block of output, so Expand is a
+single HMAC and the cost of a handshake's schedule is a few dozen of them.
+
+Secrets travel as plain bytes between pure functions; the dataclasses that
+group them hide their fields from repr so no secret reaches a log or trace.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+
+from pinata.tls.suites import SuiteParams, hash_params
+
+# RFC 8446 §7.1: HkdfLabel.label = "tls13 " + Label.
+_LABEL_PREFIX = b"tls13 "
+
+
+def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:
+    """HKDF-Extract (RFC 5869 §2.2); an empty salt acts as Hash.length zeros."""
+    return hmac.digest(salt, ikm, hash_name)
+
+
+def _hkdf_label(label: bytes, context: bytes, length: int) -> bytes:
+    # §7.1: struct { uint16 length; opaque label<7..255>; opaque context<0..255>; }
+    full = _LABEL_PREFIX + label
+    if len(full) > 255 or len(context) > 255 or not 0 <= length <= 0xFFFF:
+        raise ValueError("HkdfLabel field out of range")
+    return length.to_bytes(2, "big") + bytes((len(full),)) + full + bytes((len(context),)) + context
+
+
+def hkdf_expand(hash_name: str, prk: bytes, info: bytes, length: int) -> bytes:
+    """HKDF-Expand (RFC 5869 §2.3)."""
+    out = b""
+    block = b""
+    counter = 1
+    while len(out) < length:
+        if counter > 255:
+            raise ValueError("HKDF-Expand output too long")
+        block = hmac.digest(prk, block + info + bytes((counter,)), hash_name)
+        out += block
+        counter += 1
+    return out[:length]
+
+
+def hkdf_expand_label(
+    hash_name: str, secret: bytes, label: bytes, context: bytes, length: int
+) -> bytes:
+    """HKDF-Expand-Label(Secret, Label, Context, Length) (RFC 8446 §7.1)."""
+    return hkdf_expand(hash_name, secret, _hkdf_label(label, context, length), length)
+
+
+def derive_secret(hash_name: str, secret: bytes, label: bytes, transcript_hash: bytes) -> bytes:
+    """Derive-Secret(Secret, Label, Messages) given Transcript-Hash(Messages) (§7.1)."""
+    _, hash_len = hash_params(hash_name)
+    return hkdf_expand_label(hash_name, secret, label, transcript_hash, hash_len)
+
+
+@dataclass(frozen=True)
+class HandshakeSecrets:
+    client_handshake_traffic_secret: bytes = field(repr=False)
+    server_handshake_traffic_secret: bytes = field(repr=False)
+    handshake_secret: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ApplicationSecrets:
+    client_application_traffic_secret_0: bytes = field(repr=False)
+    server_application_traffic_secret_0: bytes = field(repr=False)
+    exporter_master_secret: bytes = field(repr=False)
+    master_secret: bytes = field(repr=False)
+
+
+class KeySchedule:
+    """The §7.1 schedule for one suite's hash, with PSK and early data absent."""
+
+    __slots__ = ("_hash_len", "_hash_name", "_zeros", "early_secret", "empty_hash", "params")
+
+    def __init__(self, params: SuiteParams) -> None:
+        self.params = params
+        self._hash_name = params.hash_name
+        self._hash_len = params.hash_len
+        self.empty_hash = params.empty_hash
+        # §7.1: with no PSK, "PSK" and the extraction salt are Hash.length zeros,
+        # so Early Secret is a constant of the hash.
+        self._zeros = bytes(params.hash_len)
+        self.early_secret = hkdf_extract(self._hash_name, self._zeros, self._zeros)
+
+    def __repr__(self) -> str:
+        return f"KeySchedule({self._hash_name})"
+
+    def _expand_label(self, secret: bytes, label: bytes, context: bytes, length: int) -> bytes:
+        if length <= self._hash_len:  # one HMAC block: the case for every TLS 1.3 label
+            info = _hkdf_label(label, context, length) + b"\x01"
+            return hmac.digest(secret, info, self._hash_name)[:length]
+        return hkdf_expand_label(self._hash_name, secret, label, context, length)
+
+    def derive_secret(self, secret: bytes, label: bytes, transcript_hash: bytes) -> bytes:
+        return self._expand_label(secret, label, transcript_hash, self._hash_len)
+
+    def handshake_secrets(self, shared_secret: bytes, hello_hash: bytes) -> HandshakeSecrets:
+        """From the (EC)DHE shared secret and Transcript-Hash(ClientHello..ServerHello)."""
+        derived = self.derive_secret(self.early_secret, b"derived", self.empty_hash)
+        handshake_secret = hkdf_extract(self._hash_name, derived, shared_secret)
+        return HandshakeSecrets(
+            client_handshake_traffic_secret=self.derive_secret(
+                handshake_secret, b"c hs traffic", hello_hash
+            ),
+            server_handshake_traffic_secret=self.derive_secret(
+                handshake_secret, b"s hs traffic", hello_hash
+            ),
+            handshake_secret=handshake_secret,
+        )
+
+    def application_secrets(
+        self, handshake_secret: bytes, server_finished_hash: bytes
+    ) -> ApplicationSecrets:
+        """From Handshake Secret and Transcript-Hash(ClientHello..server Finished)."""
+        derived = self.derive_secret(handshake_secret, b"derived", self.empty_hash)
+        master_secret = hkdf_extract(self._hash_name, derived, self._zeros)
+        return ApplicationSecrets(
+            client_application_traffic_secret_0=self.derive_secret(
+                master_secret, b"c ap traffic", server_finished_hash
+            ),
+            server_application_traffic_secret_0=self.derive_secret(
+                master_secret, b"s ap traffic", server_finished_hash
+            ),
+            exporter_master_secret=self.derive_secret(
+                master_secret, b"exp master", server_finished_hash
+            ),
+            master_secret=master_secret,
+        )
+
+    def finished_key(self, base_key: bytes) -> bytes:
+        """§4.4.4: finished_key = HKDF-Expand-Label(BaseKey, "finished", "", Hash.length)."""
+        return self._expand_label(base_key, b"finished", b"", self._hash_len)
+
+    def finished_verify_data(self, base_key: bytes, transcript_hash: bytes) -> bytes:
+        """§4.4.4: verify_data = HMAC(finished_key, Transcript-Hash(...))."""
+        return hmac.digest(self.finished_key(base_key), transcript_hash, self._hash_name)
+
+    def next_traffic_secret(self, secret: bytes) -> bytes:
+        """§7.2: application_traffic_secret_N+1, after a KeyUpdate."""
+        return self._expand_label(secret, b"traffic upd", b"", self._hash_len)
+
+    def finished_matches(self, base_key: bytes, transcript_hash: bytes, verify_data: bytes) -> bool:
+        """Whether a received Finished is right (§4.4.4), compared in constant time."""
+        expected = self.finished_verify_data(base_key, transcript_hash)
+        return hmac.compare_digest(expected, verify_data)
+
+    def traffic_key_iv(self, secret: bytes) -> tuple[bytes, bytes]:
+        """§7.3: the write key and write IV for a traffic secret."""
+        return (
+            self._expand_label(secret, b"key", b"", self.params.key_len),
+            self._expand_label(secret, b"iv", b"", self.params.iv_len),
+        )

@@ -1,0 +1,256 @@
+"""The TLS 1.3 record layer (RFC 8446 §5): framing, and AEAD protection.
+
+`RecordDeframer` cuts a byte stream into records and judges only what the
+5-byte header says. `RecordProtector` and `RecordUnprotector` hold one
+direction's traffic key each: one AEAD object per key, the per-record nonce
+computed as an integer XOR (§5.3), and zero-copy views where Python allows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+
+from pinata.tls.constants import (
+    MAX_CIPHERTEXT,
+    MAX_PLAINTEXT,
+    RECORD_HEADER_LEN,
+    TLS12,
+    ContentType,
+)
+from pinata.tls.errors import AlertDescription, LocalProtocolError, ProtocolError
+from pinata.tls.keyschedule import KeySchedule
+from pinata.tls.suites import TAG_LEN, SuiteParams
+
+_KNOWN_TYPES = frozenset(int(t) for t in ContentType if t != ContentType.invalid)
+# §5.4: content types a TLSInnerPlaintext may carry; a protected
+# change_cipher_spec is refused (§5: unexpected_message).
+_INNER_TYPES = frozenset((ContentType.alert, ContentType.handshake, ContentType.application_data))
+# §5.2: TLSInnerPlaintext (content, type, zeros) is at most 2^14 + 1 bytes.
+MAX_INNER_PLAINTEXT = MAX_PLAINTEXT + 1
+# §5.3: sequence numbers are 64-bit and must not wrap.
+_MAX_SEQUENCE = (1 << 64) - 1
+_APPLICATION_DATA = int(ContentType.application_data)
+_OUTER_TYPE_AND_VERSION = bytes((_APPLICATION_DATA, TLS12 >> 8, TLS12 & 0xFF))
+
+
+class SequenceExhausted(Exception):
+    """A key has protected 2^64 records (§5.3): the connection must close."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    content_type: int
+    # §5.1: "MUST be ignored for all purposes"; kept only because the AEAD's
+    # additional_data (§5.2) is the header as received.
+    legacy_record_version: int
+    fragment: bytes | memoryview
+
+    def __repr__(self) -> str:  # a fragment may hold application data
+        return (
+            f"Record(content_type={self.content_type}, "
+            f"legacy_record_version=0x{self.legacy_record_version:04x}, "
+            f"length={len(self.fragment)})"
+        )
+
+
+class RecordDeframer:
+    """Splits received bytes into records.
+
+    Memory stays bounded: `feed` refuses more input while a whole record is
+    still waiting to be taken, so what is held is at most one partial record
+    plus what the last `feed` brought. A header error is raised as soon as the
+    header is complete, and again on every later call: the stream is dead.
+    """
+
+    __slots__ = ("_buf", "_error", "_pos")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._pos = 0
+        self._error: ProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet returned in a record."""
+        return len(self._buf) - self._pos
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        if self._error is not None or not data:
+            return
+        if self._complete_record_waiting():
+            raise LocalProtocolError("take the buffered records before feeding more")
+        if self._pos == len(self._buf):
+            self._buf = bytes(data)
+        else:
+            # Only the tail of one partial record is copied, never the history.
+            self._buf = self._buf[self._pos :] + data
+        self._pos = 0
+
+    def _complete_record_waiting(self) -> bool:
+        avail = len(self._buf) - self._pos
+        if avail < RECORD_HEADER_LEN:
+            return False
+        length = int.from_bytes(self._buf[self._pos + 3 : self._pos + 5], "big")
+        return avail >= RECORD_HEADER_LEN + length
+
+    def next_record(self) -> Record | None:
+        """The next whole record, or None until more bytes arrive."""
+        if self._error is not None:
+            raise self._error
+        buf, pos = self._buf, self._pos
+        if len(buf) - pos < RECORD_HEADER_LEN:
+            return None
+        content_type = buf[pos]
+        length = (buf[pos + 3] << 8) | buf[pos + 4]
+        if content_type not in _KNOWN_TYPES:
+            self._error = ProtocolError(
+                AlertDescription.unexpected_message, f"unknown record type {content_type}"
+            )
+            raise self._error
+        if length > MAX_CIPHERTEXT:
+            # §5.2: no record of any type may exceed 2^14 + 256 bytes.
+            self._error = ProtocolError(AlertDescription.record_overflow, f"record length {length}")
+            raise self._error
+        end = pos + RECORD_HEADER_LEN + length
+        if end > len(buf):
+            return None
+        self._pos = end
+        return Record(
+            content_type,
+            (buf[pos + 1] << 8) | buf[pos + 2],
+            memoryview(buf)[pos + RECORD_HEADER_LEN : end],
+        )
+
+
+def encode_plaintext_records(
+    content_type: int, data: bytes, *, legacy_record_version: int = TLS12
+) -> bytes:
+    """TLSPlaintext records carrying `data`, cut at 2^14 bytes (§5.1).
+
+    Empty data gives no record: zero-length handshake or alert fragments are
+    forbidden (§5.1). The first ClientHello may pass 0x0301 as its version.
+    """
+    prefix = bytes((content_type, legacy_record_version >> 8, legacy_record_version & 0xFF))
+    out: list[bytes | memoryview] = []
+    view = memoryview(data)
+    for start in range(0, len(data), MAX_PLAINTEXT):
+        chunk = view[start : start + MAX_PLAINTEXT]
+        out.append(prefix + len(chunk).to_bytes(2, "big"))
+        out.append(chunk)
+    return b"".join(out)
+
+
+class _Direction:
+    __slots__ = ("_aead", "_iv", "sequence_number")
+
+    def __init__(self, params: SuiteParams, secret: bytes) -> None:
+        key, iv = KeySchedule(params).traffic_key_iv(secret)
+        self._aead = params.aead(key)
+        self._iv = int.from_bytes(iv, "big")
+        self.sequence_number = 0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sequence_number={self.sequence_number})"
+
+    def _next_nonce(self) -> bytes:
+        # §5.3: nonce = write_iv XOR (64-bit sequence number, left-padded).
+        seq = self.sequence_number
+        if seq > _MAX_SEQUENCE:
+            raise SequenceExhausted("sequence number would wrap; a new key is needed")
+        self.sequence_number = seq + 1
+        return (self._iv ^ seq).to_bytes(12, "big")
+
+
+class RecordProtector(_Direction):
+    """Seals records under one traffic secret (our sending direction)."""
+
+    __slots__ = ()
+
+    def seal(self, content_type: int, data: bytes | memoryview, padding: int = 0) -> bytes:
+        """One TLSCiphertext record (§5.2) carrying `data` (at most 2^14 bytes)."""
+        inner_len = len(data) + 1 + padding
+        if padding < 0 or len(data) + padding > MAX_PLAINTEXT:
+            raise ValueError("record content plus padding exceeds 2^14 bytes")
+        header = _OUTER_TYPE_AND_VERSION + (inner_len + TAG_LEN).to_bytes(2, "big")
+        # §5.4: TLSInnerPlaintext = content || ContentType || zeros[padding].
+        inner = b"".join((data, bytes((content_type,)), bytes(padding)))
+        return header + self._aead.encrypt(self._next_nonce(), inner, header)
+
+    def seal_many(self, content_type: int, data: bytes | memoryview) -> bytes:
+        """As many records as `data` needs, cut at 2^14, in one bytes object."""
+        n = len(data)
+        if n <= MAX_PLAINTEXT:
+            return self.seal(content_type, data)
+        view = memoryview(data)
+        full, rest = divmod(n, MAX_PLAINTEXT)
+        out = bytearray(full * (RECORD_HEADER_LEN + MAX_INNER_PLAINTEXT + TAG_LEN))
+        if rest:
+            out += bytes(RECORD_HEADER_LEN + rest + 1 + TAG_LEN)
+        out_view = memoryview(out)
+        type_byte = bytes((content_type,))
+        pos = 0
+        for start in range(0, n, MAX_PLAINTEXT):
+            chunk = view[start : start + MAX_PLAINTEXT]
+            inner = bytes(chunk) + type_byte
+            header = _OUTER_TYPE_AND_VERSION + (len(inner) + TAG_LEN).to_bytes(2, "big")
+            out_view[pos : pos + RECORD_HEADER_LEN] = header
+            body = pos + RECORD_HEADER_LEN
+            end = body + len(inner) + TAG_LEN
+            self._aead.encrypt_into(self._next_nonce(), inner, header, out_view[body:end])
+            pos = end
+        out_view.release()
+        return bytes(out)
+
+
+class RecordUnprotector(_Direction):
+    """Opens records under one traffic secret (the peer's sending direction)."""
+
+    __slots__ = ()
+
+    def open(self, record: Record) -> tuple[int, bytes | memoryview]:
+        """(inner content type, content) of a protected record (§5.2, §5.4)."""
+        if record.content_type != _APPLICATION_DATA:
+            raise ProtocolError(
+                AlertDescription.unexpected_message,
+                f"unprotected record of type {record.content_type} after keys were set",
+            )
+        fragment = record.fragment
+        length = len(fragment)
+        if length > MAX_CIPHERTEXT or length - TAG_LEN > MAX_INNER_PLAINTEXT:
+            raise ProtocolError(AlertDescription.record_overflow, f"ciphertext length {length}")
+        if length < TAG_LEN:
+            raise ProtocolError(AlertDescription.bad_record_mac, "record shorter than the tag")
+        v = record.legacy_record_version
+        header = bytes((_APPLICATION_DATA, (v >> 8) & 0xFF, v & 0xFF, length >> 8, length & 0xFF))
+        nonce = self._nonce_for_current()
+        try:
+            plaintext = self._aead.decrypt(nonce, fragment, header)
+        except (InvalidTag, ValueError):
+            raise ProtocolError(
+                AlertDescription.bad_record_mac, "record failed to decrypt"
+            ) from None
+        self.sequence_number += 1
+        if plaintext and plaintext[-1]:  # the common case: no padding
+            content_type = plaintext[-1]
+            content_end = len(plaintext) - 1
+        else:
+            stripped = plaintext.rstrip(b"\x00")
+            if not stripped:
+                raise ProtocolError(
+                    AlertDescription.unexpected_message, "inner plaintext has no content type"
+                )
+            content_type = stripped[-1]
+            content_end = len(stripped) - 1
+        if content_type not in _INNER_TYPES:
+            raise ProtocolError(
+                AlertDescription.unexpected_message, f"protected record of type {content_type}"
+            )
+        return content_type, memoryview(plaintext)[:content_end]
+
+    def _nonce_for_current(self) -> bytes:
+        seq = self.sequence_number
+        if seq > _MAX_SEQUENCE:
+            raise SequenceExhausted("peer's sequence number would wrap")
+        return (self._iv ^ seq).to_bytes(12, "big")

@@ -1,0 +1,188 @@
+"""CertificateVerify signatures (RFC 8446 §4.2.3, §4.4.3).
+
+Only the schemes TLS 1.3 allows in CertificateVerify are accepted here:
+ECDSA on its named curve, Ed25519, and RSASSA-PSS with salt length equal to
+the hash length. PKCS#1 v1.5 and SHA-1 schemes are for certificates only
+(§4.2.3), so in a CertificateVerify they are `illegal_parameter`.
+
+An RSA key below 2048 bits is refused: ours cannot sign, and a peer's gives
+`insufficient_security` (the peer's parameters are weaker than we accept;
+RFC 8446 leaves the alert to us, and this is the one that names the cause).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificatePublicKeyTypes,
+)
+
+from pinata.tls.constants import SignatureScheme, enum_name
+from pinata.tls.errors import AlertDescription, LocalProtocolError, ProtocolError
+
+MIN_RSA_BITS = 2048
+
+# §4.4.3: 64 spaces, the context string, a zero byte, then the hash.
+_PAD = b"\x20" * 64
+_SERVER_CONTEXT = b"TLS 1.3, server CertificateVerify"
+_CLIENT_CONTEXT = b"TLS 1.3, client CertificateVerify"
+
+_S = SignatureScheme
+# scheme -> (curve name, hash) for ECDSA: §4.2.3 binds each to one curve.
+_HashFactory = Callable[[], hashes.HashAlgorithm]
+_ECDSA: Mapping[int, tuple[str, _HashFactory]] = MappingProxyType(
+    {
+        _S.ecdsa_secp256r1_sha256: ("secp256r1", hashes.SHA256),
+        _S.ecdsa_secp384r1_sha384: ("secp384r1", hashes.SHA384),
+        _S.ecdsa_secp521r1_sha512: ("secp521r1", hashes.SHA512),
+    }
+)
+# scheme -> (hash, whether the key must be id-RSASSA-PSS)
+_RSA_PSS: Mapping[int, tuple[_HashFactory, bool]] = MappingProxyType(
+    {
+        _S.rsa_pss_rsae_sha256: (hashes.SHA256, False),
+        _S.rsa_pss_rsae_sha384: (hashes.SHA384, False),
+        _S.rsa_pss_rsae_sha512: (hashes.SHA512, False),
+        _S.rsa_pss_pss_sha256: (hashes.SHA256, True),
+        _S.rsa_pss_pss_sha384: (hashes.SHA384, True),
+        _S.rsa_pss_pss_sha512: (hashes.SHA512, True),
+    }
+)
+CERTIFICATE_VERIFY_SCHEMES: frozenset[int] = frozenset((*_ECDSA, *_RSA_PSS, _S.ed25519))
+
+_ECDSA_BY_CURVE: Mapping[str, SignatureScheme] = MappingProxyType(
+    {curve: SignatureScheme(scheme) for scheme, (curve, _) in _ECDSA.items()}
+)
+_RSAE_PREFERENCE = (_S.rsa_pss_rsae_sha256, _S.rsa_pss_rsae_sha384, _S.rsa_pss_rsae_sha512)
+_PSS_PREFERENCE = (_S.rsa_pss_pss_sha256, _S.rsa_pss_pss_sha384, _S.rsa_pss_pss_sha512)
+
+
+def certificate_verify_message(is_server: bool, transcript_hash: bytes) -> bytes:
+    """The content a CertificateVerify signs (§4.4.3)."""
+    context = _SERVER_CONTEXT if is_server else _CLIENT_CONTEXT
+    return b"".join((_PAD, context, b"\x00", transcript_hash))
+
+
+def _pss(hash_type: _HashFactory) -> tuple[padding.PSS, hashes.HashAlgorithm]:
+    algorithm = hash_type()
+    # §4.2.3: "The length of the Salt MUST be equal to the length of the
+    # output of the digest algorithm." Exact, not AUTO, when verifying too.
+    return padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size), algorithm
+
+
+def schemes_for_key(
+    private_key: CertificateIssuerPrivateKeyTypes, *, key_is_rsassa_pss: bool = False
+) -> tuple[SignatureScheme, ...]:
+    """The CertificateVerify schemes this key can sign with, best first."""
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        scheme = _ECDSA_BY_CURVE.get(private_key.curve.name)
+        return () if scheme is None else (scheme,)
+    if isinstance(private_key, ed25519.Ed25519PrivateKey):
+        return (_S.ed25519,)
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        if private_key.key_size < MIN_RSA_BITS:
+            return ()
+        return _PSS_PREFERENCE if key_is_rsassa_pss else _RSAE_PREFERENCE
+    return ()
+
+
+def choose_scheme(
+    private_key: CertificateIssuerPrivateKeyTypes,
+    offered: Sequence[int],
+    *,
+    key_is_rsassa_pss: bool = False,
+) -> SignatureScheme | None:
+    """Our preferred scheme among those the peer offered, or None (§4.4.2.2)."""
+    wanted = frozenset(offered)
+    for scheme in schemes_for_key(private_key, key_is_rsassa_pss=key_is_rsassa_pss):
+        if scheme in wanted:
+            return scheme
+    return None
+
+
+def sign(
+    scheme: int,
+    private_key: CertificateIssuerPrivateKeyTypes,
+    message: bytes,
+    *,
+    key_is_rsassa_pss: bool = False,
+) -> bytes:
+    """Sign `message` (see `certificate_verify_message`) with our own key.
+
+    A scheme that does not fit the key is the caller's mistake, so it raises
+    `LocalProtocolError`; choose the scheme with `choose_scheme`.
+    """
+    if scheme not in schemes_for_key(private_key, key_is_rsassa_pss=key_is_rsassa_pss):
+        raise LocalProtocolError(f"key cannot sign with {enum_name(SignatureScheme, scheme)}")
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        _, hash_type = _ECDSA[scheme]
+        return private_key.sign(message, ec.ECDSA(hash_type()))
+    if isinstance(private_key, ed25519.Ed25519PrivateKey):
+        return private_key.sign(message)
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        pad, algorithm = _pss(_RSA_PSS[scheme][0])
+        return private_key.sign(message, pad, algorithm)
+    raise LocalProtocolError("unsupported key type")  # pragma: no cover - schemes_for_key is ()
+
+
+def _illegal(reason: str) -> ProtocolError:
+    return ProtocolError(AlertDescription.illegal_parameter, reason)
+
+
+def verify(
+    scheme: int,
+    public_key: CertificatePublicKeyTypes,
+    message: bytes,
+    signature: bytes,
+    *,
+    key_is_rsassa_pss: bool = False,
+) -> None:
+    """Check a peer's CertificateVerify signature; raise `ProtocolError` if wrong.
+
+    `illegal_parameter`: the scheme is not one for CertificateVerify, or does
+    not fit the key (§4.4.3: it must be compatible with the certificate's
+    key). `insufficient_security`: RSA below 2048 bits. `decrypt_error`:
+    the signature does not verify (§4.4.3).
+    """
+    name = enum_name(SignatureScheme, scheme)
+    if scheme not in CERTIFICATE_VERIFY_SCHEMES:
+        raise _illegal(f"{name} is not allowed in CertificateVerify")
+    try:
+        if scheme in _ECDSA:
+            curve, hash_type = _ECDSA[scheme]
+            if not isinstance(public_key, ec.EllipticCurvePublicKey):
+                raise _illegal(f"{name} needs an EC key")
+            if public_key.curve.name != curve:
+                raise _illegal(f"{name} needs a {curve} key, not {public_key.curve.name}")
+            public_key.verify(signature, message, ec.ECDSA(hash_type()))
+        elif scheme == _S.ed25519:
+            if not isinstance(public_key, ed25519.Ed25519PublicKey):
+                raise _illegal(f"{name} needs an Ed25519 key")
+            public_key.verify(signature, message)
+        else:
+            hash_type, needs_pss_key = _RSA_PSS[scheme]
+            if not isinstance(public_key, rsa.RSAPublicKey):
+                raise _illegal(f"{name} needs an RSA key")
+            # §4.2.3: rsae schemes for rsaEncryption keys, pss schemes for
+            # id-RSASSA-PSS keys; neither kind may use the other's.
+            if needs_pss_key != key_is_rsassa_pss:
+                kind = "an id-RSASSA-PSS" if needs_pss_key else "an rsaEncryption"
+                raise _illegal(f"{name} needs {kind} key")
+            if public_key.key_size < MIN_RSA_BITS:
+                raise ProtocolError(
+                    AlertDescription.insufficient_security,
+                    f"RSA key of {public_key.key_size} bits",
+                )
+            pad, algorithm = _pss(hash_type)
+            public_key.verify(signature, message, pad, algorithm)
+    except (InvalidSignature, ValueError):
+        # ValueError: a signature too malformed to even parse.
+        raise ProtocolError(
+            AlertDescription.decrypt_error, f"{name} signature does not verify"
+        ) from None

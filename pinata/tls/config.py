@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     CertificatePublicKeyTypes,
@@ -43,6 +44,16 @@ class PeerRejected:
     reason: str
 
 
+def spki_is_rsassa_pss(certificate_der: bytes) -> bool:
+    """Whether a certificate's key is id-RSASSA-PSS rather than rsaEncryption.
+
+    `cryptography` loads both as RSA keys; the algorithm identifier in the
+    SubjectPublicKeyInfo is what tells them apart (RFC 4055 §1.2).
+    """
+    spki = x509.load_der_x509_certificate(certificate_der).public_key_algorithm_oid
+    return spki.dotted_string == "1.2.840.113549.1.1.10"
+
+
 # (certificate list as sent, leaf first; the connection's notion of now)
 PeerAuthenticator = Callable[[Sequence[bytes], datetime], VerifiedPeer | PeerRejected]
 
@@ -53,6 +64,15 @@ class Credentials:
 
     chain: tuple[bytes, ...]
     private_key: CertificateIssuerPrivateKeyTypes
+    # An id-RSASSA-PSS key signs only with rsa_pss_pss_* (RFC 8446 §4.2.3).
+    key_is_rsassa_pss: bool = False
+
+    @classmethod
+    def from_certificates(
+        cls, chain: tuple[bytes, ...], private_key: CertificateIssuerPrivateKeyTypes
+    ) -> Credentials:
+        """Credentials whose key kind is read off the leaf's SubjectPublicKeyInfo."""
+        return cls(chain, private_key, key_is_rsassa_pss=spki_is_rsassa_pss(chain[0]))
 
     def __repr__(self) -> str:  # never print a key
         return f"Credentials(chain=<{len(self.chain)} certificates>, private_key=<hidden>)"

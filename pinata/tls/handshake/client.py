@@ -467,7 +467,11 @@ class ClientExpectFinished:
         if self.request is not None:
             credentials = k.config.credentials
             if credentials is not None:
-                our_scheme = choose_scheme(credentials.private_key, self.requested_schemes)
+                our_scheme = choose_scheme(
+                    credentials.private_key,
+                    self.requested_schemes,
+                    key_is_rsassa_pss=credentials.key_is_rsassa_pss,
+                )
             # Without a usable credential we answer with an empty Certificate (§4.4.2.4).
             chosen = credentials if our_scheme is not None else None
             cert = certificate_message(chosen, self.request.certificate_request_context)

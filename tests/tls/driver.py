@@ -31,6 +31,10 @@ class Outcome:
     def failure(self) -> ConnectionFailed | None:
         return next((e for e in self.events if isinstance(e, ConnectionFailed)), None)
 
+    @property
+    def closed_by_peer(self) -> PeerClosed | None:
+        return next((e for e in self.events if isinstance(e, PeerClosed)), None)
+
 
 def run(
     sock: socket.socket,
@@ -75,6 +79,80 @@ def run(
                     conn.close()
             if any(isinstance(e, PeerClosed | ConnectionFailed) for e in events):
                 break
+        out = conn.data_to_send()
+        if out:
+            with contextlib.suppress(OSError):
+                sock.sendall(out)
+    finally:
+        sock.close()
+    return outcome
+
+
+def converse(
+    sock: socket.socket,
+    conn: ServerConnection | ClientConnection,
+    *,
+    send: bytes = b"",
+    expect_before_send: bytes | None = None,
+    expect_before_close: bytes | None = None,
+    key_update: bool = False,
+    close: bool = True,
+    timeout: float = 10.0,
+) -> Outcome:
+    """One scripted exchange after the handshake, then close_notify both ways.
+
+    Once the handshake completes: optionally a KeyUpdate asking the peer to
+    update too (RFC 8446 §4.6.3); once `expect_before_send` has arrived, send
+    `send`; once `expect_before_close` has arrived, queue close_notify (§6.1).
+    Then keep reading until the peer closes or fails, or the deadline passes.
+    The socket is closed on return.
+    """
+    deadline = time.monotonic() + timeout
+    outcome = Outcome()
+    updated = sent = closed = False
+    sock.settimeout(0.05)
+    try:
+        while time.monotonic() < deadline:
+            if outcome.complete and not conn.closed:
+                if key_update and not updated:
+                    updated = True
+                    conn.update_keys(request_peer_update=True)
+                if not sent and (
+                    expect_before_send is None or expect_before_send in outcome.received
+                ):
+                    sent = True
+                    if send:
+                        conn.send_application_data(send)
+                if (
+                    close
+                    and sent
+                    and not closed
+                    and (expect_before_close is None or expect_before_close in outcome.received)
+                ):
+                    closed = True
+                    conn.close()
+            out = conn.data_to_send()
+            if out:
+                # If the peer hung up, what it said before that is still to be read.
+                with contextlib.suppress(OSError):
+                    sock.sendall(out)
+            if conn.closed:
+                break
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except (ConnectionResetError, BrokenPipeError):
+                data = b""
+            events = conn.receive_data(data)
+            outcome.events += events
+            for e in events:
+                if isinstance(e, ApplicationData):
+                    outcome.received += e.data
+            if close and not closed and outcome.closed_by_peer:
+                # §6.1: answer the peer's close_notify with our own.
+                closed = True
+                conn.close()
         out = conn.data_to_send()
         if out:
             with contextlib.suppress(OSError):

@@ -31,6 +31,10 @@ SHARED_K = bytes.fromhex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b
 
 # SEC 2 group orders, checked independently of the module's copy below.
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+P384_ORDER = int(
+    "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973",
+    16,
+)
 
 SHARE_LEN = {
     NamedGroup.x25519: (32, 32),
@@ -117,14 +121,30 @@ def test_mlkem_from_seed_is_deterministic() -> None:
     assert third.key_exchange[:MLKEM768_ENCAPSULATION_KEY_LEN] != ek
 
 
-def test_ec_private_key_from_random() -> None:
-    raw = bytes(range(40))
-    client = ClientKeyShare.generate(NamedGroup.secp256r1, fixed(raw))
-    scalar = int.from_bytes(raw, "big") % (P256_ORDER - 1) + 1
-    expected = ec.derive_private_key(scalar, ec.SECP256R1()).public_key()
+@pytest.mark.parametrize(
+    ("group", "curve", "order", "size"),
+    [
+        (NamedGroup.secp256r1, ec.SECP256R1(), P256_ORDER, 40),
+        (NamedGroup.secp384r1, ec.SECP384R1(), P384_ORDER, 56),
+    ],
+)
+def test_ec_private_key_from_random(
+    group: NamedGroup, curve: ec.EllipticCurve, order: int, size: int
+) -> None:
+    # The orders are right: OpenSSL takes n - 1 as a scalar and refuses n.
+    ec.derive_private_key(order - 1, curve)
+    with pytest.raises(ValueError):
+        ec.derive_private_key(order, curve)
+    raw = bytes(range(size))
+    client = ClientKeyShare.generate(group, fixed(raw))
+    scalar = int.from_bytes(raw, "big") % (order - 1) + 1
+    expected = ec.derive_private_key(scalar, curve).public_key()
     assert client.key_exchange == expected.public_bytes(
         Encoding.X962, PublicFormat.UncompressedPoint
     )
+
+
+def test_ec_scalar_never_zero() -> None:
     # All-zero and all-one randomness still give valid, non-zero scalars.
     for filler in (0x00, 0xFF):
         for group, size in ((NamedGroup.secp256r1, 40), (NamedGroup.secp384r1, 56)):

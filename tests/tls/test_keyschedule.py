@@ -12,7 +12,7 @@ import hmac
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from tlslite.utils.cryptomath import HKDF_expand_label as reference_expand_label
 
@@ -57,12 +57,14 @@ def test_rfc5869_case_3_empty_salt() -> None:
     )
 
 
+@settings(deadline=None)
 @given(hash_names, secrets, st.binary(max_size=80), st.integers(min_value=1, max_value=300))
 def test_expand_matches_cryptography(hash_name: str, prk: bytes, info: bytes, n: int) -> None:
     algorithm = hashes.SHA256() if hash_name == "sha256" else hashes.SHA384()
     assert hkdf_expand(hash_name, prk, info, n) == HKDFExpand(algorithm, n, info).derive(prk)
 
 
+@settings(deadline=None)
 @given(
     hash_names,
     secrets,
@@ -80,6 +82,7 @@ def test_expand_label_matches_tlslite(
     assert ours == bytes(theirs)
 
 
+@settings(deadline=None)
 @given(hash_names, secrets, st.binary(max_size=48))
 def test_schedule_agrees_with_free_functions(
     hash_name: str, secret: bytes, transcript_hash: bytes
@@ -154,6 +157,7 @@ def test_schedule_repr_hides_nothing_secret() -> None:
 # -- Transcript (§4.4.1) -----------------------------------------------------
 
 
+@settings(deadline=None)
 @given(
     st.lists(st.binary(max_size=300), min_size=1, max_size=6),
     st.integers(min_value=0, max_value=6),

@@ -59,7 +59,7 @@ def alert_of(call: object, *args: object) -> AlertDescription:
 # -- Protection ----------------------------------------------------------------
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     all_suites,
     inner_types,
@@ -81,7 +81,7 @@ def test_seal_open_round_trip(
     assert protector.sequence_number == unprotector.sequence_number == 1
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(all_suites, st.binary(min_size=0, max_size=40), st.data())
 def test_tampering_any_byte_is_bad_record_mac(
     params: SuiteParams, data: bytes, draw: st.DataObject
@@ -262,6 +262,7 @@ def record_stream(draw: st.DrawFn) -> tuple[bytes, list[tuple[int, int, bytes]]]
     return wire, records
 
 
+@settings(deadline=None)
 @given(record_stream(), st.lists(st.integers(min_value=0, max_value=5000), max_size=12))
 def test_deframer_any_split_yields_the_same_records(
     stream: tuple[bytes, list[tuple[int, int, bytes]]], cuts: list[int]
@@ -279,6 +280,7 @@ def test_deframer_any_split_yields_the_same_records(
     assert deframer.buffered == 0
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=2000), st.integers(min_value=1, max_value=64))
 def test_deframer_on_arbitrary_bytes_raises_only_protocol_error(data: bytes, step: int) -> None:
     deframer = RecordDeframer()
@@ -331,3 +333,18 @@ def test_many_small_records_in_one_read() -> None:
     wire = b"\x17\x03\x03\x00\x01x" * 20000
     records = deframe_all(wire)
     assert len(records) == 20000 and all(bytes(r.fragment) == b"x" for r in records)
+
+
+@given(
+    st.sampled_from([20, 21, 22, 23, 24]),
+    st.integers(min_value=0, max_value=0xFFFF),
+    st.binary(max_size=MAX_CIPHERTEXT + 40),
+)
+@settings(max_examples=80, deadline=None)
+def test_open_on_arbitrary_records_raises_only_protocol_error(
+    content_type: int, version: int, fragment: bytes
+) -> None:
+    _, unprotector = pair(AES128)
+    with pytest.raises(ProtocolError):
+        unprotector.open(Record(content_type, version, fragment))
+    assert unprotector.sequence_number == 0

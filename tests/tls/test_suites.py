@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pinata.tls.constants import CipherSuite
@@ -39,6 +39,7 @@ def test_only_tls13_suites() -> None:
     assert lookup_suite(CipherSuite.TLS_EMPTY_RENEGOTIATION_INFO_SCSV) is None
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=0, max_value=0xFFFF))
 def test_lookup_is_total(value: int) -> None:
     params = lookup_suite(value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import (
@@ -21,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 
 from pinata.tls.constants import CipherSuite, NamedGroup, SignatureScheme
 from pinata.tls.errors import AlertDescription
+from pinata.tls.extensions import CertificateAuthorities, SignatureAlgorithms
+from pinata.tls.messages import Certificate, CertificateEntry, CertificateRequest
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,20 @@ class ServerConfig:
     cipher_suites: tuple[CipherSuite, ...] = DEFAULT_CIPHER_SUITES
     groups: tuple[NamedGroup, ...] = DEFAULT_GROUPS
     signature_schemes: tuple[SignatureScheme, ...] = DEFAULT_SIGNATURE_SCHEMES
+
+    # The server's Certificate and CertificateRequest are the same for every
+    # connection: encode them once per configuration, not once per handshake.
+    @cached_property
+    def encoded_certificate(self) -> bytes:
+        entries = tuple(CertificateEntry(der, ()) for der in self.credentials.chain)
+        return Certificate(b"", entries).encode()
+
+    @cached_property
+    def encoded_certificate_request(self) -> bytes:
+        extensions = [SignatureAlgorithms(tuple(self.signature_schemes)).to_extension()]
+        if self.certificate_authorities:
+            extensions.append(CertificateAuthorities(self.certificate_authorities).to_extension())
+        return CertificateRequest(b"", tuple(extensions)).encode()
 
 
 @dataclass(frozen=True)

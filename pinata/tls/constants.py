@@ -130,8 +130,26 @@ HELLO_RETRY_REQUEST_RANDOM = bytes.fromhex(
 )
 
 
+# Name lookups for traces, built once: `Enum(value)` is slow on a hot path.
+_NAMES: dict[type[enum.IntEnum], dict[int, str]] = {
+    kind: {int(member): member.name for member in kind}
+    for kind in (
+        ContentType,
+        HandshakeType,
+        ExtensionType,
+        CipherSuite,
+        NamedGroup,
+        SignatureScheme,
+    )
+}
+
+
 def enum_name(kind: type[enum.IntEnum], value: int) -> str:
     """A code point's registry name, or hex for values we do not know."""
+    names = _NAMES.get(kind)
+    if names is not None:
+        name = names.get(value)
+        return name if name is not None else f"0x{value:04x}"
     try:
         return kind(value).name
     except ValueError:

@@ -35,8 +35,14 @@ def _hkdf_label(label: bytes, context: bytes, length: int) -> bytes:
     return length.to_bytes(2, "big") + bytes((len(full),)) + full + bytes((len(context),)) + context
 
 
+_HASH_LEN = {"sha256": 32, "sha384": 48}
+
+
 def hkdf_expand(hash_name: str, prk: bytes, info: bytes, length: int) -> bytes:
     """HKDF-Expand (RFC 5869 §2.3)."""
+    if length <= _HASH_LEN.get(hash_name, 0):
+        # Every TLS 1.3 label needs one block: T(1) = HMAC(PRK, info || 0x01).
+        return hmac.digest(prk, info + b"\x01", hash_name)[:length]
     out = b""
     block = b""
     counter = 1

@@ -24,9 +24,7 @@ from pinata.tls.constants import (
 from pinata.tls.errors import AlertDescription, ProtocolError
 from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import (
-    CertificateAuthorities,
     Cookie,
-    Extension,
     KeyShareClientHello,
     KeyShareEntry,
     KeyShareHelloRetryRequest,
@@ -48,7 +46,6 @@ from pinata.tls.handshake.common import (
     SetWriteKeys,
     SkipEarlyData,
     authenticate_peer,
-    certificate_message,
     certificate_verify,
     check_certificate_verify,
     check_finished,
@@ -62,7 +59,6 @@ from pinata.tls.key_exchange import server_key_exchange
 from pinata.tls.keyschedule import KeySchedule
 from pinata.tls.messages import (
     Certificate,
-    CertificateRequest,
     CertificateVerify,
     ClientHello,
     EncryptedExtensions,
@@ -73,6 +69,8 @@ from pinata.tls.messages import (
 from pinata.tls.signatures import choose_scheme
 from pinata.tls.suites import SuiteParams, lookup_suite
 from pinata.tls.transcript import Transcript
+
+_EMPTY_ENCRYPTED_EXTENSIONS = EncryptedExtensions(()).encode()
 
 
 @dataclass(frozen=True)
@@ -212,19 +210,12 @@ def _server_flight(
     if choices.offers_early_data:
         out.append(SkipEarlyData())
 
-    out.append(send(EncryptedExtensions(()).encode(), transcript))
+    out.append(send(_EMPTY_ENCRYPTED_EXTENSIONS, transcript))
     out.append(note_out("EncryptedExtensions"))
     if config.authenticate_client is not None:
-        request_exts: list[Extension] = [
-            SignatureAlgorithms(tuple(config.signature_schemes)).to_extension()
-        ]
-        if config.certificate_authorities:
-            request_exts.append(
-                CertificateAuthorities(config.certificate_authorities).to_extension()
-            )
-        out.append(send(CertificateRequest(b"", tuple(request_exts)).encode(), transcript))
+        out.append(send(config.encoded_certificate_request, transcript))
         out.append(note_out("CertificateRequest"))
-    out.append(send(certificate_message(config.credentials).encode(), transcript))
+    out.append(send(config.encoded_certificate, transcript))
     out.append(note_out("Certificate", certificates=len(config.credentials.chain)))
     verify_msg = certificate_verify(config.credentials, choices.scheme, transcript, is_server=True)
     out.append(send(verify_msg.encode(), transcript))

@@ -1,0 +1,94 @@
+"""How a connection ended, and the statistics group it is counted in.
+
+The original piñata published its statistics grouped by why attackers
+failed (no certificate, bad signature, X.509 failure, unsupported version,
+unexpected message, ...), not by raw alert code; `group_of` makes that
+mapping in one place.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from pinata.tls.errors import AlertDescription
+
+
+class Outcome(enum.StrEnum):
+    secret_released = "secret released"
+    alert_sent = "alert sent"
+    alert_received = "alert received"
+    timeout = "timeout"
+    limit = "limit"
+    closed_by_peer = "closed by peer"
+    connect_back_failed = "connect-back failed"
+    # Ours, not the peer's: an exception we did not expect (counted, never hidden).
+    internal_error = "internal error"
+    # The web page's connections.
+    served = "served"
+    bad_request = "bad request"
+
+
+class StatGroup(enum.StrEnum):
+    secret_released = "secret released"
+    no_certificate = "no certificate"
+    bad_signature = "bad signature"
+    x509_failure = "X.509 failure"
+    unsupported_version = "unsupported version"
+    unexpected_message = "unexpected message"
+    no_shared_parameters = "no shared parameters"
+    malformed = "malformed message"
+    alert_received = "alert received"
+    closed_by_peer = "closed by peer"
+    timeout = "timeout"
+    limit = "limit"
+    connect_back_failed = "connect-back failed"
+    internal_error = "internal error"
+    served = "served"
+    bad_request = "bad request"
+
+
+_BY_SENT_ALERT: dict[int, StatGroup] = {
+    # RFC 8446 §4.4.2.4: an empty Certificate where one was required.
+    AlertDescription.certificate_required: StatGroup.no_certificate,
+    # §4.4.3 / §4.4.4: CertificateVerify or Finished did not verify.
+    AlertDescription.decrypt_error: StatGroup.bad_signature,
+    AlertDescription.bad_certificate: StatGroup.x509_failure,
+    AlertDescription.unsupported_certificate: StatGroup.x509_failure,
+    AlertDescription.certificate_revoked: StatGroup.x509_failure,
+    AlertDescription.certificate_expired: StatGroup.x509_failure,
+    AlertDescription.certificate_unknown: StatGroup.x509_failure,
+    AlertDescription.unknown_ca: StatGroup.x509_failure,
+    AlertDescription.access_denied: StatGroup.x509_failure,
+    AlertDescription.protocol_version: StatGroup.unsupported_version,
+    AlertDescription.unexpected_message: StatGroup.unexpected_message,
+    AlertDescription.handshake_failure: StatGroup.no_shared_parameters,
+    AlertDescription.insufficient_security: StatGroup.no_shared_parameters,
+    AlertDescription.decode_error: StatGroup.malformed,
+    AlertDescription.illegal_parameter: StatGroup.malformed,
+    AlertDescription.record_overflow: StatGroup.malformed,
+    AlertDescription.bad_record_mac: StatGroup.malformed,
+    AlertDescription.missing_extension: StatGroup.malformed,
+    AlertDescription.unsupported_extension: StatGroup.malformed,
+    AlertDescription.internal_error: StatGroup.internal_error,
+}
+
+_BY_OUTCOME: dict[Outcome, StatGroup] = {
+    Outcome.secret_released: StatGroup.secret_released,
+    Outcome.alert_received: StatGroup.alert_received,
+    Outcome.timeout: StatGroup.timeout,
+    Outcome.limit: StatGroup.limit,
+    Outcome.closed_by_peer: StatGroup.closed_by_peer,
+    Outcome.connect_back_failed: StatGroup.connect_back_failed,
+    Outcome.internal_error: StatGroup.internal_error,
+    Outcome.served: StatGroup.served,
+    Outcome.bad_request: StatGroup.bad_request,
+}
+
+
+def group_of(outcome: Outcome, alert: int | None = None) -> StatGroup:
+    """The statistics group of a connection's outcome (and the alert we sent, if any)."""
+    if outcome is Outcome.alert_sent:
+        if alert is None:
+            return StatGroup.internal_error
+        return _BY_SENT_ALERT.get(alert, StatGroup.malformed)
+    return _BY_OUTCOME[outcome]

@@ -1,0 +1,154 @@
+"""The piñata talking to itself through a relay that sees only ciphertext.
+
+A connection to the TLS-client port (10002) makes the piñata send a
+ClientHello; relayed to the TLS-server port (10000), it meets the piñata's
+server, which asks for a client certificate and gets the piñata's own, which
+validates. Both handshakes complete and each side sends the secret to the
+other, encrypted. The relay records what crossed it (record types and sizes,
+the cleartext handshake message names) and checks that the secret's bytes
+never did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import trio
+
+from pinata.appliance.net import dial
+from pinata.secret import Secret
+from pinata.tls.constants import RECORD_HEADER_LEN, ContentType, HandshakeType, enum_name
+
+MAX_TAPPED_RECORDS = 128
+MAX_RELAYED_BYTES = 1 << 20
+READ_SIZE = 1 << 16
+
+
+@dataclass
+class RecordTap:
+    """Splits one direction's bytes into TLS records, keeping only their shape."""
+
+    records: list[dict[str, object]] = field(default_factory=list)
+    dropped: int = 0
+    _pending: bytearray = field(default_factory=bytearray)
+    _encrypted: bool = False
+
+    def feed(self, data: bytes | bytearray) -> None:
+        self._pending += data
+        while len(self._pending) >= RECORD_HEADER_LEN:
+            length = int.from_bytes(self._pending[3:5], "big")
+            end = RECORD_HEADER_LEN + length
+            if len(self._pending) < end:
+                break
+            kind = self._pending[0]
+            body = bytes(self._pending[RECORD_HEADER_LEN:end])
+            del self._pending[:end]
+            self._note(kind, body)
+
+    def _note(self, kind: int, body: bytes) -> None:
+        entry: dict[str, object] = {"type": enum_name(ContentType, kind), "length": len(body)}
+        if kind == ContentType.application_data:
+            self._encrypted = True
+        elif kind == ContentType.handshake and not self._encrypted:
+            # RFC 8446 §5.1: until keys change, handshake records are cleartext;
+            # list the message names (4-byte headers: type, u24 length).
+            names, at = [], 0
+            while at + 4 <= len(body):
+                names.append(enum_name(HandshakeType, body[at]).removeprefix("0x"))
+                at += 4 + int.from_bytes(body[at + 1 : at + 4], "big")
+            entry["messages"] = names
+        if len(self.records) < MAX_TAPPED_RECORDS:
+            self.records.append(entry)
+        else:
+            self.dropped += 1
+
+
+@dataclass
+class Leg:
+    """One direction of the relay."""
+
+    name: str
+    tap: RecordTap = field(default_factory=RecordTap)
+    relayed: bytearray = field(default_factory=bytearray)
+    total: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"direction": self.name, "bytes": self.total,
+                                  "records": self.tap.records}
+        if self.tap.dropped:
+            out["records_dropped"] = self.tap.dropped
+        return out
+
+
+@dataclass
+class RelayResult:
+    client_leg_port: int  # our source port toward the piñata's TLS client port
+    server_leg_port: int  # our source port toward the piñata's TLS server port
+    legs: tuple[Leg, Leg]
+    timed_out: bool
+
+    def carried(self, secret: Secret) -> bool:
+        """Whether the secret's bytes crossed the relay in the clear.
+
+        The only use of the secret's bytes outside a release: comparing them
+        with what the relay saw, in memory; the answer is a bool.
+        """
+        value = secret.reveal_for_verified_peer()
+        return any(value in leg.relayed for leg in self.legs)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "client_leg_source_port": self.client_leg_port,
+            "server_leg_source_port": self.server_leg_port,
+            "timed_out": self.timed_out,
+            "legs": [leg.to_json() for leg in self.legs],
+        }
+
+
+async def _pipe(source: trio.abc.Stream, sink: trio.abc.HalfCloseableStream, leg: Leg) -> None:
+    try:
+        while True:
+            data = await source.receive_some(READ_SIZE)
+            if not data:
+                break
+            leg.total += len(data)
+            leg.tap.feed(data)
+            if len(leg.relayed) < MAX_RELAYED_BYTES:
+                leg.relayed += data[: MAX_RELAYED_BYTES - len(leg.relayed)]
+            await sink.send_all(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        await sink.send_eof()
+
+
+def _source_port(stream: trio.SocketStream) -> int:
+    port: int = stream.socket.getsockname()[1]
+    return port
+
+
+async def relay(address: str, tls_client_port: int, tls_server_port: int,
+                timeout: float) -> RelayResult:
+    """Relay between a connection to the TLS-client port and one to the TLS-server port."""
+    to_client = await dial(address, tls_client_port)
+    try:
+        to_server = await dial(address, tls_server_port)
+    except BaseException:
+        await trio.aclose_forcefully(to_client)
+        raise
+    legs = (Leg("piñata client -> piñata server"), Leg("piñata server -> piñata client"))
+    try:
+        with trio.move_on_after(timeout) as deadline:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_pipe, to_client, to_server, legs[0])
+                nursery.start_soon(_pipe, to_server, to_client, legs[1])
+        return RelayResult(
+            client_leg_port=_source_port(to_client),
+            server_leg_port=_source_port(to_server),
+            legs=legs,
+            timed_out=deadline.cancelled_caught,
+        )
+    finally:
+        await trio.aclose_forcefully(to_client)
+        await trio.aclose_forcefully(to_server)

@@ -1,0 +1,261 @@
+"""The shell: listeners, accept loops, admission, deadlines, logging, signals.
+
+Each accepted connection runs in its own task under the connection deadline;
+its handler (ports, web) decides the outcome, and this module counts it,
+writes its JSON line and releases its admission slot whatever happened.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TextIO
+
+import trio
+
+from pinata.appliance import ports
+from pinata.appliance.journal import ConnectionRecord
+from pinata.appliance.outcome import Outcome
+from pinata.appliance.selftalk import relay
+from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
+from pinata.appliance.state import ApplianceState, build_state, utc_now
+from pinata.appliance.tls_stream import TLSFailed, TLSStream
+from pinata.appliance.web import serve_http
+from pinata.tls.connection import ServerConnection
+
+Handler = Callable[[ApplianceState, trio.abc.Stream, ConnectionRecord], Awaitable[None]]
+
+# accept() failures that mean "out of resources for now", not "listener broken".
+_BACK_OFF_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+SELFTALK_FIRST_DELAY = 0.5
+SELFTALK_TIMEOUT = 10.0
+
+
+async def _http(state: ApplianceState, stream: trio.abc.Stream, record: ConnectionRecord) -> None:
+    await serve_http(state, stream, record)
+
+
+async def _https(state: ApplianceState, stream: trio.abc.Stream, record: ConnectionRecord) -> None:
+    engine = ServerConnection(state.https_config, random=os.urandom, now=state.now())
+    tls = TLSStream(stream, engine)
+    if await ports.handshake(state, tls, record) is None:
+        return
+    try:
+        await serve_http(state, tls, record)
+    except TLSFailed as exc:
+        record.failed(exc.failure)
+        return
+    limits = state.settings.limits
+    with trio.move_on_after(limits.linger_timeout):
+        await tls.close_gracefully(limits.linger_bytes)
+
+
+HANDLERS: Mapping[str, Handler] = {
+    "tls_server": ports.tls_server,
+    "connect_back": ports.connect_back,
+    "tls_client": ports.tls_client,
+    "http": _http,
+    "https": _https,
+}
+
+
+def _peer_of(stream: trio.SocketStream) -> tuple[str, int] | None:
+    try:
+        name = stream.socket.getpeername()
+    except OSError:
+        return None
+    return str(name[0]), int(name[1])
+
+
+async def _run_connection(state: ApplianceState, listener: str, stream: trio.SocketStream,
+                          peer: tuple[str, int]) -> None:
+    record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
+    started = trio.current_time()
+    state.counters.opened(listener)
+    try:
+        with trio.move_on_after(state.settings.limits.connection_timeout) as deadline:
+            await HANDLERS[listener](state, stream, record)
+        if deadline.cancelled_caught:
+            record.finish(Outcome.timeout, "connection deadline")
+        record.finish(Outcome.closed_by_peer)  # a handler that returned without a verdict
+    except TLSFailed as exc:
+        record.failed(exc.failure)
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        record.finish(Outcome.closed_by_peer, type(exc).__name__)
+    except Exception as exc:
+        # A bug of ours. Only the exception's type is logged: its message
+        # could quote anything, and logs are public-ish.
+        record.finish(Outcome.internal_error, type(exc).__name__)
+    finally:
+        record.duration = trio.current_time() - started
+        state.caps.release(peer[0])
+        state.counters.finished(listener, record.stat_group)
+        state.journal.write(record)
+        await trio.aclose_forcefully(stream)
+
+
+async def _accept_loop(state: ApplianceState, name: str, listener: trio.SocketListener,
+                       nursery: trio.Nursery) -> None:
+    while True:
+        try:
+            stream = await listener.accept()
+        except OSError as exc:
+            if exc.errno in _BACK_OFF_ERRNOS:
+                await trio.sleep(0.1)
+                continue
+            raise
+        peer = _peer_of(stream)
+        if peer is None:
+            await trio.aclose_forcefully(stream)
+            continue
+        refused = state.caps.admit(peer[0])
+        if refused is not None:
+            state.counters.refused(name, refused)
+            record = ConnectionRecord(name, state.bound[name][1], peer, state.now(), duration=0.0)
+            record.finish(Outcome.limit, refused)
+            state.journal.write(record)
+            await trio.aclose_forcefully(stream)
+            continue
+        nursery.start_soon(_run_connection, state, name, stream, peer)
+
+
+def _loopback_for(address: str) -> str:
+    if address in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if address == "::":
+        return "::1"
+    return address
+
+
+async def run_selftalk(state: ApplianceState) -> dict[str, object]:
+    """One self-talk through our own listeners; the report also goes to the log."""
+    address = _loopback_for(state.bound["tls_client"][0])
+    report: dict[str, object] = {"time": state.now().isoformat()}
+    try:
+        result = await relay(address, state.bound["tls_client"][1],
+                             state.bound["tls_server"][1], SELFTALK_TIMEOUT)
+    except OSError as exc:
+        report["error"] = exc.strerror or type(exc).__name__
+        state.counters.selftalk_runs["failed"] += 1
+        state.selftalk_reports.append(report)
+        return report
+    report.update(result.to_json())
+    report["secret_crossed_relay_in_clear"] = result.carried(state.settings.secret)
+    # Our own two connections finish a moment after the relay sees EOF.
+    sides: dict[str, object] = {}
+    with trio.move_on_after(2.0):
+        while len(sides) < 2:
+            for listener, port in (("tls_client", result.client_leg_port),
+                                   ("tls_server", result.server_leg_port)):
+                found = state.journal.find(address, port, listener)
+                if found is not None:
+                    sides[listener] = found
+            await trio.sleep(0.02)
+    report["appliance"] = sides
+    released = all(
+        isinstance(r, dict) and r.get("outcome") == Outcome.secret_released.value
+        for r in sides.values()
+    ) and len(sides) == 2
+    report["both_released"] = released
+    state.counters.selftalk_runs["completed" if released else "failed"] += 1
+    state.selftalk_reports.append(report)
+    return report
+
+
+async def _selftalk_loop(state: ApplianceState, write_line: Callable[[str], None]) -> None:
+    await trio.sleep(SELFTALK_FIRST_DELAY)
+    while True:
+        report = await run_selftalk(state)
+        write_line(json.dumps({"selftalk": report}, separators=(",", ":"), default=str))
+        await trio.sleep(state.settings.selftalk_interval)
+
+
+def _line_writer(stream: TextIO) -> Callable[[str], None]:
+    def write_line(line: str) -> None:
+        stream.write(line + "\n")
+        stream.flush()
+
+    return write_line
+
+
+async def _open_listener(address: str, port: int) -> trio.SocketListener:
+    sock = trio.socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET,
+                              socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        await sock.bind((address, port))
+        sock.listen(128)
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketListener(sock)
+
+
+async def serve(
+    settings: ApplianceSettings,
+    *,
+    preopened: Mapping[str, socket.socket] | None = None,
+    write_line: Callable[[str], None] | None = None,
+    task_status: trio.TaskStatus[ApplianceState] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the appliance until cancelled. `task_status.started` gets the live state."""
+    log_file: TextIO | None = None
+    if write_line is None:
+        if settings.log_path is not None:
+            log_file = open(settings.log_path, "a", encoding="utf-8")  # noqa: SIM115
+            write_line = _line_writer(log_file)
+        else:
+            write_line = _line_writer(sys.stdout)
+    listeners: dict[str, trio.SocketListener] = {}
+    try:
+        state = build_state(settings, write_line, trio.current_time(), utc_now)
+        for name in LISTENER_NAMES:
+            if preopened is not None and name in preopened:
+                sock = trio.socket.from_stdlib_socket(preopened[name])
+                listeners[name] = trio.SocketListener(sock)
+            else:
+                listeners[name] = await _open_listener(settings.address,
+                                                       settings.ports.listener_port(name))
+            host, port = listeners[name].socket.getsockname()[:2]
+            state.bound[name] = (str(host), int(port))
+        write_line(json.dumps({"listening": {
+            name: {"address": host, "port": port} for name, (host, port) in state.bound.items()
+        }}, separators=(",", ":")))
+        async with trio.open_nursery() as nursery:
+            for name, listener in listeners.items():
+                nursery.start_soon(_accept_loop, state, name, listener, nursery)
+            if settings.selftalk_interval > 0:
+                nursery.start_soon(_selftalk_loop, state, write_line)
+            task_status.started(state)
+    finally:
+        for listener in listeners.values():
+            listener.socket.close()
+        if log_file is not None:
+            log_file.close()
+
+
+async def _serve_until_signalled(settings: ApplianceSettings,
+                                 preopened: Mapping[str, socket.socket] | None) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(_serve_task, settings, preopened)
+            async for _ in signals:
+                nursery.cancel_scope.cancel()
+                break
+
+
+async def _serve_task(settings: ApplianceSettings, preopened: Mapping[str, socket.socket] | None,
+                      task_status: trio.TaskStatus[ApplianceState] = trio.TASK_STATUS_IGNORED,
+                      ) -> None:
+    await serve(settings, preopened=preopened, task_status=task_status)
+
+
+def run(settings: ApplianceSettings, *,
+        preopened: Mapping[str, socket.socket] | None = None) -> None:
+    """Serve until SIGINT or SIGTERM, then stop cleanly (blocking)."""
+    trio.run(_serve_until_signalled, settings, preopened)

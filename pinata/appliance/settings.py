@@ -1,0 +1,384 @@
+"""Everything the appliance is told before it starts, checked before it starts.
+
+`ApplianceSettings` is a frozen value: the launcher (unikernel), `pinata toy`
+and `pinata serve --config` all build one, then `pinata.appliance.run` takes
+it. Loading reads every file once, here; after start the appliance opens no
+file. A config that misses a field, names an unreadable file, or pairs a key
+with a certificate it does not match is refused with a `ConfigError` that
+names the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509 as cx509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+
+from bait_ca import toy as bait_ca_toy
+from bait_ca.ca import ceremony
+from bait_ca.issued import Issued
+from pinata.secret import Secret
+from pinata.tls.config import Credentials
+
+# What the original piñata listened on, and where it connected back to.
+TLS_SERVER_PORT = 10000
+CONNECT_BACK_PORT = 10001
+TLS_CLIENT_PORT = 10002
+CONNECT_BACK_TARGET_PORT = 40001
+HTTP_PORT = 8080
+HTTPS_PORT = 8443
+
+LISTENER_NAMES = ("tls_server", "connect_back", "tls_client", "http", "https")
+
+
+class ConfigError(Exception):
+    """The configuration cannot start an appliance; `field` says which entry."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(f"{field_name}: {reason}")
+        self.field = field_name
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Ports:
+    tls_server: int = TLS_SERVER_PORT
+    connect_back: int = CONNECT_BACK_PORT
+    tls_client: int = TLS_CLIENT_PORT
+    http: int = HTTP_PORT
+    https: int = HTTPS_PORT
+    # Port 10001 connects back only to this port of the initiating address.
+    connect_back_target: int = CONNECT_BACK_TARGET_PORT
+
+    def shifted(self, offset: int) -> Ports:
+        """Every port moved by `offset` (for running several appliances side by side)."""
+        return Ports(
+            tls_server=self.tls_server + offset,
+            connect_back=self.connect_back + offset,
+            tls_client=self.tls_client + offset,
+            http=self.http + offset,
+            https=self.https + offset,
+            connect_back_target=self.connect_back_target + offset,
+        )
+
+    def listener_port(self, name: str) -> int:
+        port: int = getattr(self, name)
+        return port
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds against hostile load; every one is configurable."""
+
+    handshake_timeout: float = 10.0
+    connection_timeout: float = 30.0
+    connect_timeout: float = 5.0
+    max_connections: int = 1024
+    max_connections_per_address: int = 32
+    # Connect-back is a way to make us open connections to third parties:
+    # a token bucket bounds how often, globally.
+    connect_back_per_second: float = 5.0
+    connect_back_burst: int = 10
+    max_http_request_bytes: int = 8192
+    max_http_requests_per_connection: int = 32
+    max_trace_entries: int = 64
+    # Kept in memory for the web page (latest self-talk) and /connection.
+    recent_records: int = 256
+    # After close_notify we read (and drop) what the peer still sends, so a
+    # close does not turn into a reset that eats our last records.
+    linger_timeout: float = 1.0
+    linger_bytes: int = 65536
+
+    def check(self) -> None:
+        for name in ("handshake_timeout", "connection_timeout", "connect_timeout",
+                     "connect_back_per_second", "linger_timeout"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"limits.{name}", "must be a positive number")
+        for name in ("max_connections", "max_connections_per_address", "connect_back_burst",
+                     "max_http_request_bytes", "max_http_requests_per_connection",
+                     "max_trace_entries", "recent_records", "linger_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"limits.{name}", "must be a positive integer")
+
+
+@dataclass(frozen=True)
+class ApplianceSettings:
+    address: str
+    ports: Ports
+    limits: Limits
+    # The single trust anchor, DER; shown on the page and at /anchor.pem.
+    anchor_der: bytes = field(repr=False)
+    # Presented on 10000 and on the HTTPS page.
+    server_credentials: Credentials
+    # Presented on 10001 (connect-back) and 10002 when the peer asks.
+    client_credentials: Credentials
+    secret: Secret
+    bitcoin_address: str
+    # Presented on the HTTPS page; None: the server credentials.
+    https_credentials: Credentials | None = None
+    # (name, version) of the software in the image; None: the installed distributions.
+    software: tuple[tuple[str, str], ...] | None = None
+    # Where the per-connection JSON lines go; None: standard output.
+    log_path: str | None = None
+    # Seconds between self-talk runs (the first shortly after start); 0: never.
+    selftalk_interval: float = 600.0
+    # Files a visitor may fetch to try the toy (shown by `pinata toy`); empty otherwise.
+    credential_files: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def anchor_pem(self) -> str:
+        return cx509.load_der_x509_certificate(self.anchor_der).public_bytes(
+            serialization.Encoding.PEM
+        ).decode("ascii")
+
+
+# --- loading credentials --------------------------------------------------------
+
+_SIGNING_KEYS = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
+)
+
+
+def _read(path: Path, field_name: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(field_name, f"cannot read {str(path)!r} ({exc.strerror})") from None
+
+
+def parse_certificates(pem: bytes, field_name: str) -> tuple[bytes, ...]:
+    """DER certificates from PEM text, in file order; at least one."""
+    try:
+        certificates = cx509.load_pem_x509_certificates(pem)
+    except ValueError:
+        raise ConfigError(field_name, "no PEM certificate could be read") from None
+    return tuple(c.public_bytes(serialization.Encoding.DER) for c in certificates)
+
+
+def parse_private_key(pem: bytes, field_name: str) -> CertificateIssuerPrivateKeyTypes:
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError):
+        raise ConfigError(field_name, "not an unencrypted PEM private key") from None
+    if not isinstance(key, _SIGNING_KEYS):
+        raise ConfigError(field_name, "not a signing key (RSA, ECDSA, Ed25519, Ed448)")
+    return key
+
+
+def _public_der(key: object) -> bytes:
+    public_bytes = getattr(key, "public_bytes")  # noqa: B009 - every key type has it
+    der: bytes = public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return der
+
+
+def credentials_from_pem(
+    chain_pem: bytes, key_pem: bytes, chain_field: str, key_field: str
+) -> Credentials:
+    """A chain (leaf first) and its key; refused unless the key is the leaf's."""
+    chain = parse_certificates(chain_pem, chain_field)
+    key = parse_private_key(key_pem, key_field)
+    leaf = cx509.load_der_x509_certificate(chain[0])
+    if _public_der(leaf.public_key()) != _public_der(key.public_key()):
+        raise ConfigError(key_field, f"does not match the first certificate of {chain_field}")
+    return Credentials(chain=chain, private_key=key)
+
+
+def _credentials_of(issued: Issued) -> Credentials:
+    return Credentials(chain=(issued.der,), private_key=issued.private_key)
+
+
+def mint_ephemeral(
+    host_name: str = "localhost",
+) -> tuple[bytes, Credentials, Credentials, Credentials]:
+    """A CA minted now, in memory, as the 2015 original did at every boot.
+
+    Returns the anchor (DER) and the server, client and web credentials. The
+    anchor's key is dropped with the ceremony when this returns: nobody, us
+    included, can issue under this anchor again.
+    """
+    minted = ceremony(host_name, now=datetime.now(UTC))
+    return (
+        minted.anchor.public_bytes(serialization.Encoding.DER),
+        _credentials_of(minted.server),
+        _credentials_of(minted.client),
+        _credentials_of(minted.web),
+    )
+
+
+# --- the config file -------------------------------------------------------------
+
+EPHEMERAL = "ephemeral"
+
+
+def _get(table: Mapping[str, object], key: str, kind: type, prefix: str = "") -> object:
+    name = f"{prefix}{key}"
+    if key not in table:
+        raise ConfigError(name, "missing")
+    value = table[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ConfigError(name, f"must be a {kind.__name__}")
+    return value
+
+
+def _table(doc: Mapping[str, object], key: str, required: bool) -> Mapping[str, object]:
+    value = doc.get(key)
+    if value is None:
+        if required:
+            raise ConfigError(key, "missing table")
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(key, "must be a table")
+    return value
+
+
+def _str(table: Mapping[str, object], key: str, prefix: str) -> str:
+    value = _get(table, key, str, prefix)
+    assert isinstance(value, str)
+    return value
+
+
+def _ports(table: Mapping[str, object]) -> Ports:
+    values: dict[str, int] = {}
+    defaults = Ports()
+    for name in (*LISTENER_NAMES, "connect_back_target"):
+        value = table.get(name, getattr(defaults, name))
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
+            raise ConfigError(f"ports.{name}", "must be a port number (0-65535)")
+        values[name] = value
+    return Ports(**values)
+
+
+def _limits(table: Mapping[str, object]) -> Limits:
+    defaults = Limits()
+    values: dict[str, float | int] = {}
+    for name, default in vars(defaults).items():
+        value = table.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"limits.{name}", "must be a number")
+        values[name] = type(default)(value) if isinstance(default, float) else value
+    unknown = set(table) - set(values)
+    if unknown:
+        raise ConfigError(f"limits.{sorted(unknown)[0]}", "unknown limit")
+    limits = Limits(**values)  # type: ignore[arg-type]
+    limits.check()
+    return limits
+
+
+def load_config(path: str | Path) -> ApplianceSettings:
+    """Settings from a TOML file; relative file names are relative to it."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(_read(path, "config").decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError("config", f"not valid TOML ({exc})") from None
+    base = path.parent
+
+    def file(table: Mapping[str, object], key: str, prefix: str) -> bytes:
+        return _read(base / _str(table, key, prefix), f"{prefix}{key}")
+
+    bitcoin_address = _str(doc, "bitcoin_address", "")
+    if not bitcoin_address.isalnum():
+        raise ConfigError("bitcoin_address", "must be alphanumeric")
+    secret_bytes = file(doc, "secret_file", "")
+    if not secret_bytes:
+        raise ConfigError("secret_file", "is empty")
+    secret = Secret(secret_bytes)
+
+    listen = _table(doc, "listen", required=False)
+    address = listen.get("address", "127.0.0.1")
+    if not isinstance(address, str):
+        raise ConfigError("listen.address", "must be a string")
+    ports = _ports(_table(doc, "ports", required=False))
+    limits = _limits(_table(doc, "limits", required=False))
+
+    creds = _table(doc, "credentials", required=True)
+    anchor_setting = _str(creds, "anchor", "credentials.")
+    web: Credentials | None = None
+    if anchor_setting == EPHEMERAL:
+        host_name = creds.get("host_name", "localhost")
+        if not isinstance(host_name, str):
+            raise ConfigError("credentials.host_name", "must be a string")
+        try:
+            anchor_der, server, client, web = mint_ephemeral(host_name)
+        except ValueError as exc:
+            raise ConfigError("credentials.host_name", str(exc)) from None
+    else:
+        anchor_chain = parse_certificates(
+            _read(base / anchor_setting, "credentials.anchor"), "credentials.anchor"
+        )
+        if len(anchor_chain) != 1:
+            raise ConfigError("credentials.anchor", "must hold exactly one certificate")
+        anchor_der = anchor_chain[0]
+        p = "credentials."
+        server = credentials_from_pem(
+            file(creds, "server_chain", p), file(creds, "server_key", p),
+            "credentials.server_chain", "credentials.server_key",
+        )
+        client = credentials_from_pem(
+            file(creds, "client_chain", p), file(creds, "client_key", p),
+            "credentials.client_chain", "credentials.client_key",
+        )
+
+    log = _table(doc, "log", required=False)
+    log_path = log.get("path")
+    if log_path is not None and not isinstance(log_path, str):
+        raise ConfigError("log.path", "must be a string")
+    interval = doc.get("selftalk_interval", 600.0)
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:
+        raise ConfigError("selftalk_interval", "must be a number of seconds (0: never)")
+    return ApplianceSettings(
+        address=address,
+        ports=ports,
+        limits=limits,
+        anchor_der=anchor_der,
+        server_credentials=server,
+        client_credentials=client,
+        secret=secret,
+        bitcoin_address=bitcoin_address,
+        https_credentials=web,
+        log_path=str(base / log_path) if log_path else None,
+        selftalk_interval=float(interval),
+    )
+
+
+# --- the toy ---------------------------------------------------------------------
+
+
+def toy_settings(address: str = "127.0.0.1", port_offset: int = 0) -> ApplianceSettings:
+    """The embedded default: toy credentials from `bait_ca/toy/` and the toy's dummy
+    secret (a testnet key anyone can recompute). Nothing here protects anything."""
+    toy = bait_ca_toy.load()
+    files = (
+        ("anchor", "anchor.pem"),
+        ("client_cert", "researcher-client.pem"),
+        ("client_key", "researcher-client.key"),
+        ("server_cert", "researcher-server.pem"),
+        ("server_key", "researcher-server.key"),
+    )
+    return ApplianceSettings(
+        address=address,
+        ports=Ports().shifted(port_offset),
+        limits=Limits(),
+        anchor_der=toy.anchor.der,
+        server_credentials=_credentials_of(toy.server),
+        client_credentials=_credentials_of(toy.client),
+        https_credentials=_credentials_of(toy.web),
+        secret=Secret(toy.secret_wif),
+        bitcoin_address=toy.p2pkh_address,
+        credential_files=tuple((label, str(toy.path(name))) for label, name in files),
+    )

@@ -1,0 +1,107 @@
+"""Live counters: connections per listener, outcomes by statistics group,
+limits hit, HTTP responses. Rendered as JSON (/stats) and in the Prometheus
+text exposition format (/metrics)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from pinata.appliance.outcome import StatGroup
+from pinata.appliance.settings import LISTENER_NAMES
+
+
+class Counters:
+    def __init__(self, started: datetime) -> None:
+        self.started = started
+        self.connections: Counter[str] = Counter()
+        self.active: Counter[str] = Counter()
+        self.outcomes: Counter[tuple[str, StatGroup]] = Counter()
+        self.limits: Counter[str] = Counter()
+        self.http_responses: Counter[int] = Counter()
+        self.selftalk_runs: Counter[str] = Counter()
+
+    def opened(self, listener: str) -> None:
+        self.connections[listener] += 1
+        self.active[listener] += 1
+
+    def finished(self, listener: str, group: StatGroup) -> None:
+        self.active[listener] -= 1
+        self.outcomes[(listener, group)] += 1
+
+    def refused(self, listener: str, limit: str) -> None:
+        """A connection turned away by a limit before any handler ran."""
+        self.connections[listener] += 1
+        self.outcomes[(listener, StatGroup.limit)] += 1
+        self.limits[limit] += 1
+
+    def limit_hit(self, limit: str) -> None:
+        self.limits[limit] += 1
+
+    def http_response(self, status: int) -> None:
+        self.http_responses[status] += 1
+
+    @property
+    def secrets_released(self) -> int:
+        return sum(n for (_, g), n in self.outcomes.items() if g is StatGroup.secret_released)
+
+    def to_json(self, now: datetime) -> dict[str, object]:
+        listeners: dict[str, object] = {}
+        for name in LISTENER_NAMES:
+            outcomes = {
+                group.value: n for (listener, group), n in sorted(self.outcomes.items())
+                if listener == name and n
+            }
+            listeners[name] = {
+                "connections": self.connections[name],
+                "active": self.active[name],
+                "outcomes": outcomes,
+            }
+        totals: Counter[str] = Counter()
+        for (_, group), n in self.outcomes.items():
+            totals[group.value] += n
+        return {
+            "started": self.started.isoformat(),
+            "uptime_seconds": round((now - self.started).total_seconds(), 3),
+            "secrets_released": self.secrets_released,
+            "outcomes": dict(sorted(totals.items())),
+            "listeners": listeners,
+            "limits_hit": dict(sorted(self.limits.items())),
+            "http_responses": {str(k): v for k, v in sorted(self.http_responses.items())},
+            "selftalk_runs": dict(sorted(self.selftalk_runs.items())),
+        }
+
+    def to_prometheus(self, now: datetime) -> str:
+        """Prometheus text exposition format 0.0.4."""
+        lines: list[str] = []
+
+        def family(name: str, kind: str, help_text: str) -> None:
+            lines.append(f"# HELP {name} {help_text}")
+            lines.append(f"# TYPE {name} {kind}")
+
+        family("pinata_connections_total", "counter", "Connections accepted, per listener.")
+        for name in LISTENER_NAMES:
+            lines.append(f'pinata_connections_total{{listener="{name}"}} {self.connections[name]}')
+        family("pinata_connections_active", "gauge", "Connections being handled, per listener.")
+        for name in LISTENER_NAMES:
+            lines.append(f'pinata_connections_active{{listener="{name}"}} {self.active[name]}')
+        family("pinata_outcomes_total", "counter", "Finished connections by outcome group.")
+        for (listener, group), n in sorted(self.outcomes.items()):
+            labels = f'listener="{listener}",outcome="{_label(group.value)}"'
+            lines.append(f"pinata_outcomes_total{{{labels}}} {n}")
+        family("pinata_secrets_released_total", "counter", "Handshakes that earned the secret.")
+        lines.append(f"pinata_secrets_released_total {self.secrets_released}")
+        family("pinata_limits_hit_total", "counter", "Connections refused or cut by a limit.")
+        for limit, n in sorted(self.limits.items()):
+            lines.append(f'pinata_limits_hit_total{{limit="{_label(limit)}"}} {n}')
+        family("pinata_http_responses_total", "counter", "HTTP responses by status code.")
+        for status, n in sorted(self.http_responses.items()):
+            lines.append(f'pinata_http_responses_total{{status="{status}"}} {n}')
+        family("pinata_uptime_seconds", "gauge", "Seconds since start.")
+        lines.append(f"pinata_uptime_seconds {(now - self.started).total_seconds():.3f}")
+        return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    # Exposition format: label values escape backslash, quote and newline.
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

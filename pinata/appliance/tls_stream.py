@@ -1,0 +1,188 @@
+"""A trio Stream that speaks TLS through our sans-I/O engine.
+
+The engine takes bytes and returns events; this adapter is the only place
+they meet a socket. Reads are bounded (one record's worth at a time), every
+write drains whatever the engine queued, so several records share one socket
+write. Failures surface as `TLSFailed` carrying the engine's
+`ConnectionFailed` event, after the alert it queued has been sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import trio
+
+from pinata.tls.constants import MAX_CIPHERTEXT, RECORD_HEADER_LEN
+from pinata.tls.events import (
+    ApplicationData,
+    ConnectionFailed,
+    Event,
+    HandshakeComplete,
+    PeerClosed,
+)
+
+# One full record per read: the engine never needs more to make progress,
+# and we read again only once the application has taken what we hold, so the
+# buffered plaintext never exceeds what one read can carry.
+RECEIVE_SIZE = MAX_CIPHERTEXT + RECORD_HEADER_LEN
+
+
+class TraceEntryLike(Protocol):
+    def to_json(self) -> Mapping[str, object]: ...
+
+
+class TraceLike(Protocol):
+    @property
+    def entries(self) -> Sequence[TraceEntryLike]: ...
+
+
+class Engine(Protocol):
+    """What `ServerConnection` and `ClientConnection` have in common."""
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]: ...
+
+    def data_to_send(self) -> bytes: ...
+
+    def send_application_data(self, data: bytes | memoryview) -> None: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def handshake_complete(self) -> bool: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def trace(self) -> TraceLike: ...
+
+
+class TLSFailed(Exception):
+    """The TLS connection failed; `failure` says who sent which alert."""
+
+    def __init__(self, failure: ConnectionFailed) -> None:
+        super().__init__(failure.reason)
+        self.failure = failure
+
+
+class TLSStream(trio.abc.Stream):
+    def __init__(self, transport: trio.abc.Stream, engine: Engine) -> None:
+        self.transport = transport
+        self.engine = engine
+        self.handshake: HandshakeComplete | None = None
+        self.failure: ConnectionFailed | None = None
+        self.peer_closed: PeerClosed | None = None
+        self._incoming = bytearray()
+        self._send_lock = trio.Lock()
+        self._receive_lock = trio.Lock()
+        self._eof_fed = False
+
+    # --- driving the engine -------------------------------------------------------
+
+    async def _flush(self) -> None:
+        async with self._send_lock:
+            data = self.engine.data_to_send()
+            if data:
+                await self.transport.send_all(data)
+
+    def _absorb(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, HandshakeComplete):
+                self.handshake = event
+            elif isinstance(event, ApplicationData):
+                self._incoming += event.data
+            elif isinstance(event, PeerClosed):
+                self.peer_closed = event
+            elif isinstance(event, ConnectionFailed) and self.failure is None:
+                self.failure = event
+
+    async def _pump(self) -> None:
+        """Read once from the socket, feed the engine, send what it answers."""
+        async with self._receive_lock:
+            data = await self.transport.receive_some(RECEIVE_SIZE)
+            if not data:
+                self._eof_fed = True
+            self._absorb(self.engine.receive_data(data))
+            if not data and self.peer_closed is None and self.failure is None:
+                # The engine saw EOF and had nothing to say: the peer is gone.
+                self.peer_closed = PeerClosed(clean=False)
+        try:
+            await self._flush()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            if self.failure is None and self.peer_closed is None:
+                raise
+
+    def _raise_if_failed(self) -> None:
+        if self.failure is not None:
+            raise TLSFailed(self.failure)
+
+    async def do_handshake(self) -> HandshakeComplete:
+        """Run the handshake to completion; `TLSFailed` if it cannot complete."""
+        await self._flush()  # a client's ClientHello is queued at construction
+        while self.handshake is None:
+            self._raise_if_failed()
+            if self.peer_closed is not None or self._eof_fed:
+                raise TLSFailed(ConnectionFailed(None, False, "closed during the handshake"))
+            await self._pump()
+        return self.handshake
+
+    # --- trio.abc.Stream ----------------------------------------------------------
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if self.handshake is None:
+            await self.do_handshake()
+        self._raise_if_failed()
+        self.engine.send_application_data(bytes(data))
+        await self._flush()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.transport.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self.handshake is None:
+            await self.do_handshake()
+        while not self._incoming:
+            self._raise_if_failed()
+            if self.peer_closed is not None or self._eof_fed:
+                return b""
+            await self._pump()
+        n = len(self._incoming) if max_bytes is None else max(1, max_bytes)
+        chunk = bytes(self._incoming[:n])
+        del self._incoming[:n]
+        return chunk
+
+    async def close_gracefully(self, linger_bytes: int) -> None:
+        """close_notify, half-close, then drop what the peer still sends.
+
+        Closing a socket with unread data makes the kernel send a reset, which
+        can destroy our last records in flight; reading until the peer's EOF
+        (bounded in bytes here, in time by the caller's deadline) avoids it.
+        """
+        try:
+            if not self.engine.closed:
+                self.engine.close()
+            await self._flush()
+            if isinstance(self.transport, trio.abc.HalfCloseableStream):
+                await self.transport.send_eof()
+                drained = 0
+                while drained < linger_bytes and not self._eof_fed:
+                    data = await self.transport.receive_some(RECEIVE_SIZE)
+                    if not data:
+                        break
+                    drained += len(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            await trio.aclose_forcefully(self.transport)
+
+    async def aclose(self) -> None:
+        try:
+            if not self.engine.closed:
+                self.engine.close()
+                await self._flush()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            await trio.aclose_forcefully(self.transport)

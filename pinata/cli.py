@@ -1,0 +1,179 @@
+"""`pinata`: run the toy or a real appliance, watch it talk to itself, benchmark it."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import trio
+
+from pinata.appliance import ConfigError, load_config, run, toy_settings
+from pinata.appliance.selftalk import RelayResult, relay
+from pinata.appliance.settings import ApplianceSettings
+from pinata.secret import Secret
+
+SELFTALK_TIMEOUT = 15.0
+RECORD_ATTEMPTS = 30
+
+
+def how_to_reach(settings: ApplianceSettings) -> str:
+    """Instructions for reaching each port with OpenSSL and the toy credentials."""
+    files = dict(settings.credential_files)
+    host, p = settings.address, settings.ports
+    anchor = files.get("anchor", "<anchor.pem>")
+    ccert, ckey = files.get("client_cert", "<client.pem>"), files.get("client_key", "<client.key>")
+    scert, skey = files.get("server_cert", "<server.pem>"), files.get("server_key", "<server.key>")
+    bridge = p.connect_back_target + 1
+    return "\n".join([
+        f"pinata: serving on {host} (Ctrl-C stops it)",
+        "",
+        f"port {p.tls_server}: present the toy client certificate, receive the secret:",
+        f"  openssl s_client -connect {host}:{p.tls_server} -cert {ccert} -key {ckey} "
+        f"-CAfile {anchor}",
+        "",
+        f"port {p.connect_back}: serve the toy server certificate on port "
+        f"{p.connect_back_target}, then knock:",
+        f"  openssl s_server -accept {p.connect_back_target} -cert {scert} -key {skey} "
+        f"-CAfile {anchor} -verify 1 &",
+        f"  nc -z {host} {p.connect_back}",
+        "",
+        f"port {p.tls_client}: the piñata is the TLS client on your connection; bridge it to "
+        "a local TLS server:",
+        f"  openssl s_server -accept {bridge} -cert {scert} -key {skey} -CAfile {anchor} "
+        "-verify 1 &",
+        f"  socat TCP:{host}:{p.tls_client} TCP:127.0.0.1:{bridge}",
+        "",
+        f"web page: http://{host}:{p.http}/  and  https://{host}:{p.https}/ "
+        f"(openssl s_client -connect {host}:{p.https} -CAfile {anchor})",
+        f"self-talk: pinata selftalk --address {host} --port-offset <the same offset>",
+    ])
+
+
+def _toy(args: argparse.Namespace) -> int:
+    settings = toy_settings(address=args.address, port_offset=args.port_offset)
+    print(how_to_reach(settings), file=sys.stderr, flush=True)
+    run(settings)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        settings = load_config(args.config)
+    except ConfigError as exc:
+        print(f"pinata serve: refused: {exc}", file=sys.stderr)
+        return 2
+    run(settings)
+    return 0
+
+
+def _fetch_record(address: str, http_port: int, source_port: int) -> object:
+    host = f"[{address}]" if ":" in address else address
+    url = f"http://{host}:{http_port}/connection?port={source_port}"
+    # The appliance writes a connection's record as it ends, a moment after the
+    # relay sees EOF: ask again for a little while.
+    for _ in range(RECORD_ATTEMPTS):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.loads(response.read(1 << 20))
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                return {"unavailable": str(exc)}
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            return {"unavailable": str(exc)}
+        time.sleep(0.1)
+    return {"unavailable": "no record of this connection"}
+
+
+def _selftalk(args: argparse.Namespace) -> int:
+    defaults = toy_settings(address=args.address, port_offset=args.port_offset)
+    ports = replace(
+        defaults.ports,
+        **{name: getattr(args, f"{name}_port") for name in ("tls_client", "tls_server", "http")
+           if getattr(args, f"{name}_port") is not None},
+    )
+    if args.secret_file:
+        secret = Secret(Path(args.secret_file).read_bytes())
+        secret_source = args.secret_file
+    else:
+        secret, secret_source = defaults.secret, "the toy's dummy secret"
+    try:
+        result: RelayResult = trio.run(
+            relay, args.address, ports.tls_client, ports.tls_server, SELFTALK_TIMEOUT
+        )
+    except OSError as exc:
+        print(f"pinata selftalk: cannot reach the appliance: {exc}", file=sys.stderr)
+        return 2
+    carried = result.carried(secret)
+    print(f"relay between port {ports.tls_client} (piñata as client) and port "
+          f"{ports.tls_server} (piñata as server){' - timed out' if result.timed_out else ''}")
+    for leg in result.legs:
+        print(f"\n{leg.name}: {leg.total} bytes")
+        for record in leg.tap.records:
+            messages = record.get("messages")
+            suffix = f"  {', '.join(map(str, messages))}" if isinstance(messages, list) else ""
+            print(f"  {record['type']:<20} {record['length']:>6}{suffix}")
+        if leg.tap.dropped:
+            print(f"  ... {leg.tap.dropped} more records")
+    for title, port in (("the piñata as TLS client (port 10002 side)", result.client_leg_port),
+                        ("the piñata as TLS server (port 10000 side)", result.server_leg_port)):
+        print(f"\nhandshake trace, {title}:")
+        print(json.dumps(_fetch_record(args.address, ports.http, port), indent=2))
+    verdict = "APPEARED in" if carried else "never appeared in"
+    print(f"\nthe secret's plaintext ({secret_source}) {verdict} the relayed bytes")
+    return 1 if carried or result.timed_out else 0
+
+
+def _bench(argv: Sequence[str]) -> int:
+    try:
+        bench = importlib.import_module("pinata.bench")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("pinata.bench", "pinata"):
+            raise
+        print("pinata bench: the benchmark module (pinata.bench) is not installed", file=sys.stderr)
+        return 2
+    code = bench.main(list(argv))
+    return int(code) if isinstance(code, int) else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="pinata", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    def placement(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--address", default="127.0.0.1", help="address to bind or reach")
+        sub.add_argument("--port-offset", type=int, default=0,
+                         help="add this to every port (10000, ..., 8080, 8443, 40001)")
+
+    toy = commands.add_parser("toy", help="serve the toy appliance (toy CA, dummy secret)")
+    placement(toy)
+    serve = commands.add_parser("serve", help="serve a real deployment from a TOML config")
+    serve.add_argument("--config", required=True, type=Path)
+    selftalk = commands.add_parser("selftalk", help="relay the piñata to itself and show it")
+    placement(selftalk)
+    selftalk.add_argument("--secret-file", help="the secret to look for (default: the toy's)")
+    for name in ("tls_client", "tls_server", "http"):
+        selftalk.add_argument(f"--{name.replace('_', '-')}-port", type=int,
+                              help="this port instead of the default plus offset")
+    commands.add_parser("bench", help="benchmarks (pinata.bench)", add_help=False)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["bench"]:
+        return _bench(args_list[1:])
+    args = parser().parse_args(args_list)
+    handlers = {"toy": _toy, "serve": _serve, "selftalk": _selftalk}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Settings: the toy default, and config files refused with the field named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bait_ca import forge
+from bait_ca.keys import private_key_pem
+from pinata.appliance.settings import (
+    ConfigError,
+    Limits,
+    Ports,
+    credentials_from_pem,
+    load_config,
+    toy_settings,
+)
+from tests.appliance.harness import SECRET, TOY
+
+
+def test_toy_settings_use_the_toy_files_and_move_ports_by_offset() -> None:
+    settings = toy_settings(address="127.0.0.9", port_offset=7)
+    assert settings.address == "127.0.0.9"
+    assert settings.ports == Ports(10007, 10008, 10009, 8087, 8450, 40008)
+    assert settings.anchor_der == TOY.anchor.der
+    assert settings.secret.reveal_for_verified_peer() == SECRET
+    assert SECRET.decode() not in repr(settings)
+    assert all(Path(path).is_file() for _, path in settings.credential_files)
+
+
+def write_config(tmp: Path, body: str) -> Path:
+    for stem in ("anchor", "server", "client"):
+        (tmp / f"{stem}.pem").write_bytes(TOY.path(f"{stem}.pem").read_bytes())
+    for stem in ("server", "client"):
+        (tmp / f"{stem}.key").write_bytes(TOY.path(f"{stem}.key").read_bytes())
+    (tmp / "secret").write_bytes(b"the secret")
+    path = tmp / "pinata.toml"
+    path.write_text(body)
+    return path
+
+
+GOOD = """
+bitcoin_address = "1BitcoinEaterAddressDontSendf59kuE"
+secret_file = "secret"
+selftalk_interval = 0
+[listen]
+address = "127.0.0.1"
+[ports]
+tls_server = 20000
+[limits]
+handshake_timeout = 3
+max_connections = 7
+[credentials]
+anchor = "anchor.pem"
+server_chain = "server.pem"
+server_key = "server.key"
+client_chain = "client.pem"
+client_key = "client.key"
+"""
+
+
+def test_a_complete_config_loads(tmp_path: Path) -> None:
+    settings = load_config(write_config(tmp_path, GOOD))
+    assert settings.ports.tls_server == 20000 and settings.ports.tls_client == 10002
+    assert settings.limits == Limits(handshake_timeout=3.0, max_connections=7)
+    assert settings.secret.reveal_for_verified_peer() == b"the secret"
+    assert settings.anchor_der == TOY.anchor.der
+    assert settings.selftalk_interval == 0.0
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda s: s.replace('secret_file = "secret"\n', ""), "secret_file"),
+        (lambda s: s.replace('bitcoin_address = "1BitcoinEaterAddressDontSendf59kuE"\n', ""),
+         "bitcoin_address"),
+        (lambda s: s.replace('server_key = "server.key"', 'server_key = "nope.key"'),
+         "credentials.server_key"),
+        (lambda s: s.replace('client_key = "client.key"', 'client_key = "server.key"'),
+         "credentials.client_key"),
+        (lambda s: s.replace('anchor = "anchor.pem"', 'anchor = "secret"'), "credentials.anchor"),
+        (lambda s: s.replace("max_connections = 7", "max_connections = 0"),
+         "limits.max_connections"),
+        (lambda s: s.replace("max_connections = 7", "max_conections = 7"),
+         "limits.max_conections"),
+        (lambda s: s.replace("tls_server = 20000", "tls_server = 70000"), "ports.tls_server"),
+        (lambda s: s.replace("[credentials]", "[credentialz]"), "credentials"),
+        (lambda s: s + "\n[[[", "config"),
+    ],
+    ids=["no-secret", "no-address", "unreadable-key", "key-mismatch", "anchor-not-pem",
+         "zero-limit", "unknown-limit", "bad-port", "no-credentials", "not-toml"],
+)
+def test_bad_configs_are_refused_naming_the_field(
+    tmp_path: Path, edit: object, field: str
+) -> None:
+    assert callable(edit)
+    path = write_config(tmp_path, edit(GOOD))
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    assert refused.value.field == field
+    assert str(refused.value).startswith(field)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(tmp_path / "absent.toml")
+    assert refused.value.field == "config"
+
+
+def test_ephemeral_anchor_is_minted_at_load(tmp_path: Path) -> None:
+    body = GOOD.split("[credentials]")[0] + '[credentials]\nanchor = "ephemeral"\n'
+    first = load_config(write_config(tmp_path, body))
+    second = load_config(tmp_path / "pinata.toml")
+    assert first.anchor_der != second.anchor_der
+    assert first.server_credentials.chain[0] != TOY.server.der
+    assert first.https_credentials is not None
+
+
+def test_key_must_match_the_leaf() -> None:
+    good = forge.good_chain(TOY.anchor, "client")
+    other = forge.good_chain(TOY.anchor, "client")
+    credentials = credentials_from_pem(good.pem_chain, private_key_pem(good.private_key), "c", "k")
+    assert credentials.chain == good.chain
+    with pytest.raises(ConfigError) as refused:
+        credentials_from_pem(good.pem_chain, private_key_pem(other.private_key), "c", "k")
+    assert refused.value.field == "k"

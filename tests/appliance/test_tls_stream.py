@@ -1,0 +1,107 @@
+"""The trio adapter over our engine: both ends ours, over an in-memory stream pair."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+import trio
+import trio.testing
+
+from pinata.appliance.tls_stream import TLSFailed, TLSStream
+from pinata.tls.config import ClientConfig, Credentials, ServerConfig
+from pinata.tls.connection import ClientConnection, ServerConnection
+from pinata.tls.errors import AlertDescription
+from pinata.x509 import Purpose, TrustAnchor, authenticator
+from tests.appliance.harness import TOY
+
+ANCHOR = TrustAnchor.from_der(TOY.anchor.der)
+SERVER = Credentials(chain=(TOY.server.der,), private_key=TOY.server.private_key)
+CLIENT = Credentials(chain=(TOY.client.der,), private_key=TOY.client.private_key)
+
+
+def pair(client_credentials: Credentials | None = CLIENT) -> tuple[TLSStream, TLSStream]:
+    now = datetime.now(UTC)
+    server_config = ServerConfig(credentials=SERVER,
+                                 authenticate_client=authenticator(ANCHOR, Purpose.CLIENT_AUTH))
+    client_config = ClientConfig(authenticate_server=authenticator(ANCHOR, Purpose.SERVER_AUTH),
+                                 credentials=client_credentials)
+    left, right = trio.testing.memory_stream_pair()
+    return (
+        TLSStream(left, ServerConnection(server_config, random=os.urandom, now=now)),
+        TLSStream(right, ClientConnection(client_config, random=os.urandom, now=now)),
+    )
+
+
+async def receive_all(stream: TLSStream) -> bytes:
+    data = b""
+    while chunk := await stream.receive_some():
+        data += chunk
+    return data
+
+
+def test_handshake_data_both_ways_and_close() -> None:
+    big = os.urandom(100_000)  # several records in one send_all
+
+    async def main() -> None:
+        server, client = pair()
+        received: dict[str, bytes] = {}
+
+        async def server_side() -> None:
+            done = await server.do_handshake()
+            assert done.peer is not None
+            await server.send_all(big)
+            received["server"] = await server.receive_some(10)
+            await server.aclose()
+
+        async def client_side() -> None:
+            await client.do_handshake()
+            await client.send_all(b"hello")
+            received["client"] = await receive_all(client)
+            await client.aclose()
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(server_side)
+                nursery.start_soon(client_side)
+        assert received == {"server": b"hello", "client": big}
+        assert client.peer_closed is not None and client.peer_closed.clean
+
+    trio.run(main)
+
+
+def test_failure_raises_tls_failed_on_both_sides() -> None:
+    async def main() -> None:
+        server, client = pair(client_credentials=None)
+        failures: dict[str, TLSFailed] = {}
+
+        async def side(name: str, stream: TLSStream) -> None:
+            try:
+                await stream.do_handshake()
+                await receive_all(stream)
+            except TLSFailed as exc:
+                failures[name] = exc
+            finally:
+                await stream.aclose()
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(side, "server", server)
+                nursery.start_soon(side, "client", client)
+        sent, got = failures["server"].failure, failures["client"].failure
+        assert sent.sent and sent.alert == AlertDescription.certificate_required
+        assert not got.sent and got.alert == AlertDescription.certificate_required
+
+    trio.run(main)
+
+
+def test_eof_during_handshake_is_a_failure_without_alert() -> None:
+    async def main() -> None:
+        server, client = pair()
+        await client.transport.aclose()
+        with pytest.raises(TLSFailed) as failed:
+            await server.do_handshake()
+        assert failed.value.failure.sent is False
+
+    trio.run(main)

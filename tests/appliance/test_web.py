@@ -1,0 +1,190 @@
+"""The web page over HTTP and over HTTPS (our engine, no client certificate)."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import re
+import socket
+from typing import Any
+
+import pytest
+from cryptography import x509
+
+from tests.appliance.harness import RunningAppliance, client_context, toy_path, written
+
+
+def get(appliance: RunningAppliance, path: str, *, https: bool = False,
+        method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    connection: http.client.HTTPConnection
+    if https:
+        connection = http.client.HTTPSConnection(
+            "127.0.0.1", appliance.ports["https"], timeout=10, context=client_context()
+        )
+    else:
+        connection = http.client.HTTPConnection("127.0.0.1", appliance.ports["http"], timeout=10)
+    try:
+        connection.request(method, path)
+        response = connection.getresponse()
+        body = response.read()
+        written(body)
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+    finally:
+        connection.close()
+
+
+def raw_exchange(appliance: RunningAppliance, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", appliance.ports["http"]), timeout=10) as sock:
+        with contextlib.suppress(OSError):  # the server may close before reading it all
+            sock.sendall(request)
+        answer = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+    written(answer)
+    return answer
+
+
+@pytest.mark.parametrize("https", [False, True], ids=["http", "https"])
+def test_index_states_rules_ports_anchor_and_address(
+    appliance: RunningAppliance, https: bool
+) -> None:
+    status, headers, body = get(appliance, "/", https=https)
+    assert status == 200
+    assert headers["content-type"].startswith("text/html")
+    page = body.decode()
+    assert appliance.settings.bitcoin_address in page
+    for name in ("tls_server", "connect_back", "tls_client"):
+        assert str(appliance.ports[name]) in page
+    assert "BEGIN CERTIFICATE" in page
+    assert "Rules" in page and "Talking to itself" in page
+
+
+def test_anchor_pem_is_the_toy_anchor(appliance: RunningAppliance) -> None:
+    status, _, body = get(appliance, "/anchor.pem")
+    assert status == 200
+    served = x509.load_pem_x509_certificate(body)
+    with open(toy_path("anchor.pem"), "rb") as f:
+        assert served == x509.load_pem_x509_certificate(f.read())
+
+
+def test_software_lists_installed_distributions(appliance: RunningAppliance) -> None:
+    status, _, body = get(appliance, "/software")
+    assert status == 200
+    names = {line.split(" ")[0].lower() for line in body.decode().splitlines()}
+    assert {"trio", "cryptography", "h11"} <= names
+
+
+def test_stats_is_json_and_counts_requests(appliance: RunningAppliance) -> None:
+    _, _, first = get(appliance, "/stats")
+    before: dict[str, Any] = json.loads(first)
+    get(appliance, "/anchor.pem")
+    _, _, second = get(appliance, "/stats")
+    after: dict[str, Any] = json.loads(second)
+    assert after["http_responses"].get("200", 0) >= before["http_responses"].get("200", 0) + 2
+    connections = after["listeners"]["http"]["connections"]
+    assert connections >= before["listeners"]["http"]["connections"] + 2
+    assert set(after["listeners"]) == {"tls_server", "connect_back", "tls_client", "http", "https"}
+
+
+METRIC_LINE = re.compile(r'^[a-z_]+(\{([a-z_]+="[^"\\]*(\\.[^"\\]*)*",?)*\})? [0-9.e+-]+$')
+
+
+def test_metrics_is_prometheus_text(appliance: RunningAppliance) -> None:
+    status, headers, body = get(appliance, "/metrics")
+    assert status == 200
+    assert "version=0.0.4" in headers["content-type"]
+    lines = body.decode().splitlines()
+    samples = [line for line in lines if not line.startswith("#")]
+    assert samples and all(METRIC_LINE.match(line) for line in samples), samples
+    assert any(line.startswith("pinata_connections_total{") for line in samples)
+    declared = {line.split()[2] for line in lines if line.startswith("# TYPE")}
+    assert {s.split("{")[0].split(" ")[0] for s in samples} <= declared
+
+
+def test_head_has_no_body_and_unknown_paths_are_404(appliance: RunningAppliance) -> None:
+    status, headers, body = get(appliance, "/", method="HEAD")
+    assert status == 200 and body == b"" and int(headers["content-length"]) > 0
+    assert get(appliance, "/nothing-here")[0] == 404
+    assert get(appliance, "/", method="DELETE")[0] == 405
+
+
+def test_connection_lookup_shows_only_own_connections(appliance: RunningAppliance) -> None:
+    assert get(appliance, "/connection?port=abc")[0] == 400
+    assert get(appliance, "/connection?port=1")[0] == 404
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"GET / HTTP/1.1\r\n\r\n",  # HTTP/1.1 without Host
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"a" * 20000 + b"\r\n\r\n",
+    ],
+    ids=["garbage", "no-host", "bad-length", "oversized-head"],
+)
+def test_bad_requests_get_400_and_the_connection_closes(
+    appliance: RunningAppliance, request_bytes: bytes
+) -> None:
+    answer = raw_exchange(appliance, request_bytes)
+    assert answer.startswith(b"HTTP/1.1 4"), answer[:100]
+    assert answer.split(b" ", 2)[1] in (b"400", b"431")
+    assert b"connection: close" in answer.lower()
+
+
+def test_oversized_body_is_refused(appliance: RunningAppliance) -> None:
+    limit = appliance.settings.limits.max_http_request_bytes
+    body = b"x" * (limit + 1)
+    answer = raw_exchange(
+        appliance,
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+    )
+    assert answer.startswith(b"HTTP/1.1 413")
+
+
+def test_keep_alive_serves_several_requests(appliance: RunningAppliance) -> None:
+    answer = raw_exchange(
+        appliance,
+        b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\nGET /anchor.pem HTTP/1.1\r\nHost: x\r\n"
+        b"Connection: close\r\n\r\n",
+    )
+    assert answer.count(b"HTTP/1.1 200") == 2
+
+
+def test_https_engine_is_ours_and_asks_no_client_certificate(
+    appliance: RunningAppliance,
+) -> None:
+    context = client_context()
+    with socket.create_connection(("127.0.0.1", appliance.ports["https"]), timeout=10) as raw:
+        source_port = raw.getsockname()[1]
+        with context.wrap_socket(raw) as tls:
+            assert tls.version() == "TLSv1.3"
+            tls.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := tls.recv(65536):
+                answer += chunk
+    written(answer)
+    assert answer.startswith(b"HTTP/1.1 200")
+    record = appliance.record_from("https", source_port)
+    assert record["outcome"] == "served" and record["version"] == "TLS 1.3"
+    assert "peer_chain" not in record
+
+
+def test_https_without_tls_is_refused(appliance: RunningAppliance) -> None:
+    with socket.create_connection(("127.0.0.1", appliance.ports["https"]), timeout=10) as sock:
+        source_port = sock.getsockname()[1]
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            answer = sock.recv(100)
+        except ConnectionResetError:
+            answer = b""
+    assert not answer.startswith(b"HTTP")
+    assert appliance.record_from("https", source_port)["outcome"] == "alert sent"
+

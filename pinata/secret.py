@@ -24,6 +24,11 @@ class Secret:
         """The bytes, for the one caller allowed them: a peer whose chain validated."""
         return self.__value
 
+    def occurs_in(self, data: bytes | bytearray | memoryview) -> bool:
+        """Whether the secret's bytes appear in `data`: for leak checks, which
+        must compare without ever holding the value themselves."""
+        return self.__value in bytes(data)
+
     def __len__(self) -> int:
         return len(self.__value)
 

@@ -1,0 +1,31 @@
+"""X.509 path validation against a single trust anchor (RFC 5280 §6.1).
+
+`cryptography` parses DER and verifies signatures; everything else (path
+building, the profile, basicConstraints, key usages, name constraints, peer
+names) is here, small enough to read against the RFC in one sitting:
+
+- `der`: the few raw DER pieces `cryptography` does not expose
+- `parse`: DER to a frozen record, with the per-certificate profile checks
+- `signature`: accepted algorithms and keys; verification
+- `names`: name comparison, name constraints, peer-name matching
+- `checks`: the §6.1 steps that depend on a certificate's place in the path
+- `path`: bounded path building
+- `anchor`, `api`: the trust anchor, `validate` and the engine's hook
+"""
+
+from pinata.x509.anchor import InvalidTrustAnchor, TrustAnchor
+from pinata.x509.api import PeerName, ValidatedChain, authenticator, validate
+from pinata.x509.checks import Purpose
+from pinata.x509.errors import Check, ValidationFailure
+
+__all__ = [
+    "Check",
+    "InvalidTrustAnchor",
+    "PeerName",
+    "Purpose",
+    "TrustAnchor",
+    "ValidatedChain",
+    "ValidationFailure",
+    "authenticator",
+    "validate",
+]

@@ -463,8 +463,10 @@ def with_chain(forged: ForgedChain, *extra: bytes) -> ForgedChain:
     return replace(forged, chain=forged.chain + extra)
 
 
-# Builders taking only the CA: every one must be refused by a piñata whose
-# anchor is `ca`. (md5_leaf needs an RSA CA and is left out.)
+# Builders taking only the CA, as an attacker would send them to a piñata whose
+# anchor is `ca`. Every one must be refused, except `junk_bag`: a good leaf
+# drowned in look-alike CAs, which must be accepted, and quickly.
+# (md5_leaf needs an RSA CA and is left out.)
 HOSTILE: dict[str, Callable[[Issued], ForgedChain]] = {
     "rogue_ca_same_subject": rogue_ca_same_subject,
     "anchor_key_under_new_name": anchor_key_under_new_name,

@@ -1,0 +1,334 @@
+"""The tender: open what the manifest names, close the sandbox, run the unikernel.
+
+The launcher process does everything that needs the world: it reads the
+manifest, binds the listeners, reads the boot files, builds the settings
+and imports every module the unikernel will run. Then it forks; the child
+closes the sandbox around itself (`sandbox.close`) and runs the entry
+point on the preopened sockets, while the parent waits, forwards SIGINT
+and SIGTERM, and reports how the unikernel ended, naming the system call
+when the filter stopped it.
+
+Output on standard output is one JSON object per line (`event`: listening,
+sandbox, probe, exit); human-readable reports go to standard error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import abc as importlib_abc
+from importlib import metadata
+from pathlib import Path
+
+from unikernel import manifest as mf
+from unikernel import probe, sandbox, seccomp
+
+LISTEN_BACKLOG = 128
+
+
+@dataclass(frozen=True)
+class BootData:
+    """Boot files as read, bounded; credential files are absent for `ephemeral`."""
+
+    files: Mapping[str, bytes]
+    secret: bytes
+
+
+def say(event: str, **fields: object) -> None:
+    """One event, in one write(2): the tender and the unikernel share the console, and a
+    pipe keeps a write of up to PIPE_BUF bytes whole."""
+    line = json.dumps({"event": event, **fields}, sort_keys=True) + "\n"
+    sys.stdout.flush()
+    os.write(1, line.encode())
+
+
+def open_listeners(m: mf.Manifest) -> dict[str, socket.socket]:
+    sockets: dict[str, socket.socket] = {}
+    try:
+        for role, listener in m.listeners.items():
+            family = socket.AF_INET6 if ":" in listener.address else socket.AF_INET
+            s = socket.socket(family, socket.SOCK_STREAM)
+            sockets[role] = s
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((listener.address, listener.port))
+            s.listen(LISTEN_BACKLOG)
+            # The unikernel may not change them later: fcntl is limited to the fd flags.
+            s.setblocking(False)
+    except OSError:
+        for s in sockets.values():
+            s.close()
+        raise
+    return sockets
+
+
+def _read_bounded(path: Path, field: str) -> bytes:
+    try:
+        with path.open("rb") as f:
+            data = f.read(mf.MAX_BOOT_FILE_BYTES + 1)
+    except OSError as e:
+        raise mf.ManifestError(field, f"cannot read {path}: {e.strerror}") from None
+    if len(data) > mf.MAX_BOOT_FILE_BYTES:
+        raise mf.ManifestError(field, f"{path} is larger than {mf.MAX_BOOT_FILE_BYTES} bytes")
+    return data
+
+
+def read_boot(boot: mf.Boot) -> BootData:
+    files = {name: _read_bounded(path, f"boot.{name}") for name, path in boot.files.items()}
+    secret = _read_bounded(boot.secret, "boot.secret")
+    if not secret:
+        raise mf.ManifestError("boot.secret", f"{boot.secret} is empty")
+    return BootData(files, secret)
+
+
+# --- the software list --------------------------------------------------------------
+
+
+def software_list(path: Path | None) -> tuple[tuple[str, str], ...]:
+    """(name, version) pairs for /software: from the image's list, or this environment's.
+
+    In an image the version carries the wheel's hash, so the page shows what
+    a researcher can check against the lock file.
+    """
+    if path is not None:
+        doc = json.loads(path.read_text("utf-8"))
+        entries = [("Python", str(doc["python"]))]
+        for d in doc["distributions"]:
+            entries.append((str(d["name"]), f"{d['version']} sha256:{d['sha256']}"))
+        entries += [(str(p["name"]), f"{p['version']} (ours)") for p in doc.get("ours", [])]
+        return tuple(entries)
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        if dist.name:
+            found.setdefault(dist.name, dist.version)
+    return (("Python", platform.python_version()), *sorted(found.items()))
+
+
+# --- eager imports ------------------------------------------------------------------
+
+# Modules the runtime imports lazily on first use, found by tracing a server under strace.
+LAZY_STDLIB = (
+    "encodings.idna",
+    "encodings.ascii",
+    "encodings.latin_1",
+    "encodings.utf_8",
+    "json",
+    "json.decoder",
+    "json.encoder",
+    "stringprep",
+    "unicodedata",
+)
+SKIP_PARTS = (
+    "__main__", "_repl", "_tests", "tests", "testing", "_tools", "_windows", "_kqueue",
+    "_wakeup_windows",
+)
+
+
+def _import_tree(package: str) -> int:
+    """Import a package and all of its submodules (tests and other platforms excepted)."""
+    import pkgutil
+
+    count = 0
+    root = importlib.import_module(package)
+    paths = getattr(root, "__path__", None)
+    if paths is None:
+        return 1
+    for info in pkgutil.walk_packages(paths, prefix=f"{package}."):
+        if any(part in SKIP_PARTS for part in info.name.split(".")):
+            continue
+        try:
+            importlib.import_module(info.name)
+            count += 1
+        except Exception:
+            continue
+    return count
+
+
+def preload(entry: str) -> int:
+    """Import everything the entry point will ever run; returns how many modules are loaded."""
+    for name in LAZY_STDLIB:
+        importlib.import_module(name)
+    if entry == "appliance":
+        for package in ("pinata", "trio", "h11", "cryptography.hazmat", "cryptography.x509"):
+            _import_tree(package)
+        # The OpenSSL backend binds itself on first use.
+        from cryptography.hazmat.backends.openssl import backend
+
+        backend.openssl_version_text()
+    return len(sys.modules)
+
+
+class _NoLateImports(importlib_abc.MetaPathFinder):
+    """After the sandbox closes an import cannot succeed; say which module was wanted."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> None:
+        raise ImportError(f"import of {fullname} after the sandbox closed (add it to preload)")
+
+
+# --- the child ----------------------------------------------------------------------
+
+
+def _guest(
+    m: mf.Manifest,
+    plan: sandbox.Plan,
+    sockets: Mapping[str, socket.socket],
+    settings: object,
+    attempts: Sequence[str],
+) -> int:
+    # Ctrl-C reaches the whole process group: the tender handles it, so ignore it here
+    # (a Python-level handler would write to trio's wakeup fd, which the filter refuses).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    report = sandbox.close(plan)
+    sys.meta_path.insert(0, _NoLateImports())
+    say("sandbox", **report.to_json())
+    if m.entry == "probe":
+        return probe.run(probe.ProbeContext(sockets, m.connect_back_port), attempts)
+    from unikernel import guest
+
+    return guest.run_appliance(settings, sockets)
+
+
+def _child(*args: object) -> None:
+    status = 1
+    try:
+        status = _guest(*args)  # type: ignore[arg-type]
+    except BaseException as e:
+        try:
+            print(f"unikernel: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        finally:
+            os._exit(1)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(status)
+
+
+# --- the tender ---------------------------------------------------------------------
+
+
+def _describe_exit(status: int, report: bytes, arch: seccomp.Arch) -> tuple[int, dict[str, object]]:
+    filtered = None
+    for line in report.splitlines():
+        filtered = seccomp.parse_report(line) or filtered
+    if filtered is not None:
+        nr, audit = filtered
+        target = seccomp.arch_by_audit(audit) or arch
+        name = target.name_of(nr)
+        print(
+            f"unikernel: stopped by the system-call filter: {name} (nr {nr}, {target.name})",
+            file=sys.stderr,
+            flush=True,
+        )
+        return seccomp.EXIT_FILTERED, {"filtered": name, "nr": nr, "arch": target.name}
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        detail: dict[str, object] = {"signal": signal.Signals(sig).name}
+        if sig == signal.SIGSYS:
+            # Killed by the kernel: a foreign arch, or SIGSYS was blocked when the trap came.
+            print("unikernel: killed by the system-call filter", file=sys.stderr, flush=True)
+            detail["filtered"] = "unknown"
+        return 128 + sig, detail
+    return os.WEXITSTATUS(status), {"status": os.WEXITSTATUS(status)}
+
+
+def launch(
+    m: mf.Manifest,
+    *,
+    software_path: Path | None = None,
+    probe_attempts: Sequence[str] = (),
+    layers: frozenset[str] = sandbox.LAYERS,
+) -> int:
+    """Run the manifest's unikernel to its end; returns the exit status to pass on."""
+    for name in probe_attempts:
+        if name not in probe.ATTEMPTS:
+            raise ValueError(f"unknown probe attempt {name!r}")
+    arch = seccomp.host_arch()
+    boot = read_boot(m.boot)
+    sockets = open_listeners(m)
+    empty_root: Path | None = None
+    read_end, write_end = os.pipe()
+    try:
+        settings: object = None
+        if m.entry == "appliance":
+            from unikernel import guest
+
+            software = software_list(software_path)
+            settings = guest.appliance_settings(m, boot, software, sockets)
+        modules = preload(m.entry)
+        if os.geteuid() == 0:
+            empty_root = Path(tempfile.mkdtemp(prefix="pinata-unikernel-root-"))
+            os.chmod(empty_root, 0o555)
+        ports = {role: s.getsockname()[1] for role, s in sockets.items()}
+        connect_ports = [m.connect_back_port]
+        if m.entry == "appliance" and m.selftalk_interval:
+            connect_ports += [ports["tls_server"], ports["tls_client"]]
+        plan = sandbox.Plan(
+            memory_bytes=m.limits.memory_mib * 1024 * 1024,
+            open_files=m.limits.open_files,
+            connect_ports=tuple(connect_ports),
+            console_fds=(1, 2, write_end),
+            empty_root=empty_root,
+            report_fd=write_end,
+            layers=layers,
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            _child(m, plan, sockets, settings, probe_attempts)
+        os.close(write_end)
+        write_end = -1
+        for s in sockets.values():
+            s.close()
+        say("listening", pid=pid, ports=ports, modules=modules)
+        status = _wait(pid)
+        with os.fdopen(read_end, "rb") as pipe:
+            read_end = -1
+            report = pipe.read(4096)
+        code, detail = _describe_exit(status, report, arch)
+        say("exit", code=code, **detail)
+        return code
+    finally:
+        for s in sockets.values():
+            s.close()
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
+        if empty_root is not None:
+            shutil.rmtree(empty_root, ignore_errors=True)
+
+
+def _wait(pid: int) -> int:
+    def forward(signum: int, frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                return status
+            except InterruptedError:
+                continue
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

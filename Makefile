@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: toy test lint typecheck pytest system-deps clean
+.PHONY: toy toy-unsandboxed test lint typecheck pytest system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## Start the toy appliance on localhost (toy credentials, dummy secret).
+## Build the reproducible toy unikernel image and run it, sandboxed, on
+## 127.0.0.1 (toy credentials, dummy secret). `make toy-unsandboxed` runs the
+## same toy appliance as a plain process.
 toy: $(STAMP)
+	$(BIN)/python -m unikernel build toy --out out
+	$(BIN)/pinata toy --instructions-only
+	$(BIN)/python -m unikernel run out/pinata-unikernel-toy.tar.gz
+
+toy-unsandboxed: $(STAMP)
 	$(BIN)/pinata toy
 
 ## Set up and run everything CI runs: lint, strict typing, the test suite.

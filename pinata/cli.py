@@ -59,6 +59,10 @@ def how_to_reach(settings: ApplianceSettings) -> str:
 
 def _toy(args: argparse.Namespace) -> int:
     settings = toy_settings(address=args.address, port_offset=args.port_offset)
+    if args.instructions_only:
+        # For `make toy`, which runs the same toy inside the unikernel launcher.
+        print(how_to_reach(settings), flush=True)
+        return 0
     print(how_to_reach(settings), file=sys.stderr, flush=True)
     run(settings)
     return 0
@@ -154,6 +158,8 @@ def parser() -> argparse.ArgumentParser:
 
     toy = commands.add_parser("toy", help="serve the toy appliance (toy CA, dummy secret)")
     placement(toy)
+    toy.add_argument("--instructions-only", action="store_true",
+                     help="print how to reach each port with the toy credentials, and exit")
     serve = commands.add_parser("serve", help="serve a real deployment from a TOML config")
     serve.add_argument("--config", required=True, type=Path)
     selftalk = commands.add_parser("selftalk", help="relay the piñata to itself and show it")

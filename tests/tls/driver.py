@@ -103,8 +103,9 @@ def converse(
 
     Once the handshake completes: optionally a KeyUpdate asking the peer to
     update too (RFC 8446 §4.6.3); once `expect_before_send` has arrived, send
-    `send`; once `expect_before_close` has arrived, queue close_notify (§6.1).
-    Then keep reading until the peer closes or fails, or the deadline passes.
+    `send`; once `expect_before_close` has arrived, queue close_notify (§6.1)
+    unless `close` is false. Then keep reading until the peer closes or fails,
+    or the deadline passes; a peer's close_notify is always answered.
     The socket is closed on return.
     """
     deadline = time.monotonic() + timeout
@@ -149,7 +150,7 @@ def converse(
             for e in events:
                 if isinstance(e, ApplicationData):
                     outcome.received += e.data
-            if close and not closed and outcome.closed_by_peer:
+            if not closed and outcome.closed_by_peer:
                 # §6.1: answer the peer's close_notify with our own.
                 closed = True
                 conn.close()

@@ -149,7 +149,7 @@ def pinned_authenticator(ca: TestCA | None = None) -> PeerAuthenticator:
             return PeerRejected(AlertDescription.unknown_ca, str(error))
         return VerifiedPeer(
             chain=(certificates[0], ca.der),
-            leaf_public_key=cert.public_key(),  # type: ignore[arg-type]
+            leaf_public_key=cert.public_key(),
             subjects=(cert.subject.rfc4514_string(), ca.certificate.subject.rfc4514_string()),
         )
 

@@ -148,9 +148,10 @@ def _check_client_hello(
         # Only a ClientHello answering our HelloRetryRequest may carry a cookie.
         raise ProtocolError(AlertDescription.illegal_parameter, "unsolicited cookie")
 
+    # Our CertificateVerify uses a scheme both the client offered and we allow.
     scheme = choose_scheme(
         config.credentials.private_key,
-        schemes,
+        [s for s in schemes if s in config.signature_schemes],
         key_is_rsassa_pss=config.credentials.key_is_rsassa_pss,
     )
     if scheme is None:

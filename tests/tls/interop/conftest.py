@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import pytest
 from cryptography import x509
@@ -73,10 +74,6 @@ def key_kind(scheme: SignatureScheme) -> str:
     return "ed25519"
 
 
-def scheme_id(scheme: SignatureScheme) -> str:
-    return scheme.name
-
-
 # ---- certificates ----------------------------------------------------------
 
 
@@ -91,6 +88,9 @@ class Party:
 
 @dataclass
 class Pki:
+    """A directory of PEM files: the test CA and, issued on first use, a leaf
+    per (role, kind) with kind one of p256, p384, ed25519, rsa2048, rsapss."""
+
     directory: Path
     _parties: dict[tuple[str, str], Party] = field(default_factory=dict)
 
@@ -182,7 +182,7 @@ def authenticator() -> PeerAuthenticator:
             return PeerRejected(AlertDescription.unknown_ca, str(error))
         return VerifiedPeer(
             chain=(certificates[0], ca.der),
-            leaf_public_key=cert.public_key(),  # type: ignore[arg-type]
+            leaf_public_key=cert.public_key(),
             subjects=(cert.subject.rfc4514_string(),),
             leaf_key_is_rsassa_pss=spki_is_rsassa_pss(certificates[0]),
         )
@@ -191,13 +191,13 @@ def authenticator() -> PeerAuthenticator:
 
 
 def server_config(
-    pki: Pki, kind: str = "p256", *, client_auth: bool = True, **kw: object
+    pki: Pki, kind: str = "p256", *, client_auth: bool = True, **kw: Any
 ) -> ServerConfig:
     return ServerConfig(
         credentials=pki.party("server", kind).credentials,
         authenticate_client=authenticator() if client_auth else None,
         certificate_authorities=(test_ca().certificate.subject.public_bytes(),),
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
@@ -231,7 +231,7 @@ class EngineRun:
 
 
 @contextlib.contextmanager
-def our_server(config: ServerConfig, **converse_options: object) -> Iterator[tuple[int, EngineRun]]:
+def our_server(config: ServerConfig, **converse_options: Any) -> Iterator[tuple[int, EngineRun]]:
     """Our ServerConnection on an ephemeral loopback port, for one connection.
 
     Yields (port, run); on leaving, the thread is joined and `run` filled in.
@@ -247,7 +247,7 @@ def our_server(config: ServerConfig, **converse_options: object) -> Iterator[tup
             sock, _ = listener.accept()
             connection = ServerConnection(config, now=now())
             record.connection = connection
-            record.outcome = converse(sock, connection, timeout=PEER_TIMEOUT, **converse_options)  # type: ignore[arg-type]
+            record.outcome = converse(sock, connection, timeout=PEER_TIMEOUT, **converse_options)
         except BaseException as error:
             record.error = error
 
@@ -260,9 +260,37 @@ def our_server(config: ServerConfig, **converse_options: object) -> Iterator[tup
         listener.close()
 
 
-def our_client(port: int, connection: ClientConnection, **converse_options: object) -> Outcome:
+def our_client(port: int, connection: ClientConnection, **converse_options: Any) -> Outcome:
     sock = socket.create_connection(("127.0.0.1", port), timeout=PEER_TIMEOUT)
-    return converse(sock, connection, timeout=PEER_TIMEOUT, **converse_options)  # type: ignore[arg-type]
+    return converse(sock, connection, timeout=PEER_TIMEOUT, **converse_options)
+
+
+T = TypeVar("T")
+
+
+class InThread(Generic[T]):
+    """Runs a peer library's side in a thread; `result()` joins with a deadline."""
+
+    def __init__(self, function: Callable[[], T]) -> None:
+        self._value: T | None = None
+        self._error: BaseException | None = None
+
+        def target() -> None:
+            try:
+                self._value = function()
+            except BaseException as error:
+                self._error = error
+
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
+
+    def result(self) -> T:
+        self._thread.join(PEER_TIMEOUT + 2)
+        assert not self._thread.is_alive(), "the peer's thread did not finish in time"
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
 
 
 # ---- peer processes --------------------------------------------------------

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
-from collections.abc import Callable
-from typing import TypeVar
+from typing import Any
 
 import pytest
 
@@ -21,12 +19,14 @@ from pinata.tls.config import ClientConfig
 from pinata.tls.connection import ClientConnection
 from pinata.tls.constants import CipherSuite, NamedGroup, SignatureScheme
 from pinata.tls.errors import AlertDescription
-from pinata.tls.events import PeerClosed
+from pinata.tls.events import HandshakeComplete, PeerClosed
+from tests.tls.driver import Outcome
 from tests.tls.interop.conftest import (
     GROUPS,
     PEER_TIMEOUT,
     SCHEMES,
     SUITES,
+    InThread,
     Pki,
     authenticator,
     key_kind,
@@ -39,8 +39,6 @@ from tests.tls.interop.conftest import (
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
 
-T = TypeVar("T")
-
 # What our side signs with when `ssl` offers everything: our first choice
 # for the key (pinata.tls.signatures), SHA-256 for both kinds of RSA key.
 OUR_CHOICE = {
@@ -50,30 +48,6 @@ OUR_CHOICE = {
     "rsapss": SignatureScheme.rsa_pss_pss_sha256,
     "ed25519": SignatureScheme.ed25519,
 }
-
-
-class InThread:
-    """Runs `function` in a thread; `result()` joins with a deadline."""
-
-    def __init__(self, function: Callable[[], T]) -> None:
-        self._value: object = None
-        self._error: BaseException | None = None
-
-        def target() -> None:
-            try:
-                self._value = function()
-            except BaseException as error:
-                self._error = error
-
-        self._thread = threading.Thread(target=target, daemon=True)
-        self._thread.start()
-
-    def result(self) -> object:
-        self._thread.join(PEER_TIMEOUT + 2)
-        assert not self._thread.is_alive(), "the ssl side did not finish in time"
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 # ---- ssl as client, our server ---------------------------------------------
@@ -89,11 +63,17 @@ def client_context(pki: Pki, kind: str | None = "p256") -> ssl.SSLContext:
     return context
 
 
-def ssl_client(context: ssl.SSLContext, port: int) -> tuple[str | None, bytes, bytes]:
+def ssl_client(
+    context: ssl.SSLContext, port: int, listen_first: bool = False
+) -> tuple[str | None, bytes, bytes]:
     """(suite, server's reply, what came after it) then close_notify via unwrap."""
     with socket.create_connection(("127.0.0.1", port), timeout=PEER_TIMEOUT) as raw:
         tls = context.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
         cipher = tls.cipher()
+        if listen_first:
+            # A TLS 1.3 client finishes before the server judges its
+            # certificate (§4.4.2.4): the verdict comes as the next record.
+            tls.recv(100)
         tls.sendall(b"ping\n")
         reply = tls.recv(100)
         after = tls.recv(100)  # b"": the server's close_notify
@@ -102,8 +82,8 @@ def ssl_client(context: ssl.SSLContext, port: int) -> tuple[str | None, bytes, b
 
 
 def converse_with_ssl_client(
-    pki: Pki, server_kind: str = "p256", client_kind: str = "p256", **config: object
-) -> tuple[str | None, object]:
+    pki: Pki, server_kind: str = "p256", client_kind: str = "p256", **config: Any
+) -> tuple[str | None, HandshakeComplete]:
     with our_server(
         server_config(pki, server_kind, **config), send=b"pong\n", expect_before_send=b"ping\n"
     ) as (port, run):
@@ -112,13 +92,14 @@ def converse_with_ssl_client(
     assert (reply, after) == (b"pong\n", b"")
     assert outcome.received == b"ping\n"
     assert outcome.closed_by_peer == PeerClosed(clean=True)
+    assert outcome.complete is not None
     return suite, outcome.complete
 
 
 @pytest.mark.parametrize("suite", SUITES, ids=lambda s: s.name)
 def test_ssl_client_each_suite(pki: Pki, suite: CipherSuite) -> None:
     reported, complete = converse_with_ssl_client(pki, cipher_suites=(suite,))
-    assert complete is not None and complete.cipher_suite == suite  # type: ignore[attr-defined]
+    assert complete is not None and complete.cipher_suite == suite
     assert reported == suite.name
 
 
@@ -143,14 +124,16 @@ def test_ssl_client_each_scheme(pki: Pki, scheme: SignatureScheme) -> None:
     kind = key_kind(scheme)
     _, complete = converse_with_ssl_client(pki, kind, kind, signature_schemes=(scheme,))
     assert complete is not None
-    assert complete.peer_signature_scheme == scheme  # type: ignore[attr-defined]
-    assert complete.signature_scheme == OUR_CHOICE[kind]  # type: ignore[attr-defined]
+    assert complete.peer_signature_scheme == scheme
+    assert complete.signature_scheme == OUR_CHOICE[kind]
 
 
 def test_ssl_client_without_certificate_gets_certificate_required(pki: Pki) -> None:
-    with our_server(server_config(pki), send=b"pong\n") as (port, run):
-        with pytest.raises(ssl.SSLError) as raised:
-            ssl_client(client_context(pki, None), port)
+    with (
+        our_server(server_config(pki), send=b"pong\n") as (port, run),
+        pytest.raises(ssl.SSLError) as raised,
+    ):
+        ssl_client(client_context(pki, None), port, listen_first=True)
     assert raised.value.reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED"
     failure = run.result().failure
     assert failure is not None
@@ -160,8 +143,8 @@ def test_ssl_client_without_certificate_gets_certificate_required(pki: Pki) -> N
 def test_ssl_client_https_page_without_client_auth(pki: Pki) -> None:
     # The web page's HTTPS: no CertificateRequest, so no client certificate.
     reported, complete = converse_with_ssl_client(pki, client_auth=False)
-    assert complete is not None and complete.peer is None  # type: ignore[attr-defined]
-    assert complete.peer_signature_scheme is None  # type: ignore[attr-defined]
+    assert complete is not None and complete.peer is None
+    assert complete.peer_signature_scheme is None
     assert reported in {s.name for s in SUITES}
 
 
@@ -185,7 +168,7 @@ def ssl_server(context: ssl.SSLContext, listener: socket.socket) -> tuple[str | 
     with context.wrap_socket(raw, server_side=True, suppress_ragged_eofs=False) as tls:
         cipher = tls.cipher()
         peer = tls.getpeercert() or {}
-        subject = dict(x[0] for x in peer.get("subject", ()))  # type: ignore[misc]
+        subject = {k: v for rdn in peer.get("subject", ()) for k, v in rdn}  # type: ignore[str-unpack]
         said = tls.recv(100)
         tls.sendall(b"pong\n")
         assert tls.recv(100) == b""  # the client's close_notify
@@ -194,8 +177,8 @@ def ssl_server(context: ssl.SSLContext, listener: socket.socket) -> tuple[str | 
 
 
 def converse_with_ssl_server(
-    pki: Pki, server_kind: str = "p256", client_kind: str | None = "p256", **config: object
-) -> tuple[object, object, ClientConnection]:
+    pki: Pki, server_kind: str = "p256", client_kind: str | None = "p256", **config: Any
+) -> tuple[tuple[str | None, str, bytes], Outcome, ClientConnection]:
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(PEER_TIMEOUT)
     with listener:
@@ -203,7 +186,9 @@ def converse_with_ssl_server(
         credentials = pki.party("client", client_kind).credentials if client_kind else None
         connection = ClientConnection(
             ClientConfig(
-                authenticate_server=authenticator(), credentials=credentials, **config  # type: ignore[arg-type]
+                authenticate_server=authenticator(),
+                credentials=credentials,
+                **config,
             ),
             now=now(),
         )
@@ -211,6 +196,7 @@ def converse_with_ssl_server(
             listener.getsockname()[1], connection, send=b"ping\n", expect_before_close=b"pong\n"
         )
         reported = server.result()
+    assert outcome.complete is not None
     return reported, outcome, connection
 
 
@@ -218,9 +204,9 @@ def converse_with_ssl_server(
 def test_ssl_server_each_suite(pki: Pki, suite: CipherSuite) -> None:
     reported, outcome, _ = converse_with_ssl_server(pki, cipher_suites=(suite,))
     assert reported == (suite.name, "pinata test client p256", b"ping\n")
-    assert outcome.complete.cipher_suite == suite  # type: ignore[attr-defined]
-    assert outcome.received == b"pong\n"  # type: ignore[attr-defined]
-    assert outcome.closed_by_peer == PeerClosed(clean=True)  # type: ignore[attr-defined]
+    assert outcome.complete is not None and outcome.complete.cipher_suite == suite
+    assert outcome.received == b"pong\n"
+    assert outcome.closed_by_peer == PeerClosed(clean=True)
 
 
 @pytest.mark.parametrize("group", GROUPS, ids=lambda g: g.name)
@@ -228,8 +214,8 @@ def test_ssl_server_each_group(pki: Pki, group: NamedGroup) -> None:
     _, outcome, connection = converse_with_ssl_server(
         pki, groups=(group,), key_share_groups=(group,)
     )
-    assert outcome.complete.group == group  # type: ignore[attr-defined]
-    assert outcome.received == b"pong\n"  # type: ignore[attr-defined]
+    assert outcome.complete is not None and outcome.complete.group == group
+    assert outcome.received == b"pong\n"
     assert not traced(connection, "in", "HelloRetryRequest")
 
 
@@ -238,8 +224,9 @@ def test_ssl_server_each_scheme(pki: Pki, scheme: SignatureScheme) -> None:
     # ssl's CertificateVerify is held to `scheme` by our signature_algorithms.
     kind = key_kind(scheme)
     reported, outcome, _ = converse_with_ssl_server(pki, kind, kind, signature_schemes=(scheme,))
-    assert reported[1:] == (f"pinata test client {kind}", b"ping\n")  # type: ignore[index]
-    complete = outcome.complete  # type: ignore[attr-defined]
+    assert reported[1:] == (f"pinata test client {kind}", b"ping\n")
+    complete = outcome.complete
+    assert complete is not None and complete.peer is not None
     assert complete.peer_signature_scheme == scheme
     assert complete.signature_scheme == OUR_CHOICE[kind]
     assert complete.peer.leaf_key_is_rsassa_pss == (kind == "rsapss")

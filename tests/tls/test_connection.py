@@ -330,14 +330,3 @@ def test_trace_is_bounded_and_holds_no_secrets() -> None:
     text = repr(entries)
     assert "secret" not in text.lower()
 
-
-def test_our_signature_scheme_respects_our_own_configuration() -> None:
-    only384 = (SignatureScheme.rsa_pss_rsae_sha384,)
-    client, server = new_pair(
-        server_config("rsa2048", signature_schemes=only384),
-        client_config("rsa2048", signature_schemes=only384),
-    )
-    client_events, server_events = pump(client, server)
-    done_c, done_s = completed(client_events), completed(server_events)
-    assert done_c is not None and done_s is not None
-    assert done_s.signature_scheme == done_c.signature_scheme == only384[0]

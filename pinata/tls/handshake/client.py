@@ -469,7 +469,7 @@ class ClientExpectFinished:
             if credentials is not None:
                 our_scheme = choose_scheme(
                     credentials.private_key,
-                    [s for s in self.requested_schemes if s in k.config.signature_schemes],
+                    self.requested_schemes,
                     key_is_rsassa_pss=credentials.key_is_rsassa_pss,
                 )
             # Without a usable credential we answer with an empty Certificate (§4.4.2.4).

@@ -148,10 +148,11 @@ def _check_client_hello(
         # Only a ClientHello answering our HelloRetryRequest may carry a cookie.
         raise ProtocolError(AlertDescription.illegal_parameter, "unsolicited cookie")
 
-    # Our CertificateVerify uses a scheme both the client offered and we allow.
+    # `config.signature_schemes` is what we accept from the peer; what we
+    # sign with depends only on our key and the client's offer (§4.4.3).
     scheme = choose_scheme(
         config.credentials.private_key,
-        [s for s in schemes if s in config.signature_schemes],
+        schemes,
         key_is_rsassa_pss=config.credentials.key_is_rsassa_pss,
     )
     if scheme is None:

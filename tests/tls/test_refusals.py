@@ -170,6 +170,21 @@ def test_key_share_for_unlisted_group_is_illegal_parameter() -> None:
     assert_server_refuses(hello, AlertDescription.illegal_parameter)
 
 
+def test_psk_only_offer_is_handshake_failure() -> None:
+    psk = Extension(ExtensionType.pre_shared_key, b"\x00\x00")
+    modes = Extension(ExtensionType.psk_key_exchange_modes, b"\x01\x00")
+    hello = with_extensions(
+        first_client_hello(),
+        lambda exts: [
+            e
+            for e in exts
+            if e.extension_type not in (ExtensionType.key_share, ExtensionType.supported_groups)
+        ]
+        + [modes, psk],
+    )
+    assert_server_refuses(hello, AlertDescription.handshake_failure)
+
+
 def test_unsolicited_cookie_is_illegal_parameter() -> None:
     cookie = Cookie(b"forged").to_extension()
     hello = with_extensions(first_client_hello(), lambda exts: [*exts, cookie])

@@ -124,6 +124,9 @@ def _check_client_hello(
     # §9.2: without a PSK, supported_groups, key_share and signature_algorithms are required.
     groups_data = exts.get(ExtensionType.supported_groups)
     shares_data = exts.get(ExtensionType.key_share)
+    if groups_data is None and shares_data is None and ExtensionType.pre_shared_key in exts:
+        # A PSK-only offer (psk_ke): we keep no PSKs, so nothing is in common (§4.2.9).
+        raise ProtocolError(AlertDescription.handshake_failure, "PSK-only offer, no key exchange")
     if groups_data is None or shares_data is None:
         raise ProtocolError(
             AlertDescription.missing_extension, "supported_groups and key_share are required"

@@ -370,7 +370,7 @@ class _Connection:
             if isinstance(output, SendMessage):
                 self._pending_handshake += output.data
             elif isinstance(output, Note):
-                self.trace.add(output.kind, output.what, **dict(output.details))
+                self.trace.append(output.kind, output.what, output.details)
             elif isinstance(output, SetWriteKeys):
                 self._flush_handshake()
                 self._writer = RecordProtector(output.params, output.secret)

@@ -38,10 +38,13 @@ class Trace:
         self.dropped = 0
 
     def add(self, kind: str, what: str, **details: TraceValue) -> None:
+        self.append(kind, what, tuple(details.items()))
+
+    def append(self, kind: str, what: str, details: tuple[tuple[str, TraceValue], ...]) -> None:
         if len(self._entries) >= MAX_TRACE_ENTRIES:
             self.dropped += 1
             return
-        self._entries.append(TraceEntry(kind, what, tuple(details.items())))
+        self._entries.append(TraceEntry(kind, what, details))
 
     @property
     def entries(self) -> tuple[TraceEntry, ...]:

@@ -1,0 +1,68 @@
+"""`python -m pinata.bench.worker ROLE ...`: one side of a benchmark, in its
+own process. Servers print `{"port": ...}` once listening and serve until
+SIGTERM; clients answer JSON commands on stdin (see `clients`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pinata.bench.worker")
+    parser.add_argument("role", choices=("server-ours", "server-ssl", "server-tlslite",
+                                         "server-plain", "client-ssl", "client-ours",
+                                         "client-plain", "appliance", "staller"))
+    parser.add_argument("--pki", type=Path)
+    parser.add_argument("--suite", choices=("aes128gcm", "chacha20"))
+    parser.add_argument("--group", default="x25519")
+    parser.add_argument("--profile", type=Path)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--max-connections", type=int, default=1024)
+    parser.add_argument("--trace-allocations", action="store_true")
+    args = parser.parse_args(argv)
+    # Each role imports only what it runs, so a server's memory and start-up
+    # are its own.
+    if args.role == "server-ours":
+        from pinata.bench import servers
+
+        servers.run_trio_server(servers.ours_handler(args.pki, args.suite), args.profile)
+    elif args.role == "server-ssl":
+        from pinata.bench import servers
+
+        servers.run_trio_server(servers.ssl_handler(args.pki))
+    elif args.role == "server-plain":
+        from pinata.bench import servers
+
+        servers.run_trio_server(servers.plain_handler())
+    elif args.role == "client-plain":
+        from pinata.bench import clients
+
+        clients.serve_commands(clients.PlainClient())
+    elif args.role == "server-tlslite":
+        from pinata.bench import servers
+
+        servers.run_tlslite_server(args.pki)
+    elif args.role == "client-ssl":
+        from pinata.bench import clients
+
+        clients.serve_commands(clients.SSLClient(args.pki))
+    elif args.role == "client-ours":
+        from pinata.bench import clients
+        from pinata.tls.constants import NamedGroup
+
+        clients.serve_commands(clients.OurClient(args.pki, NamedGroup[args.group]))
+    elif args.role == "appliance":
+        from pinata.bench.stall import run_appliance
+
+        run_appliance(args.max_connections, args.trace_allocations)
+    else:
+        from pinata.bench.stall import serve_stall_commands
+
+        serve_stall_commands(args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,136 @@
+"""Each `pinata bench` subcommand once, in its seconds-long smoke mode.
+
+A benchmark is not a test: nothing here asserts a time or a ratio against a
+target. What is asserted is that the benchmark still runs end to end, that
+its JSON has the shape the README's table is built from, that every figure
+is a positive number, that no connection failed, and that no process it
+started is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pinata.bench import SUBCOMMANDS, main
+
+pytestmark = [pytest.mark.timeout(120)]
+
+
+def _children_of(pid: int) -> set[int]:
+    found: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(entry))
+    return found
+
+
+def run_smoke(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    before = _children_of(os.getpid())
+    target = tmp_path / f"{name}.json"
+    assert main([name, "--smoke", "--json", str(target)]) == 0
+    printed = capsys.readouterr().out
+    assert f"pinata bench {name}" in printed
+    assert "|" in printed  # the table
+    assert _children_of(os.getpid()) <= before, "a benchmark left a process running"
+    document: dict[str, Any] = json.loads(target.read_text())
+    assert document["benchmark"] == name
+    assert document["smoke"] is True
+    environment = document["environment"]
+    assert environment["command"].startswith(f"pinata bench {name} --smoke")
+    assert environment["date"] and environment["machine"]["cpus"] >= 1
+    return document
+
+
+def positive(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+def test_every_subcommand_is_covered() -> None:
+    tested = {name.removeprefix("test_").removesuffix("_smoke") for name in globals()}
+    assert set(SUBCOMMANDS) <= tested
+
+
+def test_handshake_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = run_smoke("handshake", tmp_path, capsys)
+    scenarios = doc["scenarios"]
+    assert scenarios, "no scenario ran"
+    labels = set()
+    for scenario in scenarios:
+        for contender in scenario["contenders"]:
+            labels.add(contender["server"])
+            assert contender["failed"] == 0, contender["first_error"]
+            assert contender["handshakes"] > 0
+            assert positive(contender["cpu_us_per_handshake"])
+            assert positive(contender["handshakes_per_second"])
+            if contender["server"] != "plain":
+                assert "TLS_AES_128_GCM_SHA256" in contender["negotiated"]
+        for comparison in scenario["comparisons"]:
+            assert positive(comparison["cpu_ratio_median"])
+    assert {"ours", "ssl", "tlslite", "plain"} <= labels
+    assert any("X25519MLKEM768" in c["negotiated"]
+               for s in scenarios for c in s["contenders"])
+    assert positive(doc["crypto_floor_us"]["total"])
+
+
+def test_throughput_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = run_smoke("throughput", tmp_path, capsys)
+    suites = {suite["suite"]: suite for suite in doc["suites"]}
+    assert set(suites) == {"AES-128-GCM", "ChaCha20-Poly1305"}
+    expected = {"AES-128-GCM": "TLS_AES_128_GCM_SHA256",
+                "ChaCha20-Poly1305": "TLS_CHACHA20_POLY1305_SHA256"}
+    for name, suite in suites.items():
+        assert positive(suite["speed_ratio_ours_over_ssl_median"])
+        assert len(suite["contenders"]) == 2
+        for contender in suite["contenders"]:
+            assert contender["failed"] == 0, contender["first_error"]
+            # The suite asked for is the suite both sides negotiated.
+            assert contender["negotiated"] == expected[name]
+            assert positive(contender["mb_per_second"])
+            assert positive(contender["server_cpu_us_per_mb"])
+
+
+def test_memory_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = run_smoke("memory", tmp_path, capsys)
+    assert positive(doc["rss_at_rest_bytes"])
+    levels = doc["levels"]
+    assert [level["connections"] for level in levels] == doc["parameters"]["levels"]
+    for level in levels:
+        # Every stalled connection is open and was answered: the appliance
+        # really holds that many handshakes in flight.
+        assert level["open"] == level["connections"]
+        assert level["answered"] == level["connections"]
+        assert positive(level["rss_bytes"])
+
+
+def test_startup_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = run_smoke("startup", tmp_path, capsys)
+    toy = doc["targets"]["pinata toy"]
+    assert toy["measured"] is True
+    assert positive(toy["first_response_ms"])
+    assert toy["connect_ms"] <= toy["first_response_ms"]
+    assert positive(toy["rss_mib_after_start"])
+    kernel = doc["targets"]["toy unikernel (sandboxed)"]
+    # Either measured, or the reason it could not be is given.
+    assert positive(kernel.get("first_response_ms")) or kernel["reason"]
+
+
+def test_validation_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = run_smoke("validation", tmp_path, capsys)
+    assert [leaf["leaf"] for leaf in doc["leaves"]] == ["ecdsa-p256", "rsa2048"]
+    for leaf in doc["leaves"]:
+        assert positive(leaf["ours_us"])
+        assert positive(leaf["pyca_us"])
+        assert positive(leaf["ratio_ours_over_pyca_median"])

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import trio
 
-from pinata.tls.constants import MAX_CIPHERTEXT, RECORD_HEADER_LEN
+from pinata.tls.constants import MAX_CIPHERTEXT, MAX_PLAINTEXT, RECORD_HEADER_LEN
 from pinata.tls.events import (
     ApplicationData,
     ConnectionFailed,
@@ -27,6 +27,8 @@ from pinata.tls.events import (
 # and we read again only once the application has taken what we hold, so the
 # buffered plaintext never exceeds what one read can carry.
 RECEIVE_SIZE = MAX_CIPHERTEXT + RECORD_HEADER_LEN
+# Four full records per socket write (about 64 KiB).
+SEND_SLICE = 4 * MAX_PLAINTEXT
 
 
 class TraceEntryLike(Protocol):
@@ -134,8 +136,13 @@ class TLSStream(trio.abc.Stream):
         if self.handshake is None:
             await self.do_handshake()
         self._raise_if_failed()
-        self.engine.send_application_data(bytes(data))
-        await self._flush()
+        # Seal and write in slices: each slice's records stay below glibc's
+        # mmap threshold, so bulk sending reuses heap memory instead of
+        # mapping and faulting in fresh pages for every write.
+        view = memoryview(data)
+        for start in range(0, len(view), SEND_SLICE):
+            self.engine.send_application_data(view[start : start + SEND_SLICE])
+            await self._flush()
 
     async def wait_send_all_might_not_block(self) -> None:
         await self.transport.wait_send_all_might_not_block()

@@ -4,7 +4,9 @@
 building, the profile, basicConstraints, key usages, name constraints, peer
 names) is here, small enough to read against the RFC in one sitting:
 
-- `der`: the few raw DER pieces `cryptography` does not expose
+- `der`: the certificate's frame: the raw pieces we compare or read ourselves
+- `dname`, `extensions`: names and extensions as plain values, read straight
+  from DER when they have the usual shape (fast), else through `cryptography`
 - `parse`: DER to a frozen record, with the per-certificate profile checks
 - `signature`: accepted algorithms and keys; verification
 - `names`: name comparison, name constraints, peer-name matching

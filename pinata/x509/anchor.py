@@ -39,11 +39,7 @@ class TrustAnchor:
             check_issuer(certificate, is_anchor=True)
         except CertificateRefused as refused:
             raise InvalidTrustAnchor(refused.check, refused.reason) from None
-        try:
-            text = certificate.subject_name.rfc4514_string()
-        except ValueError:
-            text = "<unprintable subject>"
-        return cls(certificate, text)
+        return cls(certificate, certificate.subject_text)
 
     @classmethod
     def from_pem(cls, pem: bytes | str) -> TrustAnchor:
@@ -64,4 +60,4 @@ class TrustAnchor:
         return self.certificate.subject_der
 
     def __repr__(self) -> str:
-        return f"TrustAnchor({self.certificate.subject_name.rfc4514_string()!r})"
+        return f"TrustAnchor({self.subject_text!r})"

@@ -129,7 +129,7 @@ def check_issuer(certificate: ParsedCertificate, *, is_anchor: bool) -> None:
 def check_path_length(issuer: ParsedCertificate, below: Sequence[ParsedCertificate]) -> None:
     """§6.1.4 (l)(m): `below` is the path under `issuer`, leaf first. The
     leaf (§4.2.1.9 note) and self-issued certificates are not counted."""
-    if issuer.path_length is None:
+    if issuer.path_length is None or len(below) < 2:  # no intermediate follows
         return
     intermediates = sum(1 for certificate in below[1:] if not certificate.self_issued)
     if intermediates > issuer.path_length:

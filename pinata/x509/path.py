@@ -80,7 +80,7 @@ class PathSearch:
             self.by_subject = {}
             for index, der in self.bag.items():
                 try:
-                    certificate = parse_certificate(der)
+                    certificate = parse_certificate(der, known_issuer=self.anchor)
                 except CertificateRefused as refused:
                     # Junk in the bag is ignored, not fatal; but a refused
                     # certificate that names itself as some child's issuer
@@ -95,7 +95,7 @@ class PathSearch:
     def _candidates(self, child: ParsedCertificate, rank: int) -> Iterator[int]:
         # The anchor first, and the bag only if the anchor did not do: a
         # leaf issued by the anchor costs one parse and one verification.
-        if child.issuer == self.anchor.subject:
+        if child.issued_by(self.anchor):
             yield ANCHOR
         if not self.bag:
             return
@@ -111,8 +111,7 @@ class PathSearch:
 
     def _extend(self, ids: list[int], path: list[ParsedCertificate]) -> list[int] | None:
         child = path[-1]
-        in_path = {(c.subject, c.spki) for c in path}
-        in_path.add((self.anchor.subject, self.anchor.spki))
+        in_path: set[tuple[NormalizedName, bytes]] | None = None
         for candidate in self._candidates(child, len(ids) + 1):
             self.steps += 1
             if self.steps > MAX_STEPS:
@@ -122,6 +121,8 @@ class PathSearch:
                 issuer = self.anchor
             else:
                 issuer = self.parsed[candidate]
+                if in_path is None:  # not needed when the anchor issued the child
+                    in_path = {(c.subject, c.spki) for c in (*path, self.anchor)}
                 if (issuer.subject, issuer.spki) in in_path:
                     continue
                 if len(ids) > self.max_depth:
@@ -176,6 +177,26 @@ class PathSearch:
         )
         self.verified[key] = result
         return result
+
+
+def signed_by_anchor(
+    anchor: ParsedCertificate, leaf: ParsedCertificate, now: datetime, purpose: checks.Purpose
+) -> bool | None:
+    """The common case, tried before any search: the anchor issued the
+    leaf. The same checks, in the same order, as `PathSearch` applies to
+    the anchor as the leaf's issuer; then whether its signature verifies.
+    None when a check fails or the names differ (the search will say why)."""
+    if not leaf.issued_by(anchor):
+        return None
+    try:
+        checks.check_validity(anchor, now)
+        checks.check_extended_key_usage(anchor, purpose, is_leaf=False)
+        checks.check_path_length(anchor, (leaf,))
+        checks.check_name_constraints(anchor, (leaf,))
+    except CertificateRefused:
+        return None
+    key = anchor.public_key
+    return verify(key, anchor.key_is_rsassa_pss, leaf.algorithm, leaf.signature, leaf.tbs)
 
 
 def _failure(check: Check, index: int | None, reason: str) -> ValidationFailure:

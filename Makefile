@@ -7,12 +7,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: toy toy-unsandboxed test lint typecheck pytest system-deps clean
+.PHONY: toy toy-unsandboxed test lint typecheck pytest fuzz-ci system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,fuzz]'
 	touch $(STAMP)
 
 ## Build the reproducible toy unikernel image and run it, sandboxed, on
@@ -26,8 +26,9 @@ toy: $(STAMP)
 toy-unsandboxed: $(STAMP)
 	$(BIN)/pinata toy
 
-## Set up and run everything CI runs: lint, strict typing, the test suite.
-test: $(STAMP) system-deps lint typecheck pytest
+## Set up and run everything CI runs: lint, strict typing, the fuzzers for a
+## bounded time, the test suite (last, so its summary closes the output).
+test: $(STAMP) system-deps lint typecheck fuzz-ci pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -37,6 +38,12 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# Every atheris harness for a bounded time on a throwaway copy of the
+# committed corpus; any finding fails the run and prints its reproducer.
+FUZZ_BUDGET ?= 240
+fuzz-ci: $(STAMP)
+	$(BIN)/python -m fuzz ci --budget $(FUZZ_BUDGET)
 
 # GnuTLS is a peer for interop tests; installed when we may (root + apt).
 system-deps:

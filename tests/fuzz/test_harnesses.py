@@ -1,0 +1,238 @@
+"""The harnesses themselves: their seeds reach deep, and their checks bite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fuzz.harnesses import (
+    HARNESSES,
+    chains,
+    client_raw,
+    client_structured,
+    decoders,
+    http,
+    mutate,
+    record,
+    server_raw,
+    server_structured,
+    support,
+    x509,
+)
+from fuzz.harnesses.engine import Watched
+from fuzz.harnesses.support import MARKER_SECRET, FuzzFinding, Input
+from fuzz.run import Result, _absorb
+from pinata.tls.constants import CipherSuite, NamedGroup
+from pinata.tls.errors import AlertDescription
+from pinata.tls.events import ConnectionFailed, HandshakeComplete
+from pinata.x509 import Purpose, ValidatedChain, validate
+
+CORPUS = Path(__file__).resolve().parents[2] / "fuzz" / "corpus"
+
+
+def _completed(watched: Watched) -> bool:
+    return any(isinstance(e, HandshakeComplete) for e in watched.events)
+
+
+# ---- the seeds replay real handshakes -----------------------------------------
+
+
+@pytest.mark.parametrize("peer", ["self", "openssl", "tlslite"])
+def test_recorded_client_flights_complete_against_the_server(peer: str) -> None:
+    seeds = sorted((CORPUS / "server_raw").glob(f"{peer}-*"))
+    assert seeds
+    completed = [s.name for s in seeds if _completed(server_raw.run(s.read_bytes()))]
+    assert completed, f"no {peer} client flight replays to a completed handshake"
+
+
+@pytest.mark.parametrize("peer", ["self", "openssl", "tlslite"])
+def test_recorded_server_flights_complete_against_the_client(peer: str) -> None:
+    seeds = sorted((CORPUS / "client_raw").glob(f"{peer}-*"))
+    assert seeds
+    completed = [s.name for s in seeds if _completed(client_raw.run(s.read_bytes()))]
+    assert completed, f"no {peer} server flight replays to a completed handshake"
+
+
+def test_honest_structured_handshake_sends_the_secret_to_the_verified_client() -> None:
+    server = server_structured.run(bytes((0, 0, 1, 1)))
+    done = next(e for e in server.events if isinstance(e, HandshakeComplete))
+    assert done.peer is not None
+    assert server.sent_secret
+
+
+def test_client_without_credentials_gets_no_secret() -> None:
+    # Client choice bit 0: no credentials; server choice 0: client auth required.
+    server = server_structured.run(bytes((1, 0, 1, 1)))
+    assert not _completed(server)
+    assert not server.sent_secret
+    failure = next(e for e in server.events if isinstance(e, ConnectionFailed))
+    assert failure.alert == AlertDescription.certificate_required
+
+
+def test_mutated_finished_is_refused_by_the_client() -> None:
+    # Message bytes: ServerHello, EE, CR, Certificate, CertificateVerify,
+    # Finished; the last is flipped (op 1) and the client must refuse it.
+    data = bytes((0, 0, 1, 1)) + b"\x00" * 5 + bytes((1, 0, 0xFF))
+    client = client_structured.run(data)
+    assert not _completed(client)
+    assert any(isinstance(e, ConnectionFailed) for e in client.events)
+
+
+# ---- the checks can fail ------------------------------------------------------
+
+
+def test_check_events_refuses_a_missing_alert() -> None:
+    failed = ConnectionFailed(AlertDescription.decode_error, sent=True, reason="x")
+    with pytest.raises(FuzzFinding):
+        support.check_events([failed], b"", protected=False)
+    wrong = bytes((21, 3, 3, 0, 2, 2, AlertDescription.bad_record_mac))
+    with pytest.raises(FuzzFinding):
+        support.check_events([failed], wrong, protected=False)
+    right = bytes((21, 3, 3, 0, 2, 2, AlertDescription.decode_error))
+    support.check_events([failed], right, protected=False)
+    with pytest.raises(FuzzFinding):
+        support.check_events([failed], right, protected=True)
+
+
+def test_split_records_refuses_broken_framing() -> None:
+    with pytest.raises(FuzzFinding):
+        support.split_records(bytes((22, 3, 3, 0, 9, 1)))
+    assert support.split_records(bytes((23, 3, 3, 0, 1, 7))) == [(23, b"\x07")]
+
+
+def test_check_no_secret_finds_the_marker_anywhere() -> None:
+    with pytest.raises(FuzzFinding):
+        support.check_no_secret(b"xx" + MARKER_SECRET)
+    with pytest.raises(FuzzFinding):
+        support.check_no_secret([{"reason": MARKER_SECRET.decode()}])
+    support.check_no_secret(b"nothing", "to see", [1, 2])
+
+
+def test_completion_without_peer_is_a_finding_when_one_was_required() -> None:
+    done = HandshakeComplete(
+        0x0304, CipherSuite.TLS_AES_128_GCM_SHA256, NamedGroup.x25519, None, None, None
+    )
+    with pytest.raises(FuzzFinding):
+        support.check_completion([done], peer_required=True)
+    assert support.check_completion([done], peer_required=False) is done
+
+
+def test_accepted_chain_oracle_catches_a_forged_link() -> None:
+    chain = chains.deep_chain()
+    anchor = x509.anchor(chain.anchor_der)
+    purpose = Purpose.CLIENT_AUTH
+    valid = validate(anchor, list(chain.certificates), chains.TOY_NOW, purpose)
+    assert isinstance(valid, ValidatedChain)
+    x509.check_accepted(valid, chain.certificates, anchor, chains.TOY_NOW)
+    # The same path claimed for a leaf the intermediate never signed.
+    other_leaf = chains.toy_chain().certificates[0]
+    forged = ValidatedChain(
+        (other_leaf, *valid.chain[1:]), valid.leaf_public_key, False, valid.subjects
+    )
+    with pytest.raises(FuzzFinding):
+        x509.check_accepted(forged, [other_leaf, *chain.certificates[1:]], anchor, chains.TOY_NOW)
+
+
+def test_http_response_check() -> None:
+    ok = (
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"
+        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
+    )
+    assert http.check_responses(ok, limit=4) == 2
+    with pytest.raises(FuzzFinding):
+        http.check_responses(b"HTTP/1.1 500 Oops\r\ncontent-length: 0\r\n\r\n", limit=4)
+    with pytest.raises(FuzzFinding):
+        http.check_responses(b"hello", limit=4)
+    with pytest.raises(FuzzFinding):
+        http.check_responses(ok * 3, limit=4)
+
+
+def test_http_harness_serves_the_page() -> None:
+    http.one_input(b"\x00GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert http.state().counters is not None
+
+
+def test_mutation_op_zero_keeps_the_message() -> None:
+    raw = bytes((20, 0, 0, 3)) + b"abc"
+    assert mutate.mutate_message(raw, Input(b"\x00")) == raw
+    assert mutate.mutate_message(raw, Input(b"")) == raw
+    assert mutate.mutate_message(raw, Input(b"\x07")) == b""  # op 7 drops it
+
+
+def test_runner_reads_libfuzzer_progress() -> None:
+    result = Result("decoders", 0.0)
+    line = "#4096\tpulse  cov: 120 ft: 300 corp: 40/1000b lim: 4096 exec/s: 2048 rss: 60Mb"
+    _absorb(result, line)
+    _absorb(result, "stat::number_of_executed_units: 5000")
+    _absorb(result, "Test unit written to /tmp/x/crash-abc")
+    assert (result.executions, result.coverage, result.exec_per_sec) == (5000, 120, 2048)
+    assert result.artifact == "/tmp/x/crash-abc" and not result.ok
+
+
+def test_registry_names_importable_modules() -> None:
+    import importlib
+
+    for module, _ in HARNESSES.values():
+        assert callable(importlib.import_module(module).one_input)
+
+
+# ---- a little fuzzing inside the normal suite ---------------------------------
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=300))
+def test_input_reader_is_total(data: bytes) -> None:
+    inp = Input(data)
+    values = [inp.u8(), inp.u16(), inp.below(300), inp.bool(), len(inp.blob()), inp.remaining]
+    assert all(v >= 0 for v in values)
+    assert sum(len(c) for c in inp.chunks(data)) == len(data)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=200))
+def test_cheap_harnesses_hold_on_arbitrary_bytes(data: bytes) -> None:
+    decoders.one_input(data)
+    record.one_input(data)
+    server_raw.one_input(data)
+    client_raw.one_input(data)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=64))
+def test_structured_harnesses_hold_on_arbitrary_bytes(data: bytes) -> None:
+    server_structured.one_input(data)
+    client_structured.one_input(data)
+
+
+# ---- memory growth ------------------------------------------------------------
+
+
+def test_growth_watch_catches_a_leak_and_spares_a_steady_harness() -> None:
+    from fuzz.growth import GrowthWatch
+
+    leaked: list[object] = []
+
+    def leaky(data: bytes) -> None:
+        leaked.extend([] for _ in range(10))  # gc-tracked, as real leaks of state are
+
+    def steady(data: bytes) -> None:
+        _ = [[] for _ in range(10)]
+
+    watch = GrowthWatch(leaky, max_objects=5_000, max_rss_mb=1e9, warmup=10, check_every=100)
+    with pytest.raises(MemoryError):
+        for _ in range(2_000):
+            watch(b"")
+    fine = GrowthWatch(steady, max_objects=5_000, max_rss_mb=1e9, warmup=10, check_every=100)
+    for _ in range(2_000):
+        fine(b"")
+
+
+def test_research_runs_refuse_a_corpus_inside_the_repository() -> None:
+    from fuzz.run import ROOT, research
+
+    with pytest.raises(SystemExit):
+        research(["decoders"], 1, ROOT / "corpus")
+    assert not (ROOT / "corpus" / "decoders" / "artifacts").exists()

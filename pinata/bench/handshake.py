@@ -168,7 +168,8 @@ def _run_scenario(scenario: Scenario, scratch: Path, n: int, rounds: int,
                 for c in order:
                     measured[c.label].batches.append(got[c.label])
                 x, y = got[a.label], got[b.label]
-                if x.operations and y.operations:
+                # A batch too short for the CPU clock to move gives no ratio.
+                if x.operations and y.operations and y.cpu_us_per_operation > 0:
                     ratios[b.label].append(x.cpu_us_per_operation / y.cpu_us_per_operation)
         return {
             "name": scenario.name,

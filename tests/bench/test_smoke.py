@@ -73,11 +73,18 @@ def test_handshake_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
             labels.add(contender["server"])
             assert contender["failed"] == 0, contender["first_error"]
             assert contender["handshakes"] > 0
-            assert positive(contender["cpu_us_per_handshake"])
+            if contender["server"] == "plain":
+                # Four bare TCP exchanges in smoke mode can finish before the
+                # kernel's per-task CPU clock moves: zero is a valid reading.
+                assert contender["cpu_us_per_handshake"] >= 0
+            else:
+                assert positive(contender["cpu_us_per_handshake"])
             assert positive(contender["handshakes_per_second"])
             if contender["server"] != "plain":
                 assert "TLS_AES_128_GCM_SHA256" in contender["negotiated"]
         for comparison in scenario["comparisons"]:
+            if comparison["b"].startswith("no TLS"):
+                continue  # its CPU may read zero in smoke mode (see above): no ratio
             assert positive(comparison["cpu_ratio_median"])
     assert {"ours", "ssl", "tlslite", "plain"} <= labels
     assert any("X25519MLKEM768" in c["negotiated"]

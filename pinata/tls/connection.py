@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
 from datetime import datetime
 
 from pinata.tls.config import ClientConfig, ServerConfig
@@ -38,6 +37,7 @@ from pinata.tls.handshake.common import (
     HandshakeContext,
     Note,
     Output,
+    RandomSource,
     SendChangeCipherSpec,
     SendMessage,
     SetReadKeys,
@@ -75,7 +75,6 @@ _ALERT = int(ContentType.alert)
 _APPLICATION_DATA = int(ContentType.application_data)
 _CHANGE_CIPHER_SPEC = int(ContentType.change_cipher_spec)
 
-RandomSource = Callable[[int], bytes]
 State = ServerState | client_states.ClientState
 
 
@@ -88,8 +87,8 @@ class _Connection:
 
     _is_client: bool
 
-    def __init__(self, state: State, random: RandomSource, now: datetime) -> None:
-        self._ctx = HandshakeContext(random, now)
+    def __init__(self, state: State, ctx: HandshakeContext) -> None:
+        self._ctx = ctx
         self._state: State = state
         self._deframer = RecordDeframer()
         self._reader: RecordUnprotector | None = None
@@ -429,7 +428,7 @@ class ServerConnection(_Connection):
     def __init__(
         self, config: ServerConfig, *, random: RandomSource = os.urandom, now: datetime
     ) -> None:
-        super().__init__(ServerExpectClientHello(config), random, now)
+        super().__init__(ServerExpectClientHello(config), HandshakeContext(random, now))
 
 
 class ClientConnection(_Connection):
@@ -442,7 +441,7 @@ class ClientConnection(_Connection):
     ) -> None:
         ctx = HandshakeContext(random, now)
         state, outputs = client_states.start(config, ctx)
-        super().__init__(state, random, now)
+        super().__init__(state, ctx)
         self._apply(outputs, [])
         self._flush_handshake()
 

@@ -8,13 +8,14 @@ leaf was issued by the test CA, checked with one signature verification.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pinata.tls.config import Credentials, PeerAuthenticator, PeerRejected, VerifiedPeer
@@ -102,7 +103,7 @@ def leaf(
             x509.SubjectAlternativeName(
                 [
                     x509.DNSName("localhost"),
-                    x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1")),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                 ]
             ),
             critical=False,
@@ -156,4 +157,4 @@ def pinned_authenticator(ca: TestCA | None = None) -> PeerAuthenticator:
     return authenticate
 
 
-__all__ = ["NOW", "cert_pem", "key_pem", "leaf", "padding", "pinned_authenticator", "test_ca"]
+__all__ = ["NOW", "cert_pem", "key_pem", "leaf", "pinned_authenticator", "test_ca"]

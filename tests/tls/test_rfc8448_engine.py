@@ -83,7 +83,6 @@ def rfc_client(monkeypatch: pytest.MonkeyPatch) -> ClientConnection:
         shares=(share,),
         transcript=transcript,
         retry_suite=None,
-        retry_group=None,
     )
     return client
 

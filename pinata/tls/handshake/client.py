@@ -139,7 +139,6 @@ def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, lis
         shares=shares,
         transcript=transcript,
         retry_suite=None,
-        retry_group=None,
     )
     return state, out
 
@@ -180,7 +179,6 @@ class ClientExpectServerHello:
     transcript: Transcript
     # Set after a HelloRetryRequest, which may happen only once (§4.1.4).
     retry_suite: int | None
-    retry_group: int | None
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (ServerHello,)
 
     def _sent_extension_types(self) -> frozenset[int]:
@@ -258,7 +256,6 @@ class ClientExpectServerHello:
             shares=new_shares,
             transcript=self.transcript,
             retry_suite=suite.suite,
-            retry_group=group if group is not None else -1,
         )
         return state, out
 

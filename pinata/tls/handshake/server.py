@@ -93,7 +93,7 @@ class HelloChoices:
 
 def _check_client_hello(
     config: ServerConfig, hello: ClientHello
-) -> tuple[HelloChoices, dict[int, bytes]]:
+) -> HelloChoices:
     """RFC 8446 §4.1.2, §4.2 and §9.2: what a TLS 1.3 ClientHello must hold."""
     if hello.legacy_version <= 0x0300:
         # Appendix D.5: SSL 3.0 and below are refused outright.
@@ -161,16 +161,15 @@ def _check_client_hello(
     if scheme is None:
         raise ProtocolError(AlertDescription.handshake_failure, "no signature scheme in common")
 
+    early_data = ExtensionType.early_data in exts
     shared_by_group = {s.group: s.key_exchange for s in shares}
     # Prefer a group the client already sent a share for: that saves a round trip.
     for group in config.groups:
         if group in shared_by_group:
-            return HelloChoices(
-                suite, group, shared_by_group[group], scheme, ExtensionType.early_data in exts
-            ), exts
+            return HelloChoices(suite, group, shared_by_group[group], scheme, early_data)
     for group in config.groups:
         if group in offered_groups:
-            return HelloChoices(suite, group, None, scheme, ExtensionType.early_data in exts), exts
+            return HelloChoices(suite, group, None, scheme, early_data)
     raise ProtocolError(AlertDescription.handshake_failure, "no key exchange group in common")
 
 
@@ -277,7 +276,7 @@ class ServerExpectClientHello:
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
     ) -> tuple[ServerState, list[Output]]:
         assert isinstance(message, ClientHello)
-        choices, _ = _check_client_hello(self.config, message)
+        choices = _check_client_hello(self.config, message)
         notes: list[Output] = [
             note_in(
                 "ClientHello",
@@ -361,7 +360,7 @@ class ServerExpectSecondClientHello:
                 e for e in message.extensions if e.extension_type != ExtensionType.cookie
             ),
         )
-        choices, _ = _check_client_hello(self.config, stripped)
+        choices = _check_client_hello(self.config, stripped)
         if choices.suite.suite != self.choices.suite.suite:
             raise ProtocolError(AlertDescription.illegal_parameter, "cipher suite changed")
         shares = KeyShareClientHello.parse(exts[ExtensionType.key_share]).shares

@@ -39,11 +39,12 @@ def manifest_text(
     memory_mib: int = 1024,
     open_files: int = 512,
     max_connections: int = 128,
+    boot_dir: Path = TOY,
 ) -> str:
     files = ""
     if credentials == "files":
         files = "\n".join(
-            f'{name} = "{TOY / filename}"'
+            f'{name} = "{boot_dir / filename}"'
             for name, filename in (
                 ("anchor", "anchor.pem"),
                 ("server_chain", "server.pem"),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unikernel.harness import Launched, listening_socket, write_manifest
+from tests.unikernel.harness import TOY, Launched, listening_socket, write_manifest
 from unikernel import landlock, probe
 
 # What stops each attempt under the full sandbox: the filter (by call name) or an error.
@@ -124,7 +124,16 @@ def test_unprivileged_the_sandbox_still_closes(world_readable_dir: Path, connect
     secret = world_readable_dir / "secret"
     secret.write_bytes(b"dummy")
     secret.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    manifest = write_manifest(world_readable_dir, connect_back_port=connect_back, secret=secret)
+    # The checkout may sit where uid 65534 cannot reach (a 0700 directory),
+    # so the boot files come along into the world-readable directory.
+    for name in ("anchor.pem", "server.pem", "server.key", "client.pem", "client.key"):
+        copy = world_readable_dir / name
+        copy.write_bytes((TOY / name).read_bytes())
+        copy.chmod(0o644)
+    manifest = write_manifest(
+        world_readable_dir, connect_back_port=connect_back, secret=secret,
+        boot_dir=world_readable_dir,
+    )
     manifest.chmod(0o644)
     # The interpreter may live where uid 65534 cannot exec it (under /root), so the test
     # starts as root, imports, and drops to 65534 before the launcher runs.

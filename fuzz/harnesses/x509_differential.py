@@ -30,6 +30,7 @@ STRICTER = frozenset(
         Check.version,
         Check.serial,
         Check.name,
+        Check.common_name,
         Check.extension,
         Check.unsupported_extension,
         Check.key_usage,

@@ -8,7 +8,6 @@ every step is applied to every certificate of the path that is returned.
 from __future__ import annotations
 
 import enum
-import ipaddress
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -71,25 +70,30 @@ def check_leaf(certificate: ParsedCertificate, purpose: Purpose) -> None:
 
 
 def check_common_names(certificate: ParsedCertificate) -> None:
-    """CA/B BR §7.1.4.3: a server certificate's CN is a character-for-character
-    copy of a SAN. We never match peer names against the CN (RFC 9525 §6.1)
-    and, like limbo's webpki profile, tolerate an unrelated CN; but a CN that
-    is an IP address, an IDN (A-label), or a SAN in another spelling must be
-    an exact copy, so that no reader of the subject is misled."""
-    ips = {str(ip) for ip in certificate.ip_addresses}
-    for common_name in certificate.common_names:
-        if common_name in certificate.dns_names_as_written or common_name in ips:
-            continue
-        try:
-            ipaddress.ip_address(common_name)
-            spoofs = True
-        except ValueError:
-            lowered = common_name.lower()
-            spoofs = lowered in certificate.dns_names or any(
-                label.startswith("xn--") for label in lowered.split(".")
-            )
-        if spoofs:
-            raise CertificateRefused(Check.name, "commonName is not a copy of a subjectAltName")
+    """The one commonName rule (CA/B BR §7.1.4.3), for every kind of name:
+    a server certificate's CN that names a host (names.names_a_host: an IP
+    address in any spelling, or a domain name of two or more labels, A-label
+    or U-label) is exactly one value, a canonical copy of one of its
+    subjectAltNames. A dNSName is copied character for character (no case
+    change; "P-Labels MUST NOT be converted to their Unicode
+    representation"); an iPAddress is written in RFC 3986 §3.2.2 dotted
+    decimal or RFC 5952 §4 text, as `ipaddress` prints it. A CN that names
+    no host ("BTC Pinata server") is a label and is left alone. We never
+    match a peer name against the CN (RFC 9525 §6.1): the rule exists so that
+    no reader of the subject is shown a host the certificate does not vouch for."""
+    hosts = [cn for cn in certificate.common_names if names.names_a_host(cn)]
+    if not hosts:
+        return
+    if len(certificate.common_names) > 1:
+        raise CertificateRefused(Check.common_name, "more than one commonName")
+    written = hosts[0]
+    if written in certificate.dns_names_as_written:
+        return
+    if any(written == str(address) for address in certificate.ip_addresses):
+        return
+    raise CertificateRefused(
+        Check.common_name, "commonName is not a canonical copy of a subjectAltName"
+    )
 
 
 def check_issuer(certificate: ParsedCertificate, *, is_anchor: bool) -> None:

@@ -30,6 +30,7 @@ class Check(enum.StrEnum):
     version = "version"
     serial = "serial"
     name = "name"
+    common_name = "common_name"
     extension = "extension"
     unknown_critical_extension = "unknown_critical_extension"
     unsupported_extension = "unsupported_extension"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import re
 import string
 from dataclasses import dataclass, field
 
@@ -19,6 +20,10 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 NormalizedName = tuple[frozenset[tuple[str, str | bytes]], ...]
 
 _LDH = frozenset(string.ascii_lowercase + string.digits + "-")
+# An IPv4 address as inet_aton(3) reads it: one to four parts, each decimal,
+# octal (leading 0) or hexadecimal (0x), e.g. 0xC0A80101 or 192.168.001.001.
+_IPV4_ANY_SPELLING = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?")
+_IPV6_CHARACTERS = frozenset(string.hexdigits + ":.")
 
 
 def normalize_value(value: str | bytes) -> str | bytes:
@@ -48,6 +53,23 @@ def is_dns_name(name: str, *, wildcard: bool) -> bool:
     # RFC 1123 §2.1: the top-level label is alphabetic; this also refuses an
     # IPv4 address written as a dNSName.
     return not labels[-1].isdigit()
+
+
+def names_a_host(text: str) -> bool:
+    """Whether a commonName reads as a host: an IP address in any spelling
+    a resolver or a browser would accept (inet_aton forms, IPv6 in any case
+    or compression), or a domain name of at least two labels, A-labels or
+    U-labels, possibly a wildcard. Free text ("BTC Pinata server") and a
+    single label ("EE") do not."""
+    lowered = text.lower()
+    if _IPV4_ANY_SPELLING.fullmatch(lowered):
+        return True
+    if ":" in text and set(text) <= _IPV6_CHARACTERS:
+        return True
+    labels = lowered.removesuffix(".").split(".")
+    if len(labels) < 2 or not all(labels):
+        return False
+    return not any(character.isspace() or character in "/@,;=" for character in text)
 
 
 def is_email(address: str) -> bool:

@@ -1,13 +1,22 @@
-"""Run x509-limbo (../shared/x509-limbo/limbo.json) through `pinata.x509`.
+"""Run x509-limbo (../shared/x509-limbo/limbo.json) and its BetterTLS cases
+(../shared/x509-limbo/bettertls.json.gz) through `pinata.x509`.
 
-Each case is judged passed, failed, FALSE ACCEPT (a case limbo expects to
-fail that we accepted: the one outcome we never tolerate), or not applicable
-(a feature we deliberately lack, e.g. revocation). Each case runs under a
-time bound. `python -m tests.x509.limbo_runner` prints the table.
+Each case is judged passed, failed, FALSE ACCEPT (a case the suite expects
+to fail that we accepted: the one outcome we never tolerate), not applicable
+(a feature we deliberately lack, e.g. revocation) or too slow. A failure is
+explained when our refusal is one a named policy (`POLICIES`) makes on
+purpose: matched on the check we failed and its reason, never on the case's
+name. `python -m tests.x509.limbo_runner [limbo|bettertls]` prints every
+case and, per family, passed / failed / not applicable / false accepts.
+
+Time bound: every case's validation must take under CASE_TIME_LIMIT of
+process CPU time (so that a neighbour's load on a shared machine does not
+count), best of three runs when the first is over.
 """
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
 import json
 import sys
@@ -22,16 +31,64 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from pinata.x509 import InvalidTrustAnchor, Purpose, TrustAnchor, ValidatedChain, validate
+from pinata.x509 import (
+    Check,
+    InvalidTrustAnchor,
+    Purpose,
+    TrustAnchor,
+    ValidatedChain,
+    ValidationFailure,
+    validate,
+)
 
-LIMBO = Path(__file__).resolve().parents[2].parent / "shared" / "x509-limbo" / "limbo.json"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "x509-limbo"
+LIMBO = SHARED / "limbo.json"
+BETTERTLS = SHARED / "bettertls.json.gz"
+SUITES = {"limbo": LIMBO, "bettertls": BETTERTLS}
 
 # Features the project lacks on purpose: such cases are not applicable.
 NOT_APPLICABLE = {
     "has-crl": "no revocation checking (the appliance does none)",
     "pedantic-public-suffix-wildcard": "no Public Suffix List is carried",
 }
-CASE_TIME_LIMIT = 1.0  # seconds; pathological cases must answer in milliseconds
+CASE_TIME_LIMIT = 0.010  # seconds of CPU per validation (the README's figure)
+ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A deliberate refusal of chains a suite expects us to accept."""
+
+    check: Check
+    reason: str  # a substring of our failure's reason
+    why: str
+
+
+# Every expected-SUCCESS case we refuse must be refused by one of these; the
+# README and pinata/x509/DIFFERENCES.md give the counts the tests enforce.
+POLICIES = {
+    "cn-copy-of-san": Policy(
+        Check.common_name,
+        "commonName is not a canonical copy",
+        "CA/B BR §7.1.4.3: a server certificate's CN is one of its SANs, "
+        "written canonically (BetterTLS leaves carry unrelated CNs)",
+    ),
+    "ca-never-a-leaf": Policy(
+        Check.basic_constraints,
+        "leaf is a CA certificate",
+        "CA/B BR §7.1.2.7.8: a cA=TRUE certificate never authenticates a peer",
+    ),
+    "name-constraints-critical": Policy(
+        Check.name_constraints,
+        "nameConstraints not critical",
+        "RFC 5280 §4.2.1.10: conforming CAs MUST mark nameConstraints critical",
+    ),
+    "anchor-aki": Policy(
+        Check.extension,
+        "cross-signed anchor without AKI",
+        "RFC 5280 §4.2.1.1: only a self-signed certificate may omit the AKI, the anchor included",
+    ),
+}
 
 PASSED = "passed"
 FAILED = "failed"
@@ -46,11 +103,26 @@ class Outcome:
     expected: str
     verdict: str
     detail: str
-    seconds: float
+    seconds: float  # CPU seconds of the validation, best attempt
+    check: Check | None = None  # why we refused, when we did
+    reason: str = ""
+
+    @property
+    def family(self) -> str:
+        return self.id.rsplit("::", 1)[0] if "::" in self.id else self.id
+
+    @property
+    def policy(self) -> str | None:
+        """The named policy that explains a failure, if one does."""
+        for name, policy in POLICIES.items():
+            if self.check == policy.check and policy.reason in self.reason:
+                return name
+        return None
 
 
-def load_cases(path: Path = LIMBO) -> list[dict[str, Any]]:
-    cases: list[dict[str, Any]] = json.loads(path.read_text())["testcases"]
+def load_cases(path: Path) -> list[dict[str, Any]]:
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    cases: list[dict[str, Any]] = json.loads(raw)["testcases"]
     return cases
 
 
@@ -83,12 +155,33 @@ def _peer_name(
     return False, None
 
 
-def _anchors(case: dict[str, Any]) -> Iterator[TrustAnchor]:
+def _anchors(case: dict[str, Any]) -> Iterator[TrustAnchor | InvalidTrustAnchor]:
     for pem in case["trusted_certs"]:
         try:
             yield TrustAnchor.from_pem(pem)
-        except InvalidTrustAnchor:
+        except InvalidTrustAnchor as refused:
+            yield refused
+
+
+def _judge(
+    anchors: list[TrustAnchor | InvalidTrustAnchor],
+    certificates: list[bytes],
+    now: datetime,
+    purpose: Purpose,
+    peer_name: str | ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+    max_depth: int,
+) -> ValidatedChain | ValidationFailure | InvalidTrustAnchor | None:
+    """The first anchor's acceptance, else the last refusal."""
+    last: ValidationFailure | InvalidTrustAnchor | None = None
+    for anchor in anchors:
+        if isinstance(anchor, InvalidTrustAnchor):
+            last = anchor
             continue
+        result = validate(anchor, certificates, now, purpose, peer_name, max_depth)
+        if isinstance(result, ValidatedChain):
+            return result
+        last = result
+    return last
 
 
 def run_case(case: dict[str, Any]) -> Outcome:
@@ -101,40 +194,45 @@ def run_case(case: dict[str, Any]) -> Outcome:
         return Outcome(case["id"], expected, NOT_APPLICABLE_VERDICT, str(reason), 0.0)
     when = case.get("validation_time")
     now = datetime.fromisoformat(when) if when else datetime.now(UTC)
-    start = time.perf_counter()
-    try:
-        certificates = [_der(case["peer_certificate"])]
-    except ValueError as error:
-        certificates = []
-        detail = f"peer certificate not PEM-decodable: {error}"
+    certificates = [_der(case["peer_certificate"])]
     certificates += [_der(pem) for pem in case["untrusted_intermediates"]]
-    accepted = False
-    detail = "no trusted certificate usable as an anchor"
     max_depth = case.get("max_chain_depth")
-    for anchor in _anchors(case):
-        result = validate(
-            anchor,
-            certificates,
-            now,
-            purpose,
-            peer_name,
-            8 if max_depth is None else int(max_depth),
-        )
-        if isinstance(result, ValidatedChain):
-            accepted = True
-            detail = f"accepted, chain of {len(result.chain)}"
+    depth = 8 if max_depth is None else int(max_depth)
+    best = float("inf")
+    for _ in range(ATTEMPTS):
+        # The anchors are parsed at start-up in the appliance: not timed.
+        anchors = list(_anchors(case))
+        start = time.process_time()
+        result = _judge(anchors, certificates, now, purpose, peer_name, depth)
+        best = min(best, time.process_time() - start)
+        if best <= CASE_TIME_LIMIT:
             break
-        detail = (
-            f"{result.check} [{result.certificate_index}] {result.reason} ({result.alert.name})"
-        )
-    seconds = time.perf_counter() - start
-    if seconds > CASE_TIME_LIMIT:
-        verdict = TOO_SLOW
-    elif accepted:
+    return _outcome(case["id"], expected, result, best)
+
+
+def _outcome(
+    case_id: str,
+    expected: str,
+    result: ValidatedChain | ValidationFailure | InvalidTrustAnchor | None,
+    seconds: float,
+) -> Outcome:
+    if isinstance(result, ValidatedChain):
         verdict = PASSED if expected == "SUCCESS" else FALSE_ACCEPT
+        detail = f"accepted, chain of {len(result.chain)}"
+        check, reason = None, ""
     else:
         verdict = PASSED if expected == "FAILURE" else FAILED
-    return Outcome(case["id"], expected, verdict, detail, seconds)
+        if result is None:
+            check, reason, detail = None, "", "no trusted certificate"
+        elif isinstance(result, InvalidTrustAnchor):
+            check, reason = result.check, result.reason
+            detail = f"anchor refused: {check} {reason}"
+        else:
+            check, reason = result.check, result.reason
+            detail = f"{check} [{result.certificate_index}] {reason} ({result.alert.name})"
+    if seconds > CASE_TIME_LIMIT and verdict != FALSE_ACCEPT:
+        verdict = TOO_SLOW
+    return Outcome(case_id, expected, verdict, detail, seconds, check, reason)
 
 
 def run_all(path: Path = LIMBO) -> list[Outcome]:
@@ -150,21 +248,53 @@ def pass_rate(outcomes: list[Outcome]) -> float:
     return sum(o.verdict == PASSED for o in applicable) / len(applicable)
 
 
-def main() -> int:
-    outcomes = run_all()
-    width = max(len(o.id) for o in outcomes)
+def policy_counts(outcomes: list[Outcome]) -> Counter[str]:
+    """Failures by the policy that explains them ("UNEXPLAINED" if none)."""
+    return Counter(o.policy or "UNEXPLAINED" for o in outcomes if o.verdict == FAILED)
+
+
+def family_table(outcomes: list[Outcome]) -> str:
+    rows: dict[str, Counter[str]] = {}
     for outcome in outcomes:
-        print(
-            f"{outcome.id:<{width}}  {outcome.expected:<7}  {outcome.verdict:<14}"
-            f"  {outcome.seconds * 1000:7.1f} ms  {outcome.detail}"
-        )
-    counts = summary(outcomes)
-    print()
-    for verdict, count in sorted(counts.items()):
-        print(f"{verdict:<16} {count}")
-    print(f"pass rate on applicable cases: {pass_rate(outcomes):.1%}")
-    return 1 if counts[FALSE_ACCEPT] or counts[TOO_SLOW] else 0
+        rows.setdefault(outcome.family, Counter())[outcome.verdict] += 1
+    columns = (PASSED, FAILED, NOT_APPLICABLE_VERDICT, FALSE_ACCEPT, TOO_SLOW)
+    width = max(len(family) for family in rows)
+    lines = [f"{'family':<{width}}  " + "  ".join(f"{c:>14}" for c in columns)]
+    for family, counts in sorted(rows.items()):
+        lines.append(f"{family:<{width}}  " + "  ".join(f"{counts[c]:>14}" for c in columns))
+    return "\n".join(lines)
+
+
+def report(outcomes: list[Outcome]) -> str:
+    lines = [family_table(outcomes), ""]
+    for verdict, count in sorted(summary(outcomes).items()):
+        lines.append(f"{verdict:<16} {count}")
+    lines.append(f"pass rate on applicable cases: {pass_rate(outcomes):.1%}")
+    for name, count in sorted(policy_counts(outcomes).items()):
+        lines.append(f"false rejects by policy {name}: {count}")
+    slowest = max(outcomes, key=lambda o: o.seconds)
+    lines.append(f"slowest case: {slowest.id} {slowest.seconds * 1000:.2f} ms CPU")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or list(SUITES)
+    status = 0
+    for name in chosen:
+        outcomes = run_all(SUITES[name])
+        if name == "limbo":
+            width = max(len(o.id) for o in outcomes)
+            for o in outcomes:
+                print(
+                    f"{o.id:<{width}}  {o.expected:<7}  {o.verdict:<14}"
+                    f"  {o.seconds * 1000:6.2f} ms  {o.detail}"
+                )
+        print(f"\n== {name}: {len(outcomes)} cases\n{report(outcomes)}\n")
+        counts = summary(outcomes)
+        if counts[FALSE_ACCEPT] or counts[TOO_SLOW] or policy_counts(outcomes)["UNEXPLAINED"]:
+            status = 1
+    return status
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

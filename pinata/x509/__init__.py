@@ -4,10 +4,10 @@
 building, the profile, basicConstraints, key usages, name constraints, peer
 names) is here, small enough to read against the RFC in one sitting:
 
-- `der`: the certificate's frame: the raw pieces we compare or read ourselves
-- `dname`, `extensions`: names and extensions as plain values, read straight
-  from DER when they have the usual shape (fast), else through `cryptography`
-- `parse`: DER to a frozen record, with the per-certificate profile checks
+- `dname`, `extensions`: names and extensions as plain values, lifted from
+  `cryptography`'s decoding (the one DER parser)
+- `parse`: DER to a frozen record, with the per-certificate profile checks,
+  and a bounded cache of parsed certificates per anchor
 - `signature`: accepted algorithms and keys; verification
 - `names`: name comparison, name constraints, peer-name matching
 - `checks`: the §6.1 steps that depend on a certificate's place in the path

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from pinata.x509.checks import check_issuer
 from pinata.x509.errors import CertificateRefused, Check
-from pinata.x509.parse import ParsedCertificate, parse_certificate
+from pinata.x509.parse import ParseCache, ParsedCertificate, parse_certificate
 
 
 class InvalidTrustAnchor(ValueError):
@@ -27,6 +27,9 @@ class TrustAnchor:
     certificate: ParsedCertificate
     # RFC 4514 text of the subject, rendered once for every chain's `subjects`.
     subject_text: str
+    # Certificates peers sent, parsed once each (bounded; see ParseCache).
+    # The anchor is parsed once, here, and never goes through it.
+    cache: ParseCache = field(default_factory=ParseCache, compare=False, repr=False)
 
     @classmethod
     def from_der(cls, der: bytes) -> TrustAnchor:

@@ -14,7 +14,7 @@ from pinata.x509 import checks, path
 from pinata.x509.anchor import TrustAnchor
 from pinata.x509.checks import Purpose
 from pinata.x509.errors import CertificateRefused, Check, ValidationFailure, alert_for
-from pinata.x509.parse import ParsedCertificate, parse_certificate
+from pinata.x509.parse import ParsedCertificate
 
 PeerName = str | ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -48,31 +48,21 @@ def validate(
     if now.microsecond:
         now = now.replace(microsecond=0)
     try:
-        leaf = parse_certificate(bytes(certificates[0]), known_issuer=anchor.certificate)
+        leaf = anchor.cache.parse(bytes(certificates[0]))
         checks.check_leaf(leaf, purpose)
         checks.check_validity(leaf, now)
         if peer_name is not None:
             checks.check_peer_name(leaf, peer_name)
     except CertificateRefused as refused:
         return refused.failure(0)
-    signed = path.signed_by_anchor(anchor.certificate, leaf, now, purpose)
-    if signed:
-        return ValidatedChain(
-            chain=(leaf.der, anchor.der),
-            leaf_public_key=leaf.public_key,
-            leaf_key_is_rsassa_pss=leaf.key_is_rsassa_pss,
-            subjects=(leaf.subject_text, anchor.subject_text),
-        )
     search = path.PathSearch(
         anchor=anchor.certificate,
+        cache=anchor.cache,
         bag=path.bag_of(certificates, anchor.der),
         now=now,
         purpose=purpose,
         max_depth=max(0, min(max_depth, path.HARD_MAX_DEPTH)),
     )
-    if signed is False:  # verified once is enough, and counts once
-        search.verified[(0, path.ANCHOR)] = False
-        search.signatures = 1
     found = search.find(leaf)
     if isinstance(found, ValidationFailure):
         return found

@@ -81,13 +81,13 @@ class CertificateRefused(Exception):
     """Internal: one certificate failed a check. Never leaves the package;
     `validate` turns it into a `ValidationFailure` carrying the index."""
 
-    def __init__(self, check: Check, reason: str) -> None:
+    def __init__(self, check: Check, reason: str, subject: object = None) -> None:
         super().__init__(f"{check}: {reason}")
         self.check = check
         self.reason = reason
         # The refused certificate's subject, when it could be read: lets path
         # building say why a would-be issuer was unusable.
-        self.subject: object = None
+        self.subject: object = subject
 
     def failure(self, index: int | None) -> ValidationFailure:
         return ValidationFailure(self.check, index, self.reason, alert_for(self.check))

@@ -1,51 +1,56 @@
 """DER in, a small frozen record of what the checks need out.
 
-Our frame (`der`) finds the pieces, `dname` and `extensions` read plain
-names and extensions straight from them, and `cryptography` decodes the rest
-and the key. The checks that depend on the certificate alone (its profile,
-RFC 5280 §4) are applied here, so that path building never looks at a
-certificate twice. Any failure, whether something cannot be decoded or the
-profile is broken, is raised as `CertificateRefused`; no other exception
-escapes.
+One parser: `cryptography` decodes the certificate, its names, extensions
+and key. We read no field of the DER ourselves. Two things its API does not
+hand out, the exact signature AlgorithmIdentifier inside and outside the TBS
+(RFC 5280 §4.1.1.2: they MUST be identical), are checked the other way
+round: we encode what `cryptography` decoded (version, serial number, the
+one accepted AlgorithmIdentifier for its OID) and require those bytes where
+the structure puts them (`_check_envelope`). A disagreement can only refuse.
 
-What only some paths need (comparison forms of the names, RFC 4514 text,
-the names that name constraints apply to) is computed on first use: a leaf
-issued by the anchor needs none of it.
+The checks that depend on the certificate alone (its profile, RFC 5280 §4)
+are applied here, so that path building never looks at a certificate twice.
+Any failure, whether something cannot be decoded or the profile is broken,
+is raised as `CertificateRefused`; no other exception escapes.
+
+`ParseCache` keeps parsed certificates (and refusals) by their DER, bounded:
+a client that reconnects with the same chain is parsed once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from typing import NamedTuple
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from pinata.x509 import der, dname, extensions, names
+from pinata.x509 import dname, extensions, names
 from pinata.x509.errors import CertificateRefused, Check
-from pinata.x509.signature import SignatureAlgorithm, check_public_key, signature_algorithm
+from pinata.x509.signature import (
+    ALGORITHMS,
+    SignatureAlgorithm,
+    accepted_identifiers,
+    check_public_key,
+)
 
 # A certificate larger than this is not one we were sent in good faith.
 MAX_CERTIFICATE_SIZE = 32 * 1024
 MAX_SUBJECT_ALT_NAMES = 256
 MAX_SUBTREES = extensions.MAX_SUBTREES
+# Parsed certificates kept per anchor: at most this many, each at most
+# MAX_CERTIFICATE_SIZE of DER (plus its record), so about 12 MiB at worst.
+CACHE_ENTRIES = 256
 
-# SubjectPublicKeyInfo algorithms, by exact DER (RFC 3279 §2.3.1 rsaEncryption
-# with NULL; RFC 5480 §2.1.1 namedCurve only, so explicit curves are refused;
-# RFC 8410 §3 Ed25519). id-RSASSA-PSS keys are matched by OID (RFC 4055 §3.1).
-_RSA_KEY_ALGORITHM = bytes.fromhex("300d06092a864886f70d0101010500")
-_CURVE_KEY_ALGORITHMS = {
-    bytes.fromhex("301306072a8648ce3d020106082a8648ce3d030107"),  # P-256
-    bytes.fromhex("301006072a8648ce3d020106052b81040022"),  # P-384
-    bytes.fromhex("301006072a8648ce3d020106052b81040023"),  # P-521
-    bytes.fromhex("300506032b6570"),  # Ed25519
-}
-_RSASSA_PSS_OID = bytes.fromhex("06092a864886f70d01010a")
-# Any Name holding an emailAddress attribute holds these octets (its OID).
-_EMAIL_ADDRESS_OID = bytes.fromhex("06092a864886f70d010901")
+# X.509 v3 as `[0] EXPLICIT Version` (RFC 5280 §4.1.2.1).
+_VERSION_3 = bytes.fromhex("a003020102")
 
 EMAIL_ADDRESS = dname.EMAIL_ADDRESS
 COMMON_NAME = dname.COMMON_NAME
@@ -67,9 +72,7 @@ class Derived:
 
 class ParsedCertificate(NamedTuple):
     """One certificate, checked against the profile. A named tuple rather
-    than a frozen dataclass: it is built once per certificate on the hot
-    path, and a frozen dataclass of this many fields costs three times as
-    much to build (about 9 µs against 3 here, a tenth of a validation)."""
+    than a frozen dataclass: cheap to build, and immutable."""
 
     der: bytes
     tbs: bytes
@@ -77,8 +80,8 @@ class ParsedCertificate(NamedTuple):
     algorithm: SignatureAlgorithm
     subject_rdns: dname.Rdns
     issuer_rdns: dname.Rdns
-    # Exact DER of the names, and of subjectPublicKeyInfo: "the same key"
-    # means equal spki bytes.
+    # DER of the names, and of subjectPublicKeyInfo, as `cryptography`
+    # encodes what it decoded: "the same key" means equal spki bytes.
     subject_der: bytes
     issuer_der: bytes
     spki: bytes
@@ -87,6 +90,7 @@ class ParsedCertificate(NamedTuple):
     not_before: datetime
     not_after: datetime
     is_ca: bool
+    basic_constraints_critical: bool
     path_length: int | None
     # keyUsage bits we look at; None when the extension is absent.
     key_usage: frozenset[str] | None
@@ -160,129 +164,185 @@ class ParsedCertificate(NamedTuple):
         return derived.constrained_names
 
 
-def parse_certificate(
-    data: bytes, *, anchor: bool = False, known_issuer: ParsedCertificate | None = None
-) -> ParsedCertificate:
-    """`anchor` skips the serial-number check: RFC 5280 §6.1.1 (d) makes an
-    anchor a name and a key, and old roots with serial 0 exist.
-    `known_issuer` (the anchor) saves reading an issuer name that is, byte
-    for byte, its subject."""
+class ParseCache:
+    """Parsed certificates and refusals by DER, least recently used first
+    out, at most `entries`. Safe to share between threads (validation may
+    run off the event loop). Each entry is a pure function of its key, so a
+    hostile peer can only evict entries, never change an answer."""
+
+    def __init__(self, entries: int = CACHE_ENTRIES) -> None:
+        self._entries = entries
+        self._lock = threading.Lock()
+        self._found: OrderedDict[bytes, ParsedCertificate | CertificateRefused] = OrderedDict()
+
+    def parse(self, data: bytes) -> ParsedCertificate:
+        """`parse_certificate(data)`, remembered. Raises `CertificateRefused`."""
+        with self._lock:
+            found = self._found.get(data)
+            if found is not None:
+                self._found.move_to_end(data)
+        if found is None:
+            try:
+                found = parse_certificate(data)
+            except CertificateRefused as refused:
+                found = refused
+            if len(data) <= MAX_CERTIFICATE_SIZE:
+                with self._lock:
+                    self._found[data] = found
+                    if len(self._found) > self._entries:
+                        self._found.popitem(last=False)
+        if isinstance(found, CertificateRefused):
+            raise CertificateRefused(found.check, found.reason, found.subject)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+
+def parse_certificate(data: bytes, *, anchor: bool = False) -> ParsedCertificate:
+    """Decode and profile-check one certificate. `anchor` skips the
+    serial-number check: RFC 5280 §6.1.1 (d) makes an anchor a name and a
+    key, and old roots with serial 0 exist. Raises `CertificateRefused`."""
     if len(data) > MAX_CERTIFICATE_SIZE:
         raise CertificateRefused(Check.too_large, f"certificate of {len(data)} bytes")
-    try:
-        frame = der.certificate_frame(data)
-    except der.DerError as error:
-        raise CertificateRefused(Check.malformed, f"not a DER certificate: {error}") from None
-    algorithm = signature_algorithm(frame.tbs_signature, frame.signature_algorithm)
+    certificate: x509.Certificate | None = None
     try:
         certificate = x509.load_der_x509_certificate(data)
-        return _lift(data, frame, certificate, algorithm, anchor, known_issuer)
+        return _lift(data, certificate, anchor)
     except CertificateRefused as refused:
-        with contextlib.suppress(Exception):
-            refused.subject = dname.normalized(_rdns(frame.subject, certificate, "subject"))
+        if certificate is not None:
+            with contextlib.suppress(Exception):
+                refused.subject = dname.normalized(dname.from_cryptography(certificate.subject))
         raise
     # The one place `cryptography`'s decoding exceptions are caught: each
     # becomes a refusal of this certificate (ValueError, TypeError,
-    # DuplicateExtension, UnsupportedGeneralNameType, UnsupportedAlgorithm...).
+    # DuplicateExtension, UnsupportedGeneralNameType, InvalidVersion...).
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"[:200]
         if isinstance(error, x509.DuplicateExtension):
             # RFC 5280 §4.2: "MUST NOT include more than one instance".
             raise CertificateRefused(Check.extension, reason) from None
+        if isinstance(error, UnsupportedAlgorithm):
+            raise CertificateRefused(Check.public_key, reason) from None
         raise CertificateRefused(Check.malformed, reason) from None
 
 
-def _rdns(name: bytes, certificate: x509.Certificate, field: str) -> dname.Rdns:
-    plain = dname.read_plain(name)
-    if plain is not None:
-        return plain
-    return dname.from_cryptography(getattr(certificate, field))
+def _der_length(length: int) -> bytes:
+    """X.690 §8.1.3: definite length, shortest form."""
+    if length < 0x80:
+        return bytes((length,))
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(octets),)) + octets
 
 
-def _lift(
-    data: bytes,
-    frame: der.CertificateFrame,
-    certificate: x509.Certificate,
-    algorithm: SignatureAlgorithm,
-    anchor: bool,
-    known_issuer: ParsedCertificate | None,
-) -> ParsedCertificate:
+def _integer(value: int) -> bytes:
+    """X.690 §8.3: an INTEGER's contents, two's complement, minimal."""
+    return value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True)
+
+
+def _sequence_header(total: int) -> bytes:
+    """The SEQUENCE header of an element `total` octets long in all."""
+    for size in range(2, 7):
+        header = b"\x30" + _der_length(total - size)
+        if len(header) == size:
+            return header
+    return b""
+
+
+def _check_envelope(data: bytes, certificate: x509.Certificate, serial: bytes) -> bytes:
+    """The signature AlgorithmIdentifier, as the DER we accept for the OID
+    `cryptography` decoded: it must sit, byte for byte, both after the TBS
+    (the outer field) and inside it after version and serial, followed by
+    the issuer name as `cryptography` encodes it. Returns it."""
+    tbs = certificate.tbs_certificate_bytes
+    signature = certificate.signature
+    inner_head = _sequence_header(len(tbs)) + _VERSION_3 + b"\x02" + _der_length(len(serial))
+    inner_head += serial
+    issuer = certificate.issuer.public_bytes()
+    outer_head = _sequence_header(len(data)) + tbs
+    bit_string = b"\x03" + _der_length(len(signature) + 1) + b"\x00" + signature
+    for identifier in accepted_identifiers(certificate.signature_algorithm_oid.dotted_string):
+        inner = tbs.startswith(inner_head + identifier)
+        if inner and data == outer_head + identifier + bit_string:
+            if not tbs.startswith(inner_head + identifier + issuer):
+                raise CertificateRefused(Check.name, "issuer name not in DER")
+            return identifier
+        if inner or data.startswith(outer_head + identifier):
+            raise CertificateRefused(
+                Check.signature_algorithm, "signature algorithm differs inside and outside the TBS"
+            )
+    raise CertificateRefused(
+        Check.signature_algorithm, "signature algorithm not accepted (MD5, SHA-1, DSA, ...)"
+    )
+
+
+def _check_key_encoding(tbs: bytes, subject: bytes, spki: bytes) -> None:
+    """subjectPublicKeyInfo, right after the subject, must be the one
+    encoding of the key `cryptography` decoded: rsaEncryption with NULL
+    parameters (RFC 3279 §2.3.1), id-ecPublicKey with a namedCurve (RFC 5480
+    §2.1.1: explicit curves refused, even the named ones spelled out), or
+    Ed25519 without parameters (RFC 8410 §3). id-RSASSA-PSS keys are refused."""
+    if subject + spki not in tbs:
+        raise CertificateRefused(
+            Check.public_key, "subjectPublicKeyInfo not in its one accepted encoding"
+        )
+
+
+def _lift(data: bytes, certificate: x509.Certificate, anchor: bool) -> ParsedCertificate:
     # CA/B Forum BR §7.1.1 and the issue: version 3 only (a v1 certificate
     # cannot carry basicConstraints, so could only ever be a leaf).
-    if frame.version != der.VERSION_3 and certificate.version is not x509.Version.v3:
+    if certificate.version is not x509.Version.v3:
         raise CertificateRefused(Check.version, "not an X.509 version 3 certificate")
-    # RFC 5280 §4.1.2.2: a positive integer of at most 20 octets (that is,
-    # 20 contents octets: `cryptography` has refused non-minimal INTEGERs).
-    if not anchor and (len(frame.serial) > 20 or frame.serial[0] & 0x80 or frame.serial == b"\0"):
+    number = certificate.serial_number
+    serial = _integer(number)
+    # RFC 5280 §4.1.2.2: a positive integer of at most 20 octets.
+    if not anchor and (number <= 0 or len(serial) > 20):
         raise CertificateRefused(Check.serial, "serial number not positive or over 20 octets")
-
-    key_algorithm = frame.key_algorithm
-    key_is_rsassa_pss = False
-    if key_algorithm in _CURVE_KEY_ALGORITHMS:
-        # The AlgorithmIdentifier names the curve, or Ed25519: nothing about
-        # the key is left for `check_public_key` to refuse.
+    algorithm = ALGORITHMS[_check_envelope(data, certificate, serial)]
+    try:
         public_key = certificate.public_key()
-    elif key_algorithm == _RSA_KEY_ALGORITHM or (
-        key_algorithm[2 : 2 + len(_RSASSA_PSS_OID)] == _RSASSA_PSS_OID
-    ):
-        key_is_rsassa_pss = key_algorithm != _RSA_KEY_ALGORITHM
-        public_key = certificate.public_key()
-        check_public_key(public_key)
-    else:
-        raise CertificateRefused(Check.public_key, "public key algorithm or curve not accepted")
-
-    subject = _rdns(frame.subject, certificate, "subject")
-    subject_emails = (
-        dname.values_of(subject, EMAIL_ADDRESS) if _EMAIL_ADDRESS_OID in frame.subject else ()
+    except (ValueError, UnsupportedAlgorithm) as error:
+        # An unknown algorithm, explicit curve parameters, a point off the curve.
+        reason = f"public key not accepted: {type(error).__name__}: {error}"[:200]
+        raise CertificateRefused(Check.public_key, reason) from None
+    check_public_key(public_key)
+    spki = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    if known_issuer is not None and frame.issuer == known_issuer.subject_der:
-        issuer = known_issuer.subject_rdns
-    else:
-        issuer = _rdns(frame.issuer, certificate, "issuer")
+    subject_der = certificate.subject.public_bytes()
+    _check_key_encoding(certificate.tbs_certificate_bytes, subject_der, spki)
+
+    subject = dname.from_cryptography(certificate.subject)
+    issuer = dname.from_cryptography(certificate.issuer)
     # RFC 5280 §4.1.2.4: the issuer field MUST contain a non-empty DN.
     if not issuer:
         raise CertificateRefused(Check.name, "empty issuer name")
-
-    found = extensions.read_plain(frame.extensions) or extensions.from_cryptography(certificate)
-    # RFC 5280 §4.2.1.3: keyCertSign only with cA; §4.2.1.10: nameConstraints
-    # only in CA certificates; §4.1.2.6: a CA's subject is non-empty.
-    key_usage = found.key_usage
-    if key_usage is not None and "key_cert_sign" in key_usage and not found.is_ca:
-        raise CertificateRefused(Check.key_usage, "keyCertSign without basicConstraints cA")
-    if found.name_constraints is not None and not found.is_ca:
-        raise CertificateRefused(Check.name_constraints, "nameConstraints in a non-CA certificate")
-    if found.is_ca and not subject:
-        raise CertificateRefused(Check.name, "CA certificate with an empty subject")
-    # RFC 5280 §4.2.1.6: critical only when the subject is empty (CA/B BR
-    # §7.1.2.7.12 makes the SHOULD a MUST).
-    if found.subject_alt_name_critical and subject:
-        raise CertificateRefused(
-            Check.extension, "critical subjectAltName with a non-empty subject"
-        )
+    found = extensions.from_cryptography(certificate)
+    _check_profile(found, subject)
     san = found.subject_alt_name or extensions.NO_ALT_NAMES
-    dns_names: tuple[str, ...] = ()
-    ip_addresses: tuple[names.IPAddress, ...] = ()
-    emails: tuple[str, ...] = ()
-    if san is not extensions.NO_ALT_NAMES or subject_emails:
-        dns_names, ip_addresses, emails = _check_alt_names(san, subject_emails)
+    subject_emails = dname.values_of(subject, EMAIL_ADDRESS)
+    dns_names, ip_addresses, emails = _check_alt_names(san, subject_emails)
 
     return ParsedCertificate(
         der=data,
-        tbs=frame.tbs,
-        signature=certificate.signature if frame.signature is None else frame.signature,
+        tbs=certificate.tbs_certificate_bytes,
+        signature=certificate.signature,
         algorithm=algorithm,
         subject_rdns=subject,
         issuer_rdns=issuer,
-        subject_der=frame.subject,
-        issuer_der=frame.issuer,
-        spki=frame.subject_public_key_info,
+        subject_der=subject_der,
+        issuer_der=certificate.issuer.public_bytes(),
+        spki=spki,
         public_key=public_key,
-        key_is_rsassa_pss=key_is_rsassa_pss,
+        # id-RSASSA-PSS keys are refused (_check_key_encoding); the engine's
+        # flag stays for the day they are not.
+        key_is_rsassa_pss=False,
         not_before=certificate.not_valid_before_utc,
         not_after=certificate.not_valid_after_utc,
         is_ca=found.is_ca,
+        basic_constraints_critical=found.basic_constraints_critical,
         path_length=found.path_length,
-        key_usage=key_usage,
+        key_usage=found.key_usage,
         extended_key_usage=found.extended_key_usage,
         extended_key_usage_critical=found.extended_key_usage_critical,
         dns_names=dns_names,
@@ -298,6 +358,28 @@ def _lift(
         authority_key_identifier_has_issuer=found.authority_key_identifier_has_issuer,
         derived=Derived(),
     )
+
+
+def _check_profile(found: extensions.Extensions, subject: dname.Rdns) -> None:
+    """The rules that tie extensions to each other and to the subject."""
+    key_usage = found.key_usage
+    # RFC 5280 §4.2.1.3: keyCertSign only with cA; §4.2.1.10: nameConstraints
+    # only in CA certificates; §4.1.2.6: a CA's subject is non-empty.
+    if key_usage is not None and "key_cert_sign" in key_usage and not found.is_ca:
+        raise CertificateRefused(Check.key_usage, "keyCertSign without basicConstraints cA")
+    if found.name_constraints is not None and not found.is_ca:
+        raise CertificateRefused(Check.name_constraints, "nameConstraints in a non-CA certificate")
+    if found.is_ca and not subject:
+        raise CertificateRefused(Check.name, "CA certificate with an empty subject")
+    # RFC 5280 §4.2.1.6: with an empty subject the subjectAltName MUST be
+    # present and critical; otherwise it is not critical (the SHOULD that
+    # CA/B BR §7.1.2.7.12 makes a MUST).
+    if not subject and (found.subject_alt_name is None or not found.subject_alt_name_critical):
+        raise CertificateRefused(Check.extension, "empty subject without a critical subjectAltName")
+    if found.subject_alt_name_critical and subject:
+        raise CertificateRefused(
+            Check.extension, "critical subjectAltName with a non-empty subject"
+        )
 
 
 def _check_alt_names(

@@ -25,7 +25,19 @@ from pinata.x509.errors import CertificateRefused, Check
 # cannot make one verification expensive.
 MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 8192
+# The public exponent: exactly 65537 (F4). CA/B BR §6.1.6 allows any odd
+# e >= 3 and recommends 2^16+1 <= e < 2^256; every web PKI and bait_ca key
+# uses F4, and fixing it makes a verification's cost a function of the
+# modulus alone (what `verification_cost` counts), with nothing left for a
+# hostile key to inflate.
+RSA_EXPONENT = 65537
 CURVES = {"secp256r1", "secp384r1", "secp521r1"}
+# Estimated cost of one verification, in units of one RSA-2048 PKCS#1 v1.5
+# verification (about 21 µs here with OpenSSL 3.0; measured: P-256 71 µs,
+# P-384 516 µs, P-521 500 µs, Ed25519 107 µs, RSA-4096 68 µs, RSA-8192
+# 254 µs), rounded up. RSA grows with the square of the modulus (e fixed).
+_CURVE_COST = {"secp256r1": 4, "secp384r1": 25, "secp521r1": 25}
+_ED25519_COST = 6
 
 
 class Scheme(enum.Enum):
@@ -38,6 +50,7 @@ class Scheme(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class SignatureAlgorithm:
     name: str
+    oid: str
     scheme: Scheme
     hash: hashes.HashAlgorithm | None
     # Built once: `ec.ECDSA(...)` costs a few µs, a tenth of a validation's
@@ -47,6 +60,9 @@ class SignatureAlgorithm:
     def __post_init__(self) -> None:
         ecdsa = ec.ECDSA(self.hash) if self.scheme is Scheme.ecdsa and self.hash else None
         object.__setattr__(self, "ecdsa", ecdsa)
+
+
+_PSS_OID = "1.2.840.113549.1.1.10"
 
 
 def _pss(hash_oid_last: str, salt: str) -> bytes:
@@ -65,42 +81,47 @@ def _pss(hash_oid_last: str, salt: str) -> bytes:
 
 ALGORITHMS: dict[bytes, SignatureAlgorithm] = {
     bytes.fromhex("300a06082a8648ce3d040302"): SignatureAlgorithm(
-        "ecdsa-with-SHA256", Scheme.ecdsa, hashes.SHA256()
+        "ecdsa-with-SHA256", "1.2.840.10045.4.3.2", Scheme.ecdsa, hashes.SHA256()
     ),
     bytes.fromhex("300a06082a8648ce3d040303"): SignatureAlgorithm(
-        "ecdsa-with-SHA384", Scheme.ecdsa, hashes.SHA384()
+        "ecdsa-with-SHA384", "1.2.840.10045.4.3.3", Scheme.ecdsa, hashes.SHA384()
     ),
     bytes.fromhex("300a06082a8648ce3d040304"): SignatureAlgorithm(
-        "ecdsa-with-SHA512", Scheme.ecdsa, hashes.SHA512()
+        "ecdsa-with-SHA512", "1.2.840.10045.4.3.4", Scheme.ecdsa, hashes.SHA512()
     ),
     bytes.fromhex("300d06092a864886f70d01010b0500"): SignatureAlgorithm(
-        "sha256WithRSAEncryption", Scheme.rsa_pkcs1, hashes.SHA256()
+        "sha256WithRSAEncryption", "1.2.840.113549.1.1.11", Scheme.rsa_pkcs1, hashes.SHA256()
     ),
     bytes.fromhex("300d06092a864886f70d01010c0500"): SignatureAlgorithm(
-        "sha384WithRSAEncryption", Scheme.rsa_pkcs1, hashes.SHA384()
+        "sha384WithRSAEncryption", "1.2.840.113549.1.1.12", Scheme.rsa_pkcs1, hashes.SHA384()
     ),
     bytes.fromhex("300d06092a864886f70d01010d0500"): SignatureAlgorithm(
-        "sha512WithRSAEncryption", Scheme.rsa_pkcs1, hashes.SHA512()
+        "sha512WithRSAEncryption", "1.2.840.113549.1.1.13", Scheme.rsa_pkcs1, hashes.SHA512()
     ),
-    _pss("1", "20"): SignatureAlgorithm("RSASSA-PSS-SHA256", Scheme.rsa_pss, hashes.SHA256()),
-    _pss("2", "30"): SignatureAlgorithm("RSASSA-PSS-SHA384", Scheme.rsa_pss, hashes.SHA384()),
-    _pss("3", "40"): SignatureAlgorithm("RSASSA-PSS-SHA512", Scheme.rsa_pss, hashes.SHA512()),
-    bytes.fromhex("300506032b6570"): SignatureAlgorithm("Ed25519", Scheme.ed25519, None),
+    _pss("1", "20"): SignatureAlgorithm(
+        "RSASSA-PSS-SHA256", _PSS_OID, Scheme.rsa_pss, hashes.SHA256()
+    ),
+    _pss("2", "30"): SignatureAlgorithm(
+        "RSASSA-PSS-SHA384", _PSS_OID, Scheme.rsa_pss, hashes.SHA384()
+    ),
+    _pss("3", "40"): SignatureAlgorithm(
+        "RSASSA-PSS-SHA512", _PSS_OID, Scheme.rsa_pss, hashes.SHA512()
+    ),
+    bytes.fromhex("300506032b6570"): SignatureAlgorithm(
+        "Ed25519", "1.3.101.112", Scheme.ed25519, None
+    ),
 }
 
 
-def signature_algorithm(tbs_signature: bytes, outer_signature: bytes) -> SignatureAlgorithm:
-    # RFC 5280 §4.1.1.2 / §4.1.2.3: the two fields MUST be identical.
-    if tbs_signature != outer_signature:
-        raise CertificateRefused(
-            Check.signature_algorithm, "signature algorithm differs inside and outside the TBS"
-        )
-    algorithm = ALGORITHMS.get(outer_signature)
-    if algorithm is None:
-        raise CertificateRefused(
-            Check.signature_algorithm, "signature algorithm not accepted (MD5, SHA-1, DSA, ...)"
-        )
-    return algorithm
+_BY_OID: dict[str, tuple[bytes, ...]] = {}
+for _identifier, _algorithm in ALGORITHMS.items():
+    _BY_OID[_algorithm.oid] = (*_BY_OID.get(_algorithm.oid, ()), _identifier)
+
+
+def accepted_identifiers(oid: str) -> tuple[bytes, ...]:
+    """The AlgorithmIdentifier encodings we accept for a signature OID
+    (none for MD5, SHA-1, DSA, ...; three for id-RSASSA-PSS)."""
+    return _BY_OID.get(oid, ())
 
 
 def check_public_key(key: CertificatePublicKeyTypes) -> None:
@@ -109,11 +130,12 @@ def check_public_key(key: CertificatePublicKeyTypes) -> None:
         bits = key.key_size
         if bits < MIN_RSA_BITS or bits > MAX_RSA_BITS or bits % 8:
             raise CertificateRefused(Check.public_key, f"RSA key of {bits} bits")
-        exponent = key.public_numbers().e
-        if exponent < 3 or exponent % 2 == 0:
-            raise CertificateRefused(Check.public_key, "RSA public exponent not odd and >= 3")
+        if key.public_numbers().e != RSA_EXPONENT:
+            raise CertificateRefused(Check.public_key, "RSA public exponent other than 65537")
         return
     if isinstance(key, ec.EllipticCurvePublicKey):
+        # Named curves only: `cryptography` refuses explicit parameters, and
+        # OpenSSL refuses a point that is not on the curve, as it loads it.
         if key.curve.name not in CURVES:
             raise CertificateRefused(Check.public_key, f"curve {key.curve.name} not accepted")
         return
@@ -151,3 +173,13 @@ def verify(
     except (InvalidSignature, ValueError, TypeError):
         return False
     return False
+
+
+def verification_cost(key: CertificatePublicKeyTypes) -> int:
+    """The estimated work of one verification with `key`, in RSA-2048 units
+    (see _CURVE_COST); path building budgets the sum, not the count."""
+    if isinstance(key, rsa.RSAPublicKey):
+        return -(-(key.key_size**2) // (MIN_RSA_BITS**2))
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return _CURVE_COST.get(key.curve.name, max(_CURVE_COST.values()))
+    return _ED25519_COST

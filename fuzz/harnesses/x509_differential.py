@@ -19,7 +19,7 @@ from cryptography.x509 import verification
 from fuzz.harnesses import chains
 from fuzz.harnesses.support import FuzzFinding, Input
 from fuzz.harnesses.x509 import anchor, check_accepted
-from pinata.x509 import Check, Purpose, ValidatedChain, validate
+from pinata.x509 import Check, Purpose, ValidatedChain, ValidationFailure, validate
 from pinata.x509.errors import CertificateRefused
 from pinata.x509.parse import parse_certificate
 
@@ -37,6 +37,14 @@ STRICTER = frozenset(
         Check.public_key,
         Check.signature_algorithm,
     }
+)
+# Refusals of ours for a check pyca also makes, where only these reasons are
+# our profile's own (CA/B BR §7.1.2.7.6 and §7.1.2.7.10): matched on check
+# and reason, so any other refusal for that check is still a finding.
+STRICTER_REASONS = (
+    (Check.eku, "leaf without extendedKeyUsage"),
+    (Check.eku, "leaf extendedKeyUsage lists"),
+    (Check.eku, "leaf extendedKeyUsage marked critical"),
 )
 # Refusals of pyca's that our profile does not share: its client verifier
 # demands a subjectAltName on the leaf and an authorityKeyIdentifier below
@@ -105,6 +113,12 @@ def _refused_in_bag(certificates: list[bytes]) -> bool:
     return False
 
 
+def _stricter(ours: ValidationFailure) -> bool:
+    if ours.check in STRICTER:
+        return True
+    return any(ours.check == check and part in ours.reason for check, part in STRICTER_REASONS)
+
+
 def one_input(data: bytes) -> None:
     inp = Input(data)
     chain, certificates = chains.mutated_chain(inp)
@@ -123,7 +137,7 @@ def one_input(data: bytes) -> None:
             return
         if not _names_folded(ours):
             raise FuzzFinding(f"we accept a chain pyca/cryptography refuses: {refusal[:300]}")
-    elif refusal is None and ours.check not in STRICTER and not _refused_in_bag(certificates):
+    elif refusal is None and not _stricter(ours) and not _refused_in_bag(certificates):
         raise FuzzFinding(
             f"pyca/cryptography accepts a chain we refuse ({ours.check}: {ours.reason})"
         )

@@ -47,24 +47,45 @@ def check_extended_key_usage(
     raise CertificateRefused(Check.eku, f"{purpose.name} {listed} in extendedKeyUsage")
 
 
+# CA/B BR §7.1.2.7.10: purposes that MUST NOT appear in a subscriber
+# certificate: anyExtendedKeyUsage, codeSigning, emailProtection,
+# timeStamping, OCSPSigning, and the CT precertificate signer (RFC 6962 §3.1).
+FORBIDDEN_LEAF_PURPOSES = {
+    ANY_EXTENDED_KEY_USAGE: "anyExtendedKeyUsage",
+    "1.3.6.1.5.5.7.3.3": "codeSigning",
+    "1.3.6.1.5.5.7.3.4": "emailProtection",
+    "1.3.6.1.5.5.7.3.8": "timeStamping",
+    "1.3.6.1.5.5.7.3.9": "OCSPSigning",
+    "1.3.6.1.4.1.11129.2.4.4": "precertificate signing",
+}
+
+
 def check_leaf(certificate: ParsedCertificate, purpose: Purpose) -> None:
-    """The end entity: not a CA, able to sign the handshake, for this purpose."""
+    """The end entity: not a CA, able to sign the handshake, for this
+    purpose, with the key identifier RFC 5280 demands of it."""
     # CA/B BR §7.1.2.7.8: a subscriber certificate is not a CA (RFC 5280
     # would allow it; an issuer key in leaf position is how the bounty is won
     # by someone who compromised a CA key's certificate but not ours).
     if certificate.is_ca:
         raise CertificateRefused(Check.basic_constraints, "leaf is a CA certificate (cA=TRUE)")
+    # §4.2.1.1: keyIdentifier "MUST be included in all certificates generated
+    # by conforming CAs" but a self-signed one, which a leaf never is here.
+    if certificate.authority_key_identifier is None:
+        raise CertificateRefused(Check.extension, "leaf without authorityKeyIdentifier")
     # §4.2.1.3: TLS 1.3 authenticates with CertificateVerify, a signature.
     usage = certificate.key_usage
     if usage is not None and "digital_signature" not in usage:
         raise CertificateRefused(Check.key_usage, "leaf keyUsage lacks digitalSignature")
+    # CA/B BR §7.1.2.7.6: a subscriber's extKeyUsage MUST be present and not
+    # critical; §7.1.2.7.10: it lists the purpose and none of the forbidden.
+    if certificate.extended_key_usage is None:
+        raise CertificateRefused(Check.eku, "leaf without extendedKeyUsage")
     check_extended_key_usage(certificate, purpose, is_leaf=True)
-    # CA/B BR §7.1.2.7.6: a subscriber's extKeyUsage is not critical.
     if certificate.extended_key_usage_critical:
         raise CertificateRefused(Check.eku, "leaf extendedKeyUsage marked critical")
-    if ANY_EXTENDED_KEY_USAGE in (certificate.extended_key_usage or ()):
-        # CA/B BR §7.1.2.7.10: never in a subscriber certificate.
-        raise CertificateRefused(Check.eku, "leaf extendedKeyUsage lists anyExtendedKeyUsage")
+    for oid, name in FORBIDDEN_LEAF_PURPOSES.items():
+        if oid in certificate.extended_key_usage:
+            raise CertificateRefused(Check.eku, f"leaf extendedKeyUsage lists {name}")
     if purpose is Purpose.SERVER_AUTH:
         check_common_names(certificate)
 
@@ -106,7 +127,15 @@ def check_issuer(certificate: ParsedCertificate, *, is_anchor: bool) -> None:
         raise CertificateRefused(Check.key_usage, "issuer without keyUsage")
     if "key_cert_sign" not in usage:
         raise CertificateRefused(Check.key_usage, "issuer keyUsage lacks keyCertSign")
+    # §4.2.1.2: CA certificates MUST carry a subjectKeyIdentifier, the
+    # anchor included (rfc5280::ski::root-missing-ski).
+    if certificate.subject_key_identifier is None:
+        kind = "anchor" if is_anchor else "intermediate"
+        raise CertificateRefused(Check.extension, f"{kind} without subjectKeyIdentifier")
     if is_anchor:
+        # CA/B BR §7.1.2.1.2: a root carries no extKeyUsage.
+        if certificate.extended_key_usage is not None:
+            raise CertificateRefused(Check.eku, "anchor carries extendedKeyUsage")
         # §4.2.1.1: only a self-signed certificate may omit the AKI.
         if not certificate.self_issued and certificate.authority_key_identifier is None:
             raise CertificateRefused(Check.extension, "cross-signed anchor without AKI")
@@ -122,10 +151,7 @@ def check_issuer(certificate: ParsedCertificate, *, is_anchor: bool) -> None:
                 Check.extension, "anchor authorityKeyIdentifier differs from SKI"
             )
     else:
-        # §4.2.1.2: CA certificates MUST carry a subjectKeyIdentifier;
-        # §4.2.1.1: and, unless self-signed, an authorityKeyIdentifier.
-        if certificate.subject_key_identifier is None:
-            raise CertificateRefused(Check.extension, "intermediate without subjectKeyIdentifier")
+        # §4.2.1.1: unless self-signed, an authorityKeyIdentifier.
         if certificate.authority_key_identifier is None:
             raise CertificateRefused(Check.extension, "intermediate without authorityKeyIdentifier")
 
@@ -158,5 +184,15 @@ def check_name_constraints(issuer: ParsedCertificate, below: Sequence[ParsedCert
 
 
 def check_peer_name(certificate: ParsedCertificate, peer_name: str | names.IPAddress) -> None:
-    if not names.matches_peer_name(peer_name, certificate.dns_names, certificate.ip_addresses):
-        raise CertificateRefused(Check.peer_name, f"{peer_name} not among the subjectAltNames")
+    """RFC 9525 §6.3: the reference identity among the subjectAltNames."""
+    if names.matches_peer_name(peer_name, certificate.dns_names, certificate.ip_addresses):
+        return
+    if isinstance(peer_name, str):
+        _, _, parent = peer_name.lower().rstrip(".").partition(".")
+        if f"*.{parent}" in certificate.dns_names and "." not in parent:
+            # `*.tld` would have matched: we never let it (no wildcard over
+            # a single label, our stand-in for a Public Suffix List).
+            raise CertificateRefused(
+                Check.peer_name, f"{peer_name} matches only a wildcard over one label"
+            )
+    raise CertificateRefused(Check.peer_name, f"{peer_name} not among the subjectAltNames")

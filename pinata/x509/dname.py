@@ -31,6 +31,8 @@ _SHORT_NAMES = {
     "0.9.2342.19200300.100.1.25": "DC",
     "0.9.2342.19200300.100.1.1": "UID",
 }
+
+
 def from_cryptography(name: x509.Name) -> Rdns:
     """Each RDN's (type, value) pairs, in order."""
     return tuple(

@@ -118,6 +118,9 @@ def from_cryptography(certificate: x509.Certificate) -> Extensions:
             fields["extended_key_usage"] = frozenset(usage.dotted_string for usage in value)
             fields["extended_key_usage_critical"] = extension.critical
         elif kind is x509.SubjectAlternativeName:
+            # RFC 5280 §4.2.1.6: "MUST contain at least one entry".
+            if not len(value):
+                raise CertificateRefused(Check.name, "empty subjectAltName")
             fields["subject_alt_name"] = _alt_names_from(value)
             fields["subject_alt_name_critical"] = extension.critical
         elif kind is x509.NameConstraints:

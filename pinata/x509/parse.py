@@ -6,7 +6,7 @@ hand out, the exact signature AlgorithmIdentifier inside and outside the TBS
 (RFC 5280 §4.1.1.2: they MUST be identical), are checked the other way
 round: we encode what `cryptography` decoded (version, serial number, the
 one accepted AlgorithmIdentifier for its OID) and require those bytes where
-the structure puts them (`_check_envelope`). A disagreement can only refuse.
+the structure puts them (`_check_layout`). A disagreement can only refuse.
 
 The checks that depend on the certificate alone (its profile, RFC 5280 §4)
 are applied here, so that path building never looks at a certificate twice.
@@ -51,6 +51,11 @@ CACHE_ENTRIES = 256
 
 # X.509 v3 as `[0] EXPLICIT Version` (RFC 5280 §4.1.2.1).
 _VERSION_3 = bytes.fromhex("a003020102")
+_EXTENSIONS_TAG = 0xA3  # [3] EXPLICIT Extensions
+_KEY_ENCODING = (
+    "subjectPublicKeyInfo not in its one accepted encoding (RFC 3279 §2.3.1, "
+    "RFC 5480 §2.1.1 named curves, RFC 8410 §3; id-RSASSA-PSS keys refused)"
+)
 
 EMAIL_ADDRESS = dname.EMAIL_ADDRESS
 COMMON_NAME = dname.COMMON_NAME
@@ -195,6 +200,22 @@ class ParseCache:
             raise CertificateRefused(found.check, found.reason, found.subject)
         return found
 
+    def subject(self, data: bytes) -> names.NormalizedName | None:
+        """The subject of `data` in §7.1 comparison form, or None if it does
+        not decode; from the cache when parsed, else decoded alone (about a
+        tenth of a parse), to index a peer's bag without parsing all of it."""
+        with self._lock:
+            found = self._found.get(data)
+        if isinstance(found, ParsedCertificate):
+            return found.subject
+        if len(data) > MAX_CERTIFICATE_SIZE:
+            return None
+        try:
+            name = x509.load_der_x509_certificate(data).subject
+            return dname.normalized(dname.from_cryptography(name))
+        except Exception:  # any decoding failure: not a certificate to index
+            return None
+
     def __len__(self) -> int:
         return len(self._found)
 
@@ -242,50 +263,75 @@ def _integer(value: int) -> bytes:
 
 def _sequence_header(total: int) -> bytes:
     """The SEQUENCE header of an element `total` octets long in all."""
-    for size in range(2, 7):
-        header = b"\x30" + _der_length(total - size)
-        if len(header) == size:
-            return header
-    return b""
+    if total < 0x82:
+        return bytes((0x30, total - 2))
+    if total < 0x104:
+        return bytes((0x30, 0x81, total - 3))
+    return bytes((0x30, 0x82)) + (total - 4).to_bytes(2, "big")  # <= 32 KiB
 
 
-def _check_envelope(data: bytes, certificate: x509.Certificate, serial: bytes) -> bytes:
-    """The signature AlgorithmIdentifier, as the DER we accept for the OID
-    `cryptography` decoded: it must sit, byte for byte, both after the TBS
-    (the outer field) and inside it after version and serial, followed by
-    the issuer name as `cryptography` encodes it. Returns it."""
-    tbs = certificate.tbs_certificate_bytes
-    signature = certificate.signature
-    inner_head = _sequence_header(len(tbs)) + _VERSION_3 + b"\x02" + _der_length(len(serial))
-    inner_head += serial
-    issuer = certificate.issuer.public_bytes()
-    outer_head = _sequence_header(len(data)) + tbs
-    bit_string = b"\x03" + _der_length(len(signature) + 1) + b"\x00" + signature
-    for identifier in accepted_identifiers(certificate.signature_algorithm_oid.dotted_string):
-        inner = tbs.startswith(inner_head + identifier)
-        if inner and data == outer_head + identifier + bit_string:
-            if not tbs.startswith(inner_head + identifier + issuer):
-                raise CertificateRefused(Check.name, "issuer name not in DER")
-            return identifier
-        if inner or data.startswith(outer_head + identifier):
+def _time(moment: datetime) -> bytes:
+    """RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime otherwise,
+    in Zulu time with seconds and no fraction."""
+    if 1950 <= moment.year < 2050:
+        return b"\x17\x0d" + moment.strftime("%y%m%d%H%M%SZ").encode("ascii")
+    text = f"{moment.year:04d}" + moment.strftime("%m%d%H%M%SZ")
+    return b"\x18\x0f" + text.encode("ascii")
+
+
+class _Decoded(NamedTuple):
+    """What `cryptography` decoded, re-encoded by us for `_check_layout`."""
+
+    tbs: bytes
+    signature: bytes
+    serial: bytes  # INTEGER contents
+    issuer: bytes
+    subject: bytes
+    spki: bytes
+    validity: bytes  # the whole Validity SEQUENCE
+
+
+def _check_layout(data: bytes, certificate: x509.Certificate, decoded: _Decoded) -> bytes:
+    """Require, byte for byte, where RFC 5280 §4.1 puts them, the encodings
+    of what `cryptography` decoded; return the signature AlgorithmIdentifier.
+
+    It is the one DER we accept for its OID (`signature.ALGORITHMS`), inside
+    the TBS after version 3 and the serial, and after the TBS (§4.1.1.2:
+    "MUST contain the same algorithm identifier"), followed by the
+    signature. Inside the TBS follow the issuer, the validity in the encoding
+    §4.1.2.5 prescribes, the subject, the key in its one accepted encoding,
+    and then only extensions (§4.1.2.8: conforming CAs MUST NOT generate
+    unique identifiers)."""
+    tbs = decoded.tbs
+    head = _sequence_header(len(tbs)) + _VERSION_3 + b"\x02"
+    head += _der_length(len(decoded.serial)) + decoded.serial
+    outer = _sequence_header(len(data)) + tbs
+    bit_string = b"\x03" + _der_length(len(decoded.signature) + 1) + b"\x00" + decoded.signature
+    oid = certificate.signature_algorithm_oid.dotted_string
+    for identifier in accepted_identifiers(oid):
+        inner = tbs.startswith(head + identifier)
+        if inner and data == outer + identifier + bit_string:
+            break
+        if inner or data.startswith(outer + identifier):
             raise CertificateRefused(
                 Check.signature_algorithm, "signature algorithm differs inside and outside the TBS"
             )
-    raise CertificateRefused(
-        Check.signature_algorithm, "signature algorithm not accepted (MD5, SHA-1, DSA, ...)"
-    )
-
-
-def _check_key_encoding(tbs: bytes, subject: bytes, spki: bytes) -> None:
-    """subjectPublicKeyInfo, right after the subject, must be the one
-    encoding of the key `cryptography` decoded: rsaEncryption with NULL
-    parameters (RFC 3279 §2.3.1), id-ecPublicKey with a namedCurve (RFC 5480
-    §2.1.1: explicit curves refused, even the named ones spelled out), or
-    Ed25519 without parameters (RFC 8410 §3). id-RSASSA-PSS keys are refused."""
-    if subject + spki not in tbs:
+    else:
         raise CertificateRefused(
-            Check.public_key, "subjectPublicKeyInfo not in its one accepted encoding"
+            Check.signature_algorithm, "signature algorithm not accepted (MD5, SHA-1, DSA, ...)"
         )
+    for part, check, reason in (
+        (identifier + decoded.issuer, Check.name, "issuer name not in DER"),
+        (decoded.validity, Check.malformed, "validity not encoded as RFC 5280 §4.1.2.5 requires"),
+        (decoded.subject, Check.name, "subject name not in DER"),
+        (decoded.spki, Check.public_key, _KEY_ENCODING),
+    ):
+        head += part
+        if not tbs.startswith(head):
+            raise CertificateRefused(check, reason)
+    if len(tbs) > len(head) and tbs[len(head)] != _EXTENSIONS_TAG:
+        raise CertificateRefused(Check.malformed, "issuer or subject unique identifier present")
+    return identifier
 
 
 def _lift(data: bytes, certificate: x509.Certificate, anchor: bool) -> ParsedCertificate:
@@ -298,7 +344,6 @@ def _lift(data: bytes, certificate: x509.Certificate, anchor: bool) -> ParsedCer
     # RFC 5280 §4.1.2.2: a positive integer of at most 20 octets.
     if not anchor and (number <= 0 or len(serial) > 20):
         raise CertificateRefused(Check.serial, "serial number not positive or over 20 octets")
-    algorithm = ALGORITHMS[_check_envelope(data, certificate, serial)]
     try:
         public_key = certificate.public_key()
     except (ValueError, UnsupportedAlgorithm) as error:
@@ -306,14 +351,23 @@ def _lift(data: bytes, certificate: x509.Certificate, anchor: bool) -> ParsedCer
         reason = f"public key not accepted: {type(error).__name__}: {error}"[:200]
         raise CertificateRefused(Check.public_key, reason) from None
     check_public_key(public_key)
-    spki = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    subject_name, issuer_name = certificate.subject, certificate.issuer
+    not_before, not_after = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    times = _time(not_before) + _time(not_after)
+    decoded = _Decoded(
+        tbs=certificate.tbs_certificate_bytes,
+        signature=certificate.signature,
+        serial=serial,
+        issuer=issuer_name.public_bytes(),
+        subject=subject_name.public_bytes(),
+        spki=public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+        validity=b"\x30" + _der_length(len(times)) + times,
     )
-    subject_der = certificate.subject.public_bytes()
-    _check_key_encoding(certificate.tbs_certificate_bytes, subject_der, spki)
-
-    subject = dname.from_cryptography(certificate.subject)
-    issuer = dname.from_cryptography(certificate.issuer)
+    algorithm = ALGORITHMS[_check_layout(data, certificate, decoded)]
+    subject = dname.from_cryptography(subject_name)
+    issuer = dname.from_cryptography(issuer_name)
     # RFC 5280 §4.1.2.4: the issuer field MUST contain a non-empty DN.
     if not issuer:
         raise CertificateRefused(Check.name, "empty issuer name")
@@ -325,20 +379,20 @@ def _lift(data: bytes, certificate: x509.Certificate, anchor: bool) -> ParsedCer
 
     return ParsedCertificate(
         der=data,
-        tbs=certificate.tbs_certificate_bytes,
-        signature=certificate.signature,
+        tbs=decoded.tbs,
+        signature=decoded.signature,
         algorithm=algorithm,
         subject_rdns=subject,
         issuer_rdns=issuer,
-        subject_der=subject_der,
-        issuer_der=certificate.issuer.public_bytes(),
-        spki=spki,
+        subject_der=decoded.subject,
+        issuer_der=decoded.issuer,
+        spki=decoded.spki,
         public_key=public_key,
-        # id-RSASSA-PSS keys are refused (_check_key_encoding); the engine's
+        # id-RSASSA-PSS keys are refused (_check_layout); the engine's
         # flag stays for the day they are not.
         key_is_rsassa_pss=False,
-        not_before=certificate.not_valid_before_utc,
-        not_after=certificate.not_valid_after_utc,
+        not_before=not_before,
+        not_after=not_after,
         is_ca=found.is_ca,
         basic_constraints_critical=found.basic_constraints_critical,
         path_length=found.path_length,

@@ -59,7 +59,6 @@ class PathSearch:
     max_depth: int
     parsed: dict[int, ParsedCertificate] = field(default_factory=dict)
     by_subject: dict[NormalizedName, list[int]] | None = None
-    refused: dict[object, list[tuple[int, CertificateRefused]]] = field(default_factory=dict)
     verified: dict[tuple[int, int], bool] = field(default_factory=dict)
     work: int = 0
     steps: int = 0
@@ -81,22 +80,16 @@ class PathSearch:
             self.best = (rank, failure)
 
     def _index(self) -> dict[NormalizedName, list[int]]:
-        # Each bag certificate is parsed at most once, and only when the
-        # anchor alone did not do (the common case never gets here).
+        # Only when the anchor alone did not do (the common case never gets
+        # here), each bag certificate's subject is read, which is a tenth of
+        # a full parse: only those whose subject some child names as its
+        # issuer are parsed and profile-checked (`_candidates`).
         if self.by_subject is None:
             self.by_subject = {}
             for index, der in self.bag.items():
-                try:
-                    certificate = self.cache.parse(der)
-                except CertificateRefused as refused:
-                    # Junk in the bag is ignored, not fatal; but a refused
-                    # certificate that names itself as some child's issuer
-                    # explains a missing path.
-                    if refused.subject is not None:
-                        self.refused.setdefault(refused.subject, []).append((index, refused))
-                    continue
-                self.parsed[index] = certificate
-                self.by_subject.setdefault(certificate.subject, []).append(index)
+                subject = self.cache.subject(der)
+                if subject is not None:  # junk in the bag is ignored, not fatal
+                    self.by_subject.setdefault(subject, []).append(index)
         return self.by_subject
 
     def _candidates(self, child: ParsedCertificate, rank: int) -> Iterator[int]:
@@ -106,9 +99,16 @@ class PathSearch:
             yield ANCHOR
         if not self.bag:
             return
-        matches = self._index().get(child.issuer, [])
-        for index, refused in self.refused.get(child.issuer, []):
-            self._record(rank, refused.failure(index))
+        matches = []
+        for index in self._index().get(child.issuer, []):
+            if index not in self.parsed:
+                try:
+                    self.parsed[index] = self.cache.parse(self.bag[index])
+                except CertificateRefused as refused:
+                    # A refused would-be issuer explains a missing path.
+                    self._record(rank, refused.failure(index))
+                    continue
+            matches.append(index)
         hint = child.authority_key_identifier
         # Stable sort: key-identifier matches first, else the peer's order.
         yield from sorted(

@@ -4,15 +4,16 @@ Run as a subprocess (`python -m tests.x509.differential N`) so a verifier
 that hangs cannot hang the suite: hypothesis builds chains with random
 extensions, depths, key types and validity windows, both validators judge
 each, and every disagreement is printed as one JSON line with the name of
-the documented difference (pinata/x509/DIFFERENCES.md) that explains it, or
-"UNEXPLAINED".
+the documented difference (pinata/x509/DIFFERENCES.md) that explains it,
+matched on both validators' reasons, or "UNEXPLAINED". Seeded: `python -m
+tests.x509.differential N SEED` replays a run; the seed is printed.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import sys
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,11 +23,12 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import DNSName, PolicyBuilder, Store, VerificationError
 from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from bait_ca import forge
 from bait_ca.keys import cached_key
-from pinata.x509 import Purpose, TrustAnchor, ValidatedChain, validate
+from pinata.x509 import InvalidTrustAnchor, Purpose, TrustAnchor, ValidatedChain, validate
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 PEER = "pinata.example"
@@ -158,7 +160,17 @@ def _build(spec: CertSpec, name: str, issuer: Any, index: int) -> Any:
     )
 
 
-def judge(spec: ChainSpec) -> tuple[bool, str, bool, str]:
+@dataclass(frozen=True)
+class Verdict:
+    """One validator's answer: accepted, or the reason it refused. Ours is
+    split into the check (pinata.x509.Check) and its reason text."""
+
+    accepted: bool
+    check: str = ""
+    reason: str = ""
+
+
+def judge(spec: ChainSpec) -> tuple[Verdict, Verdict]:
     anchor_issued = _build(spec.anchor, "Differential Anchor", None, 0)
     issuer = anchor_issued
     middles = []
@@ -171,12 +183,14 @@ def judge(spec: ChainSpec) -> tuple[bool, str, bool, str]:
 
     try:
         anchor = TrustAnchor.from_der(anchor_issued.der)
-    except ValueError as error:
-        ours, our_reason = False, f"anchor: {error}"
+    except InvalidTrustAnchor as error:
+        ours = Verdict(False, str(error.check), f"anchor: {error.reason}")
     else:
         result = validate(anchor, chain, NOW, purpose, PEER if spec.purpose == "server" else None)
-        ours = isinstance(result, ValidatedChain)
-        our_reason = "" if ours else f"{result.check}: {result.reason}"  # type: ignore[union-attr]
+        if isinstance(result, ValidatedChain):
+            ours = Verdict(True)
+        else:
+            ours = Verdict(False, str(result.check), result.reason)
 
     builder = PolicyBuilder().store(Store([anchor_issued.certificate])).time(NOW)
     intermediates = [m.certificate for m in reversed(middles)]
@@ -186,61 +200,73 @@ def judge(spec: ChainSpec) -> tuple[bool, str, bool, str]:
         else:
             verifier = builder.build_server_verifier(DNSName(PEER))
             verifier.verify(leaf.certificate, intermediates)
-        theirs, their_reason = True, ""
+        theirs = Verdict(True)
     except VerificationError as error:
-        theirs, their_reason = False, str(error)[:300]
-    return ours, our_reason, theirs, their_reason
+        theirs = Verdict(False, "", str(error)[:300])
+    return ours, theirs
 
 
-# Each documented difference (pinata/x509/DIFFERENCES.md), as a predicate on
-# (chain, did we accept, our refusal's check name). Each is narrow: it names
-# the direction of the disagreement and, for our refusals, the check.
-def _certs(spec: ChainSpec) -> list[CertSpec]:
-    return [spec.anchor, *spec.intermediates, spec.leaf]
+@dataclass(frozen=True)
+class Difference:
+    """A documented disagreement (pinata/x509/DIFFERENCES.md), matched on
+    both validators' reasons: the check we refused with and a piece of its
+    reason, and a piece of pyca's refusal; never on how the chain was built.
+    When we accept, only pyca's reason is matched; when pyca accepts, ours."""
+
+    we_accept: bool
+    our_check: str = ""
+    our_reason: str = ""
+    their_reason: str = ""
+
+    def explains(self, ours: Verdict, theirs: Verdict) -> bool:
+        if self.we_accept:
+            return ours.accepted and not theirs.accepted and self.their_reason in theirs.reason
+        return (
+            theirs.accepted
+            and not ours.accepted
+            and ours.check == self.our_check
+            and self.our_reason in ours.reason
+        )
 
 
-EXPLANATIONS: dict[str, Callable[[ChainSpec, bool, str], bool]] = {
-    # AKI is a path-building hint to us; pyca requires it in the leaf.
-    "leaf-aki-optional": lambda spec, ours, check: ours and not spec.leaf.key_identifiers,
+EXPLANATIONS: dict[str, Difference] = {
+    # We accept Ed25519 (RFC 8410, the issue); pyca's WebPKI profile forbids it.
+    "ed25519-keys": Difference(
+        True, their_reason="Forbidden public key algorithm: AlgorithmIdentifier { oid: "
+    ),
     # A client certificate needs no subjectAltName to us; pyca requires one.
-    "client-san-optional": lambda spec, ours, check: (
-        ours and spec.purpose == "client" and spec.leaf.san == "none"
+    "client-san-optional": Difference(
+        True, their_reason="2.5.29.17: Certificate is missing required extension"
     ),
-    # RFC 5280 §4.2.1.2: a CA certificate MUST carry an SKI; pyca does not check.
-    "intermediate-ski-required": lambda spec, ours, check: (
-        not ours and check == "extension" and any(not c.key_identifiers for c in spec.intermediates)
-    ),
+    # RFC 5280 §4.2.1.2: every CA certificate, anchor included, MUST carry an SKI.
+    "ca-ski-required": Difference(False, "extension", "without subjectKeyIdentifier"),
+    # CA/B BR §7.1.2.1.2: a root carries no extKeyUsage.
+    "anchor-eku-forbidden": Difference(False, "eku", "anchor carries extendedKeyUsage"),
+    # CA/B BR §7.1.2.7.6: a subscriber certificate MUST carry extKeyUsage.
+    "leaf-eku-required": Difference(False, "eku", "leaf without extendedKeyUsage"),
     # CA/B BR §7.1.2.7.10: anyExtendedKeyUsage never in a leaf.
-    "leaf-any-eku": lambda spec, ours, check: (
-        not ours and check == "eku" and spec.leaf.eku == "any"
-    ),
-    # The issue: a leaf's keyUsage, when present, must include digitalSignature.
-    "leaf-digital-signature": lambda spec, ours, check: (
-        not ours and check == "key_usage" and spec.leaf.key_usage in ("certsign", "encipher")
-    ),
+    "leaf-any-eku": Difference(False, "eku", "leaf extendedKeyUsage lists anyExtendedKeyUsage"),
+    # TLS 1.3 signs with the leaf key: keyUsage, when present, has digitalSignature.
+    "leaf-digital-signature": Difference(False, "key_usage", "lacks digitalSignature"),
     # RFC 9525 §6.3 leaves it to policy; we never let `*.tld` match (pyca does).
-    "wildcard-over-one-label": lambda spec, ours, check: (
-        not ours and check == "peer_name" and spec.leaf.san == "wildcard"
-    ),
-    # Last, as the broadest. We accept Ed25519 (RFC 8410); pyca's WebPKI profile forbids it.
-    "ed25519-keys": lambda spec, ours, check: (
-        ours and any(c.key == "ed25519" for c in _certs(spec))
+    "wildcard-over-one-label": Difference(
+        False, "peer_name", "matches only a wildcard over one label"
     ),
 }
 
 
-def explain(spec: ChainSpec, ours: bool, our_reason: str) -> str:
-    check = our_reason.split(":", 1)[0]
-    for name, predicate in EXPLANATIONS.items():
-        if predicate(spec, ours, check):
+def explain(ours: Verdict, theirs: Verdict) -> str:
+    for name, difference in EXPLANATIONS.items():
+        if difference.explains(ours, theirs):
             return name
     return "UNEXPLAINED"
 
 
-def main(examples: int) -> int:
+def main(examples: int, seed: int) -> int:
     disagreements: list[dict[str, Any]] = []
     both_accepted = 0
 
+    @hypothesis_seed(seed)
     @settings(
         max_examples=examples,
         deadline=None,
@@ -250,16 +276,14 @@ def main(examples: int) -> int:
     @given(chains)
     def explore(spec: ChainSpec) -> None:
         nonlocal both_accepted
-        ours, our_reason, theirs, their_reason = judge(spec)
-        both_accepted += ours and theirs
-        if ours != theirs:
+        ours, theirs = judge(spec)
+        both_accepted += ours.accepted and theirs.accepted
+        if ours.accepted != theirs.accepted:
             disagreements.append(
                 {
-                    "explanation": explain(spec, ours, our_reason),
-                    "ours": ours,
-                    "our_reason": our_reason,
-                    "theirs": theirs,
-                    "their_reason": their_reason,
+                    "explanation": explain(ours, theirs),
+                    "ours": asdict(ours),
+                    "theirs": asdict(theirs),
                     "spec": asdict(spec),
                 }
             )
@@ -267,10 +291,12 @@ def main(examples: int) -> int:
     explore()
     for disagreement in disagreements:
         print(json.dumps(disagreement))
-    summary = {"examples": examples, "both_accepted": both_accepted}
+    summary = {"examples": examples, "seed": seed, "both_accepted": both_accepted}
     print(json.dumps({**summary, "disagreements": len(disagreements)}))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200))
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    chosen = int(sys.argv[2]) if len(sys.argv) > 2 else random.SystemRandom().randrange(2**32)
+    sys.exit(main(count, chosen))

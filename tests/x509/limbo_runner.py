@@ -16,6 +16,7 @@ count), best of three runs when the first is over.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import ipaddress
 import json
@@ -40,6 +41,7 @@ from pinata.x509 import (
     ValidationFailure,
     validate,
 )
+from pinata.x509.parse import ParseCache
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "x509-limbo"
 LIMBO = SHARED / "limbo.json"
@@ -77,6 +79,12 @@ POLICIES = {
         Check.basic_constraints,
         "leaf is a CA certificate",
         "CA/B BR §7.1.2.7.8: a cA=TRUE certificate never authenticates a peer",
+    ),
+    "leaf-eku-required": Policy(
+        Check.eku,
+        "leaf without extendedKeyUsage",
+        "CA/B BR §7.1.2.7.6: a subscriber certificate MUST carry extKeyUsage "
+        "(limbo's rfc5280 and webpki cases conflict; we take the webpki side)",
     ),
     "name-constraints-critical": Policy(
         Check.name_constraints,
@@ -156,9 +164,13 @@ def _peer_name(
 
 
 def _anchors(case: dict[str, Any]) -> Iterator[TrustAnchor | InvalidTrustAnchor]:
+    """The case's trusted certificates as anchors, sharing one ParseCache (a
+    memo of a pure function): a trust store of several anchors parses each
+    certificate the peer sent once, not once per anchor."""
+    cache = ParseCache()
     for pem in case["trusted_certs"]:
         try:
-            yield TrustAnchor.from_pem(pem)
+            yield dataclasses.replace(TrustAnchor.from_pem(pem), cache=cache)
         except InvalidTrustAnchor as refused:
             yield refused
 

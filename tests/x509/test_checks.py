@@ -257,9 +257,15 @@ def test_intermediate_eku_must_allow_the_purpose(ca: Issued, anchor: TrustAnchor
     accepted(validate(anchor, _chain(forge.issue_leaf(both), both), NOW, CLIENT))
 
 
-def test_leaf_without_eku_or_key_usage_is_accepted(ca: Issued, anchor: TrustAnchor) -> None:
-    leaf = forge.issue_leaf(ca, key_usage=None, extended_key_usage=None)
+def test_leaf_without_key_usage_is_accepted_without_eku_refused(
+    ca: Issued, anchor: TrustAnchor
+) -> None:
+    # keyUsage is optional in a leaf (RFC 5280 §4.2.1.3); extKeyUsage is not
+    # (CA/B BR §7.1.2.7.6).
+    leaf = forge.issue_leaf(ca, key_usage=None)
     accepted(validate(anchor, (leaf.der,), NOW, CLIENT))
+    leaf = forge.issue_leaf(ca, key_usage=None, extended_key_usage=None)
+    refused(validate(anchor, (leaf.der,), NOW, CLIENT), Check.eku)
 
 
 # -- name constraints --------------------------------------------------------

@@ -66,10 +66,11 @@ class Derived:
     """What a `ParsedCertificate` computes on first use and keeps: pure
     functions of its fields, so the record stays immutable in effect."""
 
-    __slots__ = ("constrained_names", "issuer", "self_issued", "subject")
+    __slots__ = ("constrained_names", "issuer", "self_issued", "subject", "subject_text")
 
     def __init__(self) -> None:
         self.subject: names.NormalizedName | None = None
+        self.subject_text: str | None = None
         self.issuer: names.NormalizedName | None = None
         self.constrained_names: names.ConstrainedNames | None = None
         self.self_issued: bool | None = None
@@ -132,8 +133,11 @@ class ParsedCertificate(NamedTuple):
 
     @property
     def subject_text(self) -> str:
-        """RFC 4514, for logs and traces."""
-        return dname.rfc4514(self.subject_rdns)
+        """RFC 4514, for logs and traces (every accepted chain names them)."""
+        derived = self.derived
+        if derived.subject_text is None:
+            derived.subject_text = dname.rfc4514(self.subject_rdns)
+        return derived.subject_text
 
     @property
     def common_names(self) -> tuple[str, ...]:

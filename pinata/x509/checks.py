@@ -87,6 +87,11 @@ def check_leaf(certificate: ParsedCertificate, purpose: Purpose) -> None:
         if oid in certificate.extended_key_usage:
             raise CertificateRefused(Check.eku, f"leaf extendedKeyUsage lists {name}")
     if purpose is Purpose.SERVER_AUTH:
+        # CA/B BR §7.1.2.7.12: a server certificate names its hosts in a
+        # subjectAltName (a client certificate may go without: RFC 5280
+        # §4.2.1.6 with a non-empty subject).
+        if not certificate.has_subject_alt_name:
+            raise CertificateRefused(Check.name, "server leaf without subjectAltName")
         check_common_names(certificate)
 
 

@@ -291,3 +291,12 @@ def test_p384_junk_exhausts_the_budget_in_fewer_verifications() -> None:
         for _ in range(12)
     )
     refused(validate(trust, (leaf.der, *junk), NOW, Purpose.CLIENT_AUTH), Check.budget)
+
+
+def test_server_leaf_needs_a_subject_alt_name(ca: Issued, anchor: TrustAnchor) -> None:
+    bare = forge.issue_leaf(ca, "server", name="server", san_dns=(), san_ip=())
+    refused(validate(anchor, (bare.der,), NOW, SERVER), Check.name)
+    client = forge.issue_leaf(ca, "client", name="client")
+    accepted(validate(anchor, (client.der,), NOW, Purpose.CLIENT_AUTH))
+    named = forge.issue_leaf(ca, "server", name="server")
+    accepted(validate(anchor, (named.der,), NOW, SERVER))

@@ -131,7 +131,7 @@ def watch_untrusted(state: ApplianceState, stream: trio.abc.Stream) -> WatchedSt
 
 async def _read_header(stream: trio.abc.Stream) -> tuple[ProxiedConnection | ProxyLocal, bytes]:
     """The header and the client's bytes read after it; raises ProxyHeaderError,
-    trio.TooSlowError, or EOFError when the proxy closes first."""
+    trio.TooSlowError, _NoClient, or _ClosedEarly when the proxy closes first."""
     received = b""
     with trio.fail_after(HEADER_TIMEOUT):
         while True:
@@ -140,9 +140,12 @@ async def _read_header(stream: trio.abc.Stream) -> tuple[ProxiedConnection | Pro
             header = parse_proxy_header(received)
             if header is not None:
                 break
-            chunk = await stream.receive_some(MAX_V2_HEADER)
+            try:
+                chunk = await stream.receive_some(MAX_V2_HEADER)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                chunk = b""
             if not chunk:
-                raise EOFError
+                raise _ClosedEarly(not received)
             received += chunk
     if not isinstance(header, ProxiedConnection | ProxyLocal):
         raise _NoClient
@@ -151,6 +154,14 @@ async def _read_header(stream: trio.abc.Stream) -> tuple[ProxiedConnection | Pro
 
 class _NoClient(Exception):
     """PROXY UNKNOWN, AF_UNSPEC or AF_UNIX: a valid header naming no IP client."""
+
+
+class _ClosedEarly(Exception):
+    """The proxy closed (or reset) before a whole header; `silent` if before any byte."""
+
+    def __init__(self, silent: bool) -> None:
+        super().__init__()
+        self.silent = silent
 
 
 def _refuse(state: ApplianceState, listener: str, proxy: Endpoint, started: float,
@@ -186,7 +197,12 @@ async def receive_proxy_header(
         detail = f"PROXY header: {exc.reason.name}"
     except trio.TooSlowError:
         detail = f"PROXY header: none within {HEADER_TIMEOUT:g} s"
-    except (EOFError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+    except _ClosedEarly as exc:
+        if exc.silent:
+            # HAProxy's layer-4 check connects, may send LOCAL, and resets at
+            # once: a close before any byte is that check, not an error.
+            _refuse(state, listener, proxy, started, Outcome.health_check, "closed before a byte")
+            return None
         detail = "PROXY header: closed before a complete header"
     except _NoClient:
         detail = "PROXY header: names no IP client (UNKNOWN, AF_UNSPEC or AF_UNIX)"

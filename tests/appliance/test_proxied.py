@@ -152,14 +152,23 @@ def test_a_silent_trusted_proxy_is_cut_at_the_header_deadline(
 def test_a_local_command_is_a_health_check_answered_by_closing(
     appliance: RunningAppliance,
 ) -> None:
+    # The LOCAL header exactly as HAProxy 2.6 sends it on its checks.
+    local = V2_SIGNATURE + b"\x20\x00\x00\x00"
     for listener in ("tls_server", "connect_back", "http"):
         with connect_from(TRUSTED, appliance.ports[listener]) as sock:
             proxy_port = sock.getsockname()[1]
-            sock.sendall(v2_header("0.0.0.0", 0, command=0x0))
+            sock.sendall(local)
             assert closed_without_a_byte(sock)
         record = appliance.record_from(listener, proxy_port)
-        assert record["outcome"] == "health check"
-    assert appliance.stats()["outcomes"] == {"health check": 3}
+        assert (record["outcome"], record["detail"]) == ("health check", "PROXY LOCAL")
+    # HAProxy's layer-4 check may also just connect and close.
+    with connect_from(TRUSTED, appliance.ports["tls_client"]) as sock:
+        proxy_port = sock.getsockname()[1]
+        sock.shutdown(socket.SHUT_WR)
+        assert closed_without_a_byte(sock)
+    record = appliance.record_from("tls_client", proxy_port)
+    assert (record["outcome"], record["detail"]) == ("health check", "closed before a byte")
+    assert appliance.stats()["outcomes"] == {"health check": 4}
 
 
 def test_a_header_from_an_untrusted_address_is_never_believed(

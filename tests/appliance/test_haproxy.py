@@ -42,9 +42,12 @@ from tests.appliance.harness import (
     write_pem,
 )
 
+# Debian puts it in /usr/sbin, which a non-root PATH may lack.
+HAPROXY = shutil.which("haproxy", path=os.pathsep.join(
+    (os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin")))
 pytestmark = [
     pytest.mark.interop,
-    pytest.mark.skipif(shutil.which("haproxy") is None,
+    pytest.mark.skipif(HAPROXY is None,
                        reason="haproxy is not installed (make test installs it as root on Debian)"),
 ]
 
@@ -113,7 +116,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             env[f"PINATA_{side}_{name.upper()}"] = str(appliance.ports[name])
     log = tmp_path_factory.mktemp("haproxy") / "haproxy.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(["haproxy", "-f", str(CONFIG), "-db"], env=env,
+        process = subprocess.Popen([str(HAPROXY), "-f", str(CONFIG), "-db"], env=env,
                                    stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_for_listeners(process, front["http"], log)
@@ -143,7 +146,7 @@ def forged(tmp_path: Path, role: str) -> tuple[str, str]:
 
 
 def test_the_configuration_is_valid() -> None:
-    result = subprocess.run(["haproxy", "-c", "-f", str(CONFIG)], capture_output=True,
+    result = subprocess.run([str(HAPROXY), "-c", "-f", str(CONFIG)], capture_output=True,
                             timeout=30, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 

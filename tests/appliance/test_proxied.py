@@ -6,11 +6,14 @@ through a real HAProxy.)"""
 from __future__ import annotations
 
 import ipaddress
+import json
+import signal
 import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +21,7 @@ import trio
 
 from pinata.appliance import proxied
 from pinata.appliance.proxy_protocol import V2_SIGNATURE
-from pinata.appliance.settings import Limits
+from pinata.appliance.settings import LISTENER_NAMES, ConfigError, Limits, load_config
 from tests.appliance.harness import (
     SECRET,
     RunningAppliance,
@@ -26,7 +29,10 @@ from tests.appliance.harness import (
     read_all,
     test_settings,
     toy_path,
+    written,
 )
+from tests.appliance.test_cli import listening, start, stop
+from tests.appliance.test_settings import GOOD, write_config
 
 RESEARCHER = (toy_path("researcher-client.pem"), toy_path("researcher-client.key"))
 TRUSTED = "127.0.0.1"
@@ -268,3 +274,46 @@ class _Chunks:
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         return self.chunks.pop(0) if self.chunks else b""
 
+
+
+# --- the setting, from serve's TOML to a running `pinata serve` ----------------------
+
+
+def test_trusted_proxies_from_the_config(tmp_path: Path) -> None:
+    path = write_config(tmp_path, 'trusted_proxies = ["10.0.0.0/8", "::1", "192.0.2.7"]\n' + GOOD)
+    assert load_config(path).trusted_proxies == (
+        ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"),
+        ipaddress.ip_network("192.0.2.7/32"))
+    assert load_config(write_config(tmp_path, GOOD)).trusted_proxies == ()
+
+
+@pytest.mark.parametrize("value", [
+    '"127.0.0.1"', '["127.0.0.1/8"]', '["localhost"]', "[1]", '["10.0.0.0/33"]',
+    "[" + ", ".join(['"10.0.0.1"'] * 65) + "]",
+])
+def test_a_bad_trusted_proxies_entry_is_refused_by_name(tmp_path: Path, value: str) -> None:
+    path = write_config(tmp_path, f"trusted_proxies = {value}\n" + GOOD)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.field == "trusted_proxies"
+
+
+def test_pinata_serve_believes_the_proxy_its_config_trusts(tmp_path: Path) -> None:
+    ports = "\n".join(f"{name} = 0" for name in LISTENER_NAMES)
+    body = GOOD.split("[ports]")[0] + f"[ports]\n{ports}\n[credentials]" + \
+        GOOD.split("[credentials]")[1]
+    path = write_config(tmp_path, f'trusted_proxies = ["{TRUSTED}/32"]\n' + body)
+    process = start(["serve", "--config", str(path)])
+    try:
+        assert process.stdout is not None
+        bound = listening(process.stdout)
+        with connect_from(TRUSTED, bound["tls_server"]) as sock:
+            sock.sendall(b"PROXY TCP4 192.0.2.44 127.0.0.1 7777 10000\r\n")
+            assert secret_through(sock) == b"the secret"
+        record = json.loads(process.stdout.readline())
+        written(json.dumps(record))
+        assert record["peer"] == {"address": "192.0.2.44", "port": 7777}
+        assert record["outcome"] == "secret released"
+    finally:
+        code, _, err = stop(process, signal.SIGTERM)
+    assert code == 0, err

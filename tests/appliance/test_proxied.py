@@ -22,6 +22,7 @@ import trio
 from pinata.appliance import proxied
 from pinata.appliance.proxy_protocol import V2_SIGNATURE
 from pinata.appliance.settings import LISTENER_NAMES, ConfigError, Limits, load_config
+from pinata.cli import main
 from tests.appliance.harness import (
     SECRET,
     RunningAppliance,
@@ -31,7 +32,7 @@ from tests.appliance.harness import (
     toy_path,
     written,
 )
-from tests.appliance.test_cli import listening, start, stop
+from tests.appliance.test_cli import free_offset, listening, start, stop
 from tests.appliance.test_settings import GOOD, write_config
 
 RESEARCHER = (toy_path("researcher-client.pem"), toy_path("researcher-client.key"))
@@ -316,4 +317,23 @@ def test_pinata_serve_believes_the_proxy_its_config_trusts(tmp_path: Path) -> No
         assert record["outcome"] == "secret released"
     finally:
         code, _, err = stop(process, signal.SIGTERM)
+    assert code == 0, err
+
+
+def test_pinata_toy_trusts_the_proxies_it_is_told(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["toy", "--trusted-proxy", "10.0.0.1/8"]) == 2
+    assert "--trusted-proxy" in capsys.readouterr().err
+    offset = free_offset()
+    process = start(["toy", "--port-offset", str(offset), "--trusted-proxy", f"{TRUSTED}/32"])
+    try:
+        assert process.stdout is not None
+        bound = listening(process.stdout)
+        with connect_from(TRUSTED, bound["tls_server"]) as sock:
+            sock.sendall(v2_header("192.0.2.45", 7778))
+            assert secret_through(sock) == SECRET
+        record = json.loads(process.stdout.readline())
+        written(json.dumps(record))
+        assert record["peer"] == {"address": "192.0.2.45", "port": 7778}
+    finally:
+        code, _, err = stop(process, signal.SIGINT)
     assert code == 0, err

@@ -145,15 +145,19 @@ def test_a_trusted_proxy_without_a_valid_header_is_closed_and_counted(
 
 
 def test_a_silent_trusted_proxy_is_cut_at_the_header_deadline(
-    appliance: RunningAppliance, monkeypatch: pytest.MonkeyPatch
+    appliance: RunningAppliance,
 ) -> None:
-    monkeypatch.setattr(proxied, "HEADER_TIMEOUT", 0.3)
+    # The real figure (3 s, the spec's "at least 3 seconds to cover a TCP
+    # retransmit"), as the README states it.
     with connect_from(TRUSTED, appliance.ports["https"]) as sock:
         proxy_port = sock.getsockname()[1]
+        started = time.monotonic()
         assert closed_without_a_byte(sock)
+        waited = time.monotonic() - started
     record = appliance.record_from("https", proxy_port)
     assert (record["outcome"], record["detail"]) == ("PROXY header refused",
-                                                     "PROXY header: none within 0.3 s")
+                                                     "PROXY header: none within 3 s")
+    assert 3.0 <= waited < 9.0
 
 
 def test_a_local_command_is_a_health_check_answered_by_closing(

@@ -113,6 +113,20 @@ def test_v2_tlvs_are_skipped_and_a_crc32c_is_checked() -> None:
     assert caught.value.reason is ProxyRefusal.v2_bad_crc32c
 
 
+def test_the_bounds_are_107_and_1024_bytes() -> None:
+    padded = v2(body=inet4() + tlv(0x04, b"\x00" * (MAX_V2_HEADER - 16 - 12 - 3)))
+    assert len(padded) == MAX_V2_HEADER == 1024
+    assert isinstance(parse_proxy_header(padded), ProxiedConnection)
+    with pytest.raises(ProxyHeaderError):
+        parse_proxy_header(v2(body=inet4() + tlv(0x04, b"\x00" * (MAX_V2_HEADER - 16 - 12 - 2))))
+    line = b"PROXY UNKNOWN " + b"x" * (V1_MAX_LINE - 16) + b"\r\n"
+    assert len(line) == V1_MAX_LINE == 107
+    assert parse_proxy_header(line) == ProxyUnknown(1, 107)
+    assert parse_proxy_header(line[:-2]) is None
+    with pytest.raises(ProxyHeaderError):
+        parse_proxy_header(line[:-2] + b"x\r\n")
+
+
 def test_crc32c_matches_the_rfc_3720_vectors() -> None:
     assert crc32c(b"\x00" * 32) == 0x8A9136AA
     assert crc32c(b"\xff" * 32) == 0x62A8AB43

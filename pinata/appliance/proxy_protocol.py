@@ -133,6 +133,21 @@ def parse_proxy_header(data: bytes) -> ProxyHeader | None:
     raise ProxyHeaderError(ProxyRefusal.no_signature)
 
 
+def format_v1(source: Endpoint, destination: Endpoint) -> bytes:
+    """The version 1 line for a TCP connection from `source` to `destination`.
+
+    Takes numeric addresses of one family; returns the line with its CRLF,
+    in the canonical form `parse_proxy_header` accepts (IPv6 written out in
+    full, which §2.1's grammar allows). Raises ValueError otherwise.
+    """
+    src, dst = ipaddress.ip_address(source[0]), ipaddress.ip_address(destination[0])
+    if src.version != dst.version:
+        raise ValueError("source and destination are of different families")
+    family = "TCP4" if src.version == 4 else "TCP6"
+    line = f"PROXY {family} {src.exploded} {dst.exploded} {source[1]} {destination[1]}\r\n"
+    return line.encode("ascii")
+
+
 # --- version 1 -------------------------------------------------------------------
 
 

@@ -165,7 +165,8 @@ async def run_selftalk(state: ApplianceState) -> dict[str, object]:
     report: dict[str, object] = {"time": state.now().isoformat()}
     try:
         result = await relay(address, state.bound["tls_client"][1],
-                             state.bound["tls_server"][1], SELFTALK_TIMEOUT)
+                             state.bound["tls_server"][1], SELFTALK_TIMEOUT,
+                             proxy_header=trusts(state.settings.trusted_proxies, address))
     except OSError as exc:
         report["error"] = exc.strerror or type(exc).__name__
         state.counters.selftalk_runs["failed"] += 1

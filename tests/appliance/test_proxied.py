@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import trio
 
-from pinata.appliance import proxied
+from pinata.appliance import proxied, run_selftalk
 from pinata.appliance.proxy_protocol import V2_SIGNATURE
 from pinata.appliance.settings import LISTENER_NAMES, ConfigError, Limits, load_config
 from pinata.cli import main
@@ -341,3 +341,12 @@ def test_pinata_toy_trusts_the_proxies_it_is_told(capsys: pytest.CaptureFixture[
     finally:
         code, _, err = stop(process, signal.SIGINT)
     assert code == 0, err
+
+
+def test_selftalk_announces_itself_when_its_own_address_is_a_trusted_proxy(
+    appliance: RunningAppliance,
+) -> None:
+    report: dict[str, Any] = appliance.run_async(run_selftalk, appliance.state)
+    assert report["both_released"] is True
+    assert report["secret_crossed_relay_in_clear"] is False
+    assert appliance.stats()["outcomes"] == {"secret released": 2}

@@ -4,6 +4,7 @@ by name, incremental input, and totality on arbitrary bytes."""
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +20,7 @@ from pinata.appliance.proxy_protocol import (
     ProxyRefusal,
     ProxyUnknown,
     crc32c,
+    format_v1,
     parse_proxy_header,
 )
 
@@ -111,6 +113,11 @@ def test_v2_tlvs_are_skipped_and_a_crc32c_is_checked() -> None:
     with pytest.raises(ProxyHeaderError) as caught:
         parse_proxy_header(bytes(flipped))
     assert caught.value.reason is ProxyRefusal.v2_bad_crc32c
+
+
+def test_format_v1_refuses_mixed_families() -> None:
+    with pytest.raises(ValueError):
+        format_v1(("127.0.0.1", 1), ("::1", 2))
 
 
 def test_the_bounds_are_107_and_1024_bytes() -> None:
@@ -275,6 +282,8 @@ def test_any_tcp_client_round_trips_in_both_versions(
     expected_source, expected_destination = (str(src), sport), (str(dst), dport)
     line = f"PROXY {family} {src} {dst} {sport} {dport}\r\n".encode()
     header = parse_proxy_header(line + after)
+    assert parse_proxy_header(format_v1((str(src), sport), (str(dst), dport))) == replace(
+        header, length=len(format_v1((str(src), sport), (str(dst), dport))))
     assert isinstance(header, ProxiedConnection) and header.version == 1
     assert (header.source, header.destination) == (expected_source, expected_destination)
     block = (src.packed + dst.packed + sport.to_bytes(2, "big") + dport.to_bytes(2, "big"))

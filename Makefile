@@ -1,6 +1,6 @@
 # The README's two commands live here: `make toy` and `make test`.
 # Each builds its own virtual environment; nothing is installed globally
-# except Debian's GnuTLS tools, which the interop tests use as a real peer.
+# except Debian's GnuTLS tools and HAProxy, which the interop tests use as real peers.
 
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -45,11 +45,17 @@ FUZZ_BUDGET ?= 240
 fuzz-ci: $(STAMP)
 	$(BIN)/python -m fuzz ci --budget $(FUZZ_BUDGET)
 
-# GnuTLS is a peer for interop tests; installed when we may (root + apt).
+# GnuTLS is a peer for interop tests, HAProxy the load balancer in front of
+# the appliances in tests/appliance/test_haproxy.py; installed when we may
+# (root + apt), each only if missing.
 system-deps:
 	@if ! command -v gnutls-cli >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnutls-bin >/dev/null) \
 		|| echo "warning: gnutls-bin could not be installed; GnuTLS interop tests will be skipped"; \
+	fi
+	@if ! command -v haproxy >/dev/null 2>&1 && ! [ -x /usr/sbin/haproxy ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy >/dev/null) \
+		|| echo "warning: haproxy could not be installed; HAProxy end-to-end tests will be skipped"; \
 	fi
 
 clean:

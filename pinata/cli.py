@@ -17,7 +17,7 @@ import trio
 
 from pinata.appliance import ConfigError, load_config, run, toy_settings
 from pinata.appliance.selftalk import RelayResult, relay
-from pinata.appliance.settings import ApplianceSettings
+from pinata.appliance.settings import ApplianceSettings, parse_trusted_proxies
 from pinata.secret import Secret
 
 SELFTALK_TIMEOUT = 15.0
@@ -59,6 +59,13 @@ def how_to_reach(settings: ApplianceSettings) -> str:
 
 def _toy(args: argparse.Namespace) -> int:
     settings = toy_settings(address=args.address, port_offset=args.port_offset)
+    if args.trusted_proxy:
+        try:
+            proxies = parse_trusted_proxies(args.trusted_proxy, "--trusted-proxy")
+        except ConfigError as exc:
+            print(f"pinata toy: refused: {exc}", file=sys.stderr)
+            return 2
+        settings = replace(settings, trusted_proxies=proxies)
     if args.instructions_only:
         # For `make toy`, which runs the same toy inside the unikernel launcher.
         print(how_to_reach(settings), flush=True)
@@ -160,6 +167,8 @@ def parser() -> argparse.ArgumentParser:
     placement(toy)
     toy.add_argument("--instructions-only", action="store_true",
                      help="print how to reach each port with the toy credentials, and exit")
+    toy.add_argument("--trusted-proxy", action="append", metavar="NETWORK", default=[],
+                     help="believe PROXY protocol headers from this network (repeatable)")
     serve = commands.add_parser("serve", help="serve a real deployment from a TOML config")
     serve.add_argument("--config", required=True, type=Path)
     selftalk = commands.add_parser("selftalk", help="relay the piñata to itself and show it")

@@ -25,4 +25,8 @@ HARNESSES: dict[str, tuple[str, str]] = {
         "our validator against pyca/cryptography's verifier on mutated chains",
     ),
     "http": ("fuzz.harnesses.http", "the web page's HTTP request handling (h11 + routing)"),
+    "proxy_protocol": (
+        "fuzz.harnesses.proxy_protocol",
+        "PROXY protocol v1/v2 headers: the parser, and the appliance reading them in segments",
+    ),
 }

@@ -26,6 +26,9 @@ class Outcome(enum.StrEnum):
     # The web page's connections.
     served = "served"
     bad_request = "bad request"
+    # A trusted proxy's connection: no valid PROXY header, or a LOCAL one.
+    proxy_refused = "PROXY header refused"
+    health_check = "health check"
 
 
 class StatGroup(enum.StrEnum):
@@ -45,6 +48,8 @@ class StatGroup(enum.StrEnum):
     internal_error = "internal error"
     served = "served"
     bad_request = "bad request"
+    proxy_refused = "PROXY header refused"
+    health_check = "health check"
 
 
 _BY_SENT_ALERT: dict[int, StatGroup] = {
@@ -82,6 +87,8 @@ _BY_OUTCOME: dict[Outcome, StatGroup] = {
     Outcome.internal_error: StatGroup.internal_error,
     Outcome.served: StatGroup.served,
     Outcome.bad_request: StatGroup.bad_request,
+    Outcome.proxy_refused: StatGroup.proxy_refused,
+    Outcome.health_check: StatGroup.health_check,
 }
 
 

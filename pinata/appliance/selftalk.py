@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import trio
 
 from pinata.appliance.net import dial
+from pinata.appliance.proxy_protocol import format_v1
 from pinata.secret import Secret
 from pinata.tls.constants import RECORD_HEADER_LEN, ContentType, HandshakeType, enum_name
 
@@ -123,9 +124,21 @@ def _source_port(stream: trio.SocketStream) -> int:
     return port
 
 
+async def _announce(stream: trio.SocketStream) -> None:
+    # Our own address is a trusted proxy's: the listener waits for a PROXY
+    # header, so each leg names itself as the client.
+    source, destination = stream.socket.getsockname(), stream.socket.getpeername()
+    await stream.send_all(format_v1((str(source[0]), int(source[1])),
+                                    (str(destination[0]), int(destination[1]))))
+
+
 async def relay(address: str, tls_client_port: int, tls_server_port: int,
-                timeout: float) -> RelayResult:
-    """Relay between a connection to the TLS-client port and one to the TLS-server port."""
+                timeout: float, *, proxy_header: bool = False) -> RelayResult:
+    """Relay between a connection to the TLS-client port and one to the TLS-server port.
+
+    With `proxy_header`, each leg first sends a PROXY protocol line naming
+    itself (for an appliance that counts `address` among its trusted proxies).
+    """
     to_client = await dial(address, tls_client_port)
     try:
         to_server = await dial(address, tls_server_port)
@@ -135,6 +148,9 @@ async def relay(address: str, tls_client_port: int, tls_server_port: int,
     legs = (Leg("piñata client -> piñata server"), Leg("piñata server -> piñata client"))
     try:
         with trio.move_on_after(timeout) as deadline:
+            if proxy_header:
+                await _announce(to_client)
+                await _announce(to_server)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_pipe, to_client, to_server, legs[0])
                 nursery.start_soon(_pipe, to_server, to_client, legs[1])

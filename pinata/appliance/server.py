@@ -21,6 +21,7 @@ import trio
 from pinata.appliance import ports
 from pinata.appliance.journal import ConnectionRecord
 from pinata.appliance.outcome import Outcome
+from pinata.appliance.proxied import receive_proxy_header, trusts, watch_untrusted
 from pinata.appliance.selftalk import relay
 from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
 from pinata.appliance.state import ApplianceState, build_state, utc_now
@@ -72,7 +73,7 @@ def _peer_of(stream: trio.SocketStream) -> tuple[str, int] | None:
     return str(name[0]), int(name[1])
 
 
-async def _run_connection(state: ApplianceState, listener: str, stream: trio.SocketStream,
+async def _run_connection(state: ApplianceState, listener: str, stream: trio.abc.Stream,
                           peer: tuple[str, int]) -> None:
     record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
     started = trio.current_time()
@@ -113,15 +114,41 @@ async def _accept_loop(state: ApplianceState, name: str, listener: trio.SocketLi
         if peer is None:
             await trio.aclose_forcefully(stream)
             continue
-        refused = state.caps.admit(peer[0])
-        if refused is not None:
-            state.counters.refused(name, refused)
-            record = ConnectionRecord(name, state.bound[name][1], peer, state.now(), duration=0.0)
-            record.finish(Outcome.limit, refused)
-            state.journal.write(record)
+        if trusts(state.settings.trusted_proxies, peer[0]):
+            # Admission waits for the header: the caps are the client's, not the proxy's.
+            nursery.start_soon(_run_proxied, state, name, stream, peer)
+        elif await _admitted(state, name, stream, peer):
+            nursery.start_soon(_run_connection, state, name, watch_untrusted(state, stream), peer)
+
+
+async def _admitted(state: ApplianceState, name: str, stream: trio.abc.Stream,
+                    peer: tuple[str, int]) -> bool:
+    """Take an admission slot for `peer`; or log, count and close the connection."""
+    refused = state.caps.admit(peer[0])
+    if refused is None:
+        return True
+    state.counters.refused(name, refused)
+    record = ConnectionRecord(name, state.bound[name][1], peer, state.now(), duration=0.0)
+    record.finish(Outcome.limit, refused)
+    state.journal.write(record)
+    await trio.aclose_forcefully(stream)
+    return False
+
+
+async def _run_proxied(state: ApplianceState, name: str, stream: trio.SocketStream,
+                       proxy: tuple[str, int]) -> None:
+    """A trusted proxy's connection: the PROXY header, then the client it names."""
+    relayed = None
+    try:
+        relayed = await receive_proxy_header(state, name, stream, proxy)
+    finally:
+        if relayed is None:
             await trio.aclose_forcefully(stream)
-            continue
-        nursery.start_soon(_run_connection, state, name, stream, peer)
+    if relayed is None:
+        return
+    client_stream, client = relayed
+    if await _admitted(state, name, client_stream, client):
+        await _run_connection(state, name, client_stream, client)
 
 
 def _loopback_for(address: str) -> str:
@@ -138,7 +165,8 @@ async def run_selftalk(state: ApplianceState) -> dict[str, object]:
     report: dict[str, object] = {"time": state.now().isoformat()}
     try:
         result = await relay(address, state.bound["tls_client"][1],
-                             state.bound["tls_server"][1], SELFTALK_TIMEOUT)
+                             state.bound["tls_server"][1], SELFTALK_TIMEOUT,
+                             proxy_header=trusts(state.settings.trusted_proxies, address))
     except OSError as exc:
         report["error"] = exc.strerror or type(exc).__name__
         state.counters.selftalk_runs["failed"] += 1

@@ -10,6 +10,7 @@ names the field.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -132,6 +133,9 @@ class ApplianceSettings:
     selftalk_interval: float = 600.0
     # Files a visitor may fetch to try the toy (shown by `pinata toy`); empty otherwise.
     credential_files: tuple[tuple[str, str], ...] = ()
+    # Networks whose connections start with a PROXY protocol header naming the
+    # real client (`pinata.appliance.proxied`); empty: nobody's header is believed.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @property
     def anchor_pem(self) -> str:
@@ -279,6 +283,27 @@ def _limits(table: Mapping[str, object]) -> Limits:
     return limits
 
 
+MAX_TRUSTED_PROXIES = 64
+
+
+def parse_trusted_proxies(
+    value: object, field_name: str = "trusted_proxies"
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Networks from a list of strings ("10.0.0.0/8", "::1"); refused with the field's name."""
+    if not isinstance(value, list) or len(value) > MAX_TRUSTED_PROXIES:
+        raise ConfigError(field_name, f"must be a list of at most {MAX_TRUSTED_PROXIES} networks")
+    networks = []
+    for entry in value:
+        if not isinstance(entry, str):
+            raise ConfigError(field_name, "every entry must be a string")
+        try:
+            # strict: "10.0.0.1/8" is refused, it is probably not what was meant.
+            networks.append(ipaddress.ip_network(entry, strict=True))
+        except ValueError as exc:
+            raise ConfigError(field_name, f"{entry!r} is not a network ({exc})") from None
+    return tuple(networks)
+
+
 def load_config(path: str | Path) -> ApplianceSettings:
     """Settings from a TOML file; relative file names are relative to it."""
     path = Path(path)
@@ -353,6 +378,7 @@ def load_config(path: str | Path) -> ApplianceSettings:
         https_credentials=web,
         log_path=str(base / log_path) if log_path else None,
         selftalk_interval=float(interval),
+        trusted_proxies=parse_trusted_proxies(doc.get("trusted_proxies", [])),
     )
 
 

@@ -49,6 +49,8 @@ class ApplianceState:
     now: Callable[[], datetime] = utc_now
     # Where each listener actually listens (port 0 resolved), by listener name.
     bound: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # Trusted-proxy connections still waiting for their PROXY header.
+    proxy_headers_pending: int = 0
     selftalk_reports: deque[dict[str, object]] = field(
         default_factory=lambda: deque(maxlen=MAX_SELFTALK_REPORTS)
     )

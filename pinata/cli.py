@@ -6,9 +6,6 @@ import argparse
 import importlib
 import json
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,9 +16,10 @@ from pinata.appliance import ConfigError, load_config, run, toy_settings
 from pinata.appliance.selftalk import RelayResult, relay
 from pinata.appliance.settings import ApplianceSettings
 from pinata.secret import Secret
+from pinata.trial import command as try_command
+from pinata.trial.record import fetch_own_record
 
 SELFTALK_TIMEOUT = 15.0
-RECORD_ATTEMPTS = 30
 
 
 def how_to_reach(settings: ApplianceSettings) -> str:
@@ -78,24 +76,6 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fetch_record(address: str, http_port: int, source_port: int) -> object:
-    host = f"[{address}]" if ":" in address else address
-    url = f"http://{host}:{http_port}/connection?port={source_port}"
-    # The appliance writes a connection's record as it ends, a moment after the
-    # relay sees EOF: ask again for a little while.
-    for _ in range(RECORD_ATTEMPTS):
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return json.loads(response.read(1 << 20))
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:
-                return {"unavailable": str(exc)}
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            return {"unavailable": str(exc)}
-        time.sleep(0.1)
-    return {"unavailable": "no record of this connection"}
-
-
 def _selftalk(args: argparse.Namespace) -> int:
     defaults = toy_settings(address=args.address, port_offset=args.port_offset)
     ports = replace(
@@ -129,7 +109,7 @@ def _selftalk(args: argparse.Namespace) -> int:
     for title, port in (("the piñata as TLS client (port 10002 side)", result.client_leg_port),
                         ("the piñata as TLS server (port 10000 side)", result.server_leg_port)):
         print(f"\nhandshake trace, {title}:")
-        print(json.dumps(_fetch_record(args.address, ports.http, port), indent=2))
+        print(json.dumps(fetch_own_record(args.address, ports.http, port), indent=2))
     verdict = "APPEARED in" if carried else "never appeared in"
     print(f"\nthe secret's plaintext ({secret_source}) {verdict} the relayed bytes")
     return 1 if carried or result.timed_out else 0
@@ -168,6 +148,8 @@ def parser() -> argparse.ArgumentParser:
     for name in ("tls_client", "tls_server", "http"):
         selftalk.add_argument(f"--{name.replace('_', '-')}-port", type=int,
                               help="this port instead of the default plus offset")
+    play = commands.add_parser("try", help="play one port with our engine in the attacker's seat")
+    try_command.add_arguments(play)
     commands.add_parser("bench", help="benchmarks (pinata.bench)", add_help=False)
     return top
 
@@ -177,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list[:1] == ["bench"]:
         return _bench(args_list[1:])
     args = parser().parse_args(args_list)
-    handlers = {"toy": _toy, "serve": _serve, "selftalk": _selftalk}
+    handlers = {"toy": _toy, "serve": _serve, "selftalk": _selftalk, "try": try_command.run}
     return handlers[args.command](args)
 
 

@@ -1,6 +1,7 @@
 # The README's two commands live here: `make toy` and `make test`.
 # Each builds its own virtual environment; nothing is installed globally
-# except Debian's GnuTLS tools, which the interop tests use as a real peer.
+# except Debian's GnuTLS tools (a real peer for the interop tests) and
+# Chromium (a real browser for the page's tests).
 
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -45,11 +46,17 @@ FUZZ_BUDGET ?= 240
 fuzz-ci: $(STAMP)
 	$(BIN)/python -m fuzz ci --budget $(FUZZ_BUDGET)
 
-# GnuTLS is a peer for interop tests; installed when we may (root + apt).
+# GnuTLS is a peer for interop tests, Chromium the browser for the page's
+# tests; installed when we may (root + apt). Without them those tests skip
+# and say why.
 system-deps:
 	@if ! command -v gnutls-cli >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnutls-bin >/dev/null) \
 		|| echo "warning: gnutls-bin could not be installed; GnuTLS interop tests will be skipped"; \
+	fi
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "warning: chromium could not be installed; the page's browser tests will be skipped"; \
 	fi
 
 clean:

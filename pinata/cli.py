@@ -23,35 +23,43 @@ SELFTALK_TIMEOUT = 15.0
 
 
 def how_to_reach(settings: ApplianceSettings) -> str:
-    """Instructions for reaching each port with OpenSSL and the toy credentials."""
+    """How to play each port: `pinata try` first, then the same with OpenSSL alone."""
     files = dict(settings.credential_files)
     host, p = settings.address, settings.ports
     anchor = files.get("anchor", "<anchor.pem>")
     ccert, ckey = files.get("client_cert", "<client.pem>"), files.get("client_key", "<client.key>")
     scert, skey = files.get("server_cert", "<server.pem>"), files.get("server_key", "<server.key>")
-    bridge = p.connect_back_target + 1
+    offset = p.tls_server - 10000
+    where = f" --host {host}" + (f" --port-offset {offset}" if offset else "")
     return "\n".join([
         f"pinata: serving on {host} (Ctrl-C stops it)",
         "",
-        f"port {p.tls_server}: present the toy client certificate, receive the secret:",
-        f"  openssl s_client -connect {host}:{p.tls_server} -cert {ccert} -key {ckey} "
+        "play each port with our own engine in your seat (prints both sides of the story):",
+        f"  pinata try 10000{where} --toy    # present the toy client certificate",
+        f"  pinata try 10001{where} --toy    # listen on {p.connect_back_target}, knock, "
+        "serve the toy server certificate",
+        f"  pinata try 10002{where} --toy    # be the TLS server on your own connection",
+        f"  pinata try 10000{where} --forge expired_leaf    # watch a refusal "
+        "(pinata try --help lists the forgeries)",
+        "",
+        "the same with OpenSSL alone:",
+        f"  port {p.tls_server}:",
+        f"    openssl s_client -connect {host}:{p.tls_server} -cert {ccert} -key {ckey} "
         f"-CAfile {anchor}",
-        "",
-        f"port {p.connect_back}: serve the toy server certificate on port "
-        f"{p.connect_back_target}, then knock:",
-        f"  openssl s_server -accept {p.connect_back_target} -cert {scert} -key {skey} "
-        f"-CAfile {anchor} -verify 1 &",
-        f"  nc -z {host} {p.connect_back}",
-        "",
-        f"port {p.tls_client}: the piñata is the TLS client on your connection; bridge it to "
-        "a local TLS server:",
-        f"  openssl s_server -accept {bridge} -cert {scert} -key {skey} -CAfile {anchor} "
-        "-verify 1 &",
-        f"  socat TCP:{host}:{p.tls_client} TCP:127.0.0.1:{bridge}",
+        f"  port {p.connect_back}: in one terminal, serve the toy server certificate on port "
+        f"{p.connect_back_target}:",
+        f"    openssl s_server -accept {p.connect_back_target} -naccept 1 -cert {scert} "
+        f"-key {skey} -CAfile {anchor}",
+        "  then knock from another (it fails at once: the piñata closes; that is the knock):",
+        f"    openssl s_client -connect {host}:{p.connect_back} </dev/null",
+        f"  port {p.tls_client}: OpenSSL cannot be the TLS server on a connection it opened, so "
+        "this port needs `pinata try 10002`, or a TCP relay from it to a local "
+        "openssl s_server.",
         "",
         f"web page: http://{host}:{p.http}/  and  https://{host}:{p.https}/ "
         f"(openssl s_client -connect {host}:{p.https} -CAfile {anchor})",
-        f"self-talk: pinata selftalk --address {host} --port-offset <the same offset>",
+        f"self-talk: pinata selftalk --address {host}"
+        + (f" --port-offset {offset}" if offset else ""),
     ])
 
 

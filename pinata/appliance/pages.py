@@ -72,30 +72,46 @@ code around them. No name is checked; only the chain matters.</li>
 </ol></section>"""
 
 
+CANONICAL = {"tls_server": 10000, "connect_back": 10001, "tls_client": 10002}
+CONNECT_BACK_CANONICAL = 40001
+
+
+def try_command(name: str, port: int, connect_back_target: int) -> str:
+    """The `pinata try` line that plays this listener where it actually listens."""
+    canonical = CANONICAL[name]
+    offset = port - canonical
+    words = [f"pinata try {canonical} --host ADDRESS --cert C --key K"]
+    if offset:
+        words.append(f"--port-offset {offset}")
+    if name == "connect_back" and connect_back_target != CONNECT_BACK_CANONICAL + offset:
+        words.append(f"--listen-port {connect_back_target}")
+    return " ".join(words)
+
+
 def _ports(page: PageInputs) -> str:
     p = page.ports
     cards = [
         ("tls_server", "Connect with TLS and present a client certificate that chains to the "
-         "anchor (extended key usage clientAuth): the piñata sends you the secret.",
-         "pinata try {port} --cert C --key K"),
+         "anchor (extended key usage clientAuth): the piñata sends you the secret."),
         ("connect_back", "Open a TCP connection: it is closed unread, then the piñata connects "
          f"to port {page.connect_back_target} of your address as a TLS client. Serve a "
-         "certificate that chains to the anchor (serverAuth) and it sends you the secret.",
-         "pinata try {port} --cert C --key K"),
+         "certificate that chains to the anchor (serverAuth) and it sends you the secret."),
         ("tls_client", "Open a TCP connection and be the TLS server on it: the piñata is the "
-         "client. Serve a certificate that chains to the anchor and it sends you the secret.",
-         "pinata try {port} --cert C --key K"),
+         "client. Serve a certificate that chains to the anchor and it sends you the secret."),
     ]
     body = "".join(
         f'<article class="card" id="port-{p[name]}"><h3>{PORT_TITLES[name]}</h3>'
         f'<div class="port" data-port="{name}">{p[name]}</div><p>{text}</p>'
-        f"<code>{escape(command.format(port=p[name]))}</code></article>"
-        for name, text, command in cards
+        f"<code>{escape(try_command(name, p[name], page.connect_back_target))}</code></article>"
+        for name, text in cards
     )
     return f"""<section id="ports"><h2>Three ports</h2>
 <div class="grid">{body}</div>
-<p>This page is served over HTTP (port {p["http"]}) and over HTTPS (port {p["https"]}) by the
-same TLS engine, without client authentication.</p></section>"""
+<p>Each card's command plays that port with this project's own TLS engine in your seat
+(<code>pip install</code> the project; <code>--toy</code> instead of <code>--cert</code> and
+<code>--key</code> uses the published toy researcher certificates, which only the toy
+accepts). This page is served over HTTP (port {p["http"]}) and over HTTPS
+(port {p["https"]}) by the same TLS engine, without client authentication.</p></section>"""
 
 
 def _fingerprint(der: bytes) -> str:

@@ -51,7 +51,8 @@ class Chromium:
     binary: str
     trusted_spki: str | None = None
 
-    def _run(self, url: str, width: int, height: int, *extra: str) -> subprocess.CompletedProcess[str]:
+    def _run(self, url: str, width: int, height: int,
+             *extra: str) -> subprocess.CompletedProcess[str]:
         with tempfile.TemporaryDirectory(prefix="pinata-chromium-") as profile:
             command = [
                 self.binary, "--headless", "--no-sandbox", "--disable-gpu",

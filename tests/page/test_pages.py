@@ -181,3 +181,14 @@ def test_journal_numbers_stay_stable_as_records_age_out() -> None:
     assert [n for n, _ in journal.numbered()] == [3, 4, 5]
     assert journal.by_number(2) is None and journal.by_number(6) is None
     assert journal.by_number(3) is journal.recent[0]
+
+
+def test_try_commands_reach_the_ports_as_configured() -> None:
+    from pinata.appliance.pages import try_command
+
+    assert try_command("tls_server", 10000, 40001) == (
+        "pinata try 10000 --host ADDRESS --cert C --key K")
+    assert try_command("tls_client", 12319, 42318).endswith("--port-offset 2317")
+    assert try_command("connect_back", 10001, 40001).endswith("--key K")
+    assert try_command("connect_back", 443, 40001).endswith(
+        "--port-offset -9558 --listen-port 40001")

@@ -118,3 +118,22 @@ def test_nothing_listening_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["try", "10000", "--toy", "--port-offset", str(free_offset())]) == 2
     assert "cannot reach" in capsys.readouterr().err
+
+
+def test_make_toy_instructions_work_as_printed(
+    toy: ToyProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pinata.appliance import toy_settings
+    from pinata.cli import how_to_reach
+
+    text = how_to_reach(toy_settings(port_offset=toy.offset))
+    lines = [line.strip() for line in text.splitlines()]
+    commands = [line.split("#")[0].split() for line in lines if line.startswith("pinata try")]
+    assert [c[2] for c in commands] == ["10000", "10001", "10002", "10000"]
+    first_openssl = next(i for i, line in enumerate(lines) if line.startswith("openssl"))
+    assert all(i < first_openssl for i, line in enumerate(lines) if line.startswith("pinata try"))
+    assert "socat" not in text and "nc -z" not in text and " nc " not in text
+    for command in commands:
+        code, shown = run_try(capsys, *command[2:])
+        expected = 1 if "--forge" in command else 0
+        assert code == expected, shown

@@ -114,6 +114,14 @@ accepts). This page is served over HTTP (port {p["http"]}) and over HTTPS
 (port {p["https"]}) by the same TLS engine, without client authentication.</p></section>"""
 
 
+def _when(value: object) -> str:
+    """An ISO 8601 time as "YYYY-MM-DD HH:MM:SS UTC" (as given if it is not one)."""
+    try:
+        return datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return str(value)
+
+
 def _fingerprint(der: bytes) -> str:
     digest = hashlib.sha256(der).hexdigest().upper()
     return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
@@ -169,7 +177,7 @@ def _counters(page: PageInputs) -> str:
     attempts = sum(int(str(_mapping(listeners.get(n)).get("connections", 0)))
                    for n in BOUNTY_LISTENERS)
     return f"""<section id="counters"><h2>Statistics</h2>
-<p>Since {escape(str(stats.get("started", "")))}: <span class="big" id="attempts">{attempts}
+<p>Since {escape(_when(stats.get("started")))}: <span class="big" id="attempts">{attempts}
 </span> connections to the three ports.</p>
 <div class="grid">
 <div class="card"><h3>The secret</h3><dl class="stats">{_released(stats)}</dl></div>
@@ -178,16 +186,18 @@ def _counters(page: PageInputs) -> str:
 {f'<p class="muted">Limits: {limit_list}</p>' if limit_list else ""}</div>
 </div>
 <h3>The last 24 hours</h3>
-<div class="scroll">{history_svg(page.history, page.now)}</div>
+<div class="scroll from-end">{history_svg(page.history, page.now)}</div>
 <p>Live as <a href="/stats">JSON</a> and in <a href="/metrics">Prometheus format</a>.</p>
 </section>"""
 
 
-def _selftalk_statement(report: Record, rows: int) -> str:
+def _selftalk_statement(report: Record) -> str:
     legs = report.get("legs")
     total = sum(int(str(_mapping(leg).get("bytes", 0)))
                 for leg in (legs if isinstance(legs, Sequence) else ()))
-    clear = sum(1 for _, record in arrows(report) if record.get("messages"))
+    kinds = [str(record.get("type")) for _, record in arrows(report)]
+    sealed, ccs = kinds.count("application_data"), kinds.count("change_cipher_spec")
+    hellos = sum(1 for _, record in arrows(report) if record.get("messages"))
     crossed = report.get("secret_crossed_relay_in_clear")
     both = report.get("both_released") is True
     verdict = ("The secret's plaintext <strong class=\"bad\">appeared</strong> in the relayed "
@@ -195,9 +205,11 @@ def _selftalk_statement(report: Record, rows: int) -> str:
                "The secret's plaintext never appeared in the relayed bytes.")
     ends = ("Both handshakes completed and the secret crossed the relay encrypted, both ways."
             if both else "This run did not complete both handshakes.")
-    return (f"<p>The relay saw {rows} records ({total} bytes): {clear} in the clear (the "
-            f"hellos, which carry no secret) and the rest encrypted, as ciphertext only. "
-            f"{ends} {verdict}</p>")
+    return (f"<p>What the relay saw: {len(kinds)} records, {total} bytes. {hellos} in the "
+            f"clear (solid arrows: the hellos, which carry no secret), {ccs} one-byte "
+            "change_cipher_spec (a compatibility no-op) and "
+            f"{sealed} encrypted (dashed arrows: the rest of both handshakes, then the secret "
+            f"each way), of which it saw only ciphertext. {ends} {verdict}</p>")
 
 
 def _selftalk(page: PageInputs) -> str:
@@ -213,9 +225,9 @@ def _selftalk(page: PageInputs) -> str:
         body = f"<p>The latest self-talk could not run: {escape(str(report['error']))}.</p>"
     else:
         svg = ladder_svg(report, p["tls_client"], p["tls_server"])
-        when = escape(str(report.get("time", "")))
+        when = escape(_when(report.get("time")))
         body = (f"<p>The latest run, at {when}:</p>"
-                + _selftalk_statement(report, len(arrows(report)))
+                + _selftalk_statement(report)
                 + f'<div class="scroll">{svg}</div>')
     return (f'<section id="selftalk"><h2>Talking to itself</h2>{intro}{body}'
             '<p>Every recent run as <a href="/selftalk.json">JSON</a>.</p></section>')
@@ -243,7 +255,7 @@ def _recent(page: PageInputs) -> str:
     else:
         rows = "\n".join(
             f'<tr><td><a href="/connection/{n}">{n}</a></td>'
-            f"<td>{escape(str(r.get('time', ''))[11:19])}</td>"
+            f"<td class=\"wide\">{escape(str(r.get('time', ''))[11:19])}</td>"
             f"<td>{escape(str(r.get('port', '')))}</td>"
             f"<td>{escape(mask_address(str(_mapping(r.get('peer')).get('address', ''))))}</td>"
             f"<td>{escape(str(r.get('outcome', '')))}</td>"
@@ -251,7 +263,7 @@ def _recent(page: PageInputs) -> str:
             for n, r in shown
         )
         table = ('<div class="scroll"><table id="recent-table"><thead><tr><th>#</th>'
-                 "<th>time (UTC)</th><th>port</th><th>from</th><th>outcome</th>"
+                 '<th class="wide">time (UTC)</th><th>port</th><th>from</th><th>outcome</th>'
                  f"<th>refused by</th></tr></thead><tbody>{rows}</tbody></table></div>")
     return (f'<section id="recent"><h2>Recent connections</h2>'
             "<p>Addresses are shown as their network only (IPv4 /24, IPv6 /48). Follow a "

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 
-WIDTH = 720
-LEFT, MIDDLE, RIGHT = 70, 360, 650
+# Narrow enough that labels stay legible on a 375 px phone without scrolling.
+WIDTH = 480
+LEFT, MIDDLE, RIGHT = 40, 240, 440
 HEAD = 46
-ROW = 38
+ROW = 36
 
 Arrow = tuple[int, Mapping[str, object]]  # (leg: 0 client->server, 1 back; the record)
 
@@ -59,7 +60,9 @@ def _arrow(row: int, leg: int, record: Mapping[str, object]) -> str:
     start, end = (LEFT, RIGHT) if leg == 0 else (RIGHT, LEFT)
     tip = -10 if leg == 0 else 10
     kind = escape(str(record.get("type", "?")))
-    clear = "clear" if record.get("messages") else "sealed"
+    # Only application_data records are encrypted (RFC 8446 §5.2); the
+    # hellos and the one-byte change_cipher_spec (§D.4) cross in the clear.
+    clear = "sealed" if record.get("type") == "application_data" else "clear"
     return (
         f'<g class="rec {clear}" data-leg="{leg}" data-type="{kind}">'
         f'<text x="{MIDDLE}" y="{y - 7}" text-anchor="middle">{escape(_label(record))}</text>'
@@ -79,13 +82,13 @@ def ladder_svg(report: Mapping[str, object], client_port: int, server_port: int)
         return ""
     height = HEAD + ROW * len(rows) + 12
     lanes = "".join(
-        f'<text class="lane" x="{x}" y="16" text-anchor="middle">{name}</text>'
-        f'<text class="sub" x="{x}" y="32" text-anchor="middle">{sub}</text>'
+        f'<text class="lane" x="{tx}" y="16" text-anchor="{anchor}">{name}</text>'
+        f'<text class="sub" x="{tx}" y="32" text-anchor="{anchor}">{sub}</text>'
         f'<line class="lane" x1="{x}" y1="{HEAD - 8}" x2="{x}" y2="{height - 4}"/>'
-        for x, name, sub in (
-            (LEFT, "piñata as client", f"port {client_port} side"),
-            (MIDDLE, "relay", "sees every byte"),
-            (RIGHT, "piñata as server", f"port {server_port} side"),
+        for x, tx, anchor, name, sub in (
+            (LEFT, 4, "start", "piñata as client", f"port {client_port} side"),
+            (MIDDLE, MIDDLE, "middle", "relay", "sees every byte"),
+            (RIGHT, WIDTH - 4, "end", "piñata as server", f"port {server_port} side"),
         )
     )
     body = "".join(_arrow(i, leg, record) for i, (leg, record) in enumerate(rows))

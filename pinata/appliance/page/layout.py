@@ -46,8 +46,9 @@ dl.stats dd{margin:0;text-align:right;font-weight:600;font-variant-numeric:tabul
 svg{width:100%;height:auto;display:block;background:var(--panel);
 border:1px solid var(--line);font:12px system-ui,sans-serif}
 svg text{fill:var(--ink)}
-svg.ladder{max-width:50rem;min-width:34rem;margin:0 auto}
+svg.ladder{max-width:38rem;margin:0 auto;font-size:13px}
 svg.chart{min-width:34rem;font-size:11px}
+.scroll.from-end{direction:rtl}.scroll.from-end>*{direction:ltr}
 svg .lane{stroke:var(--line);stroke-width:2;font-weight:700;font-size:14px}
 svg text.lane{stroke:none}
 svg .sub{fill:var(--muted)}
@@ -58,7 +59,8 @@ svg .rec.sealed path,svg .rec.sealed circle{fill:var(--accent)}
 svg .axis{stroke:var(--muted)}
 svg .k-released{fill:var(--ok)}svg .k-refused{fill:var(--bad)}svg .k-other{fill:var(--other)}
 footer{color:var(--muted);padding:2rem 1rem}
-@media (max-width:40rem){body{font-size:15px}h1{font-size:1.5rem}th,td{padding:.25rem}}
+@media (max-width:40rem){body{font-size:15px}h1{font-size:1.5rem}th,td{padding:.25rem}
+table{font-size:.85rem}.wide{display:none}}
 """
 
 # Refreshes every element marked data-stat from /stats; "a/b" walks the JSON.

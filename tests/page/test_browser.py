@@ -98,6 +98,11 @@ def test_page_loads_clean_and_holds_everything(
     relayed = sum(len(leg["records"]) for leg in legs)
     assert relayed >= 4
     assert dom.count('<g class="rec') == relayed
+    # Both directions share one sequence: the ladder is drawn in the relay's order.
+    seqs = sorted(record["seq"] for leg in legs for record in leg["records"])
+    assert seqs == list(range(relayed))
+    first, second = re.findall(r'<g class="rec [a-z]+" data-leg="(\d)"', dom)[:2]
+    assert (first, second) == ("0", "1")  # ClientHello out, then ServerHello back
     assert "client_hello" in dom and "server_hello" in dom
     assert '<svg class="chart"' in dom
     assert "127.0.0.0/24" in dom and "127.0.0.1" not in dom.split('id="recent"')[1]

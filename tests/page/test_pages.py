@@ -192,3 +192,24 @@ def test_try_commands_reach_the_ports_as_configured() -> None:
     assert try_command("connect_back", 10001, 40001).endswith("--key K")
     assert try_command("connect_back", 443, 40001).endswith(
         "--port-offset -9558 --listen-port 40001")
+
+
+def test_chart_draws_one_bar_per_ten_minutes_of_the_day() -> None:
+    from pinata.appliance.page.chart import history_svg
+
+    history = History()
+    start = NOW - timedelta(minutes=MINUTES - 1)
+    for minute in range(0, MINUTES, 10):
+        history.add(start + timedelta(minutes=minute), "refused")
+    svg = history_svg(history, NOW)
+    assert svg.count('<rect class="k-refused" x=') == MINUTES // 10 + 1  # + the legend's
+    assert 'data-total="144"' in svg
+
+
+def test_recent_connections_shows_the_latest_twenty() -> None:
+    journal = Journal(lambda line: None, keep=64)
+    for _ in range(30):
+        journal.write(record(outcome=Outcome.timeout))
+    page = index_html(page_inputs(journal))
+    links = re.findall(r'<a href="/connection/(\d+)">', page)
+    assert links == [str(n) for n in range(30, 10, -1)]

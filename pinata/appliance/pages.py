@@ -313,4 +313,5 @@ def connection_html(number: int, record: Record) -> str:
 
 
 def software_text(software: Sequence[tuple[str, str]]) -> str:
+    """`/software`: one "name version" line per distribution."""
     return "".join(f"{name} {version}\n" for name, version in software)

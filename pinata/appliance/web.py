@@ -79,7 +79,7 @@ def _index(state: ApplianceState) -> Response:
 def _connection_page(state: ApplianceState, number_text: str) -> Response:
     """A recent bounty-port connection's trace, by its number on the index page."""
     record = None
-    if number_text.isdigit() and len(number_text) <= 12:
+    if number_text.isascii() and number_text.isdigit() and len(number_text) <= 12:
         record = state.journal.by_number(int(number_text))
     if record is None or record.get("listener") not in BOUNTY_LISTENERS:
         return 404, TEXT, b"no such recent connection\n"

@@ -22,6 +22,7 @@ ROLE_OF_PORT: dict[int, forge.Role] = {10000: "client", 10001: "server", 10002: 
 
 
 def add_arguments(sub: argparse.ArgumentParser) -> None:
+    """The `try` subcommand's arguments, on the parser `pinata` made for it."""
     sub.add_argument("port", type=int, choices=sorted(PORT_ROLES),
                      help="which port to play: 10000 (TLS server), 10001 (connect-back), "
                           "10002 (TLS client); the offset is added")

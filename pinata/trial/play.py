@@ -65,10 +65,12 @@ class Trial:
 
     @property
     def role(self) -> str:
+        """The listener's name: tls_server, connect_back or tls_client."""
         return PORT_ROLES[self.port]
 
     @property
     def target_port(self) -> int:
+        """Where the listener is: the canonical port plus the offset."""
         return self.port + self.port_offset
 
 
@@ -89,6 +91,7 @@ class TrialResult:
 
     @property
     def secret_received(self) -> bool:
+        """Whether the piñata sent application data after a completed handshake."""
         return self.outcome == "secret received"
 
 

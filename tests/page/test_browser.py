@@ -107,6 +107,7 @@ def test_page_loads_clean_and_holds_everything(
     assert '<svg class="chart"' in dom
     assert "127.0.0.0/24" in dom and "127.0.0.1" not in dom.split('id="recent"')[1]
     assert_no_injected_markup(dom, max_scripts=1)
+    assert TOY.secret_wif.decode() not in dom
 
 
 def _hostile_connection_path(toy: ToyProcess) -> str:
@@ -128,6 +129,7 @@ def test_hostile_subject_stays_text_in_the_browser(
     # Serialised by the browser: an injected element would appear as markup here.
     assert_no_injected_markup(loaded.dom, max_scripts=0)
     assert ESCAPED.search(loaded.dom)
+    assert TOY.secret_wif.decode() not in loaded.dom
     assert "ClientHello" in loaded.dom or "Certificate" in loaded.dom
 
 

@@ -109,5 +109,6 @@ def test_the_sandboxed_page_in_a_browser(
     assert isinstance(legs, list)
     assert loaded.dom.count('<g class="rec') == sum(len(leg["records"]) for leg in legs)
     assert re.search(r'data-stat="secrets_released[^"]*">\d+<', loaded.dom)
+    assert TOY.secret_wif.decode() not in loaded.dom
     shot = tmp_path / "page.png"
     assert chromium.screenshot(sandboxed.url("/", scheme), shot, width, 1200) == (width, 1200)

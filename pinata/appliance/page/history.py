@@ -43,6 +43,7 @@ _REFUSED = {
 
 
 def kind_of(group: StatGroup) -> str:
+    """The chart's kind for a statistics group: released, refused (a check said no), other."""
     if group is StatGroup.secret_released:
         return Kind.released
     return Kind.refused if group in _REFUSED else Kind.other
@@ -58,6 +59,8 @@ def failed_check(detail: str | None) -> str | None:
 
 @dataclass
 class Bucket:
+    """One minute (since the epoch) and its counts by kind."""
+
     minute: int
     counts: Counter[str]
 
@@ -84,6 +87,7 @@ class History:
                 self.x509_checks["other"] += 1
 
     def add(self, when: datetime, kind: str) -> None:
+        """Count one attempt of `kind` in the minute of `when`; older than what is held: dropped."""
         minute = int(when.timestamp() // 60)
         if self.buckets and self.buckets[-1].minute == minute:
             self.buckets[-1].counts[kind] += 1

@@ -67,6 +67,7 @@ class Chromium:
                                   timeout=TIMEOUT, check=False)
 
     def load(self, url: str, width: int, height: int = 900) -> Load:
+        """The DOM after load and scripts, and any problem logged."""
         done = self._run(url, width, height, "--dump-dom")
         problems = tuple(line for line in done.stderr.splitlines() if PROBLEM.search(line))
         return Load(done.stdout, problems)

@@ -110,6 +110,25 @@ def test_page_loads_clean_and_holds_everything(
     assert TOY.secret_wif.decode() not in dom
 
 
+def test_page_reads_the_same_without_javascript(
+    chromium: Chromium, toy: ToyProcess, tmp_path: Path
+) -> None:
+    # Chromium's --dump-dom needs script, so the page is loaded without its own:
+    # the document as served, its one <script> element cut out.
+    with urllib.request.urlopen(toy.url("/"), timeout=10) as response:
+        served = response.read().decode()
+    stripped = re.sub(r"<script>.*?</script>", "", served, flags=re.S)
+    assert stripped.count("<script") == 0 and served.count("<script>") == 1
+    copy = tmp_path / "page.html"
+    copy.write_text(stripped, encoding="utf-8")
+    without = chromium.load(copy.as_uri(), 375)
+    assert not without.problems, without.problems
+    for marker in ('id="rules"', 'id="ports"', 'id="anchor"', 'id="counters"',
+                   'id="selftalk"', 'id="recent"', 'id="software"', 'data-stat="outcomes/'):
+        assert marker in without.dom
+    assert without.dom.count('<g class="rec') == served.count('<g class="rec') > 0
+
+
 def _hostile_connection_path(toy: ToyProcess) -> str:
     with urllib.request.urlopen(toy.url("/"), timeout=10) as response:
         page = response.read().decode()

@@ -11,13 +11,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from bait_ca import toy as bait_ca_toy
 from pinata.cli import main
-from tests.page.browser import Chromium, find_chromium, spki_hash
+from tests.page.browser import Browser, find_chromium, png_size, spki_hash
 from tests.unikernel.harness import Launched, write_manifest
 
 TOY = bait_ca_toy.load()
@@ -86,14 +85,12 @@ def test_try_with_a_forged_chain_is_refused_by_the_sandboxed_image(
 @pytest.mark.parametrize("width", (375, 1280))
 @pytest.mark.parametrize("scheme", ("http", "https"))
 def test_the_sandboxed_page_in_a_browser(
-    sandboxed: Sandboxed, scheme: str, width: int, tmp_path: Path
+    sandboxed: Sandboxed, scheme: str, width: int
 ) -> None:
     binary = find_chromium()
     if binary is None:
         pytest.skip("headless Chromium is not installed (Debian package chromium; "
                     "`make test` installs it when run as root with apt-get)")
-    # The manifest names no web certificate, so HTTPS presents the server's.
-    chromium = Chromium(binary, trusted_spki=spki_hash(TOY.path("server.pem").read_bytes()))
     deadline = time.monotonic() + 30
     reports: list[dict[str, object]] = []
     while not reports and time.monotonic() < deadline:
@@ -101,7 +98,9 @@ def test_the_sandboxed_page_in_a_browser(
             reports = json.loads(response.read())
         time.sleep(0.2)
     assert reports and reports[-1].get("both_released") is True
-    loaded = chromium.load(sandboxed.url("/", scheme), width)
+    # The manifest names no web certificate, so HTTPS presents the server's.
+    with Browser(binary, trusted_spki=spki_hash(TOY.path("server.pem").read_bytes())) as chromium:
+        loaded = chromium.load(sandboxed.url("/", scheme), width, screenshot=True)
     assert not loaded.problems, loaded.problems
     for name in CANONICAL:
         assert f'data-port="{name}">{sandboxed.ports[name]}<' in loaded.dom
@@ -110,5 +109,5 @@ def test_the_sandboxed_page_in_a_browser(
     assert loaded.dom.count('<g class="rec') == sum(len(leg["records"]) for leg in legs)
     assert re.search(r'data-stat="secrets_released[^"]*">\d+<', loaded.dom)
     assert TOY.secret_wif.decode() not in loaded.dom
-    shot = tmp_path / "page.png"
-    assert chromium.screenshot(sandboxed.url("/", scheme), shot, width, 1200) == (width, 1200)
+    assert loaded.viewport_width == width and loaded.scroll_width <= width
+    assert png_size(loaded.screenshot)[0] == width

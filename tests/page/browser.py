@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -161,9 +162,12 @@ class Browser:
     # --- pages ----------------------------------------------------------------
 
     def load(self, url: str, width: int, height: int = 900, *,
-             screenshot: bool = False, script: bool = True) -> Load:
+             screenshot: bool = False, script: bool = True,
+             then: Callable[[], None] | None = None, advance_ms: int = 0) -> Load:
         """Open `url` in a fresh tab of exactly `width` x `height` CSS pixels
-        (with the page's own scripts disabled when `script` is False)."""
+        (with the page's own scripts disabled when `script` is False). With
+        `then`, call it once the page has loaded, then let the page's clock run
+        `advance_ms` of virtual time (its timers fire, their fetches finish)."""
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget",
                             {"targetId": target, "flatten": True})["sessionId"]
@@ -184,6 +188,13 @@ class Browser:
             if not self._wait_event("Page.loadEventFired", session, TIMEOUT):
                 loaded.problems.append("no load event")
             self._wait_event("never", session, SETTLE)
+            if then is not None:
+                then()
+                self.call("Emulation.setVirtualTimePolicy", {
+                    "policy": "pauseIfNetworkFetchesPending", "budget": advance_ms}, session)
+                if not self._wait_event("Emulation.virtualTimeBudgetExpired", session, TIMEOUT):
+                    loaded.problems.append("virtual time did not run out")
+                self._wait_event("never", session, SETTLE)
             self._fill(loaded, session, screenshot)
             loaded.problems += [problem for event in self._events
                                 if event.get("sessionId") == session

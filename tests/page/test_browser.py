@@ -148,6 +148,24 @@ def test_page_fits_the_width_without_sideways_scrolling(
     assert loaded.scroll_width <= width
 
 
+def test_script_refreshes_the_counters(
+    chromium: Browser, toy: ToyProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pattern = re.compile(r'data-stat="outcomes/X.509 failure">(\d+)<')
+
+    def refuse_once() -> None:
+        assert main(["try", "10000", "--forge", "wrong_eku_leaf", "--port-offset",
+                     str(toy.offset), "--json"]) == 1
+        capsys.readouterr()
+
+    before = chromium.load(toy.url("/"), 1280)
+    loaded = chromium.load(toy.url("/"), 1280, then=refuse_once, advance_ms=16_000)
+    assert not loaded.problems, loaded.problems
+    old, new = pattern.search(before.dom), pattern.search(loaded.dom)
+    assert old is not None and new is not None
+    assert int(new.group(1)) == int(old.group(1)) + 1
+
+
 def _hostile_connection_path(toy: ToyProcess) -> str:
     with urllib.request.urlopen(toy.url("/"), timeout=10) as response:
         page = response.read().decode()

@@ -1,6 +1,7 @@
 # The README's two commands live here: `make toy` and `make test`.
 # Each builds its own virtual environment; nothing is installed globally
-# except Debian's GnuTLS tools and HAProxy, which the interop tests use as real peers.
+# except Debian packages that tests use as real peers: GnuTLS's tools (interop),
+# HAProxy (the load balancer in front of appliances) and Chromium (the page).
 
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -45,17 +46,19 @@ FUZZ_BUDGET ?= 240
 fuzz-ci: $(STAMP)
 	$(BIN)/python -m fuzz ci --budget $(FUZZ_BUDGET)
 
-# GnuTLS is a peer for interop tests, HAProxy the load balancer in front of
-# the appliances in tests/appliance/test_haproxy.py; installed when we may
-# (root + apt), each only if missing.
+# Real peers for the tests, installed when we may (root + apt), each only if
+# missing: GnuTLS's tools (interop), HAProxy (tests/appliance/test_haproxy.py)
+# and Chromium (the page's browser tests). Without them those tests skip and
+# say why.
+SYSTEM_DEPS := gnutls-cli:gnutls-bin haproxy:haproxy chromium:chromium
 system-deps:
-	@if ! command -v gnutls-cli >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnutls-bin >/dev/null) \
-		|| echo "warning: gnutls-bin could not be installed; GnuTLS interop tests will be skipped"; \
-	fi
-	@if ! command -v haproxy >/dev/null 2>&1 && ! [ -x /usr/sbin/haproxy ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy >/dev/null) \
-		|| echo "warning: haproxy could not be installed; HAProxy end-to-end tests will be skipped"; \
+	@missing=""; for pair in $(SYSTEM_DEPS); do \
+		cmd=$${pair%%:*}; pkg=$${pair#*:}; \
+		command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+		|| echo "warning: could not install$$missing; the tests that need them will be skipped"; \
 	fi
 
 clean:

@@ -6,9 +6,6 @@ import argparse
 import importlib
 import json
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,41 +16,50 @@ from pinata.appliance import ConfigError, load_config, run, toy_settings
 from pinata.appliance.selftalk import RelayResult, relay
 from pinata.appliance.settings import ApplianceSettings, parse_trusted_proxies
 from pinata.secret import Secret
+from pinata.trial import command as try_command
+from pinata.trial.record import fetch_own_record
 
 SELFTALK_TIMEOUT = 15.0
-RECORD_ATTEMPTS = 30
 
 
 def how_to_reach(settings: ApplianceSettings) -> str:
-    """Instructions for reaching each port with OpenSSL and the toy credentials."""
+    """How to play each port: `pinata try` first, then the same with OpenSSL alone."""
     files = dict(settings.credential_files)
     host, p = settings.address, settings.ports
     anchor = files.get("anchor", "<anchor.pem>")
     ccert, ckey = files.get("client_cert", "<client.pem>"), files.get("client_key", "<client.key>")
     scert, skey = files.get("server_cert", "<server.pem>"), files.get("server_key", "<server.key>")
-    bridge = p.connect_back_target + 1
+    offset = p.tls_server - 10000
+    where = f" --host {host}" + (f" --port-offset {offset}" if offset else "")
     return "\n".join([
         f"pinata: serving on {host} (Ctrl-C stops it)",
         "",
-        f"port {p.tls_server}: present the toy client certificate, receive the secret:",
-        f"  openssl s_client -connect {host}:{p.tls_server} -cert {ccert} -key {ckey} "
+        "play each port with our own engine in your seat (prints both sides of the story):",
+        f"  pinata try 10000{where} --toy    # present the toy client certificate",
+        f"  pinata try 10001{where} --toy    # listen on {p.connect_back_target}, knock, "
+        "serve the toy server certificate",
+        f"  pinata try 10002{where} --toy    # be the TLS server on your own connection",
+        f"  pinata try 10000{where} --forge expired_leaf    # watch a refusal "
+        "(pinata try --help lists the forgeries)",
+        "",
+        "the same with OpenSSL alone:",
+        f"  port {p.tls_server}:",
+        f"    openssl s_client -connect {host}:{p.tls_server} -cert {ccert} -key {ckey} "
         f"-CAfile {anchor}",
-        "",
-        f"port {p.connect_back}: serve the toy server certificate on port "
-        f"{p.connect_back_target}, then knock:",
-        f"  openssl s_server -accept {p.connect_back_target} -cert {scert} -key {skey} "
-        f"-CAfile {anchor} -verify 1 &",
-        f"  nc -z {host} {p.connect_back}",
-        "",
-        f"port {p.tls_client}: the piñata is the TLS client on your connection; bridge it to "
-        "a local TLS server:",
-        f"  openssl s_server -accept {bridge} -cert {scert} -key {skey} -CAfile {anchor} "
-        "-verify 1 &",
-        f"  socat TCP:{host}:{p.tls_client} TCP:127.0.0.1:{bridge}",
+        f"  port {p.connect_back}: in one terminal, serve the toy server certificate on port "
+        f"{p.connect_back_target}:",
+        f"    openssl s_server -accept {p.connect_back_target} -naccept 1 -cert {scert} "
+        f"-key {skey} -CAfile {anchor}",
+        "  then knock from another (it fails at once: the piñata closes; that is the knock):",
+        f"    openssl s_client -connect {host}:{p.connect_back} </dev/null",
+        f"  port {p.tls_client}: OpenSSL cannot be the TLS server on a connection it opened, so "
+        "this port needs `pinata try 10002`, or a TCP relay from it to a local "
+        "openssl s_server.",
         "",
         f"web page: http://{host}:{p.http}/  and  https://{host}:{p.https}/ "
         f"(openssl s_client -connect {host}:{p.https} -CAfile {anchor})",
-        f"self-talk: pinata selftalk --address {host} --port-offset <the same offset>",
+        f"self-talk: pinata selftalk --address {host}"
+        + (f" --port-offset {offset}" if offset else ""),
     ])
 
 
@@ -83,24 +89,6 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     run(settings)
     return 0
-
-
-def _fetch_record(address: str, http_port: int, source_port: int) -> object:
-    host = f"[{address}]" if ":" in address else address
-    url = f"http://{host}:{http_port}/connection?port={source_port}"
-    # The appliance writes a connection's record as it ends, a moment after the
-    # relay sees EOF: ask again for a little while.
-    for _ in range(RECORD_ATTEMPTS):
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return json.loads(response.read(1 << 20))
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:
-                return {"unavailable": str(exc)}
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            return {"unavailable": str(exc)}
-        time.sleep(0.1)
-    return {"unavailable": "no record of this connection"}
 
 
 def _selftalk(args: argparse.Namespace) -> int:
@@ -136,7 +124,7 @@ def _selftalk(args: argparse.Namespace) -> int:
     for title, port in (("the piñata as TLS client (port 10002 side)", result.client_leg_port),
                         ("the piñata as TLS server (port 10000 side)", result.server_leg_port)):
         print(f"\nhandshake trace, {title}:")
-        print(json.dumps(_fetch_record(args.address, ports.http, port), indent=2))
+        print(json.dumps(fetch_own_record(args.address, ports.http, port), indent=2))
     verdict = "APPEARED in" if carried else "never appeared in"
     print(f"\nthe secret's plaintext ({secret_source}) {verdict} the relayed bytes")
     return 1 if carried or result.timed_out else 0
@@ -177,6 +165,8 @@ def parser() -> argparse.ArgumentParser:
     for name in ("tls_client", "tls_server", "http"):
         selftalk.add_argument(f"--{name.replace('_', '-')}-port", type=int,
                               help="this port instead of the default plus offset")
+    play = commands.add_parser("try", help="play one port with our engine in the attacker's seat")
+    try_command.add_arguments(play)
     commands.add_parser("bench", help="benchmarks (pinata.bench)", add_help=False)
     return top
 
@@ -186,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list[:1] == ["bench"]:
         return _bench(args_list[1:])
     args = parser().parse_args(args_list)
-    handlers = {"toy": _toy, "serve": _serve, "selftalk": _selftalk}
+    handlers = {"toy": _toy, "serve": _serve, "selftalk": _selftalk, "try": try_command.run}
     return handlers[args.command](args)
 
 

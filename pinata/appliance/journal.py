@@ -131,15 +131,32 @@ class ConnectionRecord:
 class Journal:
     """Writes each finished record as one JSON line and keeps the latest few."""
 
-    def __init__(self, write_line: Callable[[str], None], keep: int) -> None:
+    def __init__(self, write_line: Callable[[str], None], keep: int,
+                 observe: Callable[[ConnectionRecord], None] | None = None) -> None:
         self._write_line = write_line
+        self._observe = observe
         self.recent: deque[dict[str, object]] = deque(maxlen=keep)
+        # Records written since start: record n (from 1) is the n-th log line
+        # of its kind, which gives the page a stable number to link to.
+        self.written = 0
 
     def write(self, record: ConnectionRecord) -> dict[str, object]:
         as_json = record.to_json()
         self._write_line(json.dumps(as_json, separators=(",", ":"), default=str))
         self.recent.append(as_json)
+        self.written += 1
+        if self._observe is not None:
+            self._observe(record)
         return as_json
+
+    def numbered(self) -> list[tuple[int, dict[str, object]]]:
+        """The records still held, oldest first, each with its number since start."""
+        return list(enumerate(self.recent, self.written - len(self.recent) + 1))
+
+    def by_number(self, number: int) -> dict[str, object] | None:
+        """Record `number` (as given by `numbered`), if it is still held."""
+        index = number - (self.written - len(self.recent) + 1)
+        return self.recent[index] if 0 <= index < len(self.recent) else None
 
     def find(
         self, address: str, port: int, listener: str | None = None

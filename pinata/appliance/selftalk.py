@@ -12,6 +12,8 @@ never did.
 from __future__ import annotations
 
 import contextlib
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import trio
@@ -32,6 +34,9 @@ class RecordTap:
 
     records: list[dict[str, object]] = field(default_factory=list)
     dropped: int = 0
+    # Shared by both directions' taps: `seq` orders records across the two
+    # legs as the relay saw them (the page draws them in that order).
+    order: Iterator[int] = field(default_factory=itertools.count)
     _pending: bytearray = field(default_factory=bytearray)
     _encrypted: bool = False
 
@@ -48,7 +53,8 @@ class RecordTap:
             self._note(kind, body)
 
     def _note(self, kind: int, body: bytes) -> None:
-        entry: dict[str, object] = {"type": enum_name(ContentType, kind), "length": len(body)}
+        entry: dict[str, object] = {"type": enum_name(ContentType, kind), "length": len(body),
+                                    "seq": next(self.order)}
         if kind == ContentType.application_data:
             self._encrypted = True
         elif kind == ContentType.handshake and not self._encrypted:
@@ -145,7 +151,9 @@ async def relay(address: str, tls_client_port: int, tls_server_port: int,
     except BaseException:
         await trio.aclose_forcefully(to_client)
         raise
-    legs = (Leg("piñata client -> piñata server"), Leg("piñata server -> piñata client"))
+    order = itertools.count()
+    legs = (Leg("piñata client -> piñata server", RecordTap(order=order)),
+            Leg("piñata server -> piñata client", RecordTap(order=order)))
     try:
         with trio.move_on_after(timeout) as deadline:
             if proxy_header:

@@ -13,6 +13,7 @@ from cryptography import x509 as cx509
 
 from pinata.appliance.journal import Journal
 from pinata.appliance.limits import ConnectBackGate, ConnectionCaps
+from pinata.appliance.page.history import History
 from pinata.appliance.settings import ApplianceSettings
 from pinata.appliance.stats import Counters
 from pinata.tls.config import ClientConfig, ServerConfig
@@ -54,6 +55,8 @@ class ApplianceState:
     selftalk_reports: deque[dict[str, object]] = field(
         default_factory=lambda: deque(maxlen=MAX_SELFTALK_REPORTS)
     )
+    # Attempts per minute for the page's chart; the journal feeds it.
+    history: History = field(default_factory=History)
 
 
 def build_state(
@@ -79,15 +82,17 @@ def build_state(
         credentials=settings.client_credentials,
     )
     limits = settings.limits
+    history = History()
     return ApplianceState(
         settings=settings,
         server_config=server_config,
         https_config=https_config,
         client_config=client_config,
         counters=Counters(started=now()),
-        journal=Journal(write_line, keep=limits.recent_records),
+        journal=Journal(write_line, keep=limits.recent_records, observe=history.observe),
         caps=ConnectionCaps(limits.max_connections, limits.max_connections_per_address),
         gate=ConnectBackGate(limits.connect_back_per_second, limits.connect_back_burst, clock),
         software=settings.software if settings.software is not None else installed_software(),
         now=now,
+        history=history,
     )

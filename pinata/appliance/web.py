@@ -15,6 +15,8 @@ import trio
 from pinata.appliance import pages
 from pinata.appliance.journal import ConnectionRecord
 from pinata.appliance.outcome import Outcome
+from pinata.appliance.page.history import BOUNTY_LISTENERS
+from pinata.appliance.page.layout import CONTENT_SECURITY_POLICY
 from pinata.appliance.state import ApplianceState
 
 READ_SIZE = 4096
@@ -53,23 +55,43 @@ def _connection_lookup(state: ApplianceState, query: str, peer_address: str) -> 
     return 200, JSON, _json(record)
 
 
+def _index(state: ApplianceState) -> Response:
+    settings = state.settings
+    now = state.now()
+    ports = {name: state.bound.get(name, ("", settings.ports.listener_port(name)))[1]
+             for name in ("tls_server", "connect_back", "tls_client", "http", "https")}
+    page = pages.PageInputs(
+        bitcoin_address=settings.bitcoin_address,
+        ports=ports,
+        connect_back_target=settings.ports.connect_back_target,
+        anchor_pem=settings.anchor_pem,
+        anchor_der=settings.anchor_der,
+        stats=state.counters.to_json(now),
+        history=state.history,
+        now=now,
+        software_count=len(state.software),
+        selftalk=state.selftalk_reports[-1] if state.selftalk_reports else None,
+        recent=state.journal.numbered(),
+    )
+    return 200, HTML, pages.index_html(page).encode()
+
+
+def _connection_page(state: ApplianceState, number_text: str) -> Response:
+    """A recent bounty-port connection's trace, by its number on the index page."""
+    record = None
+    if number_text.isascii() and number_text.isdigit() and len(number_text) <= 12:
+        record = state.journal.by_number(int(number_text))
+    if record is None or record.get("listener") not in BOUNTY_LISTENERS:
+        return 404, TEXT, b"no such recent connection\n"
+    return 200, HTML, pages.connection_html(int(number_text), record).encode()
+
+
 def route(state: ApplianceState, path: str, query: str, peer_address: str) -> Response:
+    """The response to GET `path`: (status, content type, body)."""
     settings = state.settings
     now = state.now()
     if path == "/":
-        ports = {name: state.bound.get(name, ("", settings.ports.listener_port(name)))[1]
-                 for name in ("tls_server", "connect_back", "tls_client", "http", "https")}
-        body = pages.index_html(
-            bitcoin_address=settings.bitcoin_address,
-            ports=ports,
-            connect_back_target=settings.ports.connect_back_target,
-            anchor_pem=settings.anchor_pem,
-            counters=state.counters,
-            now=now,
-            software=state.software,
-            selftalk=tuple(state.selftalk_reports),
-        )
-        return 200, HTML, body.encode()
+        return _index(state)
     if path == "/anchor.pem":
         return 200, PEM, settings.anchor_pem.encode()
     if path == "/software":
@@ -78,10 +100,12 @@ def route(state: ApplianceState, path: str, query: str, peer_address: str) -> Re
         return 200, JSON, _json(state.counters.to_json(now))
     if path == "/metrics":
         return 200, PROMETHEUS, state.counters.to_prometheus(now).encode()
-    if path == "/selftalk":
+    if path in ("/selftalk.json", "/selftalk"):
         return 200, JSON, _json(list(state.selftalk_reports))
     if path == "/connection":
         return _connection_lookup(state, query, peer_address)
+    if path.startswith("/connection/"):
+        return _connection_page(state, path.removeprefix("/connection/"))
     return 404, TEXT, b"not found\n"
 
 
@@ -103,7 +127,9 @@ async def _send(
         ("content-length", str(len(body))),
         ("cache-control", "no-store"),
         ("x-content-type-options", "nosniff"),
-        ("content-security-policy", "default-src 'none'"),
+        # The page's inline style and script are admitted by hash; nothing else is.
+        ("content-security-policy",
+         CONTENT_SECURITY_POLICY if content_type == HTML else "default-src 'none'"),
     ]
     if close:
         headers.append(("connection", "close"))

@@ -188,3 +188,46 @@ def test_https_without_tls_is_refused(appliance: RunningAppliance) -> None:
     assert not answer.startswith(b"HTTP")
     assert appliance.record_from("https", source_port)["outcome"] == "alert sent"
 
+
+
+def test_html_policy_admits_only_the_page_style_and_script(appliance: RunningAppliance) -> None:
+    from pinata.appliance.page.layout import CONTENT_SECURITY_POLICY
+
+    _, headers, _ = get(appliance, "/")
+    assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    _, headers, _ = get(appliance, "/stats")
+    assert headers["content-security-policy"] == "default-src 'none'"
+
+
+def test_selftalk_json_and_connection_pages(appliance: RunningAppliance) -> None:
+    status, headers, body = get(appliance, "/selftalk.json")
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert isinstance(json.loads(body), list)
+    # A refusal on 10000 (no certificate) is listed and has its own page.
+    with socket.create_connection(("127.0.0.1", appliance.ports["tls_server"]),
+                                  timeout=10) as raw:
+        source_port = raw.getsockname()[1]
+        with contextlib.suppress(OSError), client_context().wrap_socket(raw) as tls:
+            tls.recv(100)
+    appliance.record_from("tls_server", source_port)
+    _, _, page = get(appliance, "/")
+    numbers = re.findall(r'<a href="/connection/(\d+)">', page.decode())
+    assert numbers
+    status, headers, view = get(appliance, f"/connection/{numbers[0]}", https=True)
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert b"certificate_required" in view and b"127.0.0.0/24" in view
+    assert b"127.0.0.1" not in view
+
+
+@pytest.mark.parametrize("path", ["/connection/0", "/connection/999999", "/connection/x",
+                                  "/connection/" + "9" * 40, "/connection/%C2%B2"])
+def test_connection_page_refuses_unknown_numbers(appliance: RunningAppliance, path: str) -> None:
+    assert get(appliance, path)[0] == 404
+
+
+def test_web_connections_have_no_page(appliance: RunningAppliance) -> None:
+    get(appliance, "/stats")
+    numbers = appliance.call(lambda: [
+        n for n, r in appliance.state.journal.numbered() if r["listener"] == "http"])
+    assert numbers
+    assert get(appliance, f"/connection/{numbers[-1]}")[0] == 404

@@ -1,0 +1,165 @@
+"""The README's figures, each enforced at the figure the README states.
+
+Each test reads its figure (and, where the README names one, the alert)
+out of README.md, so the text and the behaviour cannot drift apart: change
+either and this fails. Figures enforced elsewhere, at the figure: x509-limbo's
+counts (tests/x509/test_limbo.py), 10,000 connections without a leak
+(tests/appliance/test_leaks.py), the record-size limits (tests/tls/test_record.py).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from pinata.appliance.settings import Limits, toy_settings
+from pinata.tls.config import ClientConfig
+from pinata.tls.connection import ClientConnection, ServerConnection
+from pinata.tls.events import ConnectionFailed, Event, HandshakeComplete
+from pinata.x509 import Purpose, TrustAnchor, authenticator
+from tests.conformance.server import ConformancePki, make_pki, server_config
+from unikernel import seccomp
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+NOW = datetime.now(UTC)
+
+
+def figure(pattern: str) -> re.Match[str]:
+    """The README's match for `pattern`; fails the test if the text is gone."""
+    found = re.search(pattern, README)
+    assert found, f"the README no longer says {pattern!r}: update this test with it"
+    return found
+
+
+@cache
+def _pki() -> ConformancePki:
+    return make_pki(NOW)
+
+
+def _client() -> ClientConnection:
+    anchor = TrustAnchor.from_der(_pki().authority.certificate.public_bytes(Encoding.DER))
+    config = ClientConfig(authenticate_server=authenticator(anchor, Purpose.SERVER_AUTH))
+    return ClientConnection(config, now=NOW)
+
+
+def _server() -> ServerConnection:
+    return ServerConnection(server_config(_pki(), "ecdsa", client_auth=False), now=NOW)
+
+
+def _pump(client: ClientConnection, server: ServerConnection, rounds: int = 4) -> list[Event]:
+    """Move bytes both ways (never an empty read: b"" means end of stream);
+    the client's events."""
+    events: list[Event] = []
+    for _ in range(rounds):
+        if data := client.data_to_send():
+            server.receive_data(data)
+        if data := server.data_to_send():
+            events += client.receive_data(data)
+    return events
+
+
+def _failure(events: list[Event]) -> ConnectionFailed | None:
+    return next((e for e in events if isinstance(e, ConnectionFailed)), None)
+
+
+def _alert_name(failure: ConnectionFailed | None) -> str | None:
+    alert = None if failure is None else failure.alert
+    return None if alert is None else getattr(alert, "name", str(alert))
+
+
+# ---- the TLS engine ------------------------------------------------------------------
+
+
+def test_trace_holds_exactly_its_stated_number_of_entries() -> None:
+    bound = int(figure(r"bounded trace \((\d+) entries\)").group(1))
+    client, server = _client(), _server()
+    assert any(isinstance(e, HandshakeComplete) for e in _pump(client, server))
+    # Every KeyUpdate adds trace entries on both sides: far past the bound.
+    for _ in range(bound):
+        client.update_keys(request_peer_update=True)
+        _pump(client, server, rounds=1)
+    assert len(server.trace.entries) == bound
+    assert len(client.trace.entries) == bound
+
+
+def _with_early_data(record: bytes) -> bytes:
+    """Our client's ClientHello record with an empty early_data extension
+    (RFC 8446 §4.2.10) appended to its extensions, the last field."""
+    body = bytearray(record[9:])
+    at = 2 + 32
+    at += 1 + body[at]  # legacy_session_id
+    at += 2 + int.from_bytes(body[at:at + 2], "big")  # cipher_suites
+    at += 1 + body[at]  # legacy_compression_methods
+    extensions = int.from_bytes(body[at:at + 2], "big") + 4
+    body[at:at + 2] = extensions.to_bytes(2, "big")
+    body += b"\x00\x2a\x00\x00"
+    message = b"\x01" + len(body).to_bytes(3, "big") + bytes(body)
+    return record[:3] + len(message).to_bytes(2, "big") + message
+
+
+def _opaque_records(total: int, size: int) -> bytes:
+    """`total` bytes of application_data records no key opens, `size` each."""
+    out = b""
+    while total > 0:
+        n = min(size, total)
+        out += b"\x17\x03\x03" + n.to_bytes(2, "big") + b"\xaa" * n
+        total -= n
+    return out
+
+
+def test_early_data_is_skipped_up_to_the_stated_bound_then_refused() -> None:
+    found = figure(r"early data skipped up to (\d+) KiB\) \| — / `(\w+)` past the bound")
+    bound, alert = int(found.group(1)) * 1024, found.group(2)
+    server = _server()
+    hello = _with_early_data(_client().data_to_send())
+    assert _failure(server.receive_data(hello)) is None
+    assert server.data_to_send()  # ServerHello and its flight: the hello was taken
+    assert _failure(server.receive_data(_opaque_records(bound, 4096))) is None
+    assert _alert_name(_failure(server.receive_data(_opaque_records(1, 1)))) == alert
+
+
+def test_client_hello_size_limit_is_the_stated_one() -> None:
+    row = figure(r"\| a handshake message over \d+ KiB \((\d+) KiB for ClientHello and "
+                 r"Certificate\).*\| `(\w+)` \|")
+    limit, alert = int(row.group(1)) * 1024, row.group(2)
+
+    def header(length: int) -> bytes:
+        return b"\x16\x03\x01\x00\x04\x01" + length.to_bytes(3, "big")
+
+    at_limit = _server()
+    assert at_limit.receive_data(header(limit)) == []  # waits for the body
+    over = _server()
+    assert _alert_name(_failure(over.receive_data(header(limit + 1)))) == alert
+
+
+def test_a_full_handshake_completes_with_these_helpers() -> None:
+    # The figures above are only meaningful if this pair talks at all.
+    client, server = _client(), _server()
+    assert any(isinstance(e, HandshakeComplete) for e in _pump(client, server))
+    assert not client.closed and not server.closed
+
+
+# ---- the appliance and the unikernel -------------------------------------------------
+
+
+def test_appliance_deadlines_are_the_stated_defaults() -> None:
+    # Their effect is tested at short settings in tests/appliance/test_limits.py;
+    # here, that `pinata toy` and a config without [limits] run with these.
+    handshake, connection = figure(
+        r"a handshake\s+deadline \((\d+) s\) and a connection deadline \((\d+) s\)").groups()
+    connect = figure(r"a (\d+) s connect timeout").group(1)
+    for limits in (Limits(), toy_settings().limits):
+        assert limits.handshake_timeout == float(handshake)
+        assert limits.connection_timeout == float(connection)
+        assert limits.connect_timeout == float(connect)
+
+
+def test_seccomp_allowlist_has_the_stated_number_of_calls() -> None:
+    stated = int(figure(r"seccomp-bpf allowlist of (\d+) system calls").group(1))
+    for arch in seccomp.ARCHES.values():
+        rules = seccomp.policy(arch, (1, 2, 7))
+        assert len({r.syscall for r in rules}) == stated, arch.name

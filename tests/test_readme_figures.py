@@ -188,7 +188,7 @@ def _name(cn: str) -> x509.Name:
 
 def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str,
                  issuer_key: ec.EllipticCurvePrivateKey, ca: bool,
-                 padding: int = 0) -> bytes:
+                 padding: int = 0, key_id: bytes | None = None) -> bytes:
     """A certificate in the profile pinata.x509 accepts (RFC 5280 §4.2.1.2/3/9,
     key identifiers, keyUsage on issuers, clientAuth on the leaf); `padding`
     bytes of an unknown non-critical extension make it as large as needed."""
@@ -200,7 +200,8 @@ def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str,
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(not ca, False, False, False, False, ca, ca, False, False),
                        critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+        .add_extension(x509.SubjectKeyIdentifier(key_id) if key_id else
+                       x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                        critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
             issuer_key.public_key()), critical=False)
@@ -280,3 +281,27 @@ def test_bag_bound_is_the_stated_one() -> None:
     assert isinstance(_validate([leaf, *[junk] * (stated - 1), intermediate]), ValidatedChain)
     refused = _validate([leaf, *[junk] * stated, intermediate])
     assert isinstance(refused, ValidationFailure) and refused.check == Check.no_path
+
+
+def _look_alikes_then_issuer(count: int) -> list[bytes]:
+    """A leaf, `count` CAs bearing its issuer's name and key identifier but
+    other keys (each costs a failed signature check), then the issuer."""
+    anchor_key = _anchor()[0]
+    issuer_key = ec.generate_private_key(ec.SECP256R1())
+    key_id = x509.SubjectKeyIdentifier.from_public_key(issuer_key.public_key()).digest
+    issuer = _certificate("look-alike", issuer_key, "figures anchor", anchor_key, ca=True)
+    fakes = [_certificate("look-alike", ec.generate_private_key(ec.SECP256R1()),
+                          "figures anchor", anchor_key, ca=True, key_id=key_id)
+             for _ in range(count)]
+    leaf = _certificate("leaf", ec.generate_private_key(ec.SECP256R1()), "look-alike",
+                        issuer_key, ca=False)
+    return [leaf, *fakes, issuer]
+
+
+def test_signature_verification_bound_is_the_stated_one() -> None:
+    stated = int(figure(r"(\d+)\s+signature\s+verifications").group(1))
+    # The leaf against each look-alike and the issuer, the issuer against
+    # the anchor: count + 2 verifications.
+    assert isinstance(_validate(_look_alikes_then_issuer(stated - 2)), ValidatedChain)
+    refused = _validate(_look_alikes_then_issuer(stated - 1))
+    assert isinstance(refused, ValidationFailure) and refused.check == Check.budget

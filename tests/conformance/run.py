@@ -403,6 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.tlsfuzzer_python = os.path.abspath(args.tlsfuzzer_python)
     expectations = load_expectations(EXPECTATIONS.read_text())
     named = {r.script for r in expectations.runs} | set(expectations.not_run)
+    if not tls13_scripts(args.tlsfuzzer):
+        print(f"no tlsfuzzer snapshot (scripts/test-tls13-*.py) at {args.tlsfuzzer}")
+        return 1
     unnamed = tls13_scripts(args.tlsfuzzer) - named
     if unnamed:
         print(f"scripts neither run nor excluded with a reason: {sorted(unnamed)}")

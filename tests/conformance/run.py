@@ -416,13 +416,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         pki = make_pki(datetime.now(UTC))
+        crashes: list[str] = []
         clients = write_client_files(pki, Path(tmp))
         clients["toy"] = (TOY / "researcher-client.key", TOY / "researcher-client.pem")
         clients["toy-ed25519"] = _toy_client(Path(tmp), "ed25519")
         ports = {
             name: stack.enter_context(running_server(
                 server_config(pki, name.split("-")[0], name.endswith("-auth")),
-                host, echo=name.endswith("-echo")))
+                host, echo=name.endswith("-echo"), crashes=crashes))
             for name in SERVERS if name != "appliance"
         }
         if any(r.server == "appliance" for r in runs):
@@ -434,7 +435,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             outcomes = list(pool.map(
                 lambda r: execute(r, command(r, args.tlsfuzzer_python, host, ports, clients),
                                   args.timeout, args.logs), runs))
-    return _report(outcomes, expectations, time.monotonic() - start)
+    for crash in crashes[:5]:
+        print(f"a test server's connection raised:\n{crash}")
+    status = _report(outcomes, expectations, time.monotonic() - start)
+    print(f"engine exceptions in the test servers: {len(crashes)}")
+    return 1 if crashes else status
 
 
 if __name__ == "__main__":

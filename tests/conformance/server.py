@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -161,9 +162,10 @@ def _linger_and_close(sock: socket.socket) -> None:
 
 
 class _Listener:
-    def __init__(self, config: ServerConfig, host: str, echo: bool) -> None:
+    def __init__(self, config: ServerConfig, host: str, echo: bool, crashes: list[str]) -> None:
         self.config = config
         self.echo = echo
+        self.crashes = crashes
         self.sock = socket.create_server((host, 0))
         self.port: int = self.sock.getsockname()[1]
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
@@ -181,15 +183,18 @@ class _Listener:
     def _run(self, client: socket.socket) -> None:
         try:
             serve_connection(client, self.config, self.echo)
+        except Exception:  # the engine must never raise: a crash is a finding
+            self.crashes.append(traceback.format_exc())
         finally:
             self.slots.release()
 
 
 @contextmanager
-def running_server(config: ServerConfig, host: str = "127.0.0.1",
-                   echo: bool = False) -> Iterator[int]:
-    """Serve `config` on an ephemeral loopback port; yields the port."""
-    listener = _Listener(config, host, echo)
+def running_server(config: ServerConfig, host: str = "127.0.0.1", echo: bool = False,
+                   crashes: list[str] | None = None) -> Iterator[int]:
+    """Serve `config` on an ephemeral loopback port; yields the port. An
+    exception out of a connection is appended to `crashes` (if given)."""
+    listener = _Listener(config, host, echo, crashes if crashes is not None else [])
     listener.thread.start()
     try:
         yield listener.port

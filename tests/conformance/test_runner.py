@@ -8,6 +8,7 @@ conformance`, a step of `make test` before pytest.
 from __future__ import annotations
 
 import socket
+import time
 from datetime import UTC, datetime
 from functools import cache
 
@@ -18,6 +19,7 @@ from pinata.tls.config import ClientConfig, Credentials
 from pinata.tls.connection import ClientConnection
 from pinata.tls.events import ApplicationData, ConnectionFailed, HandshakeComplete, PeerClosed
 from pinata.x509 import Purpose, TrustAnchor, authenticator
+from tests.conformance import server as conformance_server
 from tests.conformance.run import (
     EXPECTATIONS,
     REASONS,
@@ -207,3 +209,18 @@ def test_auth_server_validates_the_client_with_pinata_x509() -> None:
     failure = next(e for e in refused if isinstance(e, ConnectionFailed))
     assert failure.alert is not None and failure.alert.name == "certificate_required"
 
+
+
+def test_a_connection_that_raises_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*args: object) -> None:
+        raise RuntimeError("the engine raised")
+
+    monkeypatch.setattr(conformance_server, "serve_connection", explode)
+    crashes: list[str] = []
+    with running_server(server_config(_pki(), "ecdsa", False), crashes=crashes) as port:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        for _ in range(100):  # bounded wait for the connection's thread
+            if crashes:
+                break
+            time.sleep(0.05)
+    assert len(crashes) == 1 and "the engine raised" in crashes[0]

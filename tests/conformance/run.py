@@ -2,15 +2,22 @@
 
     python -m tests.conformance.run --tlsfuzzer-python .venv-tlsfuzzer/bin/python
 
-Starts the test servers of `tests/conformance/server.py` (RSA-2048 and
-ECDSA P-256, with and without client authentication) and the toy appliance
-(`pinata toy --port-offset N`, port 10000: client authentication against the
-toy anchor) on loopback, runs every script the expectations file names with
-its options, each declared exclusion as `-e` and each expected failure as
-`-x`, and fails when a script reports a failure, an unexpected pass, a
-stale declaration, or does not finish in time. tlsfuzzer runs from its own
-virtualenv (tlslite-ng 0.9.0b2), never from the project's (tlslite-ng 0.8
-for the interop tests).
+Starts the test servers of `tests/conformance/server.py` (RSA-2048, ECDSA
+P-256 and P-384, Ed25519; with and without client authentication; an echo
+server) and the toy appliance (`pinata toy --port-offset N`, port 10000:
+client authentication against the toy anchor) on loopback, runs each script
+the expectations file names with its options (a declared exclusion as `-e`),
+and judges every failure the script lists against the declarations: the
+step fails on an undeclared failure, a failure with another message than
+declared, a declaration no failure matched (stale), a script that dies or
+does not finish in time, or an exception out of a test server. Why the
+judging is ours and not tlsfuzzer's `-x`: a declaration may name many
+cases by pattern and must say which alert it expects.
+
+tlsfuzzer runs from its own virtualenv (tlslite-ng 0.9.0b2), never from the
+project's (tlslite-ng 0.8 for the interop tests). This is a Makefile step
+rather than a pytest module so that it keeps its own virtualenv and report,
+and pytest's summary still closes `make test`'s output.
 """
 
 from __future__ import annotations

@@ -224,3 +224,12 @@ def test_a_connection_that_raises_is_recorded(monkeypatch: pytest.MonkeyPatch) -
                 break
             time.sleep(0.05)
     assert len(crashes) == 1 and "the engine raised" in crashes[0]
+
+
+def test_every_engine_bug_declaration_is_listed_in_known_engine_bugs() -> None:
+    listed = (EXPECTATIONS.parent / "KNOWN_ENGINE_BUGS.md").read_text()
+    expectations = load_expectations(EXPECTATIONS.read_text())
+    scripts = {r.script for r in expectations.runs
+               if any(d.reason == "engine-bug" for d in r.declared)}
+    assert scripts, "no engine bug declared: then KNOWN_ENGINE_BUGS.md should go too"
+    assert {s for s in scripts if s not in listed} == set()

@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: toy toy-unsandboxed test lint typecheck pytest fuzz-ci system-deps clean
+.PHONY: toy toy-unsandboxed test lint typecheck pytest fuzz-ci conformance system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,9 @@ toy-unsandboxed: $(STAMP)
 	$(BIN)/pinata toy
 
 ## Set up and run everything CI runs: lint, strict typing, the fuzzers for a
-## bounded time, the test suite (last, so its summary closes the output).
-test: $(STAMP) system-deps lint typecheck fuzz-ci pytest
+## bounded time, tlsfuzzer's conformance scripts, the test suite (last, so its
+## summary closes the output).
+test: $(STAMP) system-deps lint typecheck fuzz-ci conformance pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -45,6 +46,22 @@ pytest: $(STAMP)
 FUZZ_BUDGET ?= 240
 fuzz-ci: $(STAMP)
 	$(BIN)/python -m fuzz ci --budget $(FUZZ_BUDGET)
+
+# tlsfuzzer (../shared/tlsfuzzer) against our engine and the toy appliance on
+# loopback, judged against tests/conformance/tlsfuzzer_expectations.toml.
+# tlsfuzzer needs tlslite-ng 0.9 (kyber-py for its ML-KEM script), while the
+# interop tests use tlslite-ng 0.8 as a peer: so a virtualenv of its own.
+TLSFUZZER_VENV  ?= .venv-tlsfuzzer
+TLSFUZZER_STAMP := $(TLSFUZZER_VENV)/.installed
+
+$(TLSFUZZER_STAMP):
+	$(PYTHON) -m venv $(TLSFUZZER_VENV)
+	$(TLSFUZZER_VENV)/bin/pip install --quiet --upgrade pip
+	$(TLSFUZZER_VENV)/bin/pip install --quiet tlslite-ng==0.9.0b2 ecdsa==0.19.2 kyber-py==1.2.0
+	touch $(TLSFUZZER_STAMP)
+
+conformance: $(STAMP) $(TLSFUZZER_STAMP)
+	$(BIN)/python -m tests.conformance.run --tlsfuzzer-python $(TLSFUZZER_VENV)/bin/python
 
 # Real peers for the tests, installed when we may (root + apt), each only if
 # missing: GnuTLS's tools (interop), HAProxy (tests/appliance/test_haproxy.py)
@@ -62,4 +79,4 @@ system-deps:
 	fi
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TLSFUZZER_VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -263,7 +263,9 @@ def main() -> None:
             file.unlink()
     messages: list[bytes] = []
     # Our engine against itself: client choices x server choices.
-    for client_choice, server_choice in ((0, 0), (1, 1), (0, 8), (16, 0), (2, 0), (8, 0), (1, 0)):
+    # (32, 32): both sides on the toy credentials, chains judged by pinata.x509.
+    for client_choice, server_choice in ((0, 0), (1, 1), (0, 8), (16, 0), (2, 0), (8, 0), (1, 0),
+                                         (32, 32)):
         seed = 1
         to_server, to_client, captured = self_pair(client_choice, server_choice, seed)
         messages += captured

@@ -6,7 +6,11 @@ deterministic) and, with `counter_random`, whole handshakes are the same in
 every process: a saved input replays exactly.
 
 The engine harnesses authenticate peers with one signature check against
-the fixture CA (path validation is the x509 harnesses' target).
+the fixture CA, or, when a configuration's TOY bit is set, exactly as the
+appliance does: the toy piñata's own credentials (`bait_ca/toy/`), and the
+peer's chain validated by `pinata.x509` against the toy anchor. The toy keys
+are ECDSA, whose signatures are randomised, so a recorded raw stream under
+the TOY bit replays up to the peer's chain, not to a completed handshake.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from bait_ca import toy as bait_ca_toy
 from pinata.tls.config import (
     ClientConfig,
     Credentials,
@@ -32,6 +37,7 @@ from pinata.tls.config import (
 )
 from pinata.tls.constants import CipherSuite, NamedGroup
 from pinata.tls.errors import AlertDescription
+from pinata.x509 import Purpose, TrustAnchor, authenticator
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 _NOT_BEFORE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -110,6 +116,28 @@ def pinned_authenticator() -> PeerAuthenticator:
     return authenticate
 
 
+# The configuration bit that puts the toy's credentials and the real
+# validator (against the toy anchor) in place of the fixture CA.
+TOY = 32
+
+
+@cache
+def toy() -> bait_ca_toy.ToyCredentials:
+    """The published toy credentials, read once."""
+    return bait_ca_toy.load()
+
+
+@cache
+def toy_authenticator(purpose: Purpose) -> PeerAuthenticator:
+    """`pinata.x509` against the toy anchor, as the appliance runs it."""
+    return authenticator(TrustAnchor.from_der(toy().anchor.der), purpose)
+
+
+def _toy_credentials(role: str) -> Credentials:
+    issued = toy().server if role == "server" else toy().researcher_client
+    return Credentials.from_certificates((issued.der,), issued.private_key)
+
+
 # Configurations a harness picks from with one input byte: what the
 # appliance runs (client auth on port 10000, none for HTTPS) and variants
 # that reach the HelloRetryRequest and the other suites.
@@ -123,15 +151,21 @@ _SUITE_CHOICES: tuple[tuple[CipherSuite, ...], ...] = (
 
 def server_config(choice: int) -> ServerConfig:
     """Client authentication unless bit 0 is set; bits 1-2 pick the suites,
-    bit 3 prefers secp256r1 (so an x25519-only client gets an HRR)."""
-    ca_cert, _ = ca()
+    bit 3 prefers secp256r1 (so an x25519-only client gets an HRR), bit 5
+    (TOY) the toy's credentials and `pinata.x509` against the toy anchor."""
     groups: tuple[NamedGroup, ...] = (NamedGroup.x25519, NamedGroup.secp256r1)
     if choice & 8:
         groups = (NamedGroup.secp256r1,)
+    if choice & TOY:
+        own, judge = _toy_credentials("server"), toy_authenticator(Purpose.CLIENT_AUTH)
+        anchor_name = toy().anchor.subject.public_bytes()
+    else:
+        own, judge = credentials("server"), pinned_authenticator()
+        anchor_name = ca()[0].subject.public_bytes()
     return ServerConfig(
-        credentials=credentials("server"),
-        authenticate_client=None if choice & 1 else pinned_authenticator(),
-        certificate_authorities=(ca_cert.subject.public_bytes(),),
+        credentials=own,
+        authenticate_client=None if choice & 1 else judge,
+        certificate_authorities=(anchor_name,),
         cipher_suites=_SUITE_CHOICES[(choice >> 1) % 3],
         groups=groups,
     )
@@ -139,11 +173,15 @@ def server_config(choice: int) -> ServerConfig:
 
 def client_config(choice: int) -> ClientConfig:
     """With credentials unless bit 0 is set; bits 1-2 pick the suites; bit 3
-    offers a secp256r1 share instead of x25519."""
+    offers a secp256r1 share instead of x25519; bit 5 (TOY) the toy's
+    credentials and `pinata.x509` against the toy anchor."""
     key_share_groups = (NamedGroup.secp256r1,) if choice & 8 else (NamedGroup.x25519,)
+    toy_mode = bool(choice & TOY)
     return ClientConfig(
-        authenticate_server=pinned_authenticator(),
-        credentials=None if choice & 1 else credentials("client"),
+        authenticate_server=(toy_authenticator(Purpose.SERVER_AUTH) if toy_mode
+                             else pinned_authenticator()),
+        credentials=None if choice & 1 else (_toy_credentials("client") if toy_mode
+                                             else credentials("client")),
         server_name="pinata.example" if choice & 16 else None,
         cipher_suites=_SUITE_CHOICES[(choice >> 1) % 3],
         groups=(NamedGroup.x25519, NamedGroup.secp256r1),

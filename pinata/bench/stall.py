@@ -22,6 +22,7 @@ import time
 import tracemalloc
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import trio
 
@@ -66,8 +67,17 @@ class _Allocations:
         })
 
 
+# Where the checkout sits, found from the package itself: the report names
+# files relative to it, wherever the project was installed or cloned.
+_CHECKOUT = str(Path(__file__).resolve().parents[2]) + "/"
+
+
 def _short(filename: str) -> str:
-    for marker in ("/site-packages/", "/lib/python3.11/", "/work/main/"):
+    """A source file's name without the machine-specific prefix before the
+    checkout, site-packages or the standard library."""
+    if filename.startswith(_CHECKOUT):
+        return filename[len(_CHECKOUT):]
+    for marker in ("/site-packages/", f"/lib/python{sys.version_info[0]}.{sys.version_info[1]}/"):
         if marker in filename:
             return filename.split(marker, 1)[1]
     return filename

@@ -14,6 +14,7 @@ from fuzz.harnesses import (
     client_raw,
     client_structured,
     decoders,
+    fixtures,
     http,
     mutate,
     record,
@@ -25,6 +26,7 @@ from fuzz.harnesses import (
 from fuzz.harnesses.engine import Watched
 from fuzz.harnesses.support import MARKER_SECRET, FuzzFinding, Input
 from fuzz.run import Result, _absorb
+from pinata.tls.config import PeerRejected, VerifiedPeer
 from pinata.tls.constants import CipherSuite, NamedGroup
 from pinata.tls.errors import AlertDescription
 from pinata.tls.events import ConnectionFailed, HandshakeComplete
@@ -236,3 +238,38 @@ def test_research_runs_refuse_a_corpus_inside_the_repository() -> None:
     with pytest.raises(SystemExit):
         research(["decoders"], 1, ROOT / "corpus")
     assert not (ROOT / "corpus" / "decoders" / "artifacts").exists()
+
+
+# ---- the engine harnesses run the real validator too ------------------------------
+
+
+def test_toy_structured_handshake_is_judged_by_pinata_x509() -> None:
+    # TOY on both sides: the toy piñata's credentials, each chain validated by
+    # pinata.x509 against the toy anchor, as the appliance does on port 10000.
+    server = server_structured.run(bytes((fixtures.TOY, fixtures.TOY, 1, 1)))
+    done = next(e for e in server.events if isinstance(e, HandshakeComplete))
+    assert done.peer is not None
+    assert done.peer.chain[0] == fixtures.toy().researcher_client.der
+    assert done.peer.chain[-1] == fixtures.toy().anchor.der
+    assert server.sent_secret
+    client = client_structured.run(bytes((fixtures.TOY, fixtures.TOY, 1, 1)))
+    assert _completed(client)
+
+
+def test_toy_validator_refuses_the_fixture_chain() -> None:
+    # The fixture CA is no toy anchor: the real validator says so (the
+    # pinned stub accepts this very chain).
+    chain = fixtures.credentials("client").chain
+    assert isinstance(fixtures.pinned_authenticator()(chain, fixtures.NOW), VerifiedPeer)
+    verdict = fixtures.toy_authenticator(Purpose.CLIENT_AUTH)(chain, fixtures.NOW)
+    assert isinstance(verdict, PeerRejected)
+
+
+def test_raw_toy_seeds_reach_the_validator() -> None:
+    # A recorded toy client flight: its chain validates, so the server goes
+    # on to CertificateVerify (the toy's ECDSA signatures are randomised, so
+    # the replayed Finished no longer matches and the handshake stops there).
+    seed = next((CORPUS / "server_raw").glob(f"self-{fixtures.TOY}-{fixtures.TOY}-*"))
+    server = server_raw.run(seed.read_bytes())
+    failure = next(e for e in server.events if isinstance(e, ConnectionFailed))
+    assert failure.alert == AlertDescription.decrypt_error

@@ -21,10 +21,12 @@ MAX_SECONDS_PER_INPUT = 2.0
 
 
 def _inputs(kind: str) -> list[tuple[str, Path]]:
+    """Every input file under fuzz/<kind>/<harness>/. An unreadable directory
+    raises (at collection, failing the run) instead of reading as empty."""
     found: list[tuple[str, Path]] = []
     for name in HARNESSES:
         directory = FUZZ / kind / name
-        if directory.is_dir():
+        if directory.exists():
             found += [(name, path) for path in sorted(directory.iterdir()) if path.is_file()]
     return found
 
@@ -56,12 +58,16 @@ def test_corpus_input_keeps_the_invariant(name: str, path: Path) -> None:
     _replay(name, path)
 
 
+def test_there_are_crash_inputs_to_replay() -> None:
+    # The replay below is parametrized over the files: with none it would
+    # pass by running nothing, so an empty or lost directory fails here.
+    assert CRASHES, f"no crash reproducers under {FUZZ / 'crashes'}"
+
+
 @pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
-def test_crash_inputs_stay_fixed() -> None:
-    # One test over all of them (none is committed while every bug found is
-    # fixed); a regression names its file.
-    for name, path in CRASHES:
-        _replay(name, path)
+@pytest.mark.parametrize(("name", "path"), CRASHES, ids=[f"{n}/{p.name}" for n, p in CRASHES])
+def test_crash_input_stays_fixed(name: str, path: Path) -> None:
+    _replay(name, path)
 
 
 def test_crash_directories_name_harnesses() -> None:

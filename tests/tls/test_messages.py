@@ -34,7 +34,6 @@ from pinata.tls.extensions import (
     find_typed,
 )
 from pinata.tls.messages import (
-    MAX_HANDSHAKE_MESSAGE,
     Certificate,
     CertificateEntry,
     CertificateRequest,
@@ -422,10 +421,6 @@ def test_unknown_type_is_unexpected_message(msg_type: int) -> None:
 def test_encoding_what_we_would_not_parse_is_refused(message: HandshakeMessage) -> None:
     with pytest.raises(ValueError):
         message.encode()
-
-
-def test_max_handshake_message_is_64k() -> None:
-    assert MAX_HANDSHAKE_MESSAGE == 65536
 
 
 # --- properties -----------------------------------------------------------

@@ -11,6 +11,7 @@ socket, which the filter does not allow.
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Mapping
 
@@ -79,9 +80,27 @@ def appliance_settings(
     )
 
 
-def run_appliance(settings: object, sockets: Mapping[str, socket.socket]) -> int:
-    if not isinstance(settings, ApplianceSettings):
-        raise TypeError("the appliance entry needs ApplianceSettings")
+class _UnregisteredWakeupFd:
+    """`signal.set_wakeup_fd` that remembers the fd and registers nothing.
+
+    trio.run registers its wakeup socket, and CPython fstat(2)s the fd first;
+    the filter refuses fstat (newfstatat with an absolute path ignores the
+    directory fd and reveals any file's metadata). The guest has no Python
+    signal handler (SIGINT ignored, SIGTERM's default action ends it), so a
+    registered wakeup fd would never be written anyway.
+    """
+
+    def __init__(self) -> None:
+        self.fd = -1
+
+    def __call__(self, fd: int, /, *, warn_on_full_buffer: bool = True) -> int:
+        previous, self.fd = self.fd, fd
+        return previous
+
+
+def run_appliance(settings: ApplianceSettings, sockets: Mapping[str, socket.socket]) -> int:
+    """Serve on the preopened sockets until stopped; takes the settings built before the fork."""
+    signal.set_wakeup_fd = _UnregisteredWakeupFd()
     trio.run(_serve, settings, sockets)
     return 0
 

@@ -199,8 +199,11 @@ def _guest(
     say("sandbox", **report.to_json())
     if m.entry == "probe":
         return probe.run(probe.ProbeContext(sockets, m.connect_back_port), attempts)
+    from pinata.appliance.settings import ApplianceSettings
     from unikernel import guest
 
+    if not isinstance(settings, ApplianceSettings):
+        raise TypeError("the appliance entry needs ApplianceSettings")
     return guest.run_appliance(settings, sockets)
 
 

@@ -123,7 +123,7 @@ def close(plan: Plan, *, syscalls: Sequence[seccomp.Rule] | None = None) -> Repo
         reporter.install()
         _REPORTER.append(reporter)
         seccomp.install(arch, program)
-        names = tuple(rule.syscall for rule in rules)
+        names = tuple(dict.fromkeys(rule.syscall for rule in rules))
     return Report(
         root=chroot is not None,
         chroot=chroot,

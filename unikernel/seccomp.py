@@ -32,6 +32,8 @@ SECCOMP_FILTER_FLAG_TSYNC = 1 << 0
 SECCOMP_RET_KILL_PROCESS = 0x80000000
 SECCOMP_RET_TRAP = 0x00030000
 SECCOMP_RET_ALLOW = 0x7FFF0000
+# What a call off the list gets.
+DENY = SECCOMP_RET_TRAP
 PR_SET_NO_NEW_PRIVS = 38
 
 # linux/audit.h
@@ -42,8 +44,6 @@ X32_SYSCALL_BIT = 0x40000000
 
 # asm-generic/mman-common.h, asm-generic/fcntl.h, asm-generic/ioctls.h
 PROT_EXEC = 0x4
-AT_FDCWD = -100 & 0xFFFFFFFF
-AT_EMPTY_PATH = 0x1000
 F_GETFD, F_SETFD, F_GETFL, F_SETFL = 1, 2, 3, 4
 FIONBIO = 0x5421
 SOCK_TYPE_FLAGS = 0o2000000 | 0o4000  # SOCK_CLOEXEC | SOCK_NONBLOCK
@@ -92,20 +92,25 @@ def arch_by_audit(audit: int) -> Arch | None:
 class ArgCheck:
     """`(args[index] & mask)` must be one of `values` (or none of them, if not `allow`).
 
-    Only the low 32 bits are read: every checked argument is an int, a flag
-    word or an fd that the kernel itself truncates to 32 bits.
+    The low 32 bits are read unless `high`: every int, flag word or fd is
+    truncated to 32 bits by the kernel itself, while a pointer needs both
+    halves checked (`null`).
     """
 
     index: int
     values: frozenset[int]
     mask: int = 0xFFFFFFFF
     allow: bool = True
+    high: bool = False
 
 
 @dataclass(frozen=True)
 class Rule:
+    """One allowed call, every check of which must pass, and why it is allowed at all."""
+
     syscall: str
     checks: tuple[ArgCheck, ...] = ()
+    reason: str = ""
 
 
 def one_of(index: int, *values: int, mask: int = 0xFFFFFFFF) -> ArgCheck:
@@ -116,98 +121,163 @@ def none_of(index: int, *values: int, mask: int = 0xFFFFFFFF) -> ArgCheck:
     return ArgCheck(index, frozenset(values), mask, allow=False)
 
 
-def policy(arch: Arch, console_fds: Iterable[int]) -> tuple[Rule, ...]:
-    """The allowlist, for the given fds the unikernel may `write` to."""
-    no_exec = one_of(2, 0, mask=PROT_EXEC)
-    epoll_wait = "epoll_wait" if arch.name == "x86_64" else "epoll_pwait"
+def null(index: int) -> tuple[ArgCheck, ArgCheck]:
+    """args[index] is a NULL pointer: both 32-bit halves are zero."""
+    return (one_of(index, 0), ArgCheck(index, frozenset({0}), high=True))
+
+
+# linux/in.h, linux/tcp.h, asm-generic/socket.h, linux/socket.h
+IPPROTO_TCP = 6
+TCP_NODELAY = 1
+TCP_NOTSENT_LOWAT = 25
+SOL_SOCKET = 1
+SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF = 3, 4, 7, 8
+SO_ACCEPTCONN, SO_PROTOCOL, SO_DOMAIN = 30, 38, 39
+MSG_FASTOPEN = 0x20000000
+SOCK_TYPE_MASK = ~SOCK_TYPE_FLAGS & 0xFFFFFFFF
+
+
+def _network_rules() -> tuple[Rule, ...]:
+    stream = one_of(1, int(socket.SOCK_STREAM), mask=SOCK_TYPE_MASK)
     return (
-        # The console and the launcher's report pipe; sockets use sendto.
-        Rule("write", (one_of(0, *sorted(set(console_fds))),)),
-        Rule("close"),
-        # trio's event loop (trio/_core/_io_epoll.py).
-        Rule("epoll_create1"),
-        Rule("epoll_ctl"),
-        Rule(epoll_wait),
-        # Serving the preopened listeners and the connect-back client.
-        Rule("accept4"),
+        Rule("accept4", reason="serving the preopened listeners"),
         Rule(
             "socket",
-            (
-                one_of(0, int(socket.AF_INET), int(socket.AF_INET6)),
-                one_of(1, int(socket.SOCK_STREAM), mask=~SOCK_TYPE_FLAGS & 0xFFFFFFFF),
-            ),
+            (one_of(0, int(socket.AF_INET), int(socket.AF_INET6)), stream,
+             one_of(2, 0, IPPROTO_TCP)),
+            "the connect-back and self-talk dials: IPv4/IPv6 TCP only; a protocol other "
+            "than 0 or TCP (IPPROTO_MPTCP = 262) escapes Landlock, which governs TCP only",
         ),
-        # trio.run makes one AF_UNIX pair to wake itself (trio/_core/_wakeup_socketpair.py).
-        Rule("socketpair", (one_of(0, int(socket.AF_UNIX)),)),
-        Rule("connect"),
-        Rule("getsockname"),
-        Rule("getpeername"),
-        Rule("getsockopt"),
-        Rule("setsockopt"),
-        Rule("recvfrom"),
-        Rule("sendto"),
-        Rule("shutdown"),
-        Rule("ioctl", (one_of(1, FIONBIO),)),
-        Rule("fcntl", (one_of(1, F_GETFD, F_SETFD, F_GETFL, F_SETFL),)),
-        # OpenSSL's DRBG reseeds from getrandom and checks getpid to detect a fork.
-        Rule("getrandom"),
-        Rule("getpid"),
-        # The allocator; nothing may be mapped executable once the sandbox is closed
-        # (and with no mprotect, nothing mapped can become executable).
-        Rule("mmap", (no_exec,)),
-        Rule("munmap"),
-        Rule("brk"),
-        Rule("futex"),
-        # Our SIGSYS handler stays: replacing it would turn a kill into a shrug.
-        Rule("rt_sigaction", (none_of(0, int(signal.SIGSYS)),)),
-        Rule("rt_sigreturn"),
-        # fstat, as glibc spells it: trio.run's signal.set_wakeup_fd checks its fd once.
-        # A relative path is harmless only from a directory fd, and the unikernel holds
-        # none; AT_FDCWD (the working directory) is refused.
         Rule(
-            "newfstatat",
-            (none_of(0, AT_FDCWD), one_of(3, AT_EMPTY_PATH, mask=AT_EMPTY_PATH)),
+            "socketpair",
+            (one_of(0, int(socket.AF_UNIX)), stream, one_of(2, 0)),
+            "trio.run's wakeup pair, AF_UNIX SOCK_STREAM (trio/_core/_wakeup_socketpair.py): "
+            "born connected to itself, it reaches nothing; a datagram pair could sendto "
+            "any pathname socket",
         ),
-        Rule("exit_group"),
+        Rule(
+            "connect",
+            reason="the connect-back and self-talk dials; Landlock allows only their ports",
+        ),
+        Rule("getsockname", reason="the bound ports, for the page and the logs"),
+        Rule("getpeername", reason="the initiator's address, for connect-back and the logs"),
+        Rule(
+            "getsockopt",
+            (one_of(1, SOL_SOCKET),
+             one_of(2, SO_TYPE, SO_ERROR, SO_ACCEPTCONN, SO_PROTOCOL, SO_DOMAIN)),
+            "trio reads a socket's kind and a non-blocking connect's result (SO_ERROR)",
+        ),
+        Rule(
+            "setsockopt",
+            (one_of(1, IPPROTO_TCP), one_of(2, TCP_NODELAY, TCP_NOTSENT_LOWAT)),
+            "trio's SocketStream sets these two (trio/_highlevel_socket.py), and tries "
+            "TCP_NODELAY on its wakeup pair; not TCP_FASTOPEN_CONNECT or TCP_ULP",
+        ),
+        Rule(
+            "setsockopt",
+            (one_of(1, SOL_SOCKET), one_of(2, SO_SNDBUF, SO_RCVBUF)),
+            "trio shrinks its wakeup pair's buffers (trio/_core/_wakeup_socketpair.py); "
+            "not SO_BINDTODEVICE or anything else",
+        ),
+        Rule(
+            "recvfrom",
+            null(4),
+            "recv(2) as glibc spells it, on a connected socket: no source address",
+        ),
+        Rule(
+            "sendto",
+            (none_of(3, MSG_FASTOPEN, mask=MSG_FASTOPEN), *null(4)),
+            "send(2) as glibc spells it: no destination address (which would dial with "
+            "TCP Fast Open, past Landlock's connect rule) and no MSG_FASTOPEN",
+        ),
+        Rule("shutdown", reason="half-close after close_notify"),
     )
 
 
+def policy(arch: Arch, console_fds: Iterable[int]) -> tuple[Rule, ...]:
+    """The allowlist, for the given fds the unikernel may `write` to."""
+    epoll_wait = "epoll_wait" if arch.name == "x86_64" else "epoll_pwait"
+    return (
+        Rule("write", (one_of(0, *sorted(set(console_fds))),),
+             "the console and the launcher's report pipe; sockets use sendto"),
+        Rule("close", reason="every connection ends"),
+        Rule("epoll_create1", reason="trio's event loop (trio/_core/_io_epoll.py)"),
+        Rule("epoll_ctl", reason="trio's event loop"),
+        Rule(epoll_wait, reason="trio's event loop"),
+        *_network_rules(),
+        Rule("ioctl", (one_of(1, FIONBIO),), "non-blocking mode only; not TIOCSTI"),
+        Rule("fcntl", (one_of(1, F_GETFD, F_SETFD, F_GETFL, F_SETFL),),
+             "descriptor flags only; not F_DUPFD or F_SETOWN"),
+        Rule("getrandom", reason="OpenSSL's DRBG reseeds from it"),
+        Rule("getpid", reason="OpenSSL's DRBG checks it to detect a fork"),
+        Rule("mmap", (one_of(2, 0, mask=PROT_EXEC),),
+             "the allocator; nothing executable, and with no mprotect nothing becomes so"),
+        Rule("munmap", reason="the allocator"),
+        Rule("brk", reason="the allocator"),
+        Rule("futex", reason="the interpreter's and OpenSSL's locks"),
+        Rule("rt_sigaction", reason="trio probes for the main thread by setting SIGINT's "
+             "handler to itself; a handler changes nothing the filter decides"),
+        Rule("rt_sigreturn", reason="return from a signal handler"),
+        Rule("exit_group", reason="the end"),
+    )
+
+
+def _goto(label: bpf.Label) -> bpf.Insn:
+    # An unconditional jump: our assembler resolves labels in jt/jf only.
+    return bpf.jeq(0, jt=label, jf=label)
+
+
+def _alternatives(
+    rules: Sequence[Rule], nr: int, body: bpf.Label, deny: bpf.Label
+) -> list[bpf.Item]:
+    """The argument checks of every rule for one call: the first rule that passes allows;
+    a failed check falls through to the next rule, and after the last to `deny`."""
+    out: list[bpf.Item] = [body]
+    for i, rule in enumerate(rules):
+        failed = deny if i == len(rules) - 1 else bpf.Label(f"nr{nr}.alt{i + 1}")
+        for j, check in enumerate(rule.checks):
+            passed = bpf.Label(f"nr{nr}.alt{i}.check{j}")
+            offset = bpf.offset_arg_high if check.high else bpf.offset_arg_low
+            out.append(bpf.load(offset(check.index)))
+            if check.mask != 0xFFFFFFFF:
+                out.append(bpf.and_(check.mask))
+            for value in sorted(check.values):
+                out.append(bpf.jeq(value, jt=passed if check.allow else failed))
+            if check.allow:
+                out.append(_goto(failed))
+            out.append(passed)
+        out.append(bpf.ret(SECCOMP_RET_ALLOW))
+        if failed is not deny:
+            out.append(failed)
+    return out
+
+
 def compile_filter(arch: Arch, rules: Sequence[Rule]) -> bytes:
-    """Build the BPF program: check the arch, dispatch on nr, check the arguments."""
+    """Build the BPF program: check the arch, dispatch on nr, check the arguments.
+
+    Several rules for one call are alternatives (setsockopt's level and option
+    go in pairs); a rule without checks allows the call whatever its arguments.
+    """
     # Classic BPF jumps only forward: the shared exits come last.
-    trap = bpf.Label("trap")
+    deny = bpf.Label("deny")
     kill = bpf.Label("kill")
     items: list[bpf.Item] = [bpf.load(bpf.OFFSET_ARCH), bpf.jeq(arch.audit, jf=kill)]
     items.append(bpf.load(bpf.OFFSET_NR))
+    grouped: dict[int, list[Rule]] = {}
+    for rule in rules:
+        grouped.setdefault(arch.number(rule.syscall), []).append(rule)
     bodies: list[bpf.Item] = []
-    for i, rule in enumerate(rules):
-        nr = arch.number(rule.syscall)
-        if not rule.checks:
-            allow = bpf.Label(f"allow{i}")
-            items.append(bpf.jeq(nr, jt=allow))
-            bodies += [allow, bpf.ret(SECCOMP_RET_ALLOW)]
-            continue
-        body = bpf.Label(f"rule{i}")
+    for nr, group in grouped.items():
+        body = bpf.Label(f"nr{nr}")
         items.append(bpf.jeq(nr, jt=body))
-        bodies.append(body)
-        for j, check in enumerate(rule.checks):
-            passed = bpf.Label(f"rule{i}.{j}")
-            bodies.append(bpf.load(bpf.offset_arg_low(check.index)))
-            if check.mask != 0xFFFFFFFF:
-                bodies.append(bpf.and_(check.mask))
-            for value in sorted(check.values):
-                if check.allow:
-                    bodies.append(bpf.jeq(value, jt=passed))
-                else:
-                    bodies.append(bpf.jeq(value, jt=trap))
-            if check.allow:
-                bodies.append(bpf.ret(SECCOMP_RET_TRAP))
-            bodies.append(passed)
-        bodies.append(bpf.ret(SECCOMP_RET_ALLOW))
+        if any(not rule.checks for rule in group):
+            bodies += [body, bpf.ret(SECCOMP_RET_ALLOW)]
+        else:
+            bodies += _alternatives(group, nr, body, deny)
     # Anything that matched no rule: the x32 bit on x86_64 included.
-    items.append(bpf.ret(SECCOMP_RET_TRAP))
+    items.append(bpf.ret(DENY))
     items += bodies
-    items += [trap, bpf.ret(SECCOMP_RET_TRAP), kill, bpf.ret(SECCOMP_RET_KILL_PROCESS)]
+    items += [deny, bpf.ret(DENY), kill, bpf.ret(SECCOMP_RET_KILL_PROCESS)]
     return bpf.assemble(items)
 
 

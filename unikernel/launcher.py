@@ -25,14 +25,14 @@ import socket
 import sys
 import tempfile
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import abc as importlib_abc
 from importlib import metadata
 from pathlib import Path
 
 from unikernel import manifest as mf
-from unikernel import probe, sandbox, seccomp
+from unikernel import notify, probe, sandbox, seccomp, tender
 
 LISTEN_BACKLOG = 128
 
@@ -180,7 +180,7 @@ class _NoLateImports(importlib_abc.MetaPathFinder):
         raise ImportError(f"import of {fullname} after the sandbox closed (add it to preload)")
 
 
-# --- the child ----------------------------------------------------------------------
+# --- the child ---------------------------------------------------------------------
 
 
 def _guest(
@@ -190,11 +190,12 @@ def _guest(
     settings: object,
     attempts: Sequence[str],
 ) -> int:
-    # Ctrl-C reaches the whole process group: the tender handles it, so ignore it here
-    # (a Python-level handler would write to trio's wakeup fd, which the filter refuses).
+    # Ctrl-C reaches the whole process group: the tender handles it, so ignore it here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     report = sandbox.close(plan)
+    # The tender takes the filter's listener from us by number (pidfd_getfd); one write.
+    os.write(plan.report_fd, b"listener %d\n" % report.listener_fd)
     sys.meta_path.insert(0, _NoLateImports())
     say("sandbox", **report.to_json())
     if m.entry == "probe":
@@ -226,29 +227,62 @@ def _child(*args: object) -> None:
 # --- the tender ---------------------------------------------------------------------
 
 
-def _describe_exit(status: int, report: bytes, arch: seccomp.Arch) -> tuple[int, dict[str, object]]:
-    filtered = None
-    for line in report.splitlines():
-        filtered = seccomp.parse_report(line) or filtered
+def _describe_exit(
+    status: int, filtered: notify.Call | None, arch: seccomp.Arch
+) -> tuple[int, dict[str, object]]:
     if filtered is not None:
-        nr, audit = filtered
-        target = seccomp.arch_by_audit(audit) or arch
-        name = target.name_of(nr)
+        name = arch.name_of(filtered.nr)
         print(
-            f"unikernel: stopped by the system-call filter: {name} (nr {nr}, {target.name})",
+            f"unikernel: stopped by the system-call filter: {name} (nr {filtered.nr}, "
+            f"{arch.name})",
             file=sys.stderr,
             flush=True,
         )
-        return seccomp.EXIT_FILTERED, {"filtered": name, "nr": nr, "arch": target.name}
+        return seccomp.EXIT_FILTERED, {
+            "filtered": name, "nr": filtered.nr, "arch": arch.name,
+            "args": [f"{a:#x}" for a in filtered.args],
+        }
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         detail: dict[str, object] = {"signal": signal.Signals(sig).name}
         if sig == signal.SIGSYS:
-            # Killed by the kernel: a foreign arch, or SIGSYS was blocked when the trap came.
+            # Killed by the filter itself: a call from a foreign architecture.
             print("unikernel: killed by the system-call filter", file=sys.stderr, flush=True)
             detail["filtered"] = "unknown"
         return 128 + sig, detail
     return os.WEXITSTATUS(status), {"status": os.WEXITSTATUS(status)}
+
+
+def _read_listener_fd(read_end: int) -> int:
+    """The guest's listener fd number, or -1 if it ended (or applied no filter) first."""
+    line = b""
+    while not line.endswith(b"\n") and len(line) < 64:
+        chunk = os.read(read_end, 64)
+        if not chunk:
+            return -1
+        line += chunk
+    parts = line.split()
+    return int(parts[1]) if len(parts) == 2 and parts[0] == b"listener" else -1
+
+
+def _tend(pid: int, read_end: int, tender_plan: tender.Tender) -> notify.Call | None:
+    """Hold the filter's listener and answer the guest until it ends."""
+    fd = _read_listener_fd(read_end)
+    if fd < 0:
+        return None
+    try:
+        tender_plan.listener = notify.take_listener(pid, fd)
+    except OSError as e:
+        # Nobody could answer its calls: stop it rather than let it hang in one.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        print(f"unikernel: refused: cannot hold the filter's listener: {e}", file=sys.stderr)
+        return None
+    try:
+        tender_plan.run()
+    finally:
+        os.close(tender_plan.listener)
+    return tender_plan.filtered
 
 
 def launch(
@@ -279,16 +313,18 @@ def launch(
             empty_root = Path(tempfile.mkdtemp(prefix="pinata-unikernel-root-"))
             os.chmod(empty_root, 0o555)
         ports = {role: s.getsockname()[1] for role, s in sockets.items()}
-        connect_ports = [m.connect_back_port]
+        selftalk_ports: frozenset[int] = frozenset()
         if m.entry == "appliance" and m.selftalk_interval:
-            connect_ports += [ports["tls_server"], ports["tls_client"]]
+            selftalk_ports = frozenset((ports["tls_server"], ports["tls_client"]))
+        back = sockets["connect_back"]
         plan = sandbox.Plan(
             memory_bytes=m.limits.memory_mib * 1024 * 1024,
             open_files=m.limits.open_files,
-            connect_ports=tuple(connect_ports),
+            connect_ports=tuple(sorted({m.connect_back_port, *selftalk_ports})),
             console_fds=(1, 2, write_end),
             empty_root=empty_root,
             report_fd=write_end,
+            tender_listeners=(back.fileno(),),
             layers=layers,
         )
         sys.stdout.flush()
@@ -299,14 +335,17 @@ def launch(
             _child(m, plan, sockets, settings, probe_attempts)
         os.close(write_end)
         write_end = -1
+        # The tender keeps the connect-back listener: it makes that port's accepts.
         for s in sockets.values():
-            s.close()
+            if s is not back:
+                s.close()
         say("listening", pid=pid, ports=ports, modules=modules)
-        status = _wait(pid)
-        with os.fdopen(read_end, "rb") as pipe:
-            read_end = -1
-            report = pipe.read(4096)
-        code, detail = _describe_exit(status, report, arch)
+        dialing = tender.Dialing(m.connect_back_port, selftalk_ports)
+        tending = tender.Tender(pid, -1, arch, dialing, {back.fileno(): back})
+        with _forwarding_signals(pid):
+            filtered = _tend(pid, read_end, tending)
+            status = _wait(pid)
+        code, detail = _describe_exit(status, filtered, arch)
         say("exit", code=code, **detail)
         return code
     finally:
@@ -319,19 +358,26 @@ def launch(
             shutil.rmtree(empty_root, ignore_errors=True)
 
 
-def _wait(pid: int) -> int:
+@contextlib.contextmanager
+def _forwarding_signals(pid: int) -> Iterator[None]:
+    """SIGINT and SIGTERM to the tender stop the guest (with SIGTERM), which ends the tending."""
+
     def forward(signum: int, frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                return status
-            except InterruptedError:
-                continue
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _wait(pid: int) -> int:
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return status
+        except InterruptedError:
+            continue

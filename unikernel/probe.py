@@ -14,10 +14,14 @@ from __future__ import annotations
 import json
 import os
 import resource
+import select
 import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+
+# How long connect_back waits for the test to knock on the connect-back port.
+KNOCK_TIMEOUT = 20.0
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,20 @@ def _connect_other(ctx: ProbeContext) -> str:
     return _connect((address, port))
 
 
+def _accept_initiator(ctx: ProbeContext) -> str:
+    """Wait (epoll, bounded) for a knock on the connect-back port; the initiator's address."""
+    listener = ctx.sockets["connect_back"]
+    with select.epoll() as poller:
+        poller.register(listener.fileno(), select.EPOLLIN)
+        if not poller.poll(KNOCK_TIMEOUT):
+            raise TimeoutError("nobody knocked on the connect-back port")
+    conn, peer = listener.accept()
+    conn.close()
+    return str(peer[0])
+
+
 def _connect_back(ctx: ProbeContext) -> str:
-    return _connect(("127.0.0.1", ctx.connect_back_port))
+    return _connect((_accept_initiator(ctx), ctx.connect_back_port))
 
 
 def _raise_rlimits(ctx: ProbeContext) -> str:

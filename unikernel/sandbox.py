@@ -21,8 +21,6 @@ from unikernel import landlock, seccomp
 
 NOBODY = 65534
 LAYERS = frozenset({"landlock", "seccomp"})
-# The installed SIGSYS handler: the kernel holds its address, so it must never be collected.
-_REPORTER: list[seccomp.SigsysReporter] = []
 
 
 @dataclass(frozen=True)
@@ -37,6 +35,8 @@ class Plan:
     # An empty directory to chroot into when started as root.
     empty_root: Path | None
     report_fd: int
+    # Listeners whose accept(2) the tender makes (the connect-back port's).
+    tender_listeners: tuple[int, ...] = ()
     uid: int = NOBODY
     gid: int = NOBODY
     # Which of the kernel layers to apply; tests take one away to see the other hold alone.
@@ -53,6 +53,8 @@ class Report:
     no_new_privs: bool
     landlock: str
     seccomp_syscalls: tuple[str, ...] = field(default=())
+    # The filter's listener fd, for the tender to take (-1: no filter).
+    listener_fd: int = -1
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -67,8 +69,15 @@ class Report:
         }
 
 
+PR_SET_DUMPABLE = 4
+
+
 def _drop_identity(plan: Plan) -> str | None:
     if os.geteuid() != 0:
+        # The tender reads connect's address from our memory (process_vm_readv) and takes
+        # the filter's listener (pidfd_getfd); without root it needs us dumpable, as any
+        # process its user starts without a change of identity is.
+        seccomp.prctl(PR_SET_DUMPABLE, 1)
         return None
     if plan.empty_root is None:
         raise ValueError("running as root needs an empty directory to chroot into")
@@ -115,14 +124,16 @@ def close(plan: Plan, *, syscalls: Sequence[seccomp.Rule] | None = None) -> Repo
     else:
         landlock_state = "not applied (test layer selection)"
     names: tuple[str, ...] = ()
+    listener_fd = -1
     if "seccomp" in plan.layers:
         arch = seccomp.host_arch()
-        rules = tuple(syscalls) if syscalls is not None else seccomp.policy(arch, plan.console_fds)
+        rules = (
+            tuple(syscalls)
+            if syscalls is not None
+            else seccomp.policy(arch, plan.console_fds, plan.tender_listeners)
+        )
         program = seccomp.compile_filter(arch, rules)
-        reporter = seccomp.SigsysReporter(plan.report_fd)
-        reporter.install()
-        _REPORTER.append(reporter)
-        seccomp.install(arch, program)
+        listener_fd = seccomp.install(arch, program)
         names = tuple(dict.fromkeys(rule.syscall for rule in rules))
     return Report(
         root=chroot is not None,
@@ -133,4 +144,5 @@ def close(plan: Plan, *, syscalls: Sequence[seccomp.Rule] | None = None) -> Repo
         no_new_privs=True,
         landlock=landlock_state,
         seccomp_syscalls=names,
+        listener_fd=listener_fd,
     )

@@ -3,14 +3,13 @@
 Solo5's spt tender allows about seven system calls plus two per device; a
 trio + cryptography server needs more (an event loop, sockets, a memory
 allocator, OpenSSL's random source). Each name below was seen under
-`strace -f` after the sandbox closed, and each carries argument checks where
-the arguments decide the harm: `write` only to the console and report fds,
-`socket` only IPv4/IPv6 streams, no executable mappings, no SIGSYS handler
-but ours. Anything else traps; the trap handler reports the system call to
-the launcher over a pipe and exits, and if SIGSYS is blocked or its handler
-replaced the kernel kills the process instead (kernel/seccomp.c,
-force_sig_seccomp). A foreign architecture (say, the x32 ABI or a 32-bit
-entry) is killed outright.
+`strace -f` after the sandbox closed, and each carries its argument rule and
+the reason it is allowed at all (`python -m unikernel policy` prints them).
+A call the filter cannot judge alone goes to the tender (connect: the
+address; accept on the connect-back listener: who is calling). A call off
+the list also goes to the tender, which kills the guest and names the call:
+no code runs in the guest to report it, so no signal handler is involved.
+A foreign architecture (the x32 ABI, a 32-bit entry) is killed outright.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from unikernel import bpf, syscall_table
+from unikernel import bpf, notify, syscall_table
 
 # linux/seccomp.h
 SECCOMP_SET_MODE_FILTER = 1
@@ -32,8 +31,12 @@ SECCOMP_FILTER_FLAG_TSYNC = 1 << 0
 SECCOMP_RET_KILL_PROCESS = 0x80000000
 SECCOMP_RET_TRAP = 0x00030000
 SECCOMP_RET_ALLOW = 0x7FFF0000
-# What a call off the list gets.
-DENY = SECCOMP_RET_TRAP
+# Both go to the tender (unikernel.notify), which tells them apart by the call: a
+# call off the list, which it answers by killing the guest, and a call it checks
+# (connect's address, accept on the connect-back listener). The data bits differ only
+# so that tests of the filter can tell the two apart; the kernel ignores them.
+DENY = notify.SECCOMP_RET_USER_NOTIF
+TENDER = notify.SECCOMP_RET_USER_NOTIF | 1
 PR_SET_NO_NEW_PRIVS = 38
 
 # linux/audit.h
@@ -111,6 +114,8 @@ class Rule:
     syscall: str
     checks: tuple[ArgCheck, ...] = ()
     reason: str = ""
+    # Passed to the tender, which checks what the filter cannot see, instead of allowed.
+    tender: bool = False
 
 
 def one_of(index: int, *values: int, mask: int = 0xFFFFFFFF) -> ArgCheck:
@@ -137,9 +142,18 @@ MSG_FASTOPEN = 0x20000000
 SOCK_TYPE_MASK = ~SOCK_TYPE_FLAGS & 0xFFFFFFFF
 
 
-def _network_rules() -> tuple[Rule, ...]:
+def _network_rules(tender_listeners: Sequence[int]) -> tuple[Rule, ...]:
     stream = one_of(1, int(socket.SOCK_STREAM), mask=SOCK_TYPE_MASK)
+    accepts: tuple[Rule, ...] = ()
+    if tender_listeners:
+        accepts = (
+            Rule("accept4", (one_of(0, *tender_listeners),),
+                 "the tender accepts on the connect-back listener and hands the connection "
+                 "in: it then knows the initiator, the one address connect-back may dial",
+                 tender=True),
+        )
     return (
+        *accepts,
         Rule("accept4", reason="serving the preopened listeners"),
         Rule(
             "socket",
@@ -157,7 +171,10 @@ def _network_rules() -> tuple[Rule, ...]:
         ),
         Rule(
             "connect",
-            reason="the connect-back and self-talk dials; Landlock allows only their ports",
+            reason="the tender reads the address: loopback at our own ports (self-talk), or "
+            "an initiator of the connect-back port at the manifest's port; Landlock also "
+            "allows only those ports",
+            tender=True,
         ),
         Rule("getsockname", reason="the bound ports, for the page and the logs"),
         Rule("getpeername", reason="the initiator's address, for connect-back and the logs"),
@@ -194,8 +211,11 @@ def _network_rules() -> tuple[Rule, ...]:
     )
 
 
-def policy(arch: Arch, console_fds: Iterable[int]) -> tuple[Rule, ...]:
-    """The allowlist, for the given fds the unikernel may `write` to."""
+def policy(
+    arch: Arch, console_fds: Iterable[int], tender_listeners: Sequence[int] = ()
+) -> tuple[Rule, ...]:
+    """The allowlist, for the fds the unikernel may `write` to and the listeners whose
+    accepts the tender makes itself."""
     epoll_wait = "epoll_wait" if arch.name == "x86_64" else "epoll_pwait"
     return (
         Rule("write", (one_of(0, *sorted(set(console_fds))),),
@@ -204,7 +224,7 @@ def policy(arch: Arch, console_fds: Iterable[int]) -> tuple[Rule, ...]:
         Rule("epoll_create1", reason="trio's event loop (trio/_core/_io_epoll.py)"),
         Rule("epoll_ctl", reason="trio's event loop"),
         Rule(epoll_wait, reason="trio's event loop"),
-        *_network_rules(),
+        *_network_rules(tender_listeners),
         Rule("ioctl", (one_of(1, FIONBIO),), "non-blocking mode only; not TIOCSTI"),
         Rule("fcntl", (one_of(1, F_GETFD, F_SETFD, F_GETFL, F_SETFL),),
              "descriptor flags only; not F_DUPFD or F_SETOWN"),
@@ -246,7 +266,7 @@ def _alternatives(
             if check.allow:
                 out.append(_goto(failed))
             out.append(passed)
-        out.append(bpf.ret(SECCOMP_RET_ALLOW))
+        out.append(bpf.ret(TENDER if rule.tender else SECCOMP_RET_ALLOW))
         if failed is not deny:
             out.append(failed)
     return out
@@ -270,10 +290,7 @@ def compile_filter(arch: Arch, rules: Sequence[Rule]) -> bytes:
     for nr, group in grouped.items():
         body = bpf.Label(f"nr{nr}")
         items.append(bpf.jeq(nr, jt=body))
-        if any(not rule.checks for rule in group):
-            bodies += [body, bpf.ret(SECCOMP_RET_ALLOW)]
-        else:
-            bodies += _alternatives(group, nr, body, deny)
+        bodies += _alternatives(group, nr, body, deny)
     # Anything that matched no rule: the x32 bit on x86_64 included.
     items.append(bpf.ret(DENY))
     items += bodies
@@ -308,16 +325,25 @@ def _libc() -> ctypes.CDLL:
     return libc
 
 
+def prctl(option: int, value: int) -> None:
+    """prctl(option, value); raises OSError on failure."""
+    if _libc().prctl(option, value, 0, 0, 0) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"prctl({option}, {value}): {os.strerror(e)}")
+
+
 def set_no_new_privs() -> None:
     """PR_SET_NO_NEW_PRIVS: exec can never gain privilege, and seccomp needs it unprivileged."""
-    libc = _libc()
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(e)}")
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
-def install(arch: Arch, program: bytes) -> None:
-    """seccomp(SECCOMP_SET_MODE_FILTER, TSYNC): every thread of the process, for good."""
+def install(arch: Arch, program: bytes) -> int:
+    """seccomp(SECCOMP_SET_MODE_FILTER, TSYNC | NEW_LISTENER): every thread, for good.
+
+    Returns the listener fd through which the tender answers the calls the
+    filter sends it (`unikernel.notify`). Raises OSError if the kernel refuses
+    either flag: the launcher does not run without them.
+    """
     count = len(program) // 8
     insns = (_SockFilter * count).from_buffer_copy(program)
     prog = _SockFprog(count, ctypes.cast(insns, ctypes.POINTER(_SockFilter)))
@@ -325,66 +351,15 @@ def install(arch: Arch, program: bytes) -> None:
     rc = libc.syscall(
         ctypes.c_long(arch.syscall_seccomp),
         ctypes.c_long(SECCOMP_SET_MODE_FILTER),
-        ctypes.c_long(SECCOMP_FILTER_FLAG_TSYNC),
+        ctypes.c_long(
+            SECCOMP_FILTER_FLAG_TSYNC
+            | notify.SECCOMP_FILTER_FLAG_NEW_LISTENER
+            # TSYNC and a listener together need TSYNC failures as ESRCH, not a thread id.
+            | notify.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+        ),
         ctypes.byref(prog),
     )
-    if rc != 0:
+    if rc < 0:
         e = ctypes.get_errno()
         raise OSError(e, f"seccomp(SET_MODE_FILTER): {os.strerror(e)}")
-
-
-# glibc's struct sigaction on x86_64 and aarch64: handler, sa_mask (1024 bits), flags, restorer.
-class _Sigaction(ctypes.Structure):
-    _fields_ = [
-        ("sa_sigaction", ctypes.c_void_p),
-        ("sa_mask", ctypes.c_uint64 * 16),
-        ("sa_flags", ctypes.c_int),
-        ("sa_restorer", ctypes.c_void_p),
-    ]
-
-
-SA_SIGINFO = 4
-_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
-
-
-class SigsysReporter:
-    """A SIGSYS handler that writes `SIGSYS <nr> <arch>` to the report fd and exits.
-
-    SIGSYS from a seccomp trap is synchronous: it arrives on the thread that
-    made the denied call, at the call, so running Python here does not
-    interrupt the allocator or the interpreter half-way through an operation
-    of its own. siginfo_t for SIGSYS holds `_syscall` at byte 24 and `_arch`
-    at 28 (asm-generic/siginfo.h).
-    """
-
-    def __init__(self, report_fd: int) -> None:
-        self.report_fd = report_fd
-        # Must outlive the process: a freed callback would be a jump into nothing.
-        self._callback = _HANDLER(self._on_sigsys)
-
-    def _on_sigsys(self, signum: int, info: int | None, context: int | None) -> None:
-        nr = ctypes.c_int.from_address((info or 0) + 24).value if info else -1
-        arch = ctypes.c_uint32.from_address(info + 28).value if info else 0
-        try:
-            os.write(self.report_fd, b"SIGSYS %d %d\n" % (nr, arch))
-        finally:
-            os._exit(EXIT_FILTERED)
-
-    def install(self) -> None:
-        action = _Sigaction()
-        action.sa_sigaction = ctypes.cast(self._callback, ctypes.c_void_p).value
-        action.sa_flags = SA_SIGINFO
-        if _libc().sigaction(signal.SIGSYS, ctypes.byref(action), None) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, f"sigaction(SIGSYS): {os.strerror(e)}")
-
-
-def parse_report(line: bytes) -> tuple[int, int] | None:
-    """(nr, audit arch) from a reporter line, or None if the line is not one."""
-    parts = line.split()
-    if len(parts) != 3 or parts[0] != b"SIGSYS":
-        return None
-    try:
-        return int(parts[1]), int(parts[2])
-    except ValueError:
-        return None
+    return int(rc)

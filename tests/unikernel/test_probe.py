@@ -97,6 +97,7 @@ def test_each_attempt_is_stopped_in_the_full_sandbox(
 def test_the_connect_back_port_is_still_reachable(tmp_path: Path, connect_back: int) -> None:
     manifest = write_manifest(tmp_path, connect_back_port=connect_back)
     run = Launched.manifest(manifest, "--probe", "connect_back")
+    run.knock()
     exit_event = run.finish()
     assert probe_outcomes(run) == {"connect_back": "allowed"}
     assert exit_event == {"event": "exit", "code": 0, "status": 0}
@@ -107,6 +108,7 @@ def test_landlock_alone_denies_every_attempt(tmp_path: Path, connect_back: int) 
         pytest.skip("this kernel's Landlock has no network rules")
     manifest = write_manifest(tmp_path, connect_back_port=connect_back)
     run = Launched.manifest(manifest, "--layers", "landlock")
+    run.knock()
     exit_event = run.finish()
     outcomes = probe_outcomes(run)
     assert set(outcomes) == set(probe.ATTEMPTS), run.lines
@@ -148,6 +150,8 @@ def test_unprivileged_the_sandbox_still_closes(world_readable_dir: Path, connect
     )
     for attempt in ("open_passwd", "connect_other", "connect_back"):
         run = Launched([sys.executable, "-c", script, str(manifest), attempt])
+        if attempt == "connect_back":
+            run.knock()
         exit_event = run.finish()
         sandbox = run.wait_event("sandbox", timeout=1)
         assert sandbox["root"] is False and sandbox["chroot"] is None

@@ -26,7 +26,7 @@ def _launch(args: argparse.Namespace) -> int:
     try:
         return launcher.launch(m, software_path=software, probe_attempts=args.probe,
                                layers=layers)
-    except (mf.ManifestError, ValueError) as e:
+    except (mf.ManifestError, ValueError, sandbox.WeakerThanPromised) as e:
         # Refused before the fork: an unreadable boot file, an unknown probe attempt.
         print(f"unikernel: {e}", file=sys.stderr)
         return 2
@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--manifest", required=True)
     p.add_argument("--software", help="the image's software.json")
     p.add_argument("--probe", action="append", default=[], help="probe attempt (repeatable)")
-    p.add_argument("--layers", help="for tests: landlock,seccomp (default both)")
+    p.add_argument("--layers", help="for tests: the layers to apply (default all: "
+                   "seccomp,landlock,landlock-net,identity)")
     p.set_defaults(func=_launch)
 
     p = sub.add_parser("policy", help="print the system-call allowlist")

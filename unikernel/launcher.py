@@ -114,6 +114,14 @@ def software_list(path: Path | None) -> tuple[tuple[str, str], ...]:
     return (("Python", platform.python_version()), *sorted(found.items()))
 
 
+def sandbox_entry(off: Mapping[str, str]) -> tuple[str, str]:
+    """The /software line that says whether the sandbox is all it promises."""
+    if not off:
+        return ("sandbox", "complete: " + ", ".join(sorted(sandbox.LAYERS)))
+    parts = "; ".join(f"{layer} off ({why})" for layer, why in sorted(off.items()))
+    return ("sandbox", f"weaker than promised: {parts}")
+
+
 # --- eager imports ------------------------------------------------------------------
 
 # Modules the runtime imports lazily on first use, found by tracing a server under strace.
@@ -297,6 +305,10 @@ def launch(
         if name not in probe.ATTEMPTS:
             raise ValueError(f"unknown probe attempt {name!r}")
     arch = seccomp.host_arch()
+    missing = sandbox.survey()
+    sandbox.refuse_weaker(missing, m.allow_weaker)
+    left_out = {layer: "left out on the command line" for layer in sandbox.LAYERS - layers}
+    off = {**missing, **left_out}
     boot = read_boot(m.boot)
     sockets = open_listeners(m)
     empty_root: Path | None = None
@@ -306,10 +318,10 @@ def launch(
         if m.entry == "appliance":
             from unikernel import guest
 
-            software = software_list(software_path)
+            software = (*software_list(software_path), sandbox_entry(off))
             settings = guest.appliance_settings(m, boot, software, sockets)
         modules = preload(m.entry)
-        if os.geteuid() == 0:
+        if "identity" not in off:
             empty_root = Path(tempfile.mkdtemp(prefix="pinata-unikernel-root-"))
             os.chmod(empty_root, 0o555)
         ports = {role: s.getsockname()[1] for role, s in sockets.items()}
@@ -325,7 +337,8 @@ def launch(
             empty_root=empty_root,
             report_fd=write_end,
             tender_listeners=(back.fileno(),),
-            layers=layers,
+            layers=sandbox.LAYERS - set(off),
+            off=off,
         )
         sys.stdout.flush()
         sys.stderr.flush()

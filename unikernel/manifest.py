@@ -21,6 +21,7 @@ with a `ManifestError` naming the field, before anything is opened.
     credentials = "ephemeral"          # or "files", with anchor, server_chain, ...
     secret = "boot/secret"             # always a file: the image holds none
     bitcoin_address = "1Pinata..."
+    allow_weaker = ["landlock-net"]    # optional: layers it may run without
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+# The sandbox's layers (unikernel.sandbox); `allow_weaker` may name any of them.
+LAYERS: Final = ("seccomp", "landlock", "landlock-net", "identity")
 ROLES: Final = ("tls_server", "connect_back", "tls_client", "http", "https")
 ENTRIES: Final = ("appliance", "probe")
 # Read at boot when `credentials = "files"`; the names are the appliance config's.
@@ -89,6 +92,9 @@ class Manifest:
     selftalk_interval: int
     limits: Limits
     boot: Boot
+    # Layers the launcher may run without when this kernel or user cannot give them;
+    # any other missing layer refuses the launch.
+    allow_weaker: frozenset[str] = frozenset()
 
 
 def load(path: Path) -> Manifest:
@@ -110,7 +116,9 @@ def parse(raw: bytes, *, base: Path) -> Manifest:
         raise ManifestError("<file>", "not UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise ManifestError("<file>", f"not TOML: {e}") from None
-    _keys(doc, "", required={"entry", "listeners", "connect_back", "selftalk", "limits", "boot"})
+    top = {"entry", "listeners", "connect_back", "selftalk", "limits", "boot"}
+    allow_weaker = _allow_weaker(doc)
+    _keys({k: v for k, v in doc.items() if k != "allow_weaker"}, "", required=top)
     entry = _str(doc, "entry", "")
     if entry not in ENTRIES:
         raise ManifestError("entry", f"{entry!r} is not one of {', '.join(ENTRIES)}")
@@ -156,7 +164,19 @@ def parse(raw: bytes, *, base: Path) -> Manifest:
         raise ManifestError("boot.bitcoin_address", "must be ASCII letters and digits")
     secret = base / _str(boot_table, "secret", "boot")
     boot = Boot(credentials, files, secret, bitcoin_address)
-    return Manifest(entry, listeners, connect_back_port, selftalk_interval, limits, boot)
+    return Manifest(
+        entry, listeners, connect_back_port, selftalk_interval, limits, boot, allow_weaker
+    )
+
+
+def _allow_weaker(doc: Mapping[str, Any]) -> frozenset[str]:
+    value = doc.get("allow_weaker", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ManifestError("allow_weaker", "must be a list of layer names")
+    for name in value:
+        if name not in LAYERS:
+            raise ManifestError("allow_weaker", f"{name!r} is not one of {', '.join(LAYERS)}")
+    return frozenset(value)
 
 
 def _name(prefix: str, key: str) -> str:

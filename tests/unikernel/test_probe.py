@@ -107,7 +107,7 @@ def test_landlock_alone_denies_every_attempt(tmp_path: Path, connect_back: int) 
     if landlock.abi_version() < 4:
         pytest.skip("this kernel's Landlock has no network rules")
     manifest = write_manifest(tmp_path, connect_back_port=connect_back)
-    run = Launched.manifest(manifest, "--layers", "landlock")
+    run = Launched.manifest(manifest, "--layers", "landlock,landlock-net,identity")
     run.knock()
     exit_event = run.finish()
     outcomes = probe_outcomes(run)
@@ -120,7 +120,7 @@ def test_landlock_alone_denies_every_attempt(tmp_path: Path, connect_back: int) 
 
 
 def test_unprivileged_the_sandbox_still_closes(world_readable_dir: Path, connect_back: int) -> None:
-    """Started as a plain user: no chroot and no uid change, everything else applies."""
+    """Started as a plain user: every layer applies, identity through a user namespace."""
     if os.geteuid() != 0:
         pytest.skip("already unprivileged: the other tests are this one")
     secret = world_readable_dir / "secret"
@@ -154,7 +154,10 @@ def test_unprivileged_the_sandbox_still_closes(world_readable_dir: Path, connect
             run.knock()
         exit_event = run.finish()
         sandbox = run.wait_event("sandbox", timeout=1)
-        assert sandbox["root"] is False and sandbox["chroot"] is None
+        # Not root: the chroot and uid 65534 come from an unprivileged user namespace.
+        assert sandbox["root"] is False and sandbox["user_namespace"] is True
+        assert sandbox["chroot"] and not Path(sandbox["chroot"]).exists()
+        assert sandbox["off"] == {}
         assert sandbox["uid"] == 65534
         assert sandbox["landlock"].startswith("landlock ABI")
         assert sandbox["seccomp_syscalls"]

@@ -26,7 +26,8 @@ def _launch(args: argparse.Namespace) -> int:
     try:
         return launcher.launch(m, software_path=software, probe_attempts=args.probe,
                                layers=layers)
-    except (mf.ManifestError, ValueError, sandbox.WeakerThanPromised) as e:
+    except (mf.ManifestError, ValueError, sandbox.WeakerThanPromised,
+            launcher.PreloadError) as e:
         # Refused before the fork: an unreadable boot file, an unknown probe attempt.
         print(f"unikernel: {e}", file=sys.stderr)
         return 2

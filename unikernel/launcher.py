@@ -26,23 +26,15 @@ import sys
 import tempfile
 import types
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from importlib import abc as importlib_abc
 from importlib import metadata
 from pathlib import Path
 
+from pinata.appliance.settings import ApplianceSettings
+from unikernel import guest, notify, probe, sandbox, seccomp, tender
 from unikernel import manifest as mf
-from unikernel import notify, probe, sandbox, seccomp, tender
 
 LISTEN_BACKLOG = 128
-
-
-@dataclass(frozen=True)
-class BootData:
-    """Boot files as read, bounded; credential files are absent for `ephemeral`."""
-
-    files: Mapping[str, bytes]
-    secret: bytes
 
 
 def say(event: str, **fields: object) -> None:
@@ -83,12 +75,12 @@ def _read_bounded(path: Path, field: str) -> bytes:
     return data
 
 
-def read_boot(boot: mf.Boot) -> BootData:
+def read_boot(boot: mf.Boot) -> mf.BootData:
     files = {name: _read_bounded(path, f"boot.{name}") for name, path in boot.files.items()}
     secret = _read_bounded(boot.secret, "boot.secret")
     if not secret:
         raise mf.ManifestError("boot.secret", f"{boot.secret} is empty")
-    return BootData(files, secret)
+    return mf.BootData(files, secret)
 
 
 # --- the software list --------------------------------------------------------------
@@ -136,38 +128,60 @@ LAZY_STDLIB = (
     "stringprep",
     "unicodedata",
 )
+# What the appliance runs, imported whole before the filter: our own packages (not the
+# benchmarks, not the command line) and the libraries that import lazily as they run.
+APPLIANCE_TREES = (
+    "pinata.appliance", "pinata.tls", "pinata.x509", "pinata.secret",
+    "trio", "h11", "cryptography.hazmat", "cryptography.x509",
+)
+# Test suites, tools, and other platforms' back ends (which cannot import on Linux).
 SKIP_PARTS = (
     "__main__", "_repl", "_tests", "tests", "testing", "_tools", "_windows", "_kqueue",
-    "_wakeup_windows",
+    "_wakeup_windows", "_io_kqueue", "_io_windows", "_windows_cffi", "windows",
+    "_wait_for_object", "_windows_pipes",
 )
+
+
+class PreloadError(Exception):
+    """A module the unikernel needs could not be imported: the launch stops, naming it."""
+
+    def __init__(self, module: str, error: BaseException) -> None:
+        super().__init__(f"refused: cannot import {module} before the sandbox closes "
+                         f"({type(error).__name__}: {error})")
+        self.module = module
+
+
+def _import(name: str) -> types.ModuleType:
+    try:
+        return importlib.import_module(name)
+    except Exception as e:
+        raise PreloadError(name, e) from e
 
 
 def _import_tree(package: str) -> int:
     """Import a package and all of its submodules (tests and other platforms excepted)."""
     import pkgutil
 
-    count = 0
-    root = importlib.import_module(package)
-    paths = getattr(root, "__path__", None)
-    if paths is None:
-        return 1
-    for info in pkgutil.walk_packages(paths, prefix=f"{package}."):
-        if any(part in SKIP_PARTS for part in info.name.split(".")):
+    count = 1
+    root = _import(package)
+    # Not pkgutil.walk_packages: it imports every subpackage to look inside, skipped or not
+    # (trio.testing would bring pytest in).
+    for info in pkgutil.iter_modules(getattr(root, "__path__", ()), prefix=f"{package}."):
+        if info.name.rpartition(".")[2] in SKIP_PARTS:
             continue
-        try:
-            importlib.import_module(info.name)
-            count += 1
-        except Exception:
-            continue
+        count += _import_tree(info.name) if info.ispkg else bool(_import(info.name))
     return count
 
 
 def preload(entry: str) -> int:
-    """Import everything the entry point will ever run; returns how many modules are loaded."""
+    """Import everything the entry point will ever run; returns how many modules are loaded.
+
+    Raises PreloadError naming the first module that fails to import.
+    """
     for name in LAZY_STDLIB:
-        importlib.import_module(name)
+        _import(name)
     if entry == "appliance":
-        for package in ("pinata", "trio", "h11", "cryptography.hazmat", "cryptography.x509"):
+        for package in APPLIANCE_TREES:
             _import_tree(package)
         # The OpenSSL backend binds itself on first use.
         from cryptography.hazmat.backends.openssl import backend
@@ -195,7 +209,7 @@ def _guest(
     m: mf.Manifest,
     plan: sandbox.Plan,
     sockets: Mapping[str, socket.socket],
-    settings: object,
+    settings: ApplianceSettings | None,
     attempts: Sequence[str],
 ) -> int:
     # Ctrl-C reaches the whole process group: the tender handles it, so ignore it here.
@@ -208,18 +222,22 @@ def _guest(
     say("sandbox", **report.to_json())
     if m.entry == "probe":
         return probe.run(probe.ProbeContext(sockets, m.connect_back_port), attempts)
-    from pinata.appliance.settings import ApplianceSettings
-    from unikernel import guest
-
-    if not isinstance(settings, ApplianceSettings):
-        raise TypeError("the appliance entry needs ApplianceSettings")
+    if settings is None:
+        raise TypeError("the appliance entry needs its settings")
+    say("settings", **guest.numbers_reached(settings))
     return guest.run_appliance(settings, sockets)
 
 
-def _child(*args: object) -> None:
+def _child(
+    m: mf.Manifest,
+    plan: sandbox.Plan,
+    sockets: Mapping[str, socket.socket],
+    settings: ApplianceSettings | None,
+    attempts: Sequence[str],
+) -> None:
     status = 1
     try:
-        status = _guest(*args)  # type: ignore[arg-type]
+        status = _guest(m, plan, sockets, settings, attempts)
     except BaseException as e:
         try:
             print(f"unikernel: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
@@ -314,12 +332,10 @@ def launch(
     empty_root: Path | None = None
     read_end, write_end = os.pipe()
     try:
-        settings: object = None
+        settings: ApplianceSettings | None = None
         if m.entry == "appliance":
-            from unikernel import guest
-
             software = (*software_list(software_path), sandbox_entry(off))
-            settings = guest.appliance_settings(m, boot, software, sockets)
+            settings = guest.appliance_settings_for(m, boot, software, sockets)
         modules = preload(m.entry)
         if "identity" not in off:
             empty_root = Path(tempfile.mkdtemp(prefix="pinata-unikernel-root-"))

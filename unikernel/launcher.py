@@ -29,10 +29,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from importlib import abc as importlib_abc
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pinata.appliance.settings import ApplianceSettings
-from unikernel import guest, notify, probe, sandbox, seccomp, tender
 from unikernel import manifest as mf
+from unikernel import notify, probe, sandbox, seccomp, tender
+
+if TYPE_CHECKING:
+    from pinata.appliance.settings import ApplianceSettings
 
 LISTEN_BACKLOG = 128
 
@@ -215,13 +218,16 @@ def _guest(
     # Ctrl-C reaches the whole process group: the tender handles it, so ignore it here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    tender_pid = os.getppid()  # getppid is off the list once the filter is in
     report = sandbox.close(plan)
     # The tender takes the filter's listener from us by number (pidfd_getfd); one write.
     os.write(plan.report_fd, b"listener %d\n" % report.listener_fd)
     sys.meta_path.insert(0, _NoLateImports())
     say("sandbox", **report.to_json())
     if m.entry == "probe":
-        return probe.run(probe.ProbeContext(sockets, m.connect_back_port), attempts)
+        return probe.run(probe.ProbeContext(sockets, m.connect_back_port, tender_pid), attempts)
+    from unikernel import guest  # imported before the fork, with the appliance
+
     if settings is None:
         raise TypeError("the appliance entry needs its settings")
     say("settings", **guest.numbers_reached(settings))
@@ -334,6 +340,9 @@ def launch(
     try:
         settings: ApplianceSettings | None = None
         if m.entry == "appliance":
+            # The probe runs without the appliance's modules; the appliance with them.
+            from unikernel import guest
+
             software = (*software_list(software_path), sandbox_entry(off))
             settings = guest.appliance_settings_for(m, boot, software, sockets)
         modules = preload(m.entry)
@@ -342,7 +351,7 @@ def launch(
             os.chmod(empty_root, 0o555)
         ports = {role: s.getsockname()[1] for role, s in sockets.items()}
         selftalk_ports: frozenset[int] = frozenset()
-        if m.entry == "appliance" and m.selftalk_interval:
+        if m.selftalk_interval:
             selftalk_ports = frozenset((ports["tls_server"], ports["tls_client"]))
         back = sockets["connect_back"]
         plan = sandbox.Plan(

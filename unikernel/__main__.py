@@ -62,16 +62,19 @@ def _policy(args: argparse.Namespace) -> int:
     from unikernel import seccomp
 
     arch = seccomp.host_arch()
-    rules = seccomp.policy(arch, (1, 2, 3))
+    rules = seccomp.policy(arch, (1, 2, 3), (4,))
     program = seccomp.compile_filter(arch, rules)
     for rule in rules:
         checks = "; ".join(
-            f"arg{c.index}{'' if c.mask == 0xFFFFFFFF else f' & {c.mask:#x}'}"
+            f"arg{c.index}{' high' if c.high else ''}"
+            f"{'' if c.mask == 0xFFFFFFFF else f' & {c.mask:#x}'}"
             f" {'in' if c.allow else 'not in'} {sorted(c.values)}"
             for c in rule.checks
         )
-        print(f"{rule.syscall:16} {checks}")
-    print(f"{len(rules)} system calls, {len(program) // 8} BPF instructions ({arch.name})")
+        verdict = "to the tender" if rule.tender else "allowed"
+        print(f"{rule.syscall:14} {verdict:13} {checks or '-'}\n{'':14} {rule.reason}")
+    names = {rule.syscall for rule in rules}
+    print(f"{len(names)} system calls, {len(program) // 8} BPF instructions ({arch.name})")
     return 0
 
 

@@ -126,6 +126,7 @@ def expected_words(expect: probe.Expect) -> set[str]:
 
 def test_every_attempt_has_an_expectation() -> None:
     assert set(probe.ATTEMPTS) == set(probe.EXPECTED)
+    assert len(probe.EXPECTED) == 43, "the README's count"
     assert set(probe.ATTEMPTS) >= probe.NEEDS_KNOCK
 
 

@@ -187,3 +187,11 @@ def test_the_assembler_refuses_what_it_cannot_encode() -> None:
     back = bpf.Label("back")
     with pytest.raises(ValueError, match="spans"):
         bpf.assemble([back, bpf.ret(0), bpf.jeq(1, jt=back)])
+
+
+def test_the_figures_the_readme_gives() -> None:
+    """unikernel/README.md: 27 system calls, 144 BPF instructions on x86-64."""
+    arch = seccomp.ARCHES["x86_64"]
+    rules = seccomp.policy(arch, CONSOLE, (9,))
+    assert len({r.syscall for r in rules}) == 27
+    assert len(seccomp.compile_filter(arch, rules)) // 8 == 144

@@ -312,6 +312,11 @@ def _tend(pid: int, read_end: int, tender_plan: tender.Tender) -> notify.Call | 
         return None
     try:
         tender_plan.run()
+    except OSError as e:
+        # A guest nobody answers would wait in its call forever: stop it instead.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        print(f"unikernel: the tender failed, guest stopped: {e}", file=sys.stderr)
     finally:
         os.close(tender_plan.listener)
     return tender_plan.filtered

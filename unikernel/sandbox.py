@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from unikernel import landlock, seccomp
+from unikernel import bpf, landlock, seccomp
 from unikernel import manifest as mf
 
 NOBODY = 65534
@@ -169,7 +169,23 @@ def _seccomp_missing() -> str | None:
     except OSError:
         return "no seccomp filter support in this kernel"
     lacking = {"user_notif", "kill_process"} - actions
-    return f"seccomp lacks {', '.join(sorted(lacking))}" if lacking else None
+    if lacking:
+        return f"seccomp lacks {', '.join(sorted(lacking))}"
+    # The flags themselves (TSYNC with a listener needs Linux 5.7): try them, in a child.
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            seccomp.set_no_new_privs()
+            allow_all = bpf.assemble([bpf.ret(seccomp.SECCOMP_RET_ALLOW)])
+            seccomp.install(seccomp.host_arch(), allow_all)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return None
+    return "seccomp refuses a filter with TSYNC and a user-notification listener"
 
 
 def survey() -> dict[str, str]:

@@ -55,7 +55,7 @@ def test_a_missing_layer_is_named_and_refused() -> None:
 def test_the_launch_is_refused_before_anything_opens(tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-c", PRETEND, str(manifest), "connect_other"],
+        [sys.executable, "-c", PRETEND, str(manifest), "connect_other_v4"],
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 2
@@ -67,7 +67,7 @@ def test_allowed_weaker_runs_and_says_what_is_off(tmp_path: Path) -> None:
     with listening_socket() as back:
         manifest = write_manifest(tmp_path, connect_back_port=back.getsockname()[1])
         manifest.write_text('allow_weaker = ["landlock-net"]\n' + manifest.read_text())
-        run = Launched([sys.executable, "-c", PRETEND, str(manifest), "connect_other"])
+        run = Launched([sys.executable, "-c", PRETEND, str(manifest), "connect_other_v4"])
         exit_event = run.finish()
     started = run.wait_event("sandbox", timeout=1)
     assert started["off"] == {"landlock-net": "pretend: Landlock ABI 3 < 4"}

@@ -338,6 +338,8 @@ def launch(
     sandbox.refuse_weaker(missing, m.allow_weaker)
     left_out = {layer: "left out on the command line" for layer in sandbox.LAYERS - layers}
     off = {**missing, **left_out}
+    if off:
+        print(f"unikernel: {sandbox_entry(off)[1]}", file=sys.stderr, flush=True)
     boot = read_boot(m.boot)
     sockets = open_listeners(m)
     empty_root: Path | None = None

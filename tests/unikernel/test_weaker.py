@@ -71,6 +71,7 @@ def test_allowed_weaker_runs_and_says_what_is_off(tmp_path: Path) -> None:
         exit_event = run.finish()
     started = run.wait_event("sandbox", timeout=1)
     assert started["off"] == {"landlock-net": "pretend: Landlock ABI 3 < 4"}
+    assert "unikernel: weaker than promised: landlock-net off (pretend" in run.stderr
     assert "network not restricted by Landlock" in started["landlock"]
     # Landlock no longer refuses the port; the tender still refuses the address.
     denied = [e for e in run.events("probe") if e["outcome"] == "denied"]

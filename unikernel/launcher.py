@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import ipaddress
 import json
 import os
 import platform
@@ -385,7 +386,10 @@ def launch(
             if s is not back:
                 s.close()
         say("listening", pid=pid, ports=ports, modules=modules)
-        dialing = tender.Dialing(m.connect_back_port, selftalk_ports)
+        own = {tender.plain(ipaddress.ip_address(m.listeners[role].address))
+               for role in ("tls_server", "tls_client")}
+        dialing = tender.Dialing(m.connect_back_port, selftalk_ports,
+                                 frozenset(a for a in own if not a.is_unspecified))
         tending = tender.Tender(pid, -1, arch, dialing, {back.fileno(): back})
         with _forwarding_signals(pid):
             filtered = _tend(pid, read_end, tending)

@@ -8,7 +8,8 @@ filter hands two calls to the tender (`unikernel.notify`):
   initiator's address, and installs the connection in the guest. Each
   accepted connection licenses one dial of that address.
 - `connect`: the tender reads the address from the guest's memory and lets
-  the call go on only for loopback at one of our own ports (self-talk), or
+  the call go on only for loopback (or our listener's own address) at one of
+  our own ports (self-talk), or
   for a licensed initiator at the manifest's connect-back port. Anything
   else fails with EACCES, as Landlock's refusals do.
 
@@ -75,6 +76,9 @@ class Dialing:
     connect_back_port: int
     # Our own ports self-talk dials, on loopback only; empty when self-talk is off.
     selftalk_ports: frozenset[int]
+    # Our listeners' own addresses when not loopback or the wildcard: the kernel
+    # delivers a dial to them locally, and self-talk can reach them no other way.
+    own_addresses: frozenset[IPAddress] = frozenset()
     licences: collections.deque[IPAddress] = field(
         default_factory=lambda: collections.deque(maxlen=MAX_LICENCES)
     )
@@ -88,7 +92,7 @@ class Dialing:
         if target is None:
             return errno.EAFNOSUPPORT
         address, port = target
-        if port in self.selftalk_ports and address.is_loopback:
+        if port in self.selftalk_ports and (address.is_loopback or address in self.own_addresses):
             return 0
         if port == self.connect_back_port and address in self.licences:
             self.licences.remove(address)

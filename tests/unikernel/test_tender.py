@@ -33,6 +33,15 @@ def test_selftalk_dials_loopback_at_our_own_ports_only() -> None:
     assert off.check(target("127.0.0.1", 10000)) == errno.EACCES, "self-talk off: no dial"
 
 
+def test_selftalk_may_dial_our_own_listeners_address() -> None:
+    own = ipaddress.ip_address("192.0.2.7")
+    d = tender.Dialing(40001, SELF, frozenset({own}))
+    assert d.check(target("192.0.2.7", 10002)) == 0
+    assert d.check(target("::ffff:192.0.2.7", 10000)) == 0
+    assert d.check(target("192.0.2.7", 8080)) == errno.EACCES, "not a self-talk port"
+    assert d.check(target("192.0.2.8", 10000)) == errno.EACCES
+
+
 def test_connect_back_dials_each_initiator_once_at_the_manifest_port() -> None:
     d = dialing()
     assert d.check(target("192.0.2.7", 40001)) == errno.EACCES, "nobody knocked"

@@ -35,7 +35,10 @@ class BootFiles:
     def read(self, field_name: str, name: str) -> bytes:
         if field_name == "secret_file":
             return self.boot.secret
-        return self.boot.files[field_name.removeprefix("credentials.")]
+        data = self.boot.files.get(field_name.removeprefix("credentials."))
+        if data is None:
+            raise ConfigError(field_name, "not among the boot files the launcher read")
+        return data
 
     def path(self, field_name: str, name: str) -> str:
         raise ConfigError(field_name, "the unikernel writes no file: its log is the console")

@@ -1,8 +1,10 @@
 """Everything the appliance is told before it starts, checked before it starts.
 
-`ApplianceSettings` is a frozen value: the launcher (unikernel), `pinata toy`
-and `pinata serve --config` all build one, then `pinata.appliance.run` takes
-it. Loading reads every file once, here; after start the appliance opens no
+`ApplianceSettings` is a frozen value built by one function,
+`build_settings`, from a document of `pinata serve`'s TOML shape: `pinata
+serve --config` reads it from the file, `pinata toy` has it embedded, and the
+unikernel's launcher makes it from its manifest. `pinata.appliance.run` takes
+the result. Loading reads every file once, here; after start the appliance opens no
 file. A config that misses a field, names an unreadable file, or pairs a key
 with a certificate it does not match is refused with a `ConfigError` that
 names the field.

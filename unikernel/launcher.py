@@ -323,6 +323,48 @@ def _tend(pid: int, read_end: int, tender_plan: tender.Tender) -> notify.Call | 
     return tender_plan.filtered
 
 
+def _layers_off(m: mf.Manifest, layers: frozenset[str]) -> dict[str, str]:
+    """The layers that will not be applied, and why; raises WeakerThanPromised for a
+    missing layer the manifest does not allow."""
+    missing = sandbox.survey()
+    sandbox.refuse_weaker(missing, m.allow_weaker)
+    left_out = {layer: "left out on the command line" for layer in sandbox.LAYERS - layers}
+    off = {**missing, **left_out}
+    if off:
+        print(f"unikernel: {sandbox_entry(off)[1]}", file=sys.stderr, flush=True)
+    return off
+
+
+def _selftalk_ports(m: mf.Manifest, ports: Mapping[str, int]) -> frozenset[int]:
+    if not m.selftalk_interval:
+        return frozenset()
+    return frozenset((ports["tls_server"], ports["tls_client"]))
+
+
+def _dialing(m: mf.Manifest, ports: Mapping[str, int]) -> tender.Dialing:
+    own = {tender.plain(ipaddress.ip_address(m.listeners[role].address))
+           for role in ("tls_server", "tls_client")}
+    return tender.Dialing(m.connect_back_port, _selftalk_ports(m, ports),
+                          frozenset(a for a in own if not a.is_unspecified))
+
+
+def _plan(
+    m: mf.Manifest, ports: Mapping[str, int], off: Mapping[str, str], report_fd: int,
+    empty_root: Path | None, back: socket.socket,
+) -> sandbox.Plan:
+    return sandbox.Plan(
+        memory_bytes=m.limits.memory_mib * 1024 * 1024,
+        open_files=m.limits.open_files,
+        connect_ports=tuple(sorted({m.connect_back_port, *_selftalk_ports(m, ports)})),
+        console_fds=(1, 2, report_fd),
+        empty_root=empty_root,
+        report_fd=report_fd,
+        tender_listeners=(back.fileno(),),
+        layers=sandbox.LAYERS - set(off),
+        off=off,
+    )
+
+
 def launch(
     m: mf.Manifest,
     *,
@@ -330,17 +372,17 @@ def launch(
     probe_attempts: Sequence[str] = (),
     layers: frozenset[str] = sandbox.LAYERS,
 ) -> int:
-    """Run the manifest's unikernel to its end; returns the exit status to pass on."""
+    """Run the manifest's unikernel to its end; returns the exit status to pass on.
+
+    Raises, before anything opens, ValueError (an unknown probe attempt),
+    WeakerThanPromised, ManifestError (a boot file or setting refused) or
+    PreloadError.
+    """
     for name in probe_attempts:
         if name not in probe.ATTEMPTS:
             raise ValueError(f"unknown probe attempt {name!r}")
     arch = seccomp.host_arch()
-    missing = sandbox.survey()
-    sandbox.refuse_weaker(missing, m.allow_weaker)
-    left_out = {layer: "left out on the command line" for layer in sandbox.LAYERS - layers}
-    off = {**missing, **left_out}
-    if off:
-        print(f"unikernel: {sandbox_entry(off)[1]}", file=sys.stderr, flush=True)
+    off = _layers_off(m, layers)
     boot = read_boot(m.boot)
     sockets = open_listeners(m)
     empty_root: Path | None = None
@@ -357,22 +399,9 @@ def launch(
         if "identity" not in off:
             empty_root = Path(tempfile.mkdtemp(prefix="pinata-unikernel-root-"))
             os.chmod(empty_root, 0o555)
-        ports = {role: s.getsockname()[1] for role, s in sockets.items()}
-        selftalk_ports: frozenset[int] = frozenset()
-        if m.selftalk_interval:
-            selftalk_ports = frozenset((ports["tls_server"], ports["tls_client"]))
+        ports = {role: int(s.getsockname()[1]) for role, s in sockets.items()}
         back = sockets["connect_back"]
-        plan = sandbox.Plan(
-            memory_bytes=m.limits.memory_mib * 1024 * 1024,
-            open_files=m.limits.open_files,
-            connect_ports=tuple(sorted({m.connect_back_port, *selftalk_ports})),
-            console_fds=(1, 2, write_end),
-            empty_root=empty_root,
-            report_fd=write_end,
-            tender_listeners=(back.fileno(),),
-            layers=sandbox.LAYERS - set(off),
-            off=off,
-        )
+        plan = _plan(m, ports, off, write_end, empty_root, back)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -386,11 +415,7 @@ def launch(
             if s is not back:
                 s.close()
         say("listening", pid=pid, ports=ports, modules=modules)
-        own = {tender.plain(ipaddress.ip_address(m.listeners[role].address))
-               for role in ("tls_server", "tls_client")}
-        dialing = tender.Dialing(m.connect_back_port, selftalk_ports,
-                                 frozenset(a for a in own if not a.is_unspecified))
-        tending = tender.Tender(pid, -1, arch, dialing, {back.fileno(): back})
+        tending = tender.Tender(pid, -1, arch, _dialing(m, ports), {back.fileno(): back})
         with _forwarding_signals(pid):
             filtered = _tend(pid, read_end, tending)
             status = _wait(pid)

@@ -129,6 +129,11 @@ def load(path: Path) -> Manifest:
 
 
 def parse(raw: bytes, *, base: Path) -> Manifest:
+    """A manifest from its bytes; relative boot paths resolve against `base`.
+
+    Raises ManifestError naming the first field that is unknown, missing or
+    impossible (the appliance's own limits checked by the appliance's parser).
+    """
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -160,9 +165,21 @@ def parse(raw: bytes, *, base: Path) -> Manifest:
     _keys(selftalk, "selftalk", required={"interval"})
     selftalk_interval = _int(selftalk, "interval", "selftalk", 0, 7 * 24 * 3600)
 
+    limits, appliance = _limits(doc)
+
+    boot = _boot(_table(doc, "boot", ""), base)
+    return Manifest(
+        entry, listeners, connect_back_port, selftalk_interval, limits, boot, allow_weaker,
+        appliance,
+    )
+
+
+def _limits(doc: Mapping[str, Any]) -> tuple[Limits, dict[str, dict[str, Any]]]:
+    """The sandbox's limits, and the appliance's tables of numbers as written."""
     lim = _table(doc, "limits", "")
-    for key in sorted(SANDBOX_LIMITS - set(lim)):
-        raise ManifestError(f"limits.{key}", "missing")
+    absent = sorted(SANDBOX_LIMITS - set(lim))
+    if absent:
+        raise ManifestError(f"limits.{absent[0]}", "missing")
     memory = _int(lim, "memory_mib", "limits", MIN_MEMORY_MIB, MAX_MEMORY_MIB)
     open_files = _int(lim, "open_files", "limits", MIN_OPEN_FILES, MAX_OPEN_FILES)
     # Each connection may hold two fds (10001 opens one back); the rest is fixed overhead.
@@ -178,8 +195,10 @@ def parse(raw: bytes, *, base: Path) -> Manifest:
             settings.numbers_from(settings.NUMBER_TABLES[name], table, name)
         except settings.ConfigError as e:
             raise ManifestError(e.field, e.reason) from None
+    return limits, appliance
 
-    boot_table = _table(doc, "boot", "")
+
+def _boot(boot_table: Mapping[str, Any], base: Path) -> Boot:
     always = {"credentials", "secret", "bitcoin_address"}
     credentials = _str(boot_table, "credentials", "boot")
     if credentials == "ephemeral":
@@ -194,11 +213,7 @@ def parse(raw: bytes, *, base: Path) -> Manifest:
     if not (bitcoin_address.isascii() and bitcoin_address.isalnum()):
         raise ManifestError("boot.bitcoin_address", "must be ASCII letters and digits")
     secret = base / _str(boot_table, "secret", "boot")
-    boot = Boot(credentials, files, secret, bitcoin_address)
-    return Manifest(
-        entry, listeners, connect_back_port, selftalk_interval, limits, boot, allow_weaker,
-        appliance,
-    )
+    return Boot(credentials, files, secret, bitcoin_address)
 
 
 def _allow_weaker(doc: Mapping[str, Any]) -> frozenset[str]:

@@ -304,7 +304,7 @@ def _tend(pid: int, read_end: int, tender_plan: tender.Tender) -> notify.Call | 
     if fd < 0:
         return None
     try:
-        tender_plan.listener = notify.take_listener(pid, fd)
+        tender_plan.listener = notify.take_fd(pid, fd)
     except OSError as e:
         # Nobody could answer its calls: stop it rather than let it hang in one.
         with contextlib.suppress(ProcessLookupError):

@@ -8,10 +8,11 @@ Notification"). No code runs in the guest to report a refused call, so no
 signal handler is involved: the tender reads the call's number and arguments
 here and kills the guest.
 
-The guest cannot create a thread (clone is off the list and RLIMIT_NPROC is
-0), so while its one thread waits in a call nothing can rewrite the memory
-the tender reads the call's arguments from: the check and the kernel's use
-see the same bytes, which is what makes the CONTINUE answer safe here.
+A call the tender allows after reading its arguments from the guest's
+memory is not answered CONTINUE, which would have the kernel read that
+memory again (another thread could have rewritten it in between): the
+tender makes the call itself, on a copy of the guest's descriptor, with the
+bytes it checked, and answers with the result.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def _fail(what: str) -> OSError:
     return OSError(e, f"{what}: {os.strerror(e)}")
 
 
-def take_listener(pid: int, fd: int) -> int:
+def take_fd(pid: int, fd: int) -> int:
     """A copy of fd `fd` of process `pid` (pidfd_getfd), for the tender to hold.
 
     Raises OSError when the kernel refuses (no pidfd_getfd before 5.6, or no
@@ -152,9 +153,19 @@ def _respond(listener: int, call: Call, *, error: int = 0, flags: int = 0) -> No
         raise _fail("SECCOMP_IOCTL_NOTIF_SEND")
 
 
-def carry_on(listener: int, call: Call) -> None:
-    """Let the kernel run the call as made."""
-    _respond(listener, call, flags=SECCOMP_USER_NOTIF_FLAG_CONTINUE)
+def answer(listener: int, call: Call, error: int) -> None:
+    """Complete the call with result 0, or fail it with `error` (an errno) if non-zero."""
+    _respond(listener, call, error=error)
+
+
+def connect(fd: int, sockaddr: bytes) -> int:
+    """connect(2) on `fd` with exactly these sockaddr bytes; 0 or the errno (EINPROGRESS
+    for a non-blocking socket, as its owner expects)."""
+    libc = _libc()
+    libc.connect.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+    if libc.connect(fd, sockaddr, len(sockaddr)) == 0:
+        return 0
+    return ctypes.get_errno() or errno.EIO
 
 
 def refuse(listener: int, call: Call, error: int) -> None:

@@ -7,11 +7,11 @@ filter hands two calls to the tender (`unikernel.notify`):
 - `accept` on the connect-back listener: the tender accepts, notes the
   initiator's address, and installs the connection in the guest. Each
   accepted connection licenses one dial of that address.
-- `connect`: the tender reads the address from the guest's memory and lets
-  the call go on only for loopback (or our listener's own address) at one of
-  our own ports (self-talk), or
-  for a licensed initiator at the manifest's connect-back port. Anything
-  else fails with EACCES, as Landlock's refusals do.
+- `connect`: the tender reads the address from the guest's memory and
+  connects the guest's socket itself, with the bytes it checked, only for
+  loopback (or our listener's own address) at one of our own ports
+  (self-talk), or for a licensed initiator at the manifest's connect-back
+  port. Anything else fails with EACCES, as Landlock's refusals do.
 
 Every other call the filter hands over is one off the list: the tender kills
 the guest and names it.
@@ -27,6 +27,7 @@ import select
 import signal
 import socket
 import struct
+import threading
 from dataclasses import dataclass, field
 
 from unikernel import notify, seccomp
@@ -142,19 +143,31 @@ class Tender:
             os.kill(self.pid, signal.SIGKILL)
 
     def _connect(self, call: notify.Call) -> None:
-        _fd, pointer, length = call.args[:3]
+        fd, pointer, length = call.args[:3]
         try:
             raw = notify.read_memory(call.pid, pointer, min(length, MAX_SOCKADDR))
-        except OSError:
-            notify.refuse(self.listener, call, errno.EFAULT)
+            verdict = self.dialing.check(parse_sockaddr(raw))
+            own = notify.take_fd(call.pid, fd) if not verdict else -1
+        except OSError as e:
+            notify.refuse(self.listener, call, e.errno or errno.EFAULT)
             return
-        if not notify.still_waiting(self.listener, call):
-            return
-        verdict = self.dialing.check(parse_sockaddr(raw))
         if verdict:
             notify.refuse(self.listener, call, verdict)
-        else:
-            notify.carry_on(self.listener, call)
+            return
+        if not notify.still_waiting(self.listener, call):
+            os.close(own)  # the caller died: its pid may be another process's now
+            return
+        # The connect itself, with the bytes checked, on the guest's own socket; in a
+        # thread, since a blocking socket blocks until the peer answers.
+        threading.Thread(target=self._dial, args=(call, own, raw), daemon=True).start()
+
+    def _dial(self, call: notify.Call, own: int, raw: bytes) -> None:
+        try:
+            notify.answer(self.listener, call, notify.connect(own, raw))
+        except OSError:
+            pass  # the guest is gone: nobody waits for the answer
+        finally:
+            os.close(own)
 
     def _accept(self, call: notify.Call) -> None:
         fd, address_out, length_out, flags = call.args[:4]

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 SECCOMP_RET_USER_NOTIF = 0x7FC00000
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 SECCOMP_FILTER_FLAG_TSYNC_ESRCH = 1 << 4
-SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1 << 0
 SECCOMP_ADDFD_FLAG_SEND = 1 << 1
 # _IOWR('!', 0, struct seccomp_notif), _IOWR('!', 1, struct seccomp_notif_resp),
 # _IOW('!', 2, __u64), _IOW('!', 3, struct seccomp_notif_addfd)
@@ -145,8 +144,8 @@ def still_waiting(listener: int, call: Call) -> bool:
     return bool(_libc().ioctl(listener, IOCTL_NOTIF_ID_VALID, ctypes.byref(cookie)) == 0)
 
 
-def _respond(listener: int, call: Call, *, error: int = 0, flags: int = 0) -> None:
-    resp = _Resp(call.id, 0, -error, flags)
+def _respond(listener: int, call: Call, *, error: int = 0) -> None:
+    resp = _Resp(call.id, 0, -error, 0)
     if _libc().ioctl(listener, IOCTL_NOTIF_SEND, ctypes.byref(resp)) != 0:
         if ctypes.get_errno() == errno.ENOENT:  # the caller died meanwhile
             return

@@ -26,7 +26,8 @@ def _launch(args: argparse.Namespace) -> int:
     try:
         return launcher.launch(m, software_path=software, probe_attempts=args.probe,
                                layers=layers)
-    except (mf.ManifestError, ValueError) as e:
+    except (mf.ManifestError, ValueError, sandbox.WeakerThanPromised,
+            launcher.PreloadError) as e:
         # Refused before the fork: an unreadable boot file, an unknown probe attempt.
         print(f"unikernel: {e}", file=sys.stderr)
         return 2
@@ -61,16 +62,19 @@ def _policy(args: argparse.Namespace) -> int:
     from unikernel import seccomp
 
     arch = seccomp.host_arch()
-    rules = seccomp.policy(arch, (1, 2, 3))
+    rules = seccomp.policy(arch, (1, 2, 3), (4,))
     program = seccomp.compile_filter(arch, rules)
     for rule in rules:
         checks = "; ".join(
-            f"arg{c.index}{'' if c.mask == 0xFFFFFFFF else f' & {c.mask:#x}'}"
+            f"arg{c.index}{' high' if c.high else ''}"
+            f"{'' if c.mask == 0xFFFFFFFF else f' & {c.mask:#x}'}"
             f" {'in' if c.allow else 'not in'} {sorted(c.values)}"
             for c in rule.checks
         )
-        print(f"{rule.syscall:16} {checks}")
-    print(f"{len(rules)} system calls, {len(program) // 8} BPF instructions ({arch.name})")
+        verdict = "to the tender" if rule.tender else "allowed"
+        print(f"{rule.syscall:14} {verdict:13} {checks or '-'}\n{'':14} {rule.reason}")
+    names = {rule.syscall for rule in rules}
+    print(f"{len(names)} system calls, {len(program) // 8} BPF instructions ({arch.name})")
     return 0
 
 
@@ -95,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--manifest", required=True)
     p.add_argument("--software", help="the image's software.json")
     p.add_argument("--probe", action="append", default=[], help="probe attempt (repeatable)")
-    p.add_argument("--layers", help="for tests: landlock,seccomp (default both)")
+    p.add_argument("--layers", help="for tests: the layers to apply (default all: "
+                   "seccomp,landlock,landlock-net,identity)")
     p.set_defaults(func=_launch)
 
     p = sub.add_parser("policy", help="print the system-call allowlist")

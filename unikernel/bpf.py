@@ -37,6 +37,11 @@ def offset_arg_low(index: int) -> int:
     return 16 + 8 * index
 
 
+def offset_arg_high(index: int) -> int:
+    """Offset of the high 32 bits of args[index]: a pointer is NULL only if both halves are 0."""
+    return offset_arg_low(index) + 4
+
+
 @dataclass(frozen=True)
 class Label:
     name: str

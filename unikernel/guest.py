@@ -1,8 +1,10 @@
 """The appliance as a guest: settings from the manifest, then the appliance on its sockets.
 
-Settings are built in the tender, before the fork, from bytes already read:
-the appliance's own parsers check the credentials (`pinata.appliance.settings`),
-so a key that does not match its certificate is refused before anything runs.
+Settings are built in the tender, before the fork, from bytes already read,
+by the appliance's one builder (`pinata.appliance.settings.build_settings`)
+from the manifest turned into a document of `pinata serve`'s shape: every
+limit the manifest sets reaches the appliance, and a key that does not match
+its certificate is refused before anything runs.
 Inside the sandbox the guest owns the event loop and installs no signal
 handler: the tender stops it with SIGTERM, whose default action ends it, and
 a Python-level handler would make the interpreter write to trio's wakeup
@@ -11,77 +13,105 @@ socket, which the filter does not allow.
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 
 import trio
 
 from pinata.appliance import serve
-from pinata.appliance import settings as appliance_settings_module
-from pinata.appliance.settings import ApplianceSettings, Limits, Ports
-from pinata.secret import Secret
-from pinata.tls.config import Credentials
+from pinata.appliance import settings as appliance_settings
+from pinata.appliance.settings import ApplianceSettings, ConfigError
 from unikernel import manifest as mf
-from unikernel.launcher import BootData
 
 
-def _credentials_from_files(files: Mapping[str, bytes]) -> tuple[bytes, Credentials, Credentials]:
-    s = appliance_settings_module
-    anchors = s.parse_certificates(files["anchor"], "boot.anchor")
-    if len(anchors) != 1:
-        raise mf.ManifestError("boot.anchor", "must hold exactly one certificate")
-    server = s.credentials_from_pem(
-        files["server_chain"], files["server_key"], "boot.server_chain", "boot.server_key"
-    )
-    client = s.credentials_from_pem(
-        files["client_chain"], files["client_key"], "boot.client_chain", "boot.client_key"
-    )
-    return anchors[0], server, client
+@dataclass(frozen=True)
+class BootFiles:
+    """The document's files, as the launcher read them at boot (a `FileSource`)."""
+
+    boot: mf.BootData
+
+    def read(self, field_name: str, name: str) -> bytes:
+        if field_name == "secret_file":
+            return self.boot.secret
+        data = self.boot.files.get(field_name.removeprefix("credentials."))
+        if data is None:
+            raise ConfigError(field_name, "not among the boot files the launcher read")
+        return data
+
+    def path(self, field_name: str, name: str) -> str:
+        raise ConfigError(field_name, "the unikernel writes no file: its log is the console")
 
 
-def appliance_settings(
+def settings_document(m: mf.Manifest, bound: Mapping[str, int]) -> dict[str, object]:
+    """The manifest as a document of `pinata serve`'s shape; ports as actually bound."""
+    credentials: dict[str, object] = {"anchor": appliance_settings.EPHEMERAL}
+    if m.boot.credentials != "ephemeral":
+        credentials = {name: str(path) for name, path in m.boot.files.items()}
+    return {
+        "bitcoin_address": m.boot.bitcoin_address,
+        "secret_file": str(m.boot.secret),
+        "listen": {"address": m.listeners["tls_server"].address},
+        "ports": {**bound, "connect_back_target": m.connect_back_port},
+        "credentials": credentials,
+        "selftalk_interval": m.selftalk_interval,
+        **{name: dict(table) for name, table in m.appliance.items()},
+    }
+
+
+def appliance_settings_for(
     m: mf.Manifest,
-    boot: BootData,
+    boot: mf.BootData,
     software: tuple[tuple[str, str], ...],
     sockets: Mapping[str, socket.socket],
 ) -> ApplianceSettings:
-    """The appliance's settings; the ports are those actually bound (port 0 resolved)."""
+    """The appliance's settings, by the one builder; the ports are those actually bound
+    (port 0 resolved). Raises ManifestError naming the manifest's field, for what
+    `pinata serve` would refuse."""
     bound = {role: int(s.getsockname()[1]) for role, s in sockets.items()}
-    ports = Ports(
-        tls_server=bound["tls_server"],
-        connect_back=bound["connect_back"],
-        tls_client=bound["tls_client"],
-        http=bound["http"],
-        https=bound["https"],
-        connect_back_target=m.connect_back_port,
-    )
-    https: Credentials | None = None
-    if m.boot.credentials == "ephemeral":
-        minted = appliance_settings_module.mint_ephemeral()
-        anchor_der, server, client = minted[0], minted[1], minted[2]
-        if len(minted) > 3:
-            https = minted[3]
-    else:
-        anchor_der, server, client = _credentials_from_files(boot.files)
-    return ApplianceSettings(
-        address=m.listeners["tls_server"].address,
-        ports=ports,
-        limits=Limits(max_connections=m.limits.max_connections),
-        anchor_der=anchor_der,
-        server_credentials=server,
-        client_credentials=client,
-        https_credentials=https,
-        secret=Secret(boot.secret),
-        bitcoin_address=m.boot.bitcoin_address,
-        software=software,
-        log_path=None,
-        selftalk_interval=float(m.selftalk_interval),
-    )
+    try:
+        return appliance_settings.build_settings(
+            settings_document(m, bound), BootFiles(boot), software=software
+        )
+    except ConfigError as e:
+        raise mf.ManifestError(_manifest_field(e.field), e.reason) from None
 
 
-def run_appliance(settings: object, sockets: Mapping[str, socket.socket]) -> int:
-    if not isinstance(settings, ApplianceSettings):
-        raise TypeError("the appliance entry needs ApplianceSettings")
+def _manifest_field(document_field: str) -> str:
+    """The manifest's name for a field of the document built from it."""
+    renamed = {"secret_file": "boot.secret", "bitcoin_address": "boot.bitcoin_address"}
+    if document_field.startswith("credentials."):
+        return "boot." + document_field.removeprefix("credentials.")
+    return renamed.get(document_field, document_field)
+
+
+def numbers_reached(settings: ApplianceSettings) -> dict[str, object]:
+    """Every table of numbers in the settings the guest runs with, for its startup line."""
+    return {name: asdict(getattr(settings, name)) for name in appliance_settings.NUMBER_TABLES}
+
+
+class _UnregisteredWakeupFd:
+    """`signal.set_wakeup_fd` that remembers the fd and registers nothing.
+
+    trio.run registers its wakeup socket, and CPython fstat(2)s the fd first;
+    the filter refuses fstat (newfstatat with an absolute path ignores the
+    directory fd and reveals any file's metadata). The guest has no Python
+    signal handler (SIGINT ignored, SIGTERM's default action ends it), so a
+    registered wakeup fd would never be written anyway.
+    """
+
+    def __init__(self) -> None:
+        self.fd = -1
+
+    def __call__(self, fd: int, /, *, warn_on_full_buffer: bool = True) -> int:
+        previous, self.fd = self.fd, fd
+        return previous
+
+
+def run_appliance(settings: ApplianceSettings, sockets: Mapping[str, socket.socket]) -> int:
+    """Serve on the preopened sockets until stopped; takes the settings built before the fork."""
+    signal.set_wakeup_fd = _UnregisteredWakeupFd()
     trio.run(_serve, settings, sockets)
     return 0
 

@@ -36,6 +36,8 @@ ACCESS_NET_BIND_TCP = 1 << 0
 ACCESS_NET_CONNECT_TCP = 1 << 1
 SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0
 SCOPE_SIGNAL = 1 << 1
+# The first ABI with network rules.
+NET_ABI = 4
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -68,13 +70,14 @@ class Restriction:
             ports = ", ".join(map(str, self.connect_ports)) or "none"
             parts.append(f"bind denied, connect only to port {ports}")
         else:
-            parts.append("network rights unknown to this kernel (ABI < 4)")
+            parts.append("network not restricted by Landlock")
         if self.scoped:
             parts.append("signals and abstract sockets scoped")
         return "; ".join(parts)
 
 
 def _libc() -> ctypes.CDLL:
+    """libc with errno kept, for the calls Python's os module does not wrap."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
     return libc
@@ -96,19 +99,22 @@ def abi_version() -> int:
     return int(rc)
 
 
-def ruleset_for(abi: int, connect_ports: Sequence[int]) -> Restriction:
-    """The rights to handle at `abi`: pure, so tests can check degradation by ABI."""
+def ruleset_for(abi: int, connect_ports: Sequence[int] | None) -> Restriction:
+    """The rights to handle at `abi`: pure, so tests can check degradation by ABI.
+    `connect_ports` None leaves the network unhandled (the manifest allowed it)."""
     fs = 0
     for since, bits in ACCESS_FS_BY_ABI.items():
         if abi >= since:
             fs |= bits
-    net = ACCESS_NET_BIND_TCP | ACCESS_NET_CONNECT_TCP if abi >= 4 else 0
+    net = ACCESS_NET_BIND_TCP | ACCESS_NET_CONNECT_TCP
+    if abi < NET_ABI or connect_ports is None:
+        net = 0
     scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
-    ports = tuple(sorted(set(connect_ports))) if net else ()
+    ports = tuple(sorted(set(connect_ports or ()))) if net else ()
     return Restriction(abi, fs, net, scoped, ports)
 
 
-def restrict_self(connect_ports: Sequence[int]) -> Restriction:
+def restrict_self(connect_ports: Sequence[int] | None) -> Restriction:
     """Enforce the ruleset on this thread and its future children; needs no_new_privs first."""
     abi = abi_version()
     plan = ruleset_for(abi, connect_ports)

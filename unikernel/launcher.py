@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import ipaddress
 import json
 import os
 import platform
@@ -25,24 +26,19 @@ import socket
 import sys
 import tempfile
 import types
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import abc as importlib_abc
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from unikernel import manifest as mf
-from unikernel import probe, sandbox, seccomp
+from unikernel import notify, probe, sandbox, seccomp, tender
+
+if TYPE_CHECKING:
+    from pinata.appliance.settings import ApplianceSettings
 
 LISTEN_BACKLOG = 128
-
-
-@dataclass(frozen=True)
-class BootData:
-    """Boot files as read, bounded; credential files are absent for `ephemeral`."""
-
-    files: Mapping[str, bytes]
-    secret: bytes
 
 
 def say(event: str, **fields: object) -> None:
@@ -83,12 +79,12 @@ def _read_bounded(path: Path, field: str) -> bytes:
     return data
 
 
-def read_boot(boot: mf.Boot) -> BootData:
+def read_boot(boot: mf.Boot) -> mf.BootData:
     files = {name: _read_bounded(path, f"boot.{name}") for name, path in boot.files.items()}
     secret = _read_bounded(boot.secret, "boot.secret")
     if not secret:
         raise mf.ManifestError("boot.secret", f"{boot.secret} is empty")
-    return BootData(files, secret)
+    return mf.BootData(files, secret)
 
 
 # --- the software list --------------------------------------------------------------
@@ -114,6 +110,14 @@ def software_list(path: Path | None) -> tuple[tuple[str, str], ...]:
     return (("Python", platform.python_version()), *sorted(found.items()))
 
 
+def sandbox_entry(off: Mapping[str, str]) -> tuple[str, str]:
+    """The /software line that says whether the sandbox is all it promises."""
+    if not off:
+        return ("sandbox", "complete: " + ", ".join(sorted(sandbox.LAYERS)))
+    parts = "; ".join(f"{layer} off ({why})" for layer, why in sorted(off.items()))
+    return ("sandbox", f"weaker than promised: {parts}")
+
+
 # --- eager imports ------------------------------------------------------------------
 
 # Modules the runtime imports lazily on first use, found by tracing a server under strace.
@@ -128,38 +132,60 @@ LAZY_STDLIB = (
     "stringprep",
     "unicodedata",
 )
+# What the appliance runs, imported whole before the filter: our own packages (not the
+# benchmarks, not the command line) and the libraries that import lazily as they run.
+APPLIANCE_TREES = (
+    "pinata.appliance", "pinata.tls", "pinata.x509", "pinata.secret",
+    "trio", "h11", "cryptography.hazmat", "cryptography.x509",
+)
+# Test suites, tools, and other platforms' back ends (which cannot import on Linux).
 SKIP_PARTS = (
     "__main__", "_repl", "_tests", "tests", "testing", "_tools", "_windows", "_kqueue",
-    "_wakeup_windows",
+    "_wakeup_windows", "_io_kqueue", "_io_windows", "_windows_cffi", "windows",
+    "_wait_for_object", "_windows_pipes",
 )
+
+
+class PreloadError(Exception):
+    """A module the unikernel needs could not be imported: the launch stops, naming it."""
+
+    def __init__(self, module: str, error: BaseException) -> None:
+        super().__init__(f"refused: cannot import {module} before the sandbox closes "
+                         f"({type(error).__name__}: {error})")
+        self.module = module
+
+
+def _import(name: str) -> types.ModuleType:
+    try:
+        return importlib.import_module(name)
+    except Exception as e:
+        raise PreloadError(name, e) from e
 
 
 def _import_tree(package: str) -> int:
     """Import a package and all of its submodules (tests and other platforms excepted)."""
     import pkgutil
 
-    count = 0
-    root = importlib.import_module(package)
-    paths = getattr(root, "__path__", None)
-    if paths is None:
-        return 1
-    for info in pkgutil.walk_packages(paths, prefix=f"{package}."):
-        if any(part in SKIP_PARTS for part in info.name.split(".")):
+    count = 1
+    root = _import(package)
+    # Not pkgutil.walk_packages: it imports every subpackage to look inside, skipped or not
+    # (trio.testing would bring pytest in).
+    for info in pkgutil.iter_modules(getattr(root, "__path__", ()), prefix=f"{package}."):
+        if info.name.rpartition(".")[2] in SKIP_PARTS:
             continue
-        try:
-            importlib.import_module(info.name)
-            count += 1
-        except Exception:
-            continue
+        count += _import_tree(info.name) if info.ispkg else bool(_import(info.name))
     return count
 
 
 def preload(entry: str) -> int:
-    """Import everything the entry point will ever run; returns how many modules are loaded."""
+    """Import everything the entry point will ever run; returns how many modules are loaded.
+
+    Raises PreloadError naming the first module that fails to import.
+    """
     for name in LAZY_STDLIB:
-        importlib.import_module(name)
+        _import(name)
     if entry == "appliance":
-        for package in ("pinata", "trio", "h11", "cryptography.hazmat", "cryptography.x509"):
+        for package in APPLIANCE_TREES:
             _import_tree(package)
         # The OpenSSL backend binds itself on first use.
         from cryptography.hazmat.backends.openssl import backend
@@ -180,34 +206,45 @@ class _NoLateImports(importlib_abc.MetaPathFinder):
         raise ImportError(f"import of {fullname} after the sandbox closed (add it to preload)")
 
 
-# --- the child ----------------------------------------------------------------------
+# --- the child ---------------------------------------------------------------------
 
 
 def _guest(
     m: mf.Manifest,
     plan: sandbox.Plan,
     sockets: Mapping[str, socket.socket],
-    settings: object,
+    settings: ApplianceSettings | None,
     attempts: Sequence[str],
 ) -> int:
-    # Ctrl-C reaches the whole process group: the tender handles it, so ignore it here
-    # (a Python-level handler would write to trio's wakeup fd, which the filter refuses).
+    # Ctrl-C reaches the whole process group: the tender handles it, so ignore it here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    tender_pid = os.getppid()  # getppid is off the list once the filter is in
     report = sandbox.close(plan)
+    # The tender takes the filter's listener from us by number (pidfd_getfd); one write.
+    os.write(plan.report_fd, b"listener %d\n" % report.listener_fd)
     sys.meta_path.insert(0, _NoLateImports())
     say("sandbox", **report.to_json())
     if m.entry == "probe":
-        return probe.run(probe.ProbeContext(sockets, m.connect_back_port), attempts)
-    from unikernel import guest
+        return probe.run(probe.ProbeContext(sockets, m.connect_back_port, tender_pid), attempts)
+    from unikernel import guest  # imported before the fork, with the appliance
 
+    if settings is None:
+        raise TypeError("the appliance entry needs its settings")
+    say("settings", **guest.numbers_reached(settings))
     return guest.run_appliance(settings, sockets)
 
 
-def _child(*args: object) -> None:
+def _child(
+    m: mf.Manifest,
+    plan: sandbox.Plan,
+    sockets: Mapping[str, socket.socket],
+    settings: ApplianceSettings | None,
+    attempts: Sequence[str],
+) -> None:
     status = 1
     try:
-        status = _guest(*args)  # type: ignore[arg-type]
+        status = _guest(m, plan, sockets, settings, attempts)
     except BaseException as e:
         try:
             print(f"unikernel: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
@@ -223,29 +260,109 @@ def _child(*args: object) -> None:
 # --- the tender ---------------------------------------------------------------------
 
 
-def _describe_exit(status: int, report: bytes, arch: seccomp.Arch) -> tuple[int, dict[str, object]]:
-    filtered = None
-    for line in report.splitlines():
-        filtered = seccomp.parse_report(line) or filtered
+def _describe_exit(
+    status: int, filtered: notify.Call | None, arch: seccomp.Arch
+) -> tuple[int, dict[str, object]]:
     if filtered is not None:
-        nr, audit = filtered
-        target = seccomp.arch_by_audit(audit) or arch
-        name = target.name_of(nr)
+        name = arch.name_of(filtered.nr)
         print(
-            f"unikernel: stopped by the system-call filter: {name} (nr {nr}, {target.name})",
+            f"unikernel: stopped by the system-call filter: {name} (nr {filtered.nr}, "
+            f"{arch.name})",
             file=sys.stderr,
             flush=True,
         )
-        return seccomp.EXIT_FILTERED, {"filtered": name, "nr": nr, "arch": target.name}
+        return seccomp.EXIT_FILTERED, {
+            "filtered": name, "nr": filtered.nr, "arch": arch.name,
+            "args": [f"{a:#x}" for a in filtered.args],
+        }
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         detail: dict[str, object] = {"signal": signal.Signals(sig).name}
         if sig == signal.SIGSYS:
-            # Killed by the kernel: a foreign arch, or SIGSYS was blocked when the trap came.
+            # Killed by the filter itself: a call from a foreign architecture.
             print("unikernel: killed by the system-call filter", file=sys.stderr, flush=True)
             detail["filtered"] = "unknown"
         return 128 + sig, detail
     return os.WEXITSTATUS(status), {"status": os.WEXITSTATUS(status)}
+
+
+def _read_listener_fd(read_end: int) -> int:
+    """The guest's listener fd number, or -1 if it ended (or applied no filter) first."""
+    line = b""
+    while not line.endswith(b"\n") and len(line) < 64:
+        chunk = os.read(read_end, 64)
+        if not chunk:
+            return -1
+        line += chunk
+    parts = line.split()
+    return int(parts[1]) if len(parts) == 2 and parts[0] == b"listener" else -1
+
+
+def _tend(pid: int, read_end: int, tender_plan: tender.Tender) -> notify.Call | None:
+    """Hold the filter's listener and answer the guest until it ends."""
+    fd = _read_listener_fd(read_end)
+    if fd < 0:
+        return None
+    try:
+        tender_plan.listener = notify.take_fd(pid, fd)
+    except OSError as e:
+        # Nobody could answer its calls: stop it rather than let it hang in one.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        print(f"unikernel: refused: cannot hold the filter's listener: {e}", file=sys.stderr)
+        return None
+    try:
+        tender_plan.run()
+    except OSError as e:
+        # A guest nobody answers would wait in its call forever: stop it instead.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        print(f"unikernel: the tender failed, guest stopped: {e}", file=sys.stderr)
+    finally:
+        os.close(tender_plan.listener)
+    return tender_plan.filtered
+
+
+def _layers_off(m: mf.Manifest, layers: frozenset[str]) -> dict[str, str]:
+    """The layers that will not be applied, and why; raises WeakerThanPromised for a
+    missing layer the manifest does not allow."""
+    missing = sandbox.survey()
+    sandbox.refuse_weaker(missing, m.allow_weaker)
+    left_out = {layer: "left out on the command line" for layer in sandbox.LAYERS - layers}
+    off = {**missing, **left_out}
+    if off:
+        print(f"unikernel: {sandbox_entry(off)[1]}", file=sys.stderr, flush=True)
+    return off
+
+
+def _selftalk_ports(m: mf.Manifest, ports: Mapping[str, int]) -> frozenset[int]:
+    if not m.selftalk_interval:
+        return frozenset()
+    return frozenset((ports["tls_server"], ports["tls_client"]))
+
+
+def _dialing(m: mf.Manifest, ports: Mapping[str, int]) -> tender.Dialing:
+    own = {tender.plain(ipaddress.ip_address(m.listeners[role].address))
+           for role in ("tls_server", "tls_client")}
+    return tender.Dialing(m.connect_back_port, _selftalk_ports(m, ports),
+                          frozenset(a for a in own if not a.is_unspecified))
+
+
+def _plan(
+    m: mf.Manifest, ports: Mapping[str, int], off: Mapping[str, str], report_fd: int,
+    empty_root: Path | None, back: socket.socket,
+) -> sandbox.Plan:
+    return sandbox.Plan(
+        memory_bytes=m.limits.memory_mib * 1024 * 1024,
+        open_files=m.limits.open_files,
+        connect_ports=tuple(sorted({m.connect_back_port, *_selftalk_ports(m, ports)})),
+        console_fds=(1, 2, report_fd),
+        empty_root=empty_root,
+        report_fd=report_fd,
+        tender_listeners=(back.fileno(),),
+        layers=sandbox.LAYERS - set(off),
+        off=off,
+    )
 
 
 def launch(
@@ -255,39 +372,36 @@ def launch(
     probe_attempts: Sequence[str] = (),
     layers: frozenset[str] = sandbox.LAYERS,
 ) -> int:
-    """Run the manifest's unikernel to its end; returns the exit status to pass on."""
+    """Run the manifest's unikernel to its end; returns the exit status to pass on.
+
+    Raises, before anything opens, ValueError (an unknown probe attempt),
+    WeakerThanPromised, ManifestError (a boot file or setting refused) or
+    PreloadError.
+    """
     for name in probe_attempts:
         if name not in probe.ATTEMPTS:
             raise ValueError(f"unknown probe attempt {name!r}")
     arch = seccomp.host_arch()
+    off = _layers_off(m, layers)
     boot = read_boot(m.boot)
     sockets = open_listeners(m)
     empty_root: Path | None = None
     read_end, write_end = os.pipe()
     try:
-        settings: object = None
+        settings: ApplianceSettings | None = None
         if m.entry == "appliance":
+            # The probe runs without the appliance's modules; the appliance with them.
             from unikernel import guest
 
-            software = software_list(software_path)
-            settings = guest.appliance_settings(m, boot, software, sockets)
+            software = (*software_list(software_path), sandbox_entry(off))
+            settings = guest.appliance_settings_for(m, boot, software, sockets)
         modules = preload(m.entry)
-        if os.geteuid() == 0:
+        if "identity" not in off:
             empty_root = Path(tempfile.mkdtemp(prefix="pinata-unikernel-root-"))
             os.chmod(empty_root, 0o555)
-        ports = {role: s.getsockname()[1] for role, s in sockets.items()}
-        connect_ports = [m.connect_back_port]
-        if m.entry == "appliance" and m.selftalk_interval:
-            connect_ports += [ports["tls_server"], ports["tls_client"]]
-        plan = sandbox.Plan(
-            memory_bytes=m.limits.memory_mib * 1024 * 1024,
-            open_files=m.limits.open_files,
-            connect_ports=tuple(connect_ports),
-            console_fds=(1, 2, write_end),
-            empty_root=empty_root,
-            report_fd=write_end,
-            layers=layers,
-        )
+        ports = {role: int(s.getsockname()[1]) for role, s in sockets.items()}
+        back = sockets["connect_back"]
+        plan = _plan(m, ports, off, write_end, empty_root, back)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -296,14 +410,16 @@ def launch(
             _child(m, plan, sockets, settings, probe_attempts)
         os.close(write_end)
         write_end = -1
+        # The tender keeps the connect-back listener: it makes that port's accepts.
         for s in sockets.values():
-            s.close()
+            if s is not back:
+                s.close()
         say("listening", pid=pid, ports=ports, modules=modules)
-        status = _wait(pid)
-        with os.fdopen(read_end, "rb") as pipe:
-            read_end = -1
-            report = pipe.read(4096)
-        code, detail = _describe_exit(status, report, arch)
+        tending = tender.Tender(pid, -1, arch, _dialing(m, ports), {back.fileno(): back})
+        with _forwarding_signals(pid):
+            filtered = _tend(pid, read_end, tending)
+            status = _wait(pid)
+        code, detail = _describe_exit(status, filtered, arch)
         say("exit", code=code, **detail)
         return code
     finally:
@@ -316,19 +432,26 @@ def launch(
             shutil.rmtree(empty_root, ignore_errors=True)
 
 
-def _wait(pid: int) -> int:
+@contextlib.contextmanager
+def _forwarding_signals(pid: int) -> Iterator[None]:
+    """SIGINT and SIGTERM to the tender stop the guest (with SIGTERM), which ends the tending."""
+
     def forward(signum: int, frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                return status
-            except InterruptedError:
-                continue
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _wait(pid: int) -> int:
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return status
+        except InterruptedError:
+            continue

@@ -13,14 +13,16 @@ with a `ManifestError` naming the field, before anything is opened.
     port = 40001
     [selftalk]                         # the appliance talking to itself through
     interval = 600                     # its own 10002 and 10000; 0: never
-    [limits]
-    memory_mib = 1024
+    [limits]                           # the sandbox's, and any of the appliance's
+    memory_mib = 1024                  # (pinata.appliance.settings.Limits)
     open_files = 256
     max_connections = 64
+    handshake_timeout = 10
     [boot]
     credentials = "ephemeral"          # or "files", with anchor, server_chain, ...
     secret = "boot/secret"             # always a file: the image holds none
     bitcoin_address = "1Pinata..."
+    allow_weaker = ["landlock-net"]    # optional: layers it may run without
 """
 
 from __future__ import annotations
@@ -28,10 +30,14 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from pinata.appliance import settings
+
+# The sandbox's layers (unikernel.sandbox); `allow_weaker` may name any of them.
+LAYERS: Final = ("seccomp", "landlock", "landlock-net", "identity")
 ROLES: Final = ("tls_server", "connect_back", "tls_client", "http", "https")
 ENTRIES: Final = ("appliance", "probe")
 # Read at boot when `credentials = "files"`; the names are the appliance config's.
@@ -44,6 +50,10 @@ MAX_MEMORY_MIB: Final = 64 * 1024
 # The listeners, the epoll fd, trio's wakeup pair and the console come first.
 MIN_OPEN_FILES: Final = 16
 MAX_OPEN_FILES: Final = 65536
+# [limits] keys that size the sandbox; max_connections sizes both, and is required
+# because open_files must hold two fds per connection.
+SANDBOX_ONLY: Final = frozenset({"memory_mib", "open_files"})
+SANDBOX_LIMITS: Final = SANDBOX_ONLY | {"max_connections"}
 
 
 class ManifestError(ValueError):
@@ -89,6 +99,21 @@ class Manifest:
     selftalk_interval: int
     limits: Limits
     boot: Boot
+    # Layers the launcher may run without when this kernel or user cannot give them;
+    # any other missing layer refuses the launch.
+    allow_weaker: frozenset[str] = frozenset()
+    # The appliance's tables of numbers as written ([limits] less the sandbox's own
+    # keys), for `pinata.appliance.settings.build_settings`.
+    appliance: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BootData:
+    """Boot files as read by the launcher, bounded; credential files are absent for
+    `ephemeral`. Settings are built from these bytes: the unikernel opens no file."""
+
+    files: Mapping[str, bytes]
+    secret: bytes
 
 
 def load(path: Path) -> Manifest:
@@ -104,13 +129,21 @@ def load(path: Path) -> Manifest:
 
 
 def parse(raw: bytes, *, base: Path) -> Manifest:
+    """A manifest from its bytes; relative boot paths resolve against `base`.
+
+    Raises ManifestError naming the first field that is unknown, missing or
+    impossible (the appliance's own limits checked by the appliance's parser).
+    """
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ManifestError("<file>", "not UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise ManifestError("<file>", f"not TOML: {e}") from None
-    _keys(doc, "", required={"entry", "listeners", "connect_back", "selftalk", "limits", "boot"})
+    top = {"entry", "listeners", "connect_back", "selftalk", "limits", "boot"}
+    allow_weaker = _allow_weaker(doc)
+    optional = {"allow_weaker", *settings.NUMBER_TABLES}
+    _keys({k: v for k, v in doc.items() if k not in optional - top}, "", required=top)
     entry = _str(doc, "entry", "")
     if entry not in ENTRIES:
         raise ManifestError("entry", f"{entry!r} is not one of {', '.join(ENTRIES)}")
@@ -132,15 +165,40 @@ def parse(raw: bytes, *, base: Path) -> Manifest:
     _keys(selftalk, "selftalk", required={"interval"})
     selftalk_interval = _int(selftalk, "interval", "selftalk", 0, 7 * 24 * 3600)
 
+    limits, appliance = _limits(doc)
+
+    boot = _boot(_table(doc, "boot", ""), base)
+    return Manifest(
+        entry, listeners, connect_back_port, selftalk_interval, limits, boot, allow_weaker,
+        appliance,
+    )
+
+
+def _limits(doc: Mapping[str, Any]) -> tuple[Limits, dict[str, dict[str, Any]]]:
+    """The sandbox's limits, and the appliance's tables of numbers as written."""
     lim = _table(doc, "limits", "")
-    _keys(lim, "limits", required={"memory_mib", "open_files", "max_connections"})
+    absent = sorted(SANDBOX_LIMITS - set(lim))
+    if absent:
+        raise ManifestError(f"limits.{absent[0]}", "missing")
     memory = _int(lim, "memory_mib", "limits", MIN_MEMORY_MIB, MAX_MEMORY_MIB)
     open_files = _int(lim, "open_files", "limits", MIN_OPEN_FILES, MAX_OPEN_FILES)
     # Each connection may hold two fds (10001 opens one back); the rest is fixed overhead.
     max_conn = _int(lim, "max_connections", "limits", 1, (open_files - MIN_OPEN_FILES) // 2)
     limits = Limits(memory, open_files, max_conn)
+    # The rest of [limits], and the appliance's other tables of numbers, are the
+    # appliance's: checked here by its own parser, passed to its one settings builder.
+    appliance = {"limits": {k: v for k, v in lim.items() if k not in SANDBOX_ONLY}}
+    appliance |= {name: dict(_table(doc, name, "")) for name in settings.NUMBER_TABLES
+                  if name != "limits" and name in doc}
+    for name, table in appliance.items():
+        try:
+            settings.numbers_from(settings.NUMBER_TABLES[name], table, name)
+        except settings.ConfigError as e:
+            raise ManifestError(e.field, e.reason) from None
+    return limits, appliance
 
-    boot_table = _table(doc, "boot", "")
+
+def _boot(boot_table: Mapping[str, Any], base: Path) -> Boot:
     always = {"credentials", "secret", "bitcoin_address"}
     credentials = _str(boot_table, "credentials", "boot")
     if credentials == "ephemeral":
@@ -155,8 +213,17 @@ def parse(raw: bytes, *, base: Path) -> Manifest:
     if not (bitcoin_address.isascii() and bitcoin_address.isalnum()):
         raise ManifestError("boot.bitcoin_address", "must be ASCII letters and digits")
     secret = base / _str(boot_table, "secret", "boot")
-    boot = Boot(credentials, files, secret, bitcoin_address)
-    return Manifest(entry, listeners, connect_back_port, selftalk_interval, limits, boot)
+    return Boot(credentials, files, secret, bitcoin_address)
+
+
+def _allow_weaker(doc: Mapping[str, Any]) -> frozenset[str]:
+    value = doc.get("allow_weaker", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ManifestError("allow_weaker", "must be a list of layer names")
+    for name in value:
+        if name not in LAYERS:
+            raise ManifestError("allow_weaker", f"{name!r} is not one of {', '.join(LAYERS)}")
+    return frozenset(value)
 
 
 def _name(prefix: str, key: str) -> str:

@@ -3,14 +3,13 @@
 Solo5's spt tender allows about seven system calls plus two per device; a
 trio + cryptography server needs more (an event loop, sockets, a memory
 allocator, OpenSSL's random source). Each name below was seen under
-`strace -f` after the sandbox closed, and each carries argument checks where
-the arguments decide the harm: `write` only to the console and report fds,
-`socket` only IPv4/IPv6 streams, no executable mappings, no SIGSYS handler
-but ours. Anything else traps; the trap handler reports the system call to
-the launcher over a pipe and exits, and if SIGSYS is blocked or its handler
-replaced the kernel kills the process instead (kernel/seccomp.c,
-force_sig_seccomp). A foreign architecture (say, the x32 ABI or a 32-bit
-entry) is killed outright.
+`strace -f` after the sandbox closed, and each carries its argument rule and
+the reason it is allowed at all (`python -m unikernel policy` prints them).
+A call the filter cannot judge alone goes to the tender (connect: the
+address; accept on the connect-back listener: who is calling). A call off
+the list also goes to the tender, which kills the guest and names the call:
+no code runs in the guest to report it, so no signal handler is involved.
+A foreign architecture (the x32 ABI, a 32-bit entry) is killed outright.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from unikernel import bpf, syscall_table
+from unikernel import bpf, notify, syscall_table
 
 # linux/seccomp.h
 SECCOMP_SET_MODE_FILTER = 1
@@ -32,6 +31,12 @@ SECCOMP_FILTER_FLAG_TSYNC = 1 << 0
 SECCOMP_RET_KILL_PROCESS = 0x80000000
 SECCOMP_RET_TRAP = 0x00030000
 SECCOMP_RET_ALLOW = 0x7FFF0000
+# Both go to the tender (unikernel.notify), which tells them apart by the call: a
+# call off the list, which it answers by killing the guest, and a call it checks
+# (connect's address, accept on the connect-back listener). The data bits differ only
+# so that tests of the filter can tell the two apart; the kernel ignores them.
+DENY = notify.SECCOMP_RET_USER_NOTIF
+TENDER = notify.SECCOMP_RET_USER_NOTIF | 1
 PR_SET_NO_NEW_PRIVS = 38
 
 # linux/audit.h
@@ -42,8 +47,6 @@ X32_SYSCALL_BIT = 0x40000000
 
 # asm-generic/mman-common.h, asm-generic/fcntl.h, asm-generic/ioctls.h
 PROT_EXEC = 0x4
-AT_FDCWD = -100 & 0xFFFFFFFF
-AT_EMPTY_PATH = 0x1000
 F_GETFD, F_SETFD, F_GETFL, F_SETFL = 1, 2, 3, 4
 FIONBIO = 0x5421
 SOCK_TYPE_FLAGS = 0o2000000 | 0o4000  # SOCK_CLOEXEC | SOCK_NONBLOCK
@@ -92,20 +95,27 @@ def arch_by_audit(audit: int) -> Arch | None:
 class ArgCheck:
     """`(args[index] & mask)` must be one of `values` (or none of them, if not `allow`).
 
-    Only the low 32 bits are read: every checked argument is an int, a flag
-    word or an fd that the kernel itself truncates to 32 bits.
+    The low 32 bits are read unless `high`: every int, flag word or fd is
+    truncated to 32 bits by the kernel itself, while a pointer needs both
+    halves checked (`null`).
     """
 
     index: int
     values: frozenset[int]
     mask: int = 0xFFFFFFFF
     allow: bool = True
+    high: bool = False
 
 
 @dataclass(frozen=True)
 class Rule:
+    """One allowed call, every check of which must pass, and why it is allowed at all."""
+
     syscall: str
     checks: tuple[ArgCheck, ...] = ()
+    reason: str = ""
+    # Passed to the tender, which checks what the filter cannot see, instead of allowed.
+    tender: bool = False
 
 
 def one_of(index: int, *values: int, mask: int = 0xFFFFFFFF) -> ArgCheck:
@@ -116,98 +126,175 @@ def none_of(index: int, *values: int, mask: int = 0xFFFFFFFF) -> ArgCheck:
     return ArgCheck(index, frozenset(values), mask, allow=False)
 
 
-def policy(arch: Arch, console_fds: Iterable[int]) -> tuple[Rule, ...]:
-    """The allowlist, for the given fds the unikernel may `write` to."""
-    no_exec = one_of(2, 0, mask=PROT_EXEC)
-    epoll_wait = "epoll_wait" if arch.name == "x86_64" else "epoll_pwait"
+def null(index: int) -> tuple[ArgCheck, ArgCheck]:
+    """args[index] is a NULL pointer: both 32-bit halves are zero."""
+    return (one_of(index, 0), ArgCheck(index, frozenset({0}), high=True))
+
+
+# linux/in.h, linux/tcp.h, asm-generic/socket.h, linux/socket.h
+IPPROTO_TCP = 6
+TCP_NODELAY = 1
+TCP_NOTSENT_LOWAT = 25
+SOL_SOCKET = 1
+SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF = 3, 4, 7, 8
+SO_ACCEPTCONN, SO_PROTOCOL, SO_DOMAIN = 30, 38, 39
+MSG_FASTOPEN = 0x20000000
+SOCK_TYPE_MASK = ~SOCK_TYPE_FLAGS & 0xFFFFFFFF
+
+
+def _network_rules(tender_listeners: Sequence[int]) -> tuple[Rule, ...]:
+    stream = one_of(1, int(socket.SOCK_STREAM), mask=SOCK_TYPE_MASK)
+    accepts: tuple[Rule, ...] = ()
+    if tender_listeners:
+        accepts = (
+            Rule("accept4", (one_of(0, *tender_listeners),),
+                 "the tender accepts on the connect-back listener and hands the connection "
+                 "in: it then knows the initiator, the one address connect-back may dial",
+                 tender=True),
+        )
     return (
-        # The console and the launcher's report pipe; sockets use sendto.
-        Rule("write", (one_of(0, *sorted(set(console_fds))),)),
-        Rule("close"),
-        # trio's event loop (trio/_core/_io_epoll.py).
-        Rule("epoll_create1"),
-        Rule("epoll_ctl"),
-        Rule(epoll_wait),
-        # Serving the preopened listeners and the connect-back client.
-        Rule("accept4"),
+        *accepts,
+        Rule("accept4", reason="serving the preopened listeners"),
         Rule(
             "socket",
-            (
-                one_of(0, int(socket.AF_INET), int(socket.AF_INET6)),
-                one_of(1, int(socket.SOCK_STREAM), mask=~SOCK_TYPE_FLAGS & 0xFFFFFFFF),
-            ),
+            (one_of(0, int(socket.AF_INET), int(socket.AF_INET6)), stream,
+             one_of(2, 0, IPPROTO_TCP)),
+            "the connect-back and self-talk dials: IPv4/IPv6 TCP only; a protocol other "
+            "than 0 or TCP (IPPROTO_MPTCP = 262) escapes Landlock, which governs TCP only",
         ),
-        # trio.run makes one AF_UNIX pair to wake itself (trio/_core/_wakeup_socketpair.py).
-        Rule("socketpair", (one_of(0, int(socket.AF_UNIX)),)),
-        Rule("connect"),
-        Rule("getsockname"),
-        Rule("getpeername"),
-        Rule("getsockopt"),
-        Rule("setsockopt"),
-        Rule("recvfrom"),
-        Rule("sendto"),
-        Rule("shutdown"),
-        Rule("ioctl", (one_of(1, FIONBIO),)),
-        Rule("fcntl", (one_of(1, F_GETFD, F_SETFD, F_GETFL, F_SETFL),)),
-        # OpenSSL's DRBG reseeds from getrandom and checks getpid to detect a fork.
-        Rule("getrandom"),
-        Rule("getpid"),
-        # The allocator; nothing may be mapped executable once the sandbox is closed
-        # (and with no mprotect, nothing mapped can become executable).
-        Rule("mmap", (no_exec,)),
-        Rule("munmap"),
-        Rule("brk"),
-        Rule("futex"),
-        # Our SIGSYS handler stays: replacing it would turn a kill into a shrug.
-        Rule("rt_sigaction", (none_of(0, int(signal.SIGSYS)),)),
-        Rule("rt_sigreturn"),
-        # fstat, as glibc spells it: trio.run's signal.set_wakeup_fd checks its fd once.
-        # A relative path is harmless only from a directory fd, and the unikernel holds
-        # none; AT_FDCWD (the working directory) is refused.
         Rule(
-            "newfstatat",
-            (none_of(0, AT_FDCWD), one_of(3, AT_EMPTY_PATH, mask=AT_EMPTY_PATH)),
+            "socketpair",
+            (one_of(0, int(socket.AF_UNIX)), stream, one_of(2, 0)),
+            "trio.run's wakeup pair, AF_UNIX SOCK_STREAM (trio/_core/_wakeup_socketpair.py): "
+            "born connected to itself, it reaches nothing; a datagram pair could sendto "
+            "any pathname socket",
         ),
-        Rule("exit_group"),
+        Rule(
+            "connect",
+            reason="the tender reads the address: loopback at our own ports (self-talk), or "
+            "an initiator of the connect-back port at the manifest's port; Landlock also "
+            "allows only those ports",
+            tender=True,
+        ),
+        Rule("getsockname", reason="the bound ports, for the page and the logs"),
+        Rule("getpeername", reason="the initiator's address, for connect-back and the logs"),
+        Rule(
+            "getsockopt",
+            (one_of(1, SOL_SOCKET),
+             one_of(2, SO_TYPE, SO_ERROR, SO_ACCEPTCONN, SO_PROTOCOL, SO_DOMAIN)),
+            "trio reads a socket's kind and a non-blocking connect's result (SO_ERROR)",
+        ),
+        Rule(
+            "setsockopt",
+            (one_of(1, IPPROTO_TCP), one_of(2, TCP_NODELAY, TCP_NOTSENT_LOWAT)),
+            "trio's SocketStream sets these two (trio/_highlevel_socket.py), and tries "
+            "TCP_NODELAY on its wakeup pair; not TCP_FASTOPEN_CONNECT or TCP_ULP",
+        ),
+        Rule(
+            "setsockopt",
+            (one_of(1, SOL_SOCKET), one_of(2, SO_SNDBUF, SO_RCVBUF)),
+            "trio shrinks its wakeup pair's buffers (trio/_core/_wakeup_socketpair.py); "
+            "not SO_BINDTODEVICE or anything else",
+        ),
+        Rule(
+            "recvfrom",
+            null(4),
+            "recv(2) as glibc spells it, on a connected socket: no source address",
+        ),
+        Rule(
+            "sendto",
+            (none_of(3, MSG_FASTOPEN, mask=MSG_FASTOPEN), *null(4)),
+            "send(2) as glibc spells it: no destination address (which would dial with "
+            "TCP Fast Open, past Landlock's connect rule) and no MSG_FASTOPEN",
+        ),
+        Rule("shutdown", reason="half-close after close_notify"),
     )
 
 
+def policy(
+    arch: Arch, console_fds: Iterable[int], tender_listeners: Sequence[int] = ()
+) -> tuple[Rule, ...]:
+    """The allowlist, for the fds the unikernel may `write` to and the listeners whose
+    accepts the tender makes itself."""
+    epoll_wait = "epoll_wait" if arch.name == "x86_64" else "epoll_pwait"
+    return (
+        Rule("write", (one_of(0, *sorted(set(console_fds))),),
+             "the console and the launcher's report pipe; sockets use sendto"),
+        Rule("close", reason="every connection ends"),
+        Rule("epoll_create1", reason="trio's event loop (trio/_core/_io_epoll.py)"),
+        Rule("epoll_ctl", reason="trio's event loop"),
+        Rule(epoll_wait, reason="trio's event loop"),
+        *_network_rules(tender_listeners),
+        Rule("ioctl", (one_of(1, FIONBIO),), "non-blocking mode only; not TIOCSTI"),
+        Rule("fcntl", (one_of(1, F_GETFD, F_SETFD, F_GETFL, F_SETFL),),
+             "descriptor flags only; not F_DUPFD or F_SETOWN"),
+        Rule("getrandom", reason="OpenSSL's DRBG reseeds from it"),
+        Rule("getpid", reason="OpenSSL's DRBG checks it to detect a fork"),
+        Rule("mmap", (one_of(2, 0, mask=PROT_EXEC),),
+             "the allocator; nothing executable, and with no mprotect nothing becomes so"),
+        Rule("munmap", reason="the allocator"),
+        Rule("brk", reason="the allocator"),
+        Rule("futex", reason="the interpreter's and OpenSSL's locks"),
+        Rule("rt_sigaction", reason="trio probes for the main thread by setting SIGINT's "
+             "handler to itself; a handler changes nothing the filter decides"),
+        Rule("rt_sigreturn", reason="return from a signal handler"),
+        Rule("exit_group", reason="the end"),
+    )
+
+
+def _goto(label: bpf.Label) -> bpf.Insn:
+    # An unconditional jump: our assembler resolves labels in jt/jf only.
+    return bpf.jeq(0, jt=label, jf=label)
+
+
+def _alternatives(
+    rules: Sequence[Rule], nr: int, body: bpf.Label, deny: bpf.Label
+) -> list[bpf.Item]:
+    """The argument checks of every rule for one call: the first rule that passes allows;
+    a failed check falls through to the next rule, and after the last to `deny`."""
+    out: list[bpf.Item] = [body]
+    for i, rule in enumerate(rules):
+        failed = deny if i == len(rules) - 1 else bpf.Label(f"nr{nr}.alt{i + 1}")
+        for j, check in enumerate(rule.checks):
+            passed = bpf.Label(f"nr{nr}.alt{i}.check{j}")
+            offset = bpf.offset_arg_high if check.high else bpf.offset_arg_low
+            out.append(bpf.load(offset(check.index)))
+            if check.mask != 0xFFFFFFFF:
+                out.append(bpf.and_(check.mask))
+            for value in sorted(check.values):
+                out.append(bpf.jeq(value, jt=passed if check.allow else failed))
+            if check.allow:
+                out.append(_goto(failed))
+            out.append(passed)
+        out.append(bpf.ret(TENDER if rule.tender else SECCOMP_RET_ALLOW))
+        if failed is not deny:
+            out.append(failed)
+    return out
+
+
 def compile_filter(arch: Arch, rules: Sequence[Rule]) -> bytes:
-    """Build the BPF program: check the arch, dispatch on nr, check the arguments."""
+    """Build the BPF program: check the arch, dispatch on nr, check the arguments.
+
+    Several rules for one call are alternatives (setsockopt's level and option
+    go in pairs); a rule without checks allows the call whatever its arguments.
+    """
     # Classic BPF jumps only forward: the shared exits come last.
-    trap = bpf.Label("trap")
+    deny = bpf.Label("deny")
     kill = bpf.Label("kill")
     items: list[bpf.Item] = [bpf.load(bpf.OFFSET_ARCH), bpf.jeq(arch.audit, jf=kill)]
     items.append(bpf.load(bpf.OFFSET_NR))
+    grouped: dict[int, list[Rule]] = {}
+    for rule in rules:
+        grouped.setdefault(arch.number(rule.syscall), []).append(rule)
     bodies: list[bpf.Item] = []
-    for i, rule in enumerate(rules):
-        nr = arch.number(rule.syscall)
-        if not rule.checks:
-            allow = bpf.Label(f"allow{i}")
-            items.append(bpf.jeq(nr, jt=allow))
-            bodies += [allow, bpf.ret(SECCOMP_RET_ALLOW)]
-            continue
-        body = bpf.Label(f"rule{i}")
+    for nr, group in grouped.items():
+        body = bpf.Label(f"nr{nr}")
         items.append(bpf.jeq(nr, jt=body))
-        bodies.append(body)
-        for j, check in enumerate(rule.checks):
-            passed = bpf.Label(f"rule{i}.{j}")
-            bodies.append(bpf.load(bpf.offset_arg_low(check.index)))
-            if check.mask != 0xFFFFFFFF:
-                bodies.append(bpf.and_(check.mask))
-            for value in sorted(check.values):
-                if check.allow:
-                    bodies.append(bpf.jeq(value, jt=passed))
-                else:
-                    bodies.append(bpf.jeq(value, jt=trap))
-            if check.allow:
-                bodies.append(bpf.ret(SECCOMP_RET_TRAP))
-            bodies.append(passed)
-        bodies.append(bpf.ret(SECCOMP_RET_ALLOW))
+        bodies += _alternatives(group, nr, body, deny)
     # Anything that matched no rule: the x32 bit on x86_64 included.
-    items.append(bpf.ret(SECCOMP_RET_TRAP))
+    items.append(bpf.ret(DENY))
     items += bodies
-    items += [trap, bpf.ret(SECCOMP_RET_TRAP), kill, bpf.ret(SECCOMP_RET_KILL_PROCESS)]
+    items += [deny, bpf.ret(DENY), kill, bpf.ret(SECCOMP_RET_KILL_PROCESS)]
     return bpf.assemble(items)
 
 
@@ -238,16 +325,25 @@ def _libc() -> ctypes.CDLL:
     return libc
 
 
+def prctl(option: int, value: int) -> None:
+    """prctl(option, value); raises OSError on failure."""
+    if _libc().prctl(option, value, 0, 0, 0) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"prctl({option}, {value}): {os.strerror(e)}")
+
+
 def set_no_new_privs() -> None:
     """PR_SET_NO_NEW_PRIVS: exec can never gain privilege, and seccomp needs it unprivileged."""
-    libc = _libc()
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(e)}")
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
-def install(arch: Arch, program: bytes) -> None:
-    """seccomp(SECCOMP_SET_MODE_FILTER, TSYNC): every thread of the process, for good."""
+def install(arch: Arch, program: bytes) -> int:
+    """seccomp(SECCOMP_SET_MODE_FILTER, TSYNC | NEW_LISTENER): every thread, for good.
+
+    Returns the listener fd through which the tender answers the calls the
+    filter sends it (`unikernel.notify`). Raises OSError if the kernel refuses
+    either flag: the launcher does not run without them.
+    """
     count = len(program) // 8
     insns = (_SockFilter * count).from_buffer_copy(program)
     prog = _SockFprog(count, ctypes.cast(insns, ctypes.POINTER(_SockFilter)))
@@ -255,66 +351,15 @@ def install(arch: Arch, program: bytes) -> None:
     rc = libc.syscall(
         ctypes.c_long(arch.syscall_seccomp),
         ctypes.c_long(SECCOMP_SET_MODE_FILTER),
-        ctypes.c_long(SECCOMP_FILTER_FLAG_TSYNC),
+        ctypes.c_long(
+            SECCOMP_FILTER_FLAG_TSYNC
+            | notify.SECCOMP_FILTER_FLAG_NEW_LISTENER
+            # TSYNC and a listener together need TSYNC failures as ESRCH, not a thread id.
+            | notify.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+        ),
         ctypes.byref(prog),
     )
-    if rc != 0:
+    if rc < 0:
         e = ctypes.get_errno()
         raise OSError(e, f"seccomp(SET_MODE_FILTER): {os.strerror(e)}")
-
-
-# glibc's struct sigaction on x86_64 and aarch64: handler, sa_mask (1024 bits), flags, restorer.
-class _Sigaction(ctypes.Structure):
-    _fields_ = [
-        ("sa_sigaction", ctypes.c_void_p),
-        ("sa_mask", ctypes.c_uint64 * 16),
-        ("sa_flags", ctypes.c_int),
-        ("sa_restorer", ctypes.c_void_p),
-    ]
-
-
-SA_SIGINFO = 4
-_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
-
-
-class SigsysReporter:
-    """A SIGSYS handler that writes `SIGSYS <nr> <arch>` to the report fd and exits.
-
-    SIGSYS from a seccomp trap is synchronous: it arrives on the thread that
-    made the denied call, at the call, so running Python here does not
-    interrupt the allocator or the interpreter half-way through an operation
-    of its own. siginfo_t for SIGSYS holds `_syscall` at byte 24 and `_arch`
-    at 28 (asm-generic/siginfo.h).
-    """
-
-    def __init__(self, report_fd: int) -> None:
-        self.report_fd = report_fd
-        # Must outlive the process: a freed callback would be a jump into nothing.
-        self._callback = _HANDLER(self._on_sigsys)
-
-    def _on_sigsys(self, signum: int, info: int | None, context: int | None) -> None:
-        nr = ctypes.c_int.from_address((info or 0) + 24).value if info else -1
-        arch = ctypes.c_uint32.from_address(info + 28).value if info else 0
-        try:
-            os.write(self.report_fd, b"SIGSYS %d %d\n" % (nr, arch))
-        finally:
-            os._exit(EXIT_FILTERED)
-
-    def install(self) -> None:
-        action = _Sigaction()
-        action.sa_sigaction = ctypes.cast(self._callback, ctypes.c_void_p).value
-        action.sa_flags = SA_SIGINFO
-        if _libc().sigaction(signal.SIGSYS, ctypes.byref(action), None) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, f"sigaction(SIGSYS): {os.strerror(e)}")
-
-
-def parse_report(line: bytes) -> tuple[int, int] | None:
-    """(nr, audit arch) from a reporter line, or None if the line is not one."""
-    parts = line.split()
-    if len(parts) != 3 or parts[0] != b"SIGSYS":
-        return None
-    try:
-        return int(parts[1]), int(parts[2])
-    except ValueError:
-        return None
+    return int(rc)

@@ -1,8 +1,10 @@
 """Everything the appliance is told before it starts, checked before it starts.
 
-`ApplianceSettings` is a frozen value: the launcher (unikernel), `pinata toy`
-and `pinata serve --config` all build one, then `pinata.appliance.run` takes
-it. Loading reads every file once, here; after start the appliance opens no
+`ApplianceSettings` is a frozen value built by one function,
+`build_settings`, from a document of `pinata serve`'s TOML shape: `pinata
+serve --config` reads it from the file, `pinata toy` has it embedded, and the
+unikernel's launcher makes it from its manifest. `pinata.appliance.run` takes
+the result. Loading reads every file once, here; after start the appliance opens no
 file. A config that misses a field, names an unreadable file, or pairs a key
 with a certificate it does not match is refused with a `ConfigError` that
 names the field.
@@ -13,9 +15,10 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import serialization
@@ -76,7 +79,7 @@ class Ports:
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds against hostile load; every one is configurable."""
+    """Bounds against hostile load; every one is configurable (`NUMBER_TABLES`)."""
 
     handshake_timeout: float = 10.0
     connection_timeout: float = 30.0
@@ -222,9 +225,79 @@ def mint_ephemeral(
     )
 
 
-# --- the config file -------------------------------------------------------------
+# --- one way from configuration to settings ----------------------------------------
+#
+# `pinata serve`'s TOML, `pinata toy`'s embedded default and the unikernel's
+# manifest all become one document of the TOML's shape, and `build_settings`
+# alone turns a document into `ApplianceSettings`. Files named in it are read
+# through a `FileSource`: a directory (serve, toy), or the boot files the
+# unikernel's launcher has already read.
 
 EPHEMERAL = "ephemeral"
+
+
+class NumberTable(Protocol):
+    """A frozen dataclass of numbers with defaults, checked as a whole by `check`."""
+
+    def check(self) -> None: ...
+
+
+# Every table of numbers in a document: its name, which is also the ApplianceSettings
+# field it fills, and its class. A field added to one of these classes, or a class
+# added here, is read from `pinata serve`'s TOML and the unikernel manifest, refused
+# there when out of range, and has its default in `pinata toy`, with no other code.
+NUMBER_TABLES: dict[str, type[NumberTable]] = {"limits": Limits}
+
+N = TypeVar("N", bound=NumberTable)
+
+
+def numbers_from(kind: type[N], table: Mapping[str, object], prefix: str) -> N:
+    """An instance of `kind` from a TOML table: defaults for what is absent, each value of
+    its field's type (an integer where a float is due is taken), then `check()`ed.
+
+    Raises ConfigError naming `prefix.field` for a wrong type, an unknown key or a value
+    `check` refuses.
+    """
+    values: dict[str, object] = {}
+    for f in fields(kind):  # type: ignore[arg-type]
+        default: object = f.default
+        value = table.get(f.name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or (
+            isinstance(default, int) and not isinstance(value, int)
+        ):
+            raise ConfigError(f"{prefix}.{f.name}", f"must be a {type(default).__name__}")
+        values[f.name] = float(value) if isinstance(default, float) else value
+    unknown = sorted(set(table) - set(values))
+    if unknown:
+        raise ConfigError(f"{prefix}.{unknown[0]}", "unknown setting")
+    made = kind(**values)
+    made.check()
+    return made
+
+
+class FileSource(Protocol):
+    """Where the files a document names come from."""
+
+    def read(self, field_name: str, name: str) -> bytes:
+        """The file's bytes; raises ConfigError naming `field_name`."""
+        ...
+
+    def path(self, field_name: str, name: str) -> str:
+        """A file the appliance will write (the log); raises ConfigError if there is none."""
+        ...
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Files relative to a directory: a config file's, or the toy's."""
+
+    base: Path
+
+    def read(self, field_name: str, name: str) -> bytes:
+        return _read(self.base / name, field_name)
+
+    def path(self, field_name: str, name: str) -> str:
+        return str(self.base / name)
 
 
 def _get(table: Mapping[str, object], key: str, kind: type, prefix: str = "") -> object:
@@ -232,8 +305,6 @@ def _get(table: Mapping[str, object], key: str, kind: type, prefix: str = "") ->
     if key not in table:
         raise ConfigError(name, "missing")
     value = table[key]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ConfigError(name, f"must be a {kind.__name__}")
     return value
@@ -264,23 +335,18 @@ def _ports(table: Mapping[str, object]) -> Ports:
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
             raise ConfigError(f"ports.{name}", "must be a port number (0-65535)")
         values[name] = value
+    unknown = sorted(set(table) - set(values))
+    if unknown:
+        raise ConfigError(f"ports.{unknown[0]}", "unknown port")
     return Ports(**values)
 
 
-def _limits(table: Mapping[str, object]) -> Limits:
-    defaults = Limits()
-    values: dict[str, float | int] = {}
-    for name, default in vars(defaults).items():
-        value = table.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"limits.{name}", "must be a number")
-        values[name] = type(default)(value) if isinstance(default, float) else value
-    unknown = set(table) - set(values)
-    if unknown:
-        raise ConfigError(f"limits.{sorted(unknown)[0]}", "unknown limit")
-    limits = Limits(**values)  # type: ignore[arg-type]
-    limits.check()
-    return limits
+@dataclass(frozen=True)
+class _Credentials:
+    anchor_der: bytes
+    server: Credentials
+    client: Credentials
+    web: Credentials | None
 
 
 MAX_TRUSTED_PROXIES = 64
@@ -304,36 +370,17 @@ def parse_trusted_proxies(
     return tuple(networks)
 
 
-def load_config(path: str | Path) -> ApplianceSettings:
-    """Settings from a TOML file; relative file names are relative to it."""
-    path = Path(path)
-    try:
-        doc = tomllib.loads(_read(path, "config").decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError("config", f"not valid TOML ({exc})") from None
-    base = path.parent
+def _pair(creds: Mapping[str, object], files: FileSource, role: str) -> Credentials:
+    p = "credentials."
+    chain, key = f"{role}_chain", f"{role}_key"
+    return credentials_from_pem(
+        files.read(p + chain, _str(creds, chain, p)), files.read(p + key, _str(creds, key, p)),
+        p + chain, p + key,
+    )
 
-    def file(table: Mapping[str, object], key: str, prefix: str) -> bytes:
-        return _read(base / _str(table, key, prefix), f"{prefix}{key}")
 
-    bitcoin_address = _str(doc, "bitcoin_address", "")
-    if not bitcoin_address.isalnum():
-        raise ConfigError("bitcoin_address", "must be alphanumeric")
-    secret_bytes = file(doc, "secret_file", "")
-    if not secret_bytes:
-        raise ConfigError("secret_file", "is empty")
-    secret = Secret(secret_bytes)
-
-    listen = _table(doc, "listen", required=False)
-    address = listen.get("address", "127.0.0.1")
-    if not isinstance(address, str):
-        raise ConfigError("listen.address", "must be a string")
-    ports = _ports(_table(doc, "ports", required=False))
-    limits = _limits(_table(doc, "limits", required=False))
-
-    creds = _table(doc, "credentials", required=True)
+def _credentials(creds: Mapping[str, object], files: FileSource) -> _Credentials:
     anchor_setting = _str(creds, "anchor", "credentials.")
-    web: Credentials | None = None
     if anchor_setting == EPHEMERAL:
         host_name = creds.get("host_name", "localhost")
         if not isinstance(host_name, str):
@@ -342,47 +389,97 @@ def load_config(path: str | Path) -> ApplianceSettings:
             anchor_der, server, client, web = mint_ephemeral(host_name)
         except ValueError as exc:
             raise ConfigError("credentials.host_name", str(exc)) from None
-    else:
-        anchor_chain = parse_certificates(
-            _read(base / anchor_setting, "credentials.anchor"), "credentials.anchor"
-        )
-        if len(anchor_chain) != 1:
-            raise ConfigError("credentials.anchor", "must hold exactly one certificate")
-        anchor_der = anchor_chain[0]
-        p = "credentials."
-        server = credentials_from_pem(
-            file(creds, "server_chain", p), file(creds, "server_key", p),
-            "credentials.server_chain", "credentials.server_key",
-        )
-        client = credentials_from_pem(
-            file(creds, "client_chain", p), file(creds, "client_key", p),
-            "credentials.client_chain", "credentials.client_key",
-        )
+        return _Credentials(anchor_der, server, client, web)
+    anchor_chain = parse_certificates(
+        files.read("credentials.anchor", anchor_setting), "credentials.anchor"
+    )
+    if len(anchor_chain) != 1:
+        raise ConfigError("credentials.anchor", "must hold exactly one certificate")
+    # The web page's own certificate is optional: without it HTTPS shows the server's.
+    has_web = "web_chain" in creds or "web_key" in creds
+    return _Credentials(
+        anchor_chain[0], _pair(creds, files, "server"), _pair(creds, files, "client"),
+        _pair(creds, files, "web") if has_web else None,
+    )
 
-    log = _table(doc, "log", required=False)
-    log_path = log.get("path")
+
+def build_settings(
+    doc: Mapping[str, object],
+    files: FileSource,
+    *,
+    software: tuple[tuple[str, str], ...] | None = None,
+    credential_files: tuple[tuple[str, str], ...] = (),
+) -> ApplianceSettings:
+    """The one builder: settings from a document of `pinata serve`'s TOML shape.
+
+    Takes the document, where its files come from, and what is not configuration
+    (the image's software list, the toy's files for visitors). Returns checked
+    settings; raises ConfigError naming the first field that cannot start an
+    appliance (missing, of the wrong type, out of range, unreadable, a key not
+    its certificate's).
+    """
+    bitcoin_address = _str(doc, "bitcoin_address", "")
+    if not (bitcoin_address.isascii() and bitcoin_address.isalnum()):
+        raise ConfigError("bitcoin_address", "must be ASCII letters and digits")
+    secret_bytes = files.read("secret_file", _str(doc, "secret_file", ""))
+    if not secret_bytes:
+        raise ConfigError("secret_file", "is empty")
+    listen = _table(doc, "listen", required=False)
+    address = listen.get("address", "127.0.0.1")
+    if not isinstance(address, str):
+        raise ConfigError("listen.address", "must be a string")
+    numbers = {name: numbers_from(kind, _table(doc, name, required=False), name)
+               for name, kind in NUMBER_TABLES.items()}
+    log_path = _table(doc, "log", required=False).get("path")
     if log_path is not None and not isinstance(log_path, str):
         raise ConfigError("log.path", "must be a string")
     interval = doc.get("selftalk_interval", 600.0)
     if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:
         raise ConfigError("selftalk_interval", "must be a number of seconds (0: never)")
+    creds = _credentials(_table(doc, "credentials", required=True), files)
     return ApplianceSettings(
         address=address,
-        ports=ports,
-        limits=limits,
-        anchor_der=anchor_der,
-        server_credentials=server,
-        client_credentials=client,
-        secret=secret,
+        ports=_ports(_table(doc, "ports", required=False)),
+        anchor_der=creds.anchor_der,
+        server_credentials=creds.server,
+        client_credentials=creds.client,
+        https_credentials=creds.web,
+        secret=Secret(secret_bytes),
         bitcoin_address=bitcoin_address,
-        https_credentials=web,
-        log_path=str(base / log_path) if log_path else None,
+        software=software,
+        log_path=files.path("log.path", log_path) if log_path else None,
         selftalk_interval=float(interval),
         trusted_proxies=parse_trusted_proxies(doc.get("trusted_proxies", [])),
+        credential_files=credential_files,
+        **numbers,  # type: ignore[arg-type]
     )
 
 
+def load_config(path: str | Path) -> ApplianceSettings:
+    """Settings from a TOML file (`pinata serve`); relative file names are relative to it."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(_read(path, "config").decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError("config", f"not valid TOML ({exc})") from None
+    return build_settings(doc, Directory(path.parent))
+
+
 # --- the toy ---------------------------------------------------------------------
+
+
+def toy_document(address: str = "127.0.0.1", port_offset: int = 0) -> dict[str, object]:
+    """`pinata toy`'s configuration: the files of `bait_ca/toy/`, every number its default."""
+    toy = bait_ca_toy.load()
+    pairs = {f"{role}_{part}": f"{role}.{'pem' if part == 'chain' else 'key'}"
+             for role in ("server", "client", "web") for part in ("chain", "key")}
+    return {
+        "bitcoin_address": toy.p2pkh_address,
+        "secret_file": "secret.wif",
+        "listen": {"address": address},
+        "ports": asdict(Ports().shifted(port_offset)),
+        "credentials": {"anchor": "anchor.pem", **pairs},
+    }
 
 
 def toy_settings(address: str = "127.0.0.1", port_offset: int = 0) -> ApplianceSettings:
@@ -396,15 +493,8 @@ def toy_settings(address: str = "127.0.0.1", port_offset: int = 0) -> ApplianceS
         ("server_cert", "researcher-server.pem"),
         ("server_key", "researcher-server.key"),
     )
-    return ApplianceSettings(
-        address=address,
-        ports=Ports().shifted(port_offset),
-        limits=Limits(),
-        anchor_der=toy.anchor.der,
-        server_credentials=_credentials_of(toy.server),
-        client_credentials=_credentials_of(toy.client),
-        https_credentials=_credentials_of(toy.web),
-        secret=Secret(toy.secret_wif),
-        bitcoin_address=toy.p2pkh_address,
+    return build_settings(
+        toy_document(address, port_offset),
+        Directory(toy.directory),
         credential_files=tuple((label, str(toy.path(name))) for label, name in files),
     )

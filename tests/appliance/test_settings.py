@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import pytest
@@ -9,11 +10,13 @@ import pytest
 from bait_ca import forge
 from bait_ca.keys import private_key_pem
 from pinata.appliance.settings import (
+    NUMBER_TABLES,
     ConfigError,
     Limits,
     Ports,
     credentials_from_pem,
     load_config,
+    numbers_from,
     toy_settings,
 )
 from tests.appliance.harness import SECRET, TOY
@@ -125,3 +128,53 @@ def test_key_must_match_the_leaf() -> None:
     with pytest.raises(ConfigError) as refused:
         credentials_from_pem(good.pem_chain, private_key_pem(other.private_key), "c", "k")
     assert refused.value.field == "k"
+
+
+def test_the_toy_is_built_from_its_files_by_the_one_builder() -> None:
+    settings = toy_settings()
+    assert settings.server_credentials.chain == (TOY.server.der,)
+    assert settings.client_credentials.chain == (TOY.client.der,)
+    assert settings.https_credentials is not None
+    assert settings.https_credentials.chain == (TOY.web.der,)
+    assert settings.bitcoin_address == TOY.p2pkh_address
+    assert settings.limits == Limits()
+    assert settings.selftalk_interval == 600.0
+
+
+def test_every_number_of_every_table_is_read_from_the_config(tmp_path: Path) -> None:
+    """A field added to a table of numbers is configurable with no other code."""
+    wanted: dict[str, dict[str, float | int]] = {}
+    for table, kind in NUMBER_TABLES.items():
+        wanted[table] = {}
+        for f in fields(kind):  # type: ignore[arg-type]
+            default = f.default
+            assert isinstance(default, int | float)
+            wanted[table][f.name] = default * 1.5 if isinstance(default, float) else default + 3
+    body = GOOD.replace("[limits]\nhandshake_timeout = 3\nmax_connections = 7\n", "")
+    for table, values in wanted.items():
+        body += f"[{table}]\n" + "".join(f"{k} = {v!r}\n" for k, v in values.items())
+    settings = load_config(write_config(tmp_path, body))
+    for table, values in wanted.items():
+        assert asdict(getattr(settings, table)) == values
+
+
+def test_a_number_of_the_wrong_type_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError) as refused:
+        numbers_from(Limits, {"max_connections": 2.5}, "limits")
+    assert refused.value.field == "limits.max_connections"
+    with pytest.raises(ConfigError) as refused:
+        numbers_from(Limits, {"handshake_timeout": True}, "limits")
+    assert refused.value.field == "limits.handshake_timeout"
+    assert numbers_from(Limits, {"handshake_timeout": 3}, "limits").handshake_timeout == 3.0
+
+
+def test_the_web_page_may_have_its_own_certificate(tmp_path: Path) -> None:
+    (tmp_path / "web.pem").write_bytes(TOY.path("web.pem").read_bytes())
+    (tmp_path / "web.key").write_bytes(TOY.path("web.key").read_bytes())
+    body = GOOD + 'web_chain = "web.pem"\nweb_key = "web.key"\n'
+    settings = load_config(write_config(tmp_path, body))
+    assert settings.https_credentials is not None
+    assert settings.https_credentials.chain == (TOY.web.der,)
+    with pytest.raises(ConfigError) as refused:
+        load_config(write_config(tmp_path, GOOD + 'web_chain = "web.pem"\n'))
+    assert refused.value.field == "credentials.web_key"

@@ -167,6 +167,13 @@ class Launched:
         ports: dict[str, int] = self.wait_event("listening")["ports"]
         return ports
 
+    def knock(self) -> None:
+        """Connect to the connect-back port and hang up, as an initiator does: the probe's
+        connect_back attempt dials the address that knocked."""
+        port = self.ports()["connect_back"]
+        with socket.create_connection(("127.0.0.1", port), timeout=10):
+            pass
+
     def finish(self, timeout: float = 30.0) -> dict[str, Any]:
         """Wait for the launcher to end by itself; its exit event."""
         try:

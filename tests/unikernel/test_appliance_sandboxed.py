@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,6 +103,8 @@ def unikernel(
         connect_back_port=connect_back_listener.getsockname()[1],
         max_connections=128,
         open_files=512,
+        # Self-talk every second: its dials run under the tender's connect rule throughout.
+        selftalk=1,
     )
     run = Launched.manifest(manifest)
     try:
@@ -169,6 +172,20 @@ def test_the_web_page_and_its_software_list(unikernel: Launched) -> None:
     assert anchor.strip() == (TOY / "anchor.pem").read_bytes().strip()
 
 
+def selftalk_reports(run: Launched) -> list[dict[str, Any]]:
+    return [e["selftalk"] for e in run.events() if isinstance(e.get("selftalk"), dict)]
+
+
+def test_selftalk_completes_inside_the_sandbox(unikernel: Launched) -> None:
+    deadline = time.monotonic() + 3 * TIMEOUT
+    while not selftalk_reports(unikernel) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    reports = selftalk_reports(unikernel)
+    assert reports, unikernel.stderr
+    assert reports[0]["both_released"] is True, reports[0]
+    assert reports[0]["secret_crossed_relay_in_clear"] is False
+
+
 def _one_mixed(kind: int, ports: dict[str, int]) -> None:
     try:
         if kind % 50 == 0:
@@ -206,6 +223,8 @@ def test_it_survives_mixed_connections_without_a_filter_kill(unikernel: Launched
     served = [e for e in unikernel.events() if "listener" in e]
     assert len(served) >= MIXED_CONNECTIONS * 0.9
     assert unikernel.events("exit") == []
+    ran = selftalk_reports(unikernel)
+    assert ran and any(r.get("both_released") for r in ran[1:]), "self-talk went on under load"
     # Still serving, secret and all.
     assert secret_over_tls_server(ports["tls_server"]).strip() == SECRET.strip()
 

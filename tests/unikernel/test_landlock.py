@@ -35,8 +35,14 @@ def test_network_rules_from_abi_4_and_scopes_from_abi_6(abi: int) -> None:
     else:
         assert plan.handled_access_net == 0
         assert plan.connect_ports == ()
-        assert "ABI < 4" in plan.describe()
+        assert "network not restricted by Landlock" in plan.describe()
     assert bool(plan.scoped) == (abi >= 6)
+
+
+def test_an_allowed_weaker_network_leaves_it_unhandled() -> None:
+    plan = landlock.ruleset_for(7, None)
+    assert plan.handled_access_net == 0 and plan.connect_ports == ()
+    assert plan.handled_access_fs != 0
 
 
 def test_the_kernel_reports_an_abi() -> None:

@@ -176,3 +176,13 @@ def test_any_line_replaced_parses_or_is_refused(line: str, replacement: str) -> 
         parse(text)
     except mf.ManifestError as e:
         assert e.field
+
+
+def test_allow_weaker_names_known_layers_only() -> None:
+    text = manifest_text()
+    assert parse(text).allow_weaker == frozenset()
+    m = parse('allow_weaker = ["landlock-net", "identity"]\n' + text)
+    assert m.allow_weaker == {"landlock-net", "identity"}
+    for bad in ('["landlock-nett"]', '"landlock-net"', "[1]", '["seccomp", true]'):
+        error = refused(f"allow_weaker = {bad}\n" + text)
+        assert error.field == "allow_weaker", bad

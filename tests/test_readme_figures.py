@@ -10,28 +10,20 @@ counts (tests/x509/test_limbo.py), 10,000 connections without a leak
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pinata.appliance.settings import Limits, toy_settings
 from pinata.tls.config import ClientConfig
 from pinata.tls.connection import ClientConnection, ServerConnection
 from pinata.tls.events import ConnectionFailed, Event, HandshakeComplete
 from pinata.x509 import (
-    Check,
     Purpose,
     TrustAnchor,
-    ValidatedChain,
-    ValidationFailure,
     authenticator,
-    validate,
 )
 from tests.conformance.server import ConformancePki, make_pki, server_config
 from unikernel import seccomp
@@ -171,137 +163,11 @@ def test_appliance_deadlines_are_the_stated_defaults() -> None:
 
 
 def test_seccomp_allowlist_has_the_stated_number_of_calls() -> None:
-    stated = int(figure(r"seccomp-bpf allowlist of (\d+) system calls").group(1))
+    stated = int(figure(r"seccomp-bpf allowlist of (\d+)\s+system\s+calls").group(1))
     for arch in seccomp.ARCHES.values():
         rules = seccomp.policy(arch, (1, 2, 7))
         assert len({r.syscall for r in rules}) == stated, arch.name
 
 
-# ---- the X.509 validator's bounds ----------------------------------------------------
-
-_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str,
-                 issuer_key: ec.EllipticCurvePrivateKey, ca: bool,
-                 padding: int = 0, key_id: bytes | None = None) -> bytes:
-    """A certificate in the profile pinata.x509 accepts (RFC 5280 §4.2.1.2/3/9,
-    key identifiers, keyUsage on issuers, clientAuth on the leaf); `padding`
-    bytes of an unknown non-critical extension make it as large as needed."""
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject)).issuer_name(_name(issuer))
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(_EPOCH).not_valid_after(_EPOCH + timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(not ca, False, False, False, False, ca, ca, False, False),
-                       critical=True)
-        .add_extension(x509.SubjectKeyIdentifier(key_id) if key_id else
-                       x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                       critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-            issuer_key.public_key()), critical=False)
-    )
-    if not ca:
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-    if padding:
-        builder = builder.add_extension(x509.UnrecognizedExtension(
-            x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x04\x82" + padding.to_bytes(2, "big")
-            + bytes(padding)), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256()).public_bytes(Encoding.DER)
-
-
-@cache
-def _anchor() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key, _certificate("figures anchor", key, "figures anchor", key, ca=True)
-
-
-def _validate(chain: list[bytes], max_depth: int = 8) -> object:
-    anchor = TrustAnchor.from_der(_anchor()[1])
-    return validate(anchor, chain, _EPOCH + timedelta(days=1), Purpose.CLIENT_AUTH,
-                    max_depth=max_depth)
-
-
-def _leaf_of_size(size: int) -> bytes:
-    """A leaf under the anchor whose DER is exactly `size` bytes."""
-    anchor_key, _ = _anchor()
-    key = ec.generate_private_key(ec.SECP256R1())
-    padding = 1000
-    for _ in range(64):  # ECDSA signatures vary by a byte or two
-        der = _certificate("leaf", key, "figures anchor", anchor_key, ca=False, padding=padding)
-        if len(der) == size:
-            return der
-        padding += size - len(der)
-    raise AssertionError(f"could not build a {size}-byte certificate")
-
-
-def test_certificate_size_bound_is_the_stated_one() -> None:
-    stated = int(figure(r"(\d+) KiB\s+per\s+certificate").group(1)) * 1024
-    assert isinstance(_validate([_leaf_of_size(stated)]), ValidatedChain)
-    refused = _validate([_leaf_of_size(stated + 1)])
-    assert isinstance(refused, ValidationFailure) and refused.check == Check.too_large
-
-
-def _intermediates(count: int) -> tuple[list[bytes], ec.EllipticCurvePrivateKey, str]:
-    """`count` intermediates below the anchor, nearest the leaf first."""
-    issuer_key, issuer = _anchor()[0], "figures anchor"
-    chain: list[bytes] = []
-    for i in range(count):
-        key = ec.generate_private_key(ec.SECP256R1())
-        chain.insert(0, _certificate(f"intermediate {i}", key, issuer, issuer_key, ca=True))
-        issuer_key, issuer = key, f"intermediate {i}"
-    return chain, issuer_key, issuer
-
-
-def test_intermediate_bound_is_the_stated_one() -> None:
-    stated = int(figure(r"(\d+) intermediates,\s+\d+ KiB\s+per\s+certificate").group(1))
-    chain, key, name = _intermediates(stated + 1)
-    leaf = _certificate("leaf", ec.generate_private_key(ec.SECP256R1()), name, key, ca=False)
-    # Asking for more depth than the bound does not lift it.
-    refused = _validate([leaf, *chain], max_depth=1000)
-    assert isinstance(refused, ValidationFailure) and refused.check == Check.max_depth
-    chain, key, name = _intermediates(stated)
-    leaf = _certificate("leaf", ec.generate_private_key(ec.SECP256R1()), name, key, ca=False)
-    assert isinstance(_validate([leaf, *chain], max_depth=1000), ValidatedChain)
-
-
-def test_bag_bound_is_the_stated_one() -> None:
-    stated = int(figure(r"(\d+) certificates\s+considered\s+after\s+the\s+leaf").group(1))
-    (intermediate,), key, name = _intermediates(1)
-    leaf = _certificate("leaf", ec.generate_private_key(ec.SECP256R1()), name, key, ca=False)
-    junk_key = ec.generate_private_key(ec.SECP256R1())
-    junk = _certificate("unrelated", junk_key, "unrelated", junk_key, ca=True)
-    # The issuer as the bag's last considered certificate, then one past it.
-    assert isinstance(_validate([leaf, *[junk] * (stated - 1), intermediate]), ValidatedChain)
-    refused = _validate([leaf, *[junk] * stated, intermediate])
-    assert isinstance(refused, ValidationFailure) and refused.check == Check.no_path
-
-
-def _look_alikes_then_issuer(count: int) -> list[bytes]:
-    """A leaf, `count` CAs bearing its issuer's name and key identifier but
-    other keys (each costs a failed signature check), then the issuer."""
-    anchor_key = _anchor()[0]
-    issuer_key = ec.generate_private_key(ec.SECP256R1())
-    key_id = x509.SubjectKeyIdentifier.from_public_key(issuer_key.public_key()).digest
-    issuer = _certificate("look-alike", issuer_key, "figures anchor", anchor_key, ca=True)
-    fakes = [_certificate("look-alike", ec.generate_private_key(ec.SECP256R1()),
-                          "figures anchor", anchor_key, ca=True, key_id=key_id)
-             for _ in range(count)]
-    leaf = _certificate("leaf", ec.generate_private_key(ec.SECP256R1()), "look-alike",
-                        issuer_key, ca=False)
-    return [leaf, *fakes, issuer]
-
-
-def test_signature_verification_bound_is_the_stated_one() -> None:
-    stated = int(figure(r"(\d+)\s+signature\s+verifications").group(1))
-    # The leaf against each look-alike and the issuer, the issuer against
-    # the anchor: count + 2 verifications.
-    assert isinstance(_validate(_look_alikes_then_issuer(stated - 2)), ValidatedChain)
-    refused = _validate(_look_alikes_then_issuer(stated - 1))
-    assert isinstance(refused, ValidationFailure) and refused.check == Check.budget
+# The X.509 validator's bounds are tested at the README's figures by
+# tests/x509/test_bounds.py, which its table names.

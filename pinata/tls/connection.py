@@ -55,16 +55,39 @@ from pinata.tls.record import (
     SequenceExhausted,
     encode_plaintext_records,
 )
-from pinata.tls.suites import SuiteParams
+from pinata.tls.suites import TAG_LEN, SuiteParams
 from pinata.tls.trace import Trace
 
 # Bounds on what a peer can make us hold (bytes of handshake message body).
+# Over these caps a message the grammar allows is refused as a policy
+# (`illegal_parameter`: a parameter we will not accept).
 MAX_HANDSHAKE_MESSAGE = 16 * 1024
+# ClientHello's grammar (§4.1.2) bounds it by itself: 2 + 32 + (1 + 32) +
+# (2 + 65534) + (1 + 255) + (2 + 65535) bytes. Allowing all of it lets a
+# maximum-size signature_algorithms list (32,767 schemes) through.
+MAX_CLIENT_HELLO = 131_396
 MAX_MESSAGE_BY_TYPE: dict[int, int] = {
-    HandshakeType.client_hello: 64 * 1024,
+    HandshakeType.client_hello: MAX_CLIENT_HELLO,
     HandshakeType.certificate: 64 * 1024,
 }
+# Messages whose type fixes a maximum length (§4.4.4: verify_data is one hash,
+# at most SHA-384's 48 bytes; §4.6.3: KeyUpdate is one byte; §4.5:
+# EndOfEarlyData is empty). A longer one disagrees with its own type:
+# `decode_error`, decided at the header so the body is never buffered.
+MAX_BY_GRAMMAR: dict[int, int] = {
+    HandshakeType.client_hello: MAX_CLIENT_HELLO,
+    HandshakeType.finished: 48,
+    HandshakeType.key_update: 1,
+    HandshakeType.end_of_early_data: 0,
+}
 MAX_HANDSHAKE_TOTAL = 256 * 1024
+# A peer that sends nothing useful still costs us work: these many KeyUpdates,
+# warning alerts or empty records in a row, with no application data between
+# them, and the connection ends with `unexpected_message` (OpenSSL draws the
+# same lines: 32 KeyUpdates, 5 warning alerts, 32 empty records).
+MAX_KEY_UPDATES_IN_A_ROW = 32
+MAX_WARNING_ALERTS_IN_A_ROW = 5
+MAX_EMPTY_RECORDS_IN_A_ROW = 32
 # We never issue tickets, so any early data is from a PSK we do not know; we
 # skip at most this much of it (RFC 8446 §4.2.10) before calling it an attack.
 MAX_EARLY_DATA_SKIPPED = 64 * 1024
@@ -80,6 +103,18 @@ State = ServerState | client_states.ClientState
 
 def _unexpected(reason: str) -> ProtocolError:
     return ProtocolError(AlertDescription.unexpected_message, reason)
+
+
+def _check_message_length(msg_type: int, length: int) -> None:
+    grammar = MAX_BY_GRAMMAR.get(msg_type)
+    if grammar is not None and length > grammar:
+        raise ProtocolError(
+            AlertDescription.decode_error, f"handshake message of {length} bytes for its type"
+        )
+    if length > MAX_MESSAGE_BY_TYPE.get(msg_type, MAX_HANDSHAKE_MESSAGE):
+        raise ProtocolError(
+            AlertDescription.illegal_parameter, f"handshake message of {length} bytes"
+        )
 
 
 class _Connection:
@@ -108,7 +143,13 @@ class _Connection:
         # Records waiting to be written, in order; joined once per drain.
         self._out: list[bytes] = []
         self._ccs_received = False
-        self._early_data_budget = 0
+        # None: not skipping early data; else how many more bytes we may skip.
+        self._early_data_budget: int | None = None
+        # Things a peer can send without limit yet without use, counted until
+        # application data arrives (see MAX_*_IN_A_ROW).
+        self._key_updates_in_a_row = 0
+        self._warning_alerts_in_a_row = 0
+        self._empty_records_in_a_row = 0
         self._failed = False
         self._peer_closed = False
         self._we_closed = False
@@ -234,7 +275,8 @@ class _Connection:
                 ):
                     return
                 raise
-            self._early_data_budget = 0
+            # §4.2.10: the first record that opens ends the skipping.
+            self._early_data_budget = None
             self._read_level_used = True
 
         if content_type == _HANDSHAKE:
@@ -242,16 +284,39 @@ class _Connection:
         elif content_type == _ALERT:
             self._on_alert(content, events)
         elif content_type == _APPLICATION_DATA:
-            if not self._read_is_application:
-                raise _unexpected("application data before the handshake completed")
-            events.append(ApplicationData(bytes(content)))
+            self._on_application_data(content, events)
         else:
             raise _unexpected(f"content type {content_type} inside a protected record")
 
+    def _on_application_data(self, content: bytes | memoryview, events: list[Event]) -> None:
+        if not self._read_is_application:
+            raise _unexpected("application data before the handshake completed")
+        if self._handshake_buffer:
+            # §5.1: a handshake message's fragments may not be interleaved
+            # with records of another type (here: a post-handshake message).
+            raise _unexpected("application data between the fragments of a handshake message")
+        if not content:
+            # §5.4 allows zero-length application data, but not without end.
+            self._empty_records_in_a_row += 1
+            if self._empty_records_in_a_row > MAX_EMPTY_RECORDS_IN_A_ROW:
+                raise _unexpected("too many empty records in a row")
+            return
+        self._key_updates_in_a_row = 0
+        self._warning_alerts_in_a_row = 0
+        self._empty_records_in_a_row = 0
+        events.append(ApplicationData(bytes(content)))
+
     def _skip_early_data(self, length: int) -> bool:
-        if self._early_data_budget < length:
+        """Whether a record of `length` bytes is skipped as early data (§4.2.10).
+
+        Only while skipping, within the budget, and only a record that could
+        be protected at all (a tag and a content type, §5.2): anything else is
+        judged as if no early data had been offered.
+        """
+        budget = self._early_data_budget
+        if budget is None or length < TAG_LEN + 1 or budget < length:
             return False
-        self._early_data_budget -= length
+        self._early_data_budget = budget - length
         return True
 
     def _flush_handshake(self) -> None:
@@ -307,13 +372,22 @@ class _Connection:
     def _on_alert(self, content: bytes | memoryview, events: list[Event]) -> None:
         if self._handshake_buffer:
             raise _unexpected("alert between the fragments of a handshake message")
+        if not content:
+            # §5.1: an alert record holds exactly one alert; an empty one holds
+            # none, the same fault as an empty handshake record.
+            raise _unexpected("zero-length alert record")
         if len(content) != 2:
-            # §5.1: alerts are never fragmented nor coalesced.
+            # §5.1: alerts are never fragmented nor coalesced; a record of
+            # one byte or of three or more is a malformed alert.
             raise ProtocolError(AlertDescription.decode_error, "alert record is not two bytes")
         description = content[1]
         self.trace.add("alert_in", alert_name(description))
         if description == AlertDescription.user_canceled:
-            return  # §6.1: a close_notify should follow; nothing ends yet.
+            # §6.1: a close_notify should follow; nothing ends yet.
+            self._warning_alerts_in_a_row += 1
+            if self._warning_alerts_in_a_row > MAX_WARNING_ALERTS_IN_A_ROW:
+                raise _unexpected("too many warning alerts in a row")
+            return
         if description == AlertDescription.close_notify and self.handshake_complete:
             self._peer_closed = True
             events.append(PeerClosed(clean=True))
@@ -340,10 +414,7 @@ class _Connection:
         while len(buffer) >= 4 and not self.closed:
             msg_type = buffer[0]
             length = int.from_bytes(buffer[1:4], "big")
-            if length > MAX_MESSAGE_BY_TYPE.get(msg_type, MAX_HANDSHAKE_MESSAGE):
-                raise ProtocolError(
-                    AlertDescription.illegal_parameter, f"handshake message of {length} bytes"
-                )
+            _check_message_length(msg_type, length)
             if len(buffer) < 4 + length:
                 return
             raw = bytes(buffer[: 4 + length])
@@ -355,6 +426,9 @@ class _Connection:
 
     def _on_handshake_message(self, msg_type: int, raw: bytes, events: list[Event]) -> bool:
         message = parse_handshake_message(msg_type, memoryview(raw)[4:])
+        # §4.2.10: early data comes only before the client's next flight; a
+        # handshake message (a second ClientHello, say) ends the skipping.
+        self._early_data_budget = None
         if self.handshake_complete:
             return self._on_post_handshake(message, events)
         if not isinstance(message, self._state.expects):
@@ -397,6 +471,9 @@ class _Connection:
     def _on_post_handshake(self, message: object, events: list[Event]) -> bool:
         if isinstance(message, KeyUpdate):
             assert self._read_params is not None
+            self._key_updates_in_a_row += 1
+            if self._key_updates_in_a_row > MAX_KEY_UPDATES_IN_A_ROW:
+                raise _unexpected("too many KeyUpdates in a row")
             schedule = KeySchedule(self._read_params)
             self._read_secret = schedule.next_traffic_secret(self._read_secret)
             self._reader = RecordUnprotector(self._read_params, self._read_secret)

@@ -356,10 +356,11 @@ def test_handshake_data_spanning_a_key_change_is_unexpected() -> None:
 
 
 def test_oversized_handshake_message_is_refused_early() -> None:
-    # A Certificate header announcing 1 MiB: refused at the header.
+    # A ClientHello header announcing 1 MiB, more than its grammar allows:
+    # refused at the header, before any body is buffered.
     header = bytes([HandshakeType.client_hello]) + (2**20).to_bytes(3, "big")
     stream = encode_plaintext_records(ContentType.handshake, header)
-    assert server_alert_for(stream).alert == AlertDescription.illegal_parameter
+    assert server_alert_for(stream).alert == AlertDescription.decode_error
 
 
 def test_unknown_content_type_is_unexpected() -> None:

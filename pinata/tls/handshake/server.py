@@ -267,6 +267,39 @@ def _hello_retry_request(
     return hrr.encode(), cookie
 
 
+# §4.1.2: what a second ClientHello may change. key_share and pre_shared_key
+# keep their place but not their content; early_data must go, a cookie comes
+# (it answers our HelloRetryRequest), and padding may come, go or change.
+_MAY_CHANGE_CONTENT = frozenset({ExtensionType.key_share, ExtensionType.pre_shared_key})
+_MAY_COME_OR_GO = frozenset(
+    {ExtensionType.early_data, ExtensionType.cookie, ExtensionType.padding}
+)
+
+
+def _comparable(hello: ClientHello) -> tuple[object, ...]:
+    extensions = tuple(
+        (e.extension_type, None if e.extension_type in _MAY_CHANGE_CONTENT else e.extension_data)
+        for e in hello.extensions
+        if e.extension_type not in _MAY_COME_OR_GO
+    )
+    return (
+        hello.legacy_version,
+        hello.random,
+        hello.legacy_session_id,
+        hello.cipher_suites,
+        hello.legacy_compression_methods,
+        extensions,
+    )
+
+
+def _check_unchanged(first: ClientHello, second: ClientHello) -> None:
+    """§4.1.2: "the client MUST send the same ClientHello without modification"
+    but for the listed changes; anything else, field or extension, content or
+    order, is `illegal_parameter`."""
+    if _comparable(first) != _comparable(second):
+        raise ProtocolError(AlertDescription.illegal_parameter, "second ClientHello differs")
+
+
 @dataclass(frozen=True)
 class ServerExpectClientHello:
     config: ServerConfig
@@ -343,13 +376,7 @@ class ServerExpectSecondClientHello:
             raise ProtocolError(
                 AlertDescription.illegal_parameter, "early_data after HelloRetryRequest"
             )
-        # §4.1.2: the second ClientHello repeats the first but for the listed changes.
-        if (
-            message.legacy_session_id != self.first_hello.legacy_session_id
-            or message.cipher_suites != self.first_hello.cipher_suites
-            or message.legacy_version != self.first_hello.legacy_version
-        ):
-            raise ProtocolError(AlertDescription.illegal_parameter, "second ClientHello differs")
+        _check_unchanged(self.first_hello, message)
         stripped = ClientHello(
             legacy_version=message.legacy_version,
             random=message.random,

@@ -26,11 +26,20 @@ from pinata.tls.constants import (
 from pinata.tls.errors import (
     AlertDescription,
     AlertLevel,
+    Cause,
     LocalProtocolError,
     ProtocolError,
     alert_name,
 )
-from pinata.tls.events import ApplicationData, ConnectionFailed, Event, PeerClosed
+from pinata.tls.events import (
+    ApplicationData,
+    ConnectionFailed,
+    Ended,
+    Event,
+    LocalFailure,
+    PeerAlert,
+    PeerClosed,
+)
 from pinata.tls.handshake import client as client_states
 from pinata.tls.handshake.common import (
     Complete,
@@ -101,20 +110,12 @@ _CHANGE_CIPHER_SPEC = int(ContentType.change_cipher_spec)
 State = ServerState | client_states.ClientState
 
 
-def _unexpected(reason: str) -> ProtocolError:
-    return ProtocolError(AlertDescription.unexpected_message, reason)
-
-
 def _check_message_length(msg_type: int, length: int) -> None:
     grammar = MAX_BY_GRAMMAR.get(msg_type)
     if grammar is not None and length > grammar:
-        raise ProtocolError(
-            AlertDescription.decode_error, f"handshake message of {length} bytes for its type"
-        )
+        raise ProtocolError(Cause.message_too_long_for_type, f"type {msg_type}: {length} bytes")
     if length > MAX_MESSAGE_BY_TYPE.get(msg_type, MAX_HANDSHAKE_MESSAGE):
-        raise ProtocolError(
-            AlertDescription.illegal_parameter, f"handshake message of {length} bytes"
-        )
+        raise ProtocolError(Cause.message_over_cap, f"type {msg_type}: {length} bytes")
 
 
 class _Connection:
@@ -189,7 +190,7 @@ class _Connection:
             # §5.3: a wrapped sequence number must end the connection; no alert
             # can be protected any more, so none is sent.
             self._failed = True
-            events.append(ConnectionFailed(None, sent=False, reason="sequence number exhausted"))
+            events.append(ConnectionFailed(Ended(Cause.sequence_number_exhausted)))
         return events
 
     def data_to_send(self) -> bytes:
@@ -250,27 +251,27 @@ class _Connection:
         content: bytes | memoryview = record.fragment
         if content_type == _CHANGE_CIPHER_SPEC:
             if not self._ccs_allowed() or bytes(content) != b"\x01":
-                raise _unexpected("change_cipher_spec where §5 does not allow one")
+                raise ProtocolError(Cause.change_cipher_spec_not_allowed)
             self._ccs_received = True
             return
         if self._reader is None:
             if content_type == _APPLICATION_DATA:
                 if self._skip_early_data(len(content)):
                     return
-                raise _unexpected("protected record before keys were agreed")
+                raise ProtocolError(Cause.protected_record_before_keys)
             if len(content) > MAX_PLAINTEXT:
-                raise ProtocolError(AlertDescription.record_overflow, "plaintext record too long")
+                raise ProtocolError(Cause.record_too_long, "plaintext record")
         elif content_type == _ALERT and not self._read_level_used and not self._read_is_application:
             # The peer failed before it could install keys (e.g. it rejected our
             # ServerHello): its alert is in the clear.
             pass
         elif content_type != _APPLICATION_DATA:
-            raise _unexpected("unprotected record after keys were agreed")
+            raise ProtocolError(Cause.unprotected_record_after_keys)
         else:
             try:
                 content_type, content = self._reader.open(record)
             except ProtocolError as error:
-                if error.alert == AlertDescription.bad_record_mac and self._skip_early_data(
+                if error.cause is Cause.record_undecryptable and self._skip_early_data(
                     len(record.fragment)
                 ):
                     return
@@ -286,20 +287,20 @@ class _Connection:
         elif content_type == _APPLICATION_DATA:
             self._on_application_data(content, events)
         else:
-            raise _unexpected(f"content type {content_type} inside a protected record")
+            raise ProtocolError(Cause.forbidden_inner_content_type, f"type {content_type}")
 
     def _on_application_data(self, content: bytes | memoryview, events: list[Event]) -> None:
         if not self._read_is_application:
-            raise _unexpected("application data before the handshake completed")
+            raise ProtocolError(Cause.application_data_before_handshake)
         if self._handshake_buffer:
             # §5.1: a handshake message's fragments may not be interleaved
             # with records of another type (here: a post-handshake message).
-            raise _unexpected("application data between the fragments of a handshake message")
+            raise ProtocolError(Cause.data_inside_handshake_message)
         if not content:
             # §5.4 allows zero-length application data, but not without end.
             self._empty_records_in_a_row += 1
             if self._empty_records_in_a_row > MAX_EMPTY_RECORDS_IN_A_ROW:
-                raise _unexpected("too many empty records in a row")
+                raise ProtocolError(Cause.too_many_empty_records)
             return
         self._key_updates_in_a_row = 0
         self._warning_alerts_in_a_row = 0
@@ -354,8 +355,8 @@ class _Connection:
         with contextlib.suppress(LocalProtocolError):
             self._flush_handshake()
         self._send_alert(error.alert)
-        self.trace.add("alert_out", error.alert.name, reason=error.reason[:200])
-        events.append(ConnectionFailed(error.alert, sent=True, reason=error.reason))
+        self.trace.add("alert_out", error.alert.name, cause=error.cause.value)
+        events.append(ConnectionFailed(LocalFailure(error.cause, error.detail[:200])))
 
     def _on_end_of_stream(self, events: list[Event]) -> None:
         if self.handshake_complete:
@@ -365,28 +366,28 @@ class _Connection:
         else:
             self._failed = True
             self.trace.add("note", "eof_during_handshake")
-            events.append(ConnectionFailed(None, sent=False, reason="peer closed during handshake"))
+            events.append(ConnectionFailed(Ended(Cause.closed_during_handshake)))
 
     # ---- alerts ----------------------------------------------------------
 
     def _on_alert(self, content: bytes | memoryview, events: list[Event]) -> None:
         if self._handshake_buffer:
-            raise _unexpected("alert between the fragments of a handshake message")
+            raise ProtocolError(Cause.alert_inside_handshake_message)
         if not content:
             # §5.1: an alert record holds exactly one alert; an empty one holds
             # none, the same fault as an empty handshake record.
-            raise _unexpected("zero-length alert record")
+            raise ProtocolError(Cause.empty_alert_record)
         if len(content) != 2:
             # §5.1: alerts are never fragmented nor coalesced; a record of
             # one byte or of three or more is a malformed alert.
-            raise ProtocolError(AlertDescription.decode_error, "alert record is not two bytes")
+            raise ProtocolError(Cause.malformed_alert, f"{len(content)} bytes")
         description = content[1]
         self.trace.add("alert_in", alert_name(description))
         if description == AlertDescription.user_canceled:
             # §6.1: a close_notify should follow; nothing ends yet.
             self._warning_alerts_in_a_row += 1
             if self._warning_alerts_in_a_row > MAX_WARNING_ALERTS_IN_A_ROW:
-                raise _unexpected("too many warning alerts in a row")
+                raise ProtocolError(Cause.too_many_warning_alerts)
             return
         if description == AlertDescription.close_notify and self.handshake_complete:
             self._peer_closed = True
@@ -399,16 +400,16 @@ class _Connection:
             known = AlertDescription(description)
         except ValueError:
             known = description
-        events.append(ConnectionFailed(known, sent=False, reason="peer sent an alert"))
+        events.append(ConnectionFailed(PeerAlert(known)))
 
     # ---- handshake messages ----------------------------------------------
 
     def _on_handshake_fragment(self, content: bytes | memoryview, events: list[Event]) -> None:
         if not content:
-            raise _unexpected("zero-length handshake fragment")  # §5.1
+            raise ProtocolError(Cause.empty_handshake_record)  # §5.1
         self._handshake_total += len(content)
         if self._handshake_total > MAX_HANDSHAKE_TOTAL and not self.handshake_complete:
-            raise ProtocolError(AlertDescription.illegal_parameter, "handshake too large")
+            raise ProtocolError(Cause.handshake_over_cap)
         buffer = self._handshake_buffer
         buffer += content
         while len(buffer) >= 4 and not self.closed:
@@ -422,7 +423,7 @@ class _Connection:
             keys_changed = self._on_handshake_message(msg_type, raw, events)
             if keys_changed and buffer:
                 # §5.1: a handshake message may not span a change of keys.
-                raise _unexpected("handshake data after a key change in the same record")
+                raise ProtocolError(Cause.handshake_message_spans_key_change)
 
     def _on_handshake_message(self, msg_type: int, raw: bytes, events: list[Event]) -> bool:
         message = parse_handshake_message(msg_type, memoryview(raw)[4:])
@@ -432,7 +433,10 @@ class _Connection:
         if self.handshake_complete:
             return self._on_post_handshake(message, events)
         if not isinstance(message, self._state.expects):
-            raise _unexpected(f"{type(message).__name__} in state {self.state_name}")
+            raise ProtocolError(
+                Cause.unexpected_handshake_message,
+                f"{type(message).__name__} in state {self.state_name}",
+            )
         state, outputs = self._state.handle(self._ctx, message, raw)
         self._state = state
         return self._apply(outputs, events)
@@ -473,7 +477,7 @@ class _Connection:
             assert self._read_params is not None
             self._key_updates_in_a_row += 1
             if self._key_updates_in_a_row > MAX_KEY_UPDATES_IN_A_ROW:
-                raise _unexpected("too many KeyUpdates in a row")
+                raise ProtocolError(Cause.too_many_key_updates)
             schedule = KeySchedule(self._read_params)
             self._read_secret = schedule.next_traffic_secret(self._read_secret)
             self._reader = RecordUnprotector(self._read_params, self._read_secret)
@@ -486,7 +490,9 @@ class _Connection:
             self.trace.add("in", "NewSessionTicket")
             return False
         # Post-handshake authentication was never offered (§4.6.2).
-        raise _unexpected(f"{type(message).__name__} after the handshake")
+        raise ProtocolError(
+            Cause.unexpected_handshake_message, f"{type(message).__name__} after the handshake"
+        )
 
     def _send_key_update(self, request: KeyUpdateRequest) -> None:
         assert self._write_params is not None

@@ -18,7 +18,7 @@ from typing import ClassVar, Protocol, Self, TypeVar
 
 from pinata.tls.codec import Reader, Writer
 from pinata.tls.constants import ExtensionType
-from pinata.tls.errors import AlertDescription, ProtocolError, decode_error
+from pinata.tls.errors import Cause, ProtocolError, decode_error
 
 _PREFIX_MAX = {1: 0xFF, 2: 0xFFFF, 3: 0xFFFFFF}
 
@@ -63,10 +63,7 @@ def parse_extensions(
         # §4.2: "There MUST NOT be more than one extension of the same type
         # in a given extension block."
         if extension_type in seen:
-            raise ProtocolError(
-                AlertDescription.illegal_parameter,
-                f"extension {extension_type} appears twice",
-            )
+            raise ProtocolError(Cause.duplicate_extension, f"extension {extension_type}")
         seen.add(extension_type)
         exts.append(Extension(extension_type, extension_data))
     return tuple(exts)
@@ -261,10 +258,7 @@ class KeyShareClientHello(_Body):
             # the same group... Servers MAY check for violations of these rules
             # and abort the handshake with an 'illegal_parameter' alert".
             if share.group in groups:
-                raise ProtocolError(
-                    AlertDescription.illegal_parameter,
-                    f"two key shares for group {share.group}",
-                )
+                raise ProtocolError(Cause.duplicate_key_share, f"group {share.group}")
             groups.add(share.group)
             shares.append(share)
         return cls(tuple(shares))
@@ -366,7 +360,7 @@ class ServerName(_Body):
             # "The ServerNameList MUST NOT contain more than one name of the
             # same name_type."
             if host_name is not None:
-                raise ProtocolError(AlertDescription.illegal_parameter, "two host_names")
+                raise ProtocolError(Cause.duplicate_host_name)
             try:
                 host_name = name.decode("ascii")
             except UnicodeDecodeError:

@@ -15,7 +15,7 @@ from typing import ClassVar, Self
 
 from pinata.tls.codec import Reader, Writer
 from pinata.tls.constants import HELLO_RETRY_REQUEST_RANDOM, TLS12, HandshakeType
-from pinata.tls.errors import AlertDescription, ProtocolError, decode_error
+from pinata.tls.errors import Cause, ProtocolError, decode_error
 from pinata.tls.extensions import (
     Extension,
     parse_extensions,
@@ -283,8 +283,7 @@ class KeyUpdate(_Message):
         # the connection with an 'illegal_parameter' alert."
         if request_update not in (0, 1):
             raise ProtocolError(
-                AlertDescription.illegal_parameter,
-                f"KeyUpdate request_update {request_update}",
+                Cause.invalid_key_update_request, f"request_update {request_update}"
             )
         return cls(request_update)
 
@@ -375,9 +374,7 @@ def parse_handshake_message(msg_type: int, body: bytes | memoryview) -> Handshak
     """
     kind = _PARSERS.get(msg_type)
     if kind is None:
-        raise ProtocolError(
-            AlertDescription.unexpected_message, f"handshake message type {msg_type}"
-        )
+        raise ProtocolError(Cause.unknown_handshake_type, f"type {msg_type}")
     r = Reader(body)
     message = kind.parse(r)
     r.expect_end(kind.__name__)

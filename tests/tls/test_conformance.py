@@ -18,7 +18,7 @@ from pinata.tls.connection import (
     ServerConnection,
 )
 from pinata.tls.constants import ContentType, ExtensionType, HandshakeType, NamedGroup
-from pinata.tls.errors import AlertDescription
+from pinata.tls.errors import AlertDescription, Cause
 from pinata.tls.events import ApplicationData
 from pinata.tls.extensions import (
     Extension,
@@ -110,7 +110,8 @@ def test_a_fragmented_key_update_alone_is_accepted() -> None:
 
 
 def test_zero_length_plaintext_alert_record_is_unexpected_message() -> None:
-    assert server_alert_for(b"\x15\x03\x03\x00\x00").alert == A.unexpected_message
+    f = server_alert_for(b"\x15\x03\x03\x00\x00")
+    assert f.alert == A.unexpected_message and f.cause is Cause.empty_alert_record
 
 
 def test_zero_length_protected_alert_record_is_unexpected_message() -> None:
@@ -157,7 +158,8 @@ def _after_retry_parse(out: bytes):  # type: ignore[no-untyped-def]
 
 def test_undecryptable_record_after_second_client_hello_is_bad_record_mac() -> None:
     server = _second_flight_after_early_data()
-    assert server_alert_for(_EARLY_RECORD, server).alert == A.bad_record_mac
+    f = server_alert_for(_EARLY_RECORD, server)
+    assert f.alert == A.bad_record_mac and f.cause is Cause.record_undecryptable
 
 
 # ---- 5. message lengths: decode_error by type, a policy cap otherwise -----
@@ -179,6 +181,7 @@ def test_oversized_finished_is_decode_error(length: int) -> None:
     _, server_events = pump(client, server)
     f = failure(server_events)
     assert f is not None and f.sent and f.alert == A.decode_error
+    assert f.cause is Cause.message_too_long_for_type
 
 
 def test_client_hello_over_its_grammar_is_decode_error() -> None:
@@ -268,7 +271,8 @@ _CHANGES = {
 @pytest.mark.parametrize("change", sorted(_CHANGES))
 def test_a_changed_second_client_hello_is_illegal_parameter(change: str) -> None:
     server, again = _retry_hello(_CHANGES[change])
-    assert server_alert_for(hello_record(again), server).alert == A.illegal_parameter
+    f = server_alert_for(hello_record(again), server)
+    assert f.alert == A.illegal_parameter and f.cause is Cause.second_client_hello_changed
 
 
 def test_a_second_client_hello_may_add_padding() -> None:

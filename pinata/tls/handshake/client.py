@@ -24,7 +24,7 @@ from pinata.tls.constants import (
     SignatureScheme,
     enum_name,
 )
-from pinata.tls.errors import AlertDescription, ProtocolError
+from pinata.tls.errors import Cause, ProtocolError
 from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import (
     Cookie,
@@ -70,7 +70,6 @@ from pinata.tls.messages import (
     HandshakeMessage,
     ServerHello,
 )
-from pinata.tls.signatures import choose_scheme
 from pinata.tls.suites import SuiteParams, lookup_suite
 from pinata.tls.transcript import Transcript
 
@@ -153,21 +152,19 @@ def _check_common_hello(
         # A TLS 1.2-or-older server. Its downgrade sentinel means someone
         # stripped our TLS 1.3 offer (§4.1.3); otherwise it simply lacks 1.3.
         if message.random[-8:] in (DOWNGRADE_TLS12, DOWNGRADE_TLS11):
-            raise ProtocolError(AlertDescription.illegal_parameter, "downgrade sentinel")
-        raise ProtocolError(AlertDescription.protocol_version, "server does not speak TLS 1.3")
+            raise ProtocolError(Cause.downgrade_detected)
+        raise ProtocolError(Cause.tls13_not_offered, "by the server")
     if SupportedVersionsServerHello.parse(versions_data).selected_version != TLS13:
-        raise ProtocolError(
-            AlertDescription.illegal_parameter, "server selected an unoffered version"
-        )
+        raise ProtocolError(Cause.version_not_offered)
     if message.legacy_version != TLS12:
-        raise ProtocolError(AlertDescription.protocol_version, "legacy_version is not TLS 1.2")
+        raise ProtocolError(Cause.legacy_version_wrong, "ServerHello")
     if message.legacy_session_id_echo != hello.legacy_session_id:
-        raise ProtocolError(AlertDescription.illegal_parameter, "session id echo does not match")
+        raise ProtocolError(Cause.session_id_echo_mismatch)
     if message.legacy_compression_method != 0:
-        raise ProtocolError(AlertDescription.illegal_parameter, "compression is not allowed")
+        raise ProtocolError(Cause.compression_offered)
     suite = lookup_suite(message.cipher_suite)
     if suite is None or message.cipher_suite not in config.cipher_suites:
-        raise ProtocolError(AlertDescription.illegal_parameter, "server chose an unoffered suite")
+        raise ProtocolError(Cause.unoffered_cipher_suite)
     return suite
 
 
@@ -197,7 +194,7 @@ class ClientExpectServerHello:
         self, ctx: HandshakeContext, message: ServerHello, raw: bytes, suite: SuiteParams
     ) -> tuple[ClientState, list[Output]]:
         if self.retry_suite is not None:
-            raise ProtocolError(AlertDescription.unexpected_message, "second HelloRetryRequest")
+            raise ProtocolError(Cause.unexpected_handshake_message, "second HelloRetryRequest")
         sent = self._sent_extension_types()
         refuse_unrequested(
             message.extensions,
@@ -210,15 +207,13 @@ class ClientExpectServerHello:
         cookie_data = exts.get(ExtensionType.cookie)
         if group_data is None and cookie_data is None:
             # §4.1.4: a retry that would not change the ClientHello is an error.
-            raise ProtocolError(AlertDescription.illegal_parameter, "pointless HelloRetryRequest")
+            raise ProtocolError(Cause.pointless_retry)
         new_shares = self.shares
         group: int | None = None
         if group_data is not None:
             group = KeyShareHelloRetryRequest.parse(group_data).selected_group
             if group not in self.config.groups or any(s.group == group for s in self.shares):
-                raise ProtocolError(
-                    AlertDescription.illegal_parameter, "retry asks for an unusable group"
-                )
+                raise ProtocolError(Cause.retry_group_unusable)
             new_shares = (ClientKeyShare.generate(group, ctx.random),)
         extensions = []
         for e in self.hello.extensions:
@@ -269,16 +264,14 @@ class ClientExpectServerHello:
             "ServerHello",
         )
         if self.retry_suite is not None and suite.suite != self.retry_suite:
-            raise ProtocolError(AlertDescription.illegal_parameter, "suite differs from retry")
+            raise ProtocolError(Cause.suite_changed_after_retry)
         share_data = extension_map(message.extensions).get(ExtensionType.key_share)
         if share_data is None:
-            raise ProtocolError(AlertDescription.missing_extension, "ServerHello lacks key_share")
+            raise ProtocolError(Cause.missing_key_share)
         server_share = KeyShareServerHello.parse(share_data).share
         ours = next((s for s in self.shares if s.group == server_share.group), None)
         if ours is None:
-            raise ProtocolError(
-                AlertDescription.illegal_parameter, "server share in unoffered group"
-            )
+            raise ProtocolError(Cause.key_share_in_unoffered_group)
         shared_secret = ours.shared_secret(server_share.key_exchange)
         if self.retry_suite is None:
             self.transcript.select_hash(suite.hash_name)
@@ -344,7 +337,7 @@ class ClientExpectEncryptedExtensions:
         exts = extension_map(message.extensions)
         if exts.get(ExtensionType.server_name, b"") != b"":
             # RFC 6066 §3: the server's acknowledgement is empty.
-            raise ProtocolError(AlertDescription.decode_error, "server_name reply is not empty")
+            raise ProtocolError(Cause.server_name_reply_not_empty)
         if ExtensionType.supported_groups in exts:
             SupportedGroups.parse(exts[ExtensionType.supported_groups])
         self.keys.transcript.add(raw)
@@ -361,7 +354,7 @@ def _accept_server_certificate(
 ) -> tuple[ClientState, list[Output]]:
     if not message.certificate_list:
         # §4.4.2.4: a server must always send a certificate in this mode.
-        raise ProtocolError(AlertDescription.decode_error, "server sent no certificate")
+        raise ProtocolError(Cause.server_certificate_empty)
     peer = authenticate_peer(message, keys.config.authenticate_server, ctx.now)
     keys.transcript.add(raw)
     return ClientExpectCertificateVerify(keys, request, requested_schemes, peer), [
@@ -383,13 +376,11 @@ class ClientExpectCertificateOrRequest:
         assert isinstance(message, CertificateRequest)
         if message.certificate_request_context:
             # §4.3.2: empty during the handshake; only post-handshake auth uses it.
-            raise ProtocolError(AlertDescription.illegal_parameter, "non-empty request context")
+            raise ProtocolError(Cause.request_context_not_empty, "in CertificateRequest")
         # Unknown extensions in a CertificateRequest are ignored (§4.3.2).
         schemes_data = extension_map(message.extensions).get(ExtensionType.signature_algorithms)
         if schemes_data is None:
-            raise ProtocolError(
-                AlertDescription.missing_extension, "CertificateRequest lacks signature_algorithms"
-            )
+            raise ProtocolError(Cause.missing_signature_algorithms, "in CertificateRequest")
         schemes = SignatureAlgorithms.parse(schemes_data).schemes
         self.keys.transcript.add(raw)
         return ClientExpectCertificate(self.keys, message, schemes), [note_in("CertificateRequest")]
@@ -464,11 +455,7 @@ class ClientExpectFinished:
         if self.request is not None:
             credentials = k.config.credentials
             if credentials is not None:
-                our_scheme = choose_scheme(
-                    credentials.private_key,
-                    self.requested_schemes,
-                    key_is_rsassa_pss=credentials.key_is_rsassa_pss,
-                )
+                our_scheme = credentials.choose_scheme(self.requested_schemes)
             # Without a usable credential we answer with an empty Certificate (§4.4.2.4).
             chosen = credentials if our_scheme is not None else None
             cert = certificate_message(chosen, self.request.certificate_request_context)
@@ -504,7 +491,7 @@ class ClientEstablished:
     def handle(
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
     ) -> tuple[ClientState, list[Output]]:
-        raise ProtocolError(AlertDescription.unexpected_message, "handshake is over")
+        raise ProtocolError(Cause.unexpected_handshake_message, "handshake is over")
 
 
 ClientState = (

@@ -11,12 +11,12 @@ from datetime import datetime
 
 from pinata.tls.config import Credentials, PeerAuthenticator, PeerRejected, VerifiedPeer
 from pinata.tls.constants import ExtensionType, SignatureScheme, enum_name
-from pinata.tls.errors import AlertDescription, ProtocolError
+from pinata.tls.errors import Cause, ProtocolError, rejection_cause
 from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import Extension
 from pinata.tls.keyschedule import KeySchedule
 from pinata.tls.messages import Certificate, CertificateEntry, CertificateVerify, Finished
-from pinata.tls.signatures import certificate_verify_message, sign, verify
+from pinata.tls.signatures import certificate_verify_message, verify
 from pinata.tls.suites import SuiteParams
 from pinata.tls.trace import TraceValue
 from pinata.tls.transcript import Transcript
@@ -126,12 +126,11 @@ def refuse_unrequested(
             continue
         if e.extension_type not in requested:
             raise ProtocolError(
-                AlertDescription.unsupported_extension,
-                f"{message} carries unrequested extension "
-                f"{enum_name(ExtensionType, e.extension_type)}",
+                Cause.unrequested_extension,
+                f"{message} carries {enum_name(ExtensionType, e.extension_type)}",
             )
         raise ProtocolError(
-            AlertDescription.illegal_parameter,
+            Cause.extension_not_allowed_here,
             f"{message} may not carry {enum_name(ExtensionType, e.extension_type)}",
         )
 
@@ -151,18 +150,14 @@ def authenticate_peer(
 ) -> VerifiedPeer:
     """Hand the list, exactly as sent, to the configured judge (RFC 8446 §4.4.2.4)."""
     if message.certificate_request_context:
-        raise ProtocolError(
-            AlertDescription.illegal_parameter, "certificate_request_context must be empty"
-        )
+        raise ProtocolError(Cause.request_context_not_empty, "in Certificate")
     for entry in message.certificate_list:
         if entry.extensions:
             # We request neither OCSP nor SCTs, so no entry extension is allowed (§4.4.2).
-            raise ProtocolError(
-                AlertDescription.unsupported_extension, "unrequested CertificateEntry extension"
-            )
+            raise ProtocolError(Cause.unrequested_certificate_extension)
     verdict = authenticate(tuple(e.cert_data for e in message.certificate_list), now)
     if isinstance(verdict, PeerRejected):
-        raise ProtocolError(verdict.alert, f"peer certificate rejected: {verdict.reason}")
+        raise ProtocolError(rejection_cause(verdict.alert), verdict.reason)
     return verdict
 
 
@@ -173,10 +168,7 @@ def certificate_verify(
     is_server: bool,
 ) -> CertificateVerify:
     signed = certificate_verify_message(is_server, transcript.digest())
-    signature = sign(
-        scheme, credentials.private_key, signed, key_is_rsassa_pss=credentials.key_is_rsassa_pss
-    )
-    return CertificateVerify(scheme, signature)
+    return CertificateVerify(scheme, credentials.sign(scheme, signed))
 
 
 def check_certificate_verify(
@@ -188,10 +180,7 @@ def check_certificate_verify(
 ) -> SignatureScheme:
     # §4.4.3: the scheme must be one we offered in signature_algorithms.
     if message.algorithm not in offered:
-        raise ProtocolError(
-            AlertDescription.illegal_parameter,
-            f"CertificateVerify uses unoffered scheme 0x{message.algorithm:04x}",
-        )
+        raise ProtocolError(Cause.signature_scheme_not_offered, f"0x{message.algorithm:04x}")
     signed = certificate_verify_message(peer_is_server, transcript.digest())
     verify(
         message.algorithm,
@@ -212,6 +201,6 @@ def check_finished(
 ) -> None:
     expected = schedule.finished_verify_data(base_key, transcript.digest())
     if len(message.verify_data) != len(expected):
-        raise ProtocolError(AlertDescription.decode_error, "Finished has the wrong length")
+        raise ProtocolError(Cause.finished_wrong_length)
     if not hmac.compare_digest(message.verify_data, expected):
-        raise ProtocolError(AlertDescription.decrypt_error, "Finished does not verify")
+        raise ProtocolError(Cause.bad_finished)

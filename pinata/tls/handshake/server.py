@@ -21,7 +21,7 @@ from pinata.tls.constants import (
     SignatureScheme,
     enum_name,
 )
-from pinata.tls.errors import AlertDescription, ProtocolError
+from pinata.tls.errors import Cause, ProtocolError
 from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import (
     Cookie,
@@ -66,7 +66,6 @@ from pinata.tls.messages import (
     HandshakeMessage,
     ServerHello,
 )
-from pinata.tls.signatures import choose_scheme
 from pinata.tls.suites import SuiteParams, lookup_suite
 from pinata.tls.transcript import Transcript
 
@@ -91,24 +90,22 @@ class HelloChoices:
     offers_early_data: bool
 
 
-def _check_client_hello(
-    config: ServerConfig, hello: ClientHello
-) -> HelloChoices:
+def _check_client_hello(config: ServerConfig, hello: ClientHello) -> HelloChoices:
     """RFC 8446 §4.1.2, §4.2 and §9.2: what a TLS 1.3 ClientHello must hold."""
     if hello.legacy_version <= 0x0300:
         # Appendix D.5: SSL 3.0 and below are refused outright.
-        raise ProtocolError(AlertDescription.protocol_version, "legacy_version is SSL 3.0 or older")
+        raise ProtocolError(Cause.legacy_version_wrong, "SSL 3.0 or older")
     exts = extension_map(hello.extensions)
     versions_data = exts.get(ExtensionType.supported_versions)
     if versions_data is None:
         # §4.2.1: without supported_versions this is a TLS 1.2-or-older hello.
-        raise ProtocolError(AlertDescription.protocol_version, "client does not offer TLS 1.3")
+        raise ProtocolError(Cause.tls13_not_offered)
     if TLS13 not in SupportedVersionsClientHello.parse(versions_data).versions:
-        raise ProtocolError(AlertDescription.protocol_version, "client does not offer TLS 1.3")
+        raise ProtocolError(Cause.tls13_not_offered)
     if hello.legacy_compression_methods != b"\x00":
-        raise ProtocolError(AlertDescription.illegal_parameter, "compression is not allowed")
+        raise ProtocolError(Cause.compression_offered)
     if ExtensionType.pre_shared_key in exts and not pre_shared_key_is_last(hello.extensions):
-        raise ProtocolError(AlertDescription.illegal_parameter, "pre_shared_key is not last")
+        raise ProtocolError(Cause.pre_shared_key_not_last)
 
     suite = next(
         (
@@ -119,29 +116,25 @@ def _check_client_hello(
         None,
     )
     if suite is None:
-        raise ProtocolError(AlertDescription.handshake_failure, "no cipher suite in common")
+        raise ProtocolError(Cause.no_common_cipher_suite)
 
     # §9.2: without a PSK, supported_groups, key_share and signature_algorithms are required.
     groups_data = exts.get(ExtensionType.supported_groups)
     shares_data = exts.get(ExtensionType.key_share)
     if groups_data is None and shares_data is None and ExtensionType.pre_shared_key in exts:
         # A PSK-only offer (psk_ke): we keep no PSKs, so nothing is in common (§4.2.9).
-        raise ProtocolError(AlertDescription.handshake_failure, "PSK-only offer, no key exchange")
+        raise ProtocolError(Cause.psk_only_offer)
     if groups_data is None or shares_data is None:
-        raise ProtocolError(
-            AlertDescription.missing_extension, "supported_groups and key_share are required"
-        )
+        raise ProtocolError(Cause.missing_key_exchange_extensions)
     offered_groups = SupportedGroups.parse(groups_data).groups
     shares = KeyShareClientHello.parse(shares_data).shares
     for share in shares:
         # §4.2.8: each share must be for a group the client lists in supported_groups.
         if share.group not in offered_groups:
-            raise ProtocolError(
-                AlertDescription.illegal_parameter, "key share for a group not offered"
-            )
+            raise ProtocolError(Cause.key_share_for_unlisted_group)
     schemes_data = exts.get(ExtensionType.signature_algorithms)
     if schemes_data is None:
-        raise ProtocolError(AlertDescription.missing_extension, "signature_algorithms is required")
+        raise ProtocolError(Cause.missing_signature_algorithms, "in ClientHello")
     schemes = SignatureAlgorithms.parse(schemes_data).schemes
     if ExtensionType.signature_algorithms_cert in exts:
         SignatureAlgorithmsCert.parse(exts[ExtensionType.signature_algorithms_cert])
@@ -149,17 +142,13 @@ def _check_client_hello(
         ServerName.parse(exts[ExtensionType.server_name])
     if ExtensionType.cookie in exts:
         # Only a ClientHello answering our HelloRetryRequest may carry a cookie.
-        raise ProtocolError(AlertDescription.illegal_parameter, "unsolicited cookie")
+        raise ProtocolError(Cause.unsolicited_cookie)
 
     # `config.signature_schemes` is what we accept from the peer; what we
     # sign with depends only on our key and the client's offer (§4.4.3).
-    scheme = choose_scheme(
-        config.credentials.private_key,
-        schemes,
-        key_is_rsassa_pss=config.credentials.key_is_rsassa_pss,
-    )
+    scheme = config.credentials.choose_scheme(schemes)
     if scheme is None:
-        raise ProtocolError(AlertDescription.handshake_failure, "no signature scheme in common")
+        raise ProtocolError(Cause.no_common_signature_scheme)
 
     early_data = ExtensionType.early_data in exts
     shared_by_group = {s.group: s.key_exchange for s in shares}
@@ -170,7 +159,7 @@ def _check_client_hello(
     for group in config.groups:
         if group in offered_groups:
             return HelloChoices(suite, group, None, scheme, early_data)
-    raise ProtocolError(AlertDescription.handshake_failure, "no key exchange group in common")
+    raise ProtocolError(Cause.no_common_group)
 
 
 def _server_flight(
@@ -271,9 +260,7 @@ def _hello_retry_request(
 # keep their place but not their content; early_data must go, a cookie comes
 # (it answers our HelloRetryRequest), and padding may come, go or change.
 _MAY_CHANGE_CONTENT = frozenset({ExtensionType.key_share, ExtensionType.pre_shared_key})
-_MAY_COME_OR_GO = frozenset(
-    {ExtensionType.early_data, ExtensionType.cookie, ExtensionType.padding}
-)
+_MAY_COME_OR_GO = frozenset({ExtensionType.early_data, ExtensionType.cookie, ExtensionType.padding})
 
 
 def _comparable(hello: ClientHello) -> tuple[object, ...]:
@@ -297,7 +284,7 @@ def _check_unchanged(first: ClientHello, second: ClientHello) -> None:
     but for the listed changes; anything else, field or extension, content or
     order, is `illegal_parameter`."""
     if _comparable(first) != _comparable(second):
-        raise ProtocolError(AlertDescription.illegal_parameter, "second ClientHello differs")
+        raise ProtocolError(Cause.second_client_hello_changed)
 
 
 @dataclass(frozen=True)
@@ -367,15 +354,11 @@ class ServerExpectSecondClientHello:
         exts = extension_map(message.extensions)
         cookie_data = exts.pop(ExtensionType.cookie, None)
         if cookie_data is None:
-            raise ProtocolError(
-                AlertDescription.missing_extension, "second ClientHello lacks cookie"
-            )
+            raise ProtocolError(Cause.missing_cookie)
         if Cookie.parse(cookie_data).cookie != self.cookie:
-            raise ProtocolError(AlertDescription.illegal_parameter, "cookie does not match")
+            raise ProtocolError(Cause.cookie_mismatch)
         if ExtensionType.early_data in exts:
-            raise ProtocolError(
-                AlertDescription.illegal_parameter, "early_data after HelloRetryRequest"
-            )
+            raise ProtocolError(Cause.early_data_after_retry)
         _check_unchanged(self.first_hello, message)
         stripped = ClientHello(
             legacy_version=message.legacy_version,
@@ -389,13 +372,11 @@ class ServerExpectSecondClientHello:
         )
         choices = _check_client_hello(self.config, stripped)
         if choices.suite.suite != self.choices.suite.suite:
-            raise ProtocolError(AlertDescription.illegal_parameter, "cipher suite changed")
+            raise ProtocolError(Cause.second_client_hello_changed, "cipher suite")
         shares = KeyShareClientHello.parse(exts[ExtensionType.key_share]).shares
         if len(shares) != 1 or shares[0].group != self.choices.group:
             # §4.2.8: exactly one share, for the group we asked for.
-            raise ProtocolError(
-                AlertDescription.illegal_parameter, "second ClientHello has the wrong key share"
-            )
+            raise ProtocolError(Cause.retry_key_share_wrong)
         chosen = HelloChoices(
             self.choices.suite, self.choices.group, shares[0].key_exchange, choices.scheme, False
         )
@@ -430,7 +411,7 @@ class ServerExpectCertificate:
         note = note_in("Certificate", certificates=len(message.certificate_list))
         if not message.certificate_list:
             # §4.4.2.4: we required a certificate and got none.
-            raise ProtocolError(AlertDescription.certificate_required, "client sent no certificate")
+            raise ProtocolError(Cause.client_certificate_missing)
         peer = authenticate_peer(message, authenticate, ctx.now)
         self.common.transcript.add(raw)
         return ServerExpectCertificateVerify(self.common, peer), [
@@ -500,7 +481,7 @@ class ServerEstablished:
     def handle(
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
     ) -> tuple[ServerState, list[Output]]:
-        raise ProtocolError(AlertDescription.unexpected_message, "handshake is over")
+        raise ProtocolError(Cause.unexpected_handshake_message, "handshake is over")
 
 
 ServerState = (

@@ -9,7 +9,7 @@ handshake only: the server must always authenticate, we authenticate when asked.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from pinata.tls.config import ClientConfig, VerifiedPeer
@@ -124,14 +124,11 @@ def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, lis
         legacy_compression_methods=b"\x00",
         extensions=tuple(extensions),
     )
-    transcript = Transcript()
-    out: list[Output] = [
-        send(hello.encode(), transcript),
-        note_out(
-            "ClientHello",
-            key_shares=tuple(enum_name(NamedGroup, s.group) for s in shares),
-        ),
-    ]
+    out: list[Output] = []
+    transcript = send(hello.encode(), Transcript(), out)
+    out.append(
+        note_out("ClientHello", key_shares=tuple(enum_name(NamedGroup, s.group) for s in shares))
+    )
     state = ClientExpectServerHello(
         config=config,
         hello=hello,
@@ -231,9 +228,9 @@ class ClientExpectServerHello:
             legacy_compression_methods=self.hello.legacy_compression_methods,
             extensions=tuple(extensions),
         )
-        self.transcript.select_hash(suite.hash_name)
-        self.transcript.restart_after_hello_retry_request()
-        self.transcript.add(raw)
+        transcript = (
+            self.transcript.select_hash(suite.hash_name).restart_after_hello_retry_request().add(raw)
+        )
         out: list[Output] = [
             note_in(
                 "HelloRetryRequest",
@@ -243,13 +240,13 @@ class ClientExpectServerHello:
         ]
         if self.hello.legacy_session_id:
             out.append(SendChangeCipherSpec())
-        out.append(send(hello2.encode(), self.transcript))
+        transcript = send(hello2.encode(), transcript, out)
         out.append(note_out("ClientHello", retry=1))
         state = ClientExpectServerHello(
             config=self.config,
             hello=hello2,
             shares=new_shares,
-            transcript=self.transcript,
+            transcript=transcript,
             retry_suite=suite.suite,
         )
         return state, out
@@ -273,14 +270,15 @@ class ClientExpectServerHello:
         if ours is None:
             raise ProtocolError(Cause.key_share_in_unoffered_group)
         shared_secret = ours.shared_secret(server_share.key_exchange)
+        transcript = self.transcript
         if self.retry_suite is None:
-            self.transcript.select_hash(suite.hash_name)
-        self.transcript.add(raw)
+            transcript = transcript.select_hash(suite.hash_name)
+        transcript = transcript.add(raw)
         schedule = KeySchedule(suite)
-        hs = schedule.handshake_secrets(shared_secret, self.transcript.digest())
+        hs = schedule.handshake_secrets(shared_secret, transcript.digest())
         keys = _HandshakeKeys(
             config=self.config,
-            transcript=self.transcript,
+            transcript=transcript,
             schedule=schedule,
             suite=suite,
             group=NamedGroup(server_share.group),
@@ -340,8 +338,8 @@ class ClientExpectEncryptedExtensions:
             raise ProtocolError(Cause.server_name_reply_not_empty)
         if ExtensionType.supported_groups in exts:
             SupportedGroups.parse(exts[ExtensionType.supported_groups])
-        self.keys.transcript.add(raw)
-        return ClientExpectCertificateOrRequest(self.keys), [note_in("EncryptedExtensions")]
+        keys = replace(self.keys, transcript=self.keys.transcript.add(raw))
+        return ClientExpectCertificateOrRequest(keys), [note_in("EncryptedExtensions")]
 
 
 def _accept_server_certificate(
@@ -356,7 +354,7 @@ def _accept_server_certificate(
         # §4.4.2.4: a server must always send a certificate in this mode.
         raise ProtocolError(Cause.server_certificate_empty)
     peer = authenticate_peer(message, keys.config.authenticate_server, ctx.now)
-    keys.transcript.add(raw)
+    keys = replace(keys, transcript=keys.transcript.add(raw))
     return ClientExpectCertificateVerify(keys, request, requested_schemes, peer), [
         note_in("Certificate", certificates=len(message.certificate_list)),
         note_in("peer_chain", subjects=peer.subjects[:8]),
@@ -382,8 +380,8 @@ class ClientExpectCertificateOrRequest:
         if schemes_data is None:
             raise ProtocolError(Cause.missing_signature_algorithms, "in CertificateRequest")
         schemes = SignatureAlgorithms.parse(schemes_data).schemes
-        self.keys.transcript.add(raw)
-        return ClientExpectCertificate(self.keys, message, schemes), [note_in("CertificateRequest")]
+        keys = replace(self.keys, transcript=self.keys.transcript.add(raw))
+        return ClientExpectCertificate(keys, message, schemes), [note_in("CertificateRequest")]
 
 
 @dataclass(frozen=True)
@@ -421,10 +419,8 @@ class ClientExpectCertificateVerify:
             self.keys.transcript,
             peer_is_server=True,
         )
-        self.keys.transcript.add(raw)
-        state = ClientExpectFinished(
-            self.keys, self.request, self.requested_schemes, self.peer, scheme
-        )
+        keys = replace(self.keys, transcript=self.keys.transcript.add(raw))
+        state = ClientExpectFinished(keys, self.request, self.requested_schemes, self.peer, scheme)
         return state, [note_in("CertificateVerify", scheme=scheme.name)]
 
 
@@ -443,8 +439,8 @@ class ClientExpectFinished:
         assert isinstance(message, Finished)
         k = self.keys
         check_finished(message, k.schedule, k.server_handshake_secret, k.transcript)
-        k.transcript.add(raw)
-        app = k.schedule.application_secrets(k.handshake_secret, k.transcript.digest())
+        transcript = k.transcript.add(raw)
+        app = k.schedule.application_secrets(k.handshake_secret, transcript.digest())
         out: list[Output] = [
             note_in("Finished"),
             SetReadKeys(k.suite, app.server_application_traffic_secret_0, application=True),
@@ -453,35 +449,41 @@ class ClientExpectFinished:
             out.append(SendChangeCipherSpec())
         our_scheme: SignatureScheme | None = None
         if self.request is not None:
-            credentials = k.config.credentials
-            if credentials is not None:
-                our_scheme = credentials.choose_scheme(self.requested_schemes)
-            # Without a usable credential we answer with an empty Certificate (§4.4.2.4).
-            chosen = credentials if our_scheme is not None else None
-            cert = certificate_message(chosen, self.request.certificate_request_context)
-            out.append(send(cert.encode(), k.transcript))
-            out.append(note_out("Certificate", certificates=len(cert.certificate_list)))
-            if chosen is not None and our_scheme is not None:
-                verify_msg = certificate_verify(chosen, our_scheme, k.transcript, is_server=False)
-                out.append(send(verify_msg.encode(), k.transcript))
-                out.append(note_out("CertificateVerify", scheme=our_scheme.name))
-        finished = finished_message(k.schedule, k.client_handshake_secret, k.transcript)
-        out.append(send(finished.encode(), k.transcript))
+            transcript, our_scheme = self._authenticate(transcript, out)
+        finished = finished_message(k.schedule, k.client_handshake_secret, transcript)
+        send(finished.encode(), transcript, out)
         out.append(note_out("Finished"))
         out.append(SetWriteKeys(k.suite, app.client_application_traffic_secret_0, application=True))
-        out.append(
-            Complete(
-                HandshakeComplete(
-                    version=TLS13,
-                    cipher_suite=CipherSuite(k.suite.suite),
-                    group=k.group,
-                    signature_scheme=our_scheme,
-                    peer_signature_scheme=self.peer_scheme,
-                    peer=self.peer,
-                )
-            )
+        event = HandshakeComplete(
+            version=TLS13,
+            cipher_suite=CipherSuite(k.suite.suite),
+            group=k.group,
+            signature_scheme=our_scheme,
+            peer_signature_scheme=self.peer_scheme,
+            peer=self.peer,
         )
+        out.append(Complete(event))
         return ClientEstablished(), out
+
+    def _authenticate(
+        self, transcript: Transcript, out: list[Output]
+    ) -> tuple[Transcript, SignatureScheme | None]:
+        """Our Certificate and CertificateVerify, as asked (§4.4.2, §4.4.3)."""
+        assert self.request is not None
+        credentials = self.keys.config.credentials
+        our_scheme = None
+        if credentials is not None:
+            our_scheme = credentials.choose_scheme(self.requested_schemes)
+        # Without a usable credential we answer with an empty Certificate (§4.4.2.4).
+        chosen = credentials if our_scheme is not None else None
+        cert = certificate_message(chosen, self.request.certificate_request_context)
+        transcript = send(cert.encode(), transcript, out)
+        out.append(note_out("Certificate", certificates=len(cert.certificate_list)))
+        if chosen is not None and our_scheme is not None:
+            verify_msg = certificate_verify(chosen, our_scheme, transcript, is_server=False)
+            transcript = send(verify_msg.encode(), transcript, out)
+            out.append(note_out("CertificateVerify", scheme=our_scheme.name))
+        return transcript, our_scheme
 
 
 @dataclass(frozen=True)

@@ -100,9 +100,10 @@ def note_out(what: str, **details: TraceValue) -> Note:
     return Note("out", what, tuple(details.items()))
 
 
-def send(message: bytes, transcript: Transcript) -> SendMessage:
-    transcript.add(message)
-    return SendMessage(message)
+def send(message: bytes, transcript: Transcript, out: list[Output]) -> Transcript:
+    """Queue `message` in `out`; the transcript with it added."""
+    out.append(SendMessage(message))
+    return transcript.add(message)
 
 
 # ---- extension blocks ----------------------------------------------------

@@ -8,7 +8,7 @@ handshake only: no PSK, no 0-RTT, optional client authentication.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from pinata.tls.config import ServerConfig, VerifiedPeer
@@ -56,7 +56,7 @@ from pinata.tls.handshake.common import (
     send,
 )
 from pinata.tls.key_exchange import server_key_exchange
-from pinata.tls.keyschedule import KeySchedule
+from pinata.tls.keyschedule import HandshakeSecrets, KeySchedule
 from pinata.tls.messages import (
     Certificate,
     CertificateVerify,
@@ -162,16 +162,15 @@ def _check_client_hello(config: ServerConfig, hello: ClientHello) -> HelloChoice
     raise ProtocolError(Cause.no_common_group)
 
 
-def _server_flight(
-    config: ServerConfig,
+def _send_server_hello(
     ctx: HandshakeContext,
     hello: ClientHello,
     choices: HelloChoices,
     transcript: Transcript,
     sent_ccs: bool,
-) -> tuple[ServerState, list[Output]]:
-    """ServerHello, then EncryptedExtensions, [CertificateRequest], Certificate,
-    CertificateVerify, Finished (§2), and the key changes between them."""
+    out: list[Output],
+) -> tuple[Transcript, KeySchedule, HandshakeSecrets]:
+    """ServerHello and the switch to handshake keys (§4.1.3, §7.1)."""
     assert choices.client_share is not None
     server_share, shared_secret = server_key_exchange(
         choices.group, choices.client_share, ctx.random
@@ -185,15 +184,15 @@ def _server_flight(
             KeyShareServerHello(KeyShareEntry(choices.group, server_share)).to_extension(),
         ),
     )
-    out: list[Output] = [
-        send(server_hello.encode(), transcript),
+    transcript = send(server_hello.encode(), transcript, out)
+    out.append(
         note_out(
             "ServerHello",
             version="TLS1.3",
             cipher_suite=enum_name(CipherSuite, choices.suite.suite),
             group=enum_name(NamedGroup, choices.group),
-        ),
-    ]
+        )
+    )
     if hello.legacy_session_id and not sent_ccs:
         out.append(SendChangeCipherSpec())  # Appendix D.4, middlebox compatibility
     schedule = KeySchedule(choices.suite)
@@ -202,31 +201,61 @@ def _server_flight(
     out.append(SetReadKeys(choices.suite, hs.client_handshake_traffic_secret, application=False))
     if choices.offers_early_data:
         out.append(SkipEarlyData())
+    return transcript, schedule, hs
 
-    out.append(send(_EMPTY_ENCRYPTED_EXTENSIONS, transcript))
+
+def _send_encrypted_flight(
+    config: ServerConfig,
+    choices: HelloChoices,
+    schedule: KeySchedule,
+    server_handshake_secret: bytes,
+    transcript: Transcript,
+    out: list[Output],
+) -> Transcript:
+    """EncryptedExtensions, [CertificateRequest], Certificate, CertificateVerify,
+    Finished (§4.3, §4.4)."""
+    transcript = send(_EMPTY_ENCRYPTED_EXTENSIONS, transcript, out)
     out.append(note_out("EncryptedExtensions"))
     if config.authenticate_client is not None:
-        out.append(send(config.encoded_certificate_request, transcript))
+        transcript = send(config.encoded_certificate_request, transcript, out)
         out.append(note_out("CertificateRequest"))
-    out.append(send(config.encoded_certificate, transcript))
+    transcript = send(config.encoded_certificate, transcript, out)
     out.append(note_out("Certificate", certificates=len(config.credentials.chain)))
     verify_msg = certificate_verify(config.credentials, choices.scheme, transcript, is_server=True)
-    out.append(send(verify_msg.encode(), transcript))
+    transcript = send(verify_msg.encode(), transcript, out)
     out.append(note_out("CertificateVerify", scheme=choices.scheme.name))
-    finished = finished_message(schedule, hs.server_handshake_traffic_secret, transcript)
-    out.append(send(finished.encode(), transcript))
+    finished = finished_message(schedule, server_handshake_secret, transcript)
+    transcript = send(finished.encode(), transcript, out)
     out.append(note_out("Finished"))
+    return transcript
 
+
+def _server_flight(
+    config: ServerConfig,
+    ctx: HandshakeContext,
+    hello: ClientHello,
+    choices: HelloChoices,
+    transcript: Transcript,
+    sent_ccs: bool,
+) -> tuple[ServerState, list[Output]]:
+    """ServerHello, then EncryptedExtensions, [CertificateRequest], Certificate,
+    CertificateVerify, Finished (§2), and the key changes between them. The
+    handshake secret and the server's handshake traffic secret are not kept:
+    their last use is here."""
+    out: list[Output] = []
+    transcript, schedule, hs = _send_server_hello(ctx, hello, choices, transcript, sent_ccs, out)
+    transcript = _send_encrypted_flight(
+        config, choices, schedule, hs.server_handshake_traffic_secret, transcript, out
+    )
     app = schedule.application_secrets(hs.handshake_secret, transcript.digest())
     out.append(
         SetWriteKeys(choices.suite, app.server_application_traffic_secret_0, application=True)
     )
-    negotiated = Negotiated(choices.suite, choices.group, choices.scheme)
     common = _AfterServerFlight(
         config=config,
         transcript=transcript,
         schedule=schedule,
-        negotiated=negotiated,
+        negotiated=Negotiated(choices.suite, choices.group, choices.scheme),
         client_handshake_secret=hs.client_handshake_traffic_secret,
         client_application_secret=app.client_application_traffic_secret_0,
     )
@@ -237,9 +266,10 @@ def _server_flight(
 
 def _hello_retry_request(
     ctx: HandshakeContext, hello: ClientHello, choices: HelloChoices, transcript: Transcript
-) -> tuple[bytes, bytes]:
+) -> tuple[bytes, bytes, Transcript]:
     """§4.1.4: ask for a share in the group we chose; the cookie proves the
-    second ClientHello answers this HelloRetryRequest."""
+    second ClientHello answers this HelloRetryRequest. Returns the message,
+    the cookie and the transcript restarted (§4.4.1) before it is added."""
     cookie = ctx.random(32)
     hrr = ServerHello(
         random=HELLO_RETRY_REQUEST_RANDOM,
@@ -251,9 +281,8 @@ def _hello_retry_request(
             Cookie(cookie).to_extension(),
         ),
     )
-    transcript.select_hash(choices.suite.hash_name)
-    transcript.restart_after_hello_retry_request()
-    return hrr.encode(), cookie
+    restarted = transcript.select_hash(choices.suite.hash_name).restart_after_hello_retry_request()
+    return hrr.encode(), cookie, restarted
 
 
 # §4.1.2: what a second ClientHello may change. key_share and pre_shared_key
@@ -306,19 +335,18 @@ class ServerExpectClientHello:
                 ),
             )
         ]
-        transcript = Transcript()
-        transcript.add(raw)
+        transcript = Transcript().add(raw)
         if choices.client_share is None:
-            hrr, cookie = _hello_retry_request(ctx, message, choices, transcript)
-            out: list[Output] = [
-                *notes,
-                send(hrr, transcript),
+            hrr, cookie, transcript = _hello_retry_request(ctx, message, choices, transcript)
+            out: list[Output] = [*notes]
+            transcript = send(hrr, transcript, out)
+            out.append(
                 note_out(
                     "HelloRetryRequest",
                     cipher_suite=enum_name(CipherSuite, choices.suite.suite),
                     group=enum_name(NamedGroup, choices.group),
-                ),
-            ]
+                )
+            )
             if message.legacy_session_id:
                 out.append(SendChangeCipherSpec())
             if choices.offers_early_data:
@@ -332,7 +360,7 @@ class ServerExpectClientHello:
                 sent_ccs=bool(message.legacy_session_id),
             )
             return state, out
-        transcript.select_hash(choices.suite.hash_name)
+        transcript = transcript.select_hash(choices.suite.hash_name)
         state2, flight = _server_flight(self.config, ctx, message, choices, transcript, False)
         return state2, [*notes, *flight]
 
@@ -380,9 +408,8 @@ class ServerExpectSecondClientHello:
         chosen = HelloChoices(
             self.choices.suite, self.choices.group, shares[0].key_exchange, choices.scheme, False
         )
-        self.transcript.add(raw)
         state, flight = _server_flight(
-            self.config, ctx, message, chosen, self.transcript, self.sent_ccs
+            self.config, ctx, message, chosen, self.transcript.add(raw), self.sent_ccs
         )
         return state, [note_in("ClientHello", retry=1), *flight]
 
@@ -413,8 +440,8 @@ class ServerExpectCertificate:
             # §4.4.2.4: we required a certificate and got none.
             raise ProtocolError(Cause.client_certificate_missing)
         peer = authenticate_peer(message, authenticate, ctx.now)
-        self.common.transcript.add(raw)
-        return ServerExpectCertificateVerify(self.common, peer), [
+        common = replace(self.common, transcript=self.common.transcript.add(raw))
+        return ServerExpectCertificateVerify(common, peer), [
             note,
             note_in("peer_chain", subjects=peer.subjects[:8]),
         ]
@@ -437,8 +464,8 @@ class ServerExpectCertificateVerify:
             self.common.transcript,
             peer_is_server=False,
         )
-        self.common.transcript.add(raw)
-        return ServerExpectFinished(self.common, self.peer, scheme), [
+        common = replace(self.common, transcript=self.common.transcript.add(raw))
+        return ServerExpectFinished(common, self.peer, scheme), [
             note_in("CertificateVerify", scheme=scheme.name)
         ]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import replace
 from datetime import datetime
 
 from pinata.tls.config import ClientConfig, ServerConfig
@@ -53,7 +54,11 @@ from pinata.tls.handshake.common import (
     SetWriteKeys,
     SkipEarlyData,
 )
-from pinata.tls.handshake.server import ServerExpectClientHello, ServerState
+from pinata.tls.handshake.server import (
+    ServerEstablished,
+    ServerExpectClientHello,
+    ServerState,
+)
 from pinata.tls.keyschedule import KeySchedule
 from pinata.tls.messages import KeyUpdate, NewSessionTicket, parse_handshake_message
 from pinata.tls.record import (
@@ -64,7 +69,21 @@ from pinata.tls.record import (
     SequenceExhausted,
     encode_plaintext_records,
 )
-from pinata.tls.suites import TAG_LEN, SuiteParams
+from pinata.tls.stages import (
+    ReadClosed,
+    ReadHandshake,
+    ReadPlaintext,
+    ReadSkippingEarlyData,
+    ReadStage,
+    ReadTraffic,
+    WriteClosed,
+    WriteHandshake,
+    WritePlaintext,
+    WriteStage,
+    WriteTraffic,
+    ccs_seen,
+)
+from pinata.tls.suites import TAG_LEN
 from pinata.tls.trace import Trace
 
 # Bounds on what a peer can make us hold (bytes of handshake message body).
@@ -119,42 +138,34 @@ def _check_message_length(msg_type: int, length: int) -> None:
 
 
 class _Connection:
-    """What both roles share: the record layer and post-handshake messages."""
+    """What both roles share: the record layer and post-handshake messages.
+
+    The connection is four pieces of state, none a flag: the handshake state
+    (`pinata.tls.handshake`, ending in an Established state), the read and
+    the write key stage (`pinata.tls.stages`), and the reassembly buffer of
+    a handshake message in flight. Closed means the read stage is closed;
+    a failure closes both.
+    """
 
     _is_client: bool
 
     def __init__(self, state: State, ctx: HandshakeContext) -> None:
         self._ctx = ctx
         self._state: State = state
+        self._read: ReadStage = ReadPlaintext()
+        self._write: WriteStage = WritePlaintext()
         self._deframer = RecordDeframer()
-        self._reader: RecordUnprotector | None = None
-        self._read_params: SuiteParams | None = None
-        self._read_secret = b""
-        self._read_is_application = False
-        # Whether a protected record has opened under the current read keys;
-        # until then a peer without keys may still send a plaintext alert.
-        self._read_level_used = False
-        self._writer: RecordProtector | None = None
-        self._write_params: SuiteParams | None = None
-        self._write_secret = b""
         self._handshake_buffer = bytearray()
         self._handshake_total = 0
+        # Handshake messages waiting to be framed, and records waiting to be
+        # written, in order; each joined once per drain.
         self._pending_handshake = bytearray()
-        self._first_flight = True
-        # Records waiting to be written, in order; joined once per drain.
         self._out: list[bytes] = []
-        self._ccs_received = False
-        # None: not skipping early data; else how many more bytes we may skip.
-        self._early_data_budget: int | None = None
         # Things a peer can send without limit yet without use, counted until
         # application data arrives (see MAX_*_IN_A_ROW).
         self._key_updates_in_a_row = 0
         self._warning_alerts_in_a_row = 0
         self._empty_records_in_a_row = 0
-        self._failed = False
-        self._peer_closed = False
-        self._we_closed = False
-        self.handshake_complete = False
         self.trace = Trace()
 
     # ---- public API ------------------------------------------------------
@@ -162,14 +173,22 @@ class _Connection:
     @property
     def closed(self) -> bool:
         """Nothing more will be accepted from the peer."""
-        return self._failed or self._peer_closed
+        return isinstance(self._read, ReadClosed)
+
+    @property
+    def handshake_complete(self) -> bool:
+        """Both Finished messages verified (the handshake state is Established)."""
+        return isinstance(self._state, _ESTABLISHED)
 
     @property
     def state_name(self) -> str:
         return type(self._state).__name__
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
-        """Feed bytes from the peer; `b""` means the peer closed the transport."""
+        """Feed bytes from the peer; `b""` means the peer closed the transport.
+
+        Returns the events they caused; never raises for anything the peer
+        sent (a fault becomes one `ConnectionFailed` and one alert)."""
         events: list[Event] = []
         if self.closed:
             return events
@@ -189,35 +208,36 @@ class _Connection:
         except SequenceExhausted:
             # §5.3: a wrapped sequence number must end the connection; no alert
             # can be protected any more, so none is sent.
-            self._failed = True
+            self._end()
             events.append(ConnectionFailed(Ended(Cause.sequence_number_exhausted)))
         return events
 
     def data_to_send(self) -> bytes:
+        """Everything queued for the peer since the last call."""
         out = b"".join(self._out)
         self._out.clear()
         return out
 
     def send_application_data(self, data: bytes | memoryview) -> None:
-        if not self.handshake_complete or self._failed or self._we_closed:
+        """Queue application data; `LocalProtocolError` unless established and open."""
+        write = self._write
+        if not self.handshake_complete or not isinstance(write, WriteTraffic):
             raise LocalProtocolError("application data can flow only on an established connection")
-        if not data:
-            return
-        assert self._writer is not None
-        self._out.append(self._seal_many(_APPLICATION_DATA, data))
+        if data:
+            self._out.append(self._seal_many(write, _APPLICATION_DATA, data))
 
     def close(self) -> None:
         """Queue close_notify (§6.1); the peer may still send until it closes too."""
-        if self._failed or self._we_closed:
+        if isinstance(self._write, WriteClosed):
             return
-        self._we_closed = True
         self._flush_handshake()
         self._send_alert(AlertDescription.close_notify)
+        self._write = WriteClosed()
         self.trace.add("alert_out", "close_notify")
 
     def update_keys(self, request_peer_update: bool = False) -> None:
         """Send KeyUpdate (§4.6.3) and move our write keys forward."""
-        if not self.handshake_complete or self._failed or self._we_closed:
+        if not self.handshake_complete or not isinstance(self._write, WriteTraffic):
             raise LocalProtocolError("keys can be updated only on an established connection")
         request = (
             KeyUpdateRequest.update_requested
@@ -226,60 +246,93 @@ class _Connection:
         )
         self._send_key_update(request)
 
-    # ---- record layer ----------------------------------------------------
+    # ---- writing ---------------------------------------------------------
 
-    def _seal_many(self, content_type: int, data: bytes | memoryview) -> bytes:
-        assert self._writer is not None
+    def _seal_many(
+        self, write: WriteHandshake | WriteTraffic, content_type: int, data: bytes | memoryview
+    ) -> bytes:
         try:
-            return self._writer.seal_many(content_type, data)
+            return write.protector.seal_many(content_type, data)
         except SequenceExhausted as exhausted:
-            self._failed = True
+            self._end()
             raise LocalProtocolError(
                 "sequence number exhausted; the connection is closed"
             ) from exhausted
 
-    def _ccs_allowed(self) -> bool:
-        # §5: one dummy CCS after the first ClientHello and before the peer's Finished.
-        if self._ccs_received or self._handshake_buffer:
-            return False
-        if self._is_client:
-            return not self._read_is_application
-        return not isinstance(self._state, ServerExpectClientHello) and not self.handshake_complete
+    def _flush_handshake(self) -> None:
+        if not self._pending_handshake:
+            return
+        data = bytes(self._pending_handshake)
+        self._pending_handshake.clear()
+        write = self._write
+        if isinstance(write, WriteHandshake | WriteTraffic):
+            self._out.append(self._seal_many(write, _HANDSHAKE, data))
+        elif isinstance(write, WritePlaintext):
+            # §5.1: an initial ClientHello may carry 0x0301 for old middleboxes.
+            version = TLS10 if write.first_flight and self._is_client else TLS12
+            self._out.append(
+                encode_plaintext_records(_HANDSHAKE, data, legacy_record_version=version)
+            )
+            self._write = WritePlaintext(first_flight=False)
+
+    def _send_alert(self, description: AlertDescription) -> None:
+        level = (
+            AlertLevel.warning
+            if description in (AlertDescription.close_notify, AlertDescription.user_canceled)
+            else AlertLevel.fatal
+        )
+        body = bytes((level, description))
+        write = self._write
+        if isinstance(write, WriteHandshake | WriteTraffic):
+            with contextlib.suppress(SequenceExhausted):
+                self._out.append(write.protector.seal(_ALERT, body))
+        elif isinstance(write, WritePlaintext):
+            self._out.append(encode_plaintext_records(_ALERT, body))
+
+    def _send_key_update(self, request: KeyUpdateRequest) -> None:
+        write = self._write
+        assert isinstance(write, WriteTraffic)
+        self._out.append(self._seal_many(write, _HANDSHAKE, KeyUpdate(request).encode()))
+        secret = KeySchedule(write.params).next_traffic_secret(write.secret)
+        # §7.2: the old secret is dropped with the stage that held it.
+        self._write = WriteTraffic(RecordProtector(write.params, secret), write.params, secret)
+        self.trace.add("out", "KeyUpdate", request_update=int(request))
+
+    # ---- endings ---------------------------------------------------------
+
+    def _end(self) -> None:
+        """Accept nothing and send nothing more; the keys go with the stages."""
+        self._read = ReadClosed()
+        self._write = WriteClosed()
+
+    def _fail(self, error: ProtocolError, events: list[Event]) -> None:
+        with contextlib.suppress(LocalProtocolError):
+            self._flush_handshake()
+        self._send_alert(error.alert)
+        self._end()
+        self.trace.add("alert_out", error.alert.name, cause=error.cause.value)
+        events.append(ConnectionFailed(LocalFailure(error.cause, error.detail[:200])))
+
+    def _on_end_of_stream(self, events: list[Event]) -> None:
+        if self.handshake_complete:
+            self._read = ReadClosed()
+            self.trace.add("note", "eof_without_close_notify")
+            events.append(PeerClosed(clean=False))
+        else:
+            self._end()
+            self.trace.add("note", "eof_during_handshake")
+            events.append(ConnectionFailed(Ended(Cause.closed_during_handshake)))
+
+    # ---- reading: records ------------------------------------------------
 
     def _on_record(self, record: Record, events: list[Event]) -> None:
-        content_type = record.content_type
-        content: bytes | memoryview = record.fragment
-        if content_type == _CHANGE_CIPHER_SPEC:
-            if not self._ccs_allowed() or bytes(content) != b"\x01":
-                raise ProtocolError(Cause.change_cipher_spec_not_allowed)
-            self._ccs_received = True
+        if record.content_type == _CHANGE_CIPHER_SPEC:
+            self._on_change_cipher_spec(record.fragment)
             return
-        if self._reader is None:
-            if content_type == _APPLICATION_DATA:
-                if self._skip_early_data(len(content)):
-                    return
-                raise ProtocolError(Cause.protected_record_before_keys)
-            if len(content) > MAX_PLAINTEXT:
-                raise ProtocolError(Cause.record_too_long, "plaintext record")
-        elif content_type == _ALERT and not self._read_level_used and not self._read_is_application:
-            # The peer failed before it could install keys (e.g. it rejected our
-            # ServerHello): its alert is in the clear.
-            pass
-        elif content_type != _APPLICATION_DATA:
-            raise ProtocolError(Cause.unprotected_record_after_keys)
-        else:
-            try:
-                content_type, content = self._reader.open(record)
-            except ProtocolError as error:
-                if error.cause is Cause.record_undecryptable and self._skip_early_data(
-                    len(record.fragment)
-                ):
-                    return
-                raise
-            # §4.2.10: the first record that opens ends the skipping.
-            self._early_data_budget = None
-            self._read_level_used = True
-
+        opened = self._open(record)
+        if opened is None:
+            return
+        content_type, content = opened
         if content_type == _HANDSHAKE:
             self._on_handshake_fragment(content, events)
         elif content_type == _ALERT:
@@ -289,8 +342,51 @@ class _Connection:
         else:
             raise ProtocolError(Cause.forbidden_inner_content_type, f"type {content_type}")
 
+    def _on_change_cipher_spec(self, content: bytes | memoryview) -> None:
+        # §5: one dummy CCS after the first ClientHello and before the peer's
+        # Finished, never inside a handshake message.
+        read = self._read
+        resume = read.resume if isinstance(read, ReadSkippingEarlyData) else read
+        allowed = (
+            not ccs_seen(read)
+            and not self._handshake_buffer
+            and not isinstance(self._state, ServerExpectClientHello)
+        )
+        if (
+            not isinstance(resume, ReadPlaintext | ReadHandshake)
+            or not allowed
+            or bytes(content) != b"\x01"
+        ):
+            raise ProtocolError(Cause.change_cipher_spec_not_allowed)
+        seen: ReadPlaintext | ReadHandshake = replace(resume, ccs_seen=True)
+        self._read = replace(read, resume=seen) if isinstance(read, ReadSkippingEarlyData) else seen
+
+    def _open(self, record: Record) -> tuple[int, bytes | memoryview] | None:
+        """(content type, content) of a record under the read stage; None when
+        it was skipped as early data."""
+        read = self._read
+        if not isinstance(read, ReadSkippingEarlyData):
+            stage, content_type, content = _open_in(read, record)
+            self._read = stage
+            return content_type, content
+        try:
+            stage, content_type, content = _open_in(read.resume, record)
+        except ProtocolError as error:
+            length = len(record.fragment)
+            # Only a record that could be protected at all (a tag and a
+            # content type, §5.2) and within the budget is skipped.
+            if error.cause in _SKIPPABLE and TAG_LEN < length <= read.budget:
+                self._read = ReadSkippingEarlyData(read.resume, read.budget - length)
+                return None
+            raise
+        if isinstance(stage, ReadTraffic) or (isinstance(stage, ReadHandshake) and stage.opened):
+            self._read = stage  # §4.2.10: the first record that opens ends the skipping
+        else:
+            self._read = ReadSkippingEarlyData(stage, read.budget)
+        return content_type, content
+
     def _on_application_data(self, content: bytes | memoryview, events: list[Event]) -> None:
-        if not self._read_is_application:
+        if not isinstance(self._read, ReadTraffic):
             raise ProtocolError(Cause.application_data_before_handshake)
         if self._handshake_buffer:
             # §5.1: a handshake message's fragments may not be interleaved
@@ -307,68 +403,7 @@ class _Connection:
         self._empty_records_in_a_row = 0
         events.append(ApplicationData(bytes(content)))
 
-    def _skip_early_data(self, length: int) -> bool:
-        """Whether a record of `length` bytes is skipped as early data (§4.2.10).
-
-        Only while skipping, within the budget, and only a record that could
-        be protected at all (a tag and a content type, §5.2): anything else is
-        judged as if no early data had been offered.
-        """
-        budget = self._early_data_budget
-        if budget is None or length < TAG_LEN + 1 or budget < length:
-            return False
-        self._early_data_budget = budget - length
-        return True
-
-    def _flush_handshake(self) -> None:
-        if not self._pending_handshake:
-            return
-        data = bytes(self._pending_handshake)
-        self._pending_handshake.clear()
-        if self._writer is not None:
-            self._out.append(self._seal_many(_HANDSHAKE, data))
-        else:
-            # §5.1: an initial ClientHello may carry 0x0301 for old middleboxes.
-            version = TLS10 if self._first_flight and self._is_client else TLS12
-            self._out.append(
-                encode_plaintext_records(_HANDSHAKE, data, legacy_record_version=version)
-            )
-        self._first_flight = False
-
-    def _send_alert(self, description: AlertDescription) -> None:
-        level = (
-            AlertLevel.warning
-            if description in (AlertDescription.close_notify, AlertDescription.user_canceled)
-            else AlertLevel.fatal
-        )
-        body = bytes((level, description))
-        if self._writer is not None:
-            try:
-                self._out.append(self._writer.seal(_ALERT, body))
-            except SequenceExhausted:
-                return
-        else:
-            self._out.append(encode_plaintext_records(_ALERT, body))
-
-    def _fail(self, error: ProtocolError, events: list[Event]) -> None:
-        self._failed = True
-        with contextlib.suppress(LocalProtocolError):
-            self._flush_handshake()
-        self._send_alert(error.alert)
-        self.trace.add("alert_out", error.alert.name, cause=error.cause.value)
-        events.append(ConnectionFailed(LocalFailure(error.cause, error.detail[:200])))
-
-    def _on_end_of_stream(self, events: list[Event]) -> None:
-        if self.handshake_complete:
-            self._peer_closed = True
-            self.trace.add("note", "eof_without_close_notify")
-            events.append(PeerClosed(clean=False))
-        else:
-            self._failed = True
-            self.trace.add("note", "eof_during_handshake")
-            events.append(ConnectionFailed(Ended(Cause.closed_during_handshake)))
-
-    # ---- alerts ----------------------------------------------------------
+    # ---- reading: alerts -------------------------------------------------
 
     def _on_alert(self, content: bytes | memoryview, events: list[Event]) -> None:
         if self._handshake_buffer:
@@ -390,11 +425,11 @@ class _Connection:
                 raise ProtocolError(Cause.too_many_warning_alerts)
             return
         if description == AlertDescription.close_notify and self.handshake_complete:
-            self._peer_closed = True
+            self._read = ReadClosed()
             events.append(PeerClosed(clean=True))
             return
         # §6.2: every other alert is an error; the connection is over.
-        self._failed = True
+        self._end()
         known: AlertDescription | int
         try:
             known = AlertDescription(description)
@@ -402,7 +437,7 @@ class _Connection:
             known = description
         events.append(ConnectionFailed(PeerAlert(known)))
 
-    # ---- handshake messages ----------------------------------------------
+    # ---- reading: handshake messages ---------------------------------------
 
     def _on_handshake_fragment(self, content: bytes | memoryview, events: list[Event]) -> None:
         if not content:
@@ -427,9 +462,10 @@ class _Connection:
 
     def _on_handshake_message(self, msg_type: int, raw: bytes, events: list[Event]) -> bool:
         message = parse_handshake_message(msg_type, memoryview(raw)[4:])
-        # §4.2.10: early data comes only before the client's next flight; a
-        # handshake message (a second ClientHello, say) ends the skipping.
-        self._early_data_budget = None
+        if isinstance(self._read, ReadSkippingEarlyData):
+            # §4.2.10: early data comes only before the client's next flight;
+            # a handshake message (a second ClientHello, say) ends the skipping.
+            self._read = self._read.resume
         if self.handshake_complete:
             return self._on_post_handshake(message, events)
         if not isinstance(message, self._state.expects):
@@ -450,39 +486,37 @@ class _Connection:
                 self.trace.append(output.kind, output.what, output.details)
             elif isinstance(output, SetWriteKeys):
                 self._flush_handshake()
-                self._writer = RecordProtector(output.params, output.secret)
-                self._write_params = output.params
-                self._write_secret = output.secret
+                self._write = _write_stage(output)
             elif isinstance(output, SetReadKeys):
-                self._reader = RecordUnprotector(output.params, output.secret)
-                self._read_params = output.params
-                self._read_secret = output.secret
-                self._read_is_application = output.application
-                self._read_level_used = False
+                self._read = _read_stage(output, ccs_seen(self._read))
                 read_keys_changed = True
             elif isinstance(output, SendChangeCipherSpec):
                 self._flush_handshake()
                 self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
             elif isinstance(output, SkipEarlyData):
-                self._early_data_budget = MAX_EARLY_DATA_SKIPPED
+                read = self._read
+                assert isinstance(read, ReadPlaintext | ReadHandshake)
+                self._read = ReadSkippingEarlyData(read, MAX_EARLY_DATA_SKIPPED)
             elif isinstance(output, Complete):
                 self._flush_handshake()
-                self.handshake_complete = True
                 events.append(output.event)
         self.trace.add("state", self.state_name)
         return read_keys_changed
 
     def _on_post_handshake(self, message: object, events: list[Event]) -> bool:
         if isinstance(message, KeyUpdate):
-            assert self._read_params is not None
             self._key_updates_in_a_row += 1
             if self._key_updates_in_a_row > MAX_KEY_UPDATES_IN_A_ROW:
                 raise ProtocolError(Cause.too_many_key_updates)
-            schedule = KeySchedule(self._read_params)
-            self._read_secret = schedule.next_traffic_secret(self._read_secret)
-            self._reader = RecordUnprotector(self._read_params, self._read_secret)
+            read = self._read
+            assert isinstance(read, ReadTraffic)
+            secret = KeySchedule(read.params).next_traffic_secret(read.secret)
+            # §7.2: the old secret is dropped with the stage that held it.
+            self._read = ReadTraffic(RecordUnprotector(read.params, secret), read.params, secret)
             self.trace.add("in", "KeyUpdate", request_update=message.request_update)
-            if message.request_update == KeyUpdateRequest.update_requested and not self._we_closed:
+            if message.request_update == KeyUpdateRequest.update_requested and isinstance(
+                self._write, WriteTraffic
+            ):
                 self._send_key_update(KeyUpdateRequest.update_not_requested)
             return True
         if isinstance(message, NewSessionTicket) and self._is_client:
@@ -494,13 +528,48 @@ class _Connection:
             Cause.unexpected_handshake_message, f"{type(message).__name__} after the handshake"
         )
 
-    def _send_key_update(self, request: KeyUpdateRequest) -> None:
-        assert self._write_params is not None
-        self._out.append(self._seal_many(_HANDSHAKE, KeyUpdate(request).encode()))
-        schedule = KeySchedule(self._write_params)
-        self._write_secret = schedule.next_traffic_secret(self._write_secret)
-        self._writer = RecordProtector(self._write_params, self._write_secret)
-        self.trace.add("out", "KeyUpdate", request_update=int(request))
+
+def _open_in(
+    read: ReadPlaintext | ReadHandshake | ReadTraffic | ReadClosed, record: Record
+) -> tuple[ReadPlaintext | ReadHandshake | ReadTraffic, int, bytes | memoryview]:
+    """The stage after `record`, and the record's content type and content."""
+    content_type = record.content_type
+    if isinstance(read, ReadPlaintext):
+        if content_type == _APPLICATION_DATA:
+            raise ProtocolError(Cause.protected_record_before_keys)
+        if len(record.fragment) > MAX_PLAINTEXT:
+            raise ProtocolError(Cause.record_too_long, "plaintext record")
+        return read, content_type, record.fragment
+    assert not isinstance(read, ReadClosed)  # receive_data stops at a closed stage
+    if isinstance(read, ReadHandshake) and not read.opened and content_type == _ALERT:
+        # The peer failed before it could install keys (it refused our
+        # ServerHello, say): its alert is in the clear.
+        return read, content_type, record.fragment
+    if content_type != _APPLICATION_DATA:
+        raise ProtocolError(Cause.unprotected_record_after_keys, f"type {content_type}")
+    inner_type, content = read.unprotector.open(record)
+    if isinstance(read, ReadHandshake) and not read.opened:
+        return replace(read, opened=True), inner_type, content
+    return read, inner_type, content
+
+
+def _write_stage(keys: SetWriteKeys) -> WriteHandshake | WriteTraffic:
+    protector = RecordProtector(keys.params, keys.secret)
+    if keys.application:
+        return WriteTraffic(protector, keys.params, keys.secret)
+    return WriteHandshake(protector)  # the handshake secret is not kept
+
+
+def _read_stage(keys: SetReadKeys, ccs_already: bool) -> ReadHandshake | ReadTraffic:
+    unprotector = RecordUnprotector(keys.params, keys.secret)
+    if keys.application:
+        return ReadTraffic(unprotector, keys.params, keys.secret)
+    return ReadHandshake(unprotector, ccs_seen=ccs_already)
+
+
+# A record that does not open while early data is being skipped (§4.2.10).
+_SKIPPABLE = frozenset({Cause.record_undecryptable, Cause.protected_record_before_keys})
+_ESTABLISHED = (ServerEstablished, client_states.ClientEstablished)
 
 
 class ServerConnection(_Connection):

@@ -30,6 +30,7 @@ from pinata.tls.extensions import (
 from pinata.tls.key_exchange import ClientKeyShare
 from pinata.tls.messages import ClientHello, KeyUpdate
 from pinata.tls.record import encode_plaintext_records
+from pinata.tls.stages import WriteTraffic
 from tests.tls.pairs import completed, failure, new_pair, pump, server_config
 from tests.tls.peers import NOW
 from tests.tls.test_refusals import (
@@ -56,8 +57,9 @@ def _established() -> tuple[ClientConnection, ServerConnection]:
 
 
 def _sealed(sender: ClientConnection | ServerConnection, content_type: int, data: bytes) -> bytes:
-    assert sender._writer is not None
-    return sender._writer.seal(content_type, data)
+    write = sender._write
+    assert isinstance(write, WriteTraffic)
+    return write.protector.seal(content_type, data)
 
 
 # ---- 1. zero-length application_data before keys ---------------------------

@@ -132,9 +132,7 @@ def _pss_aware(certificates: Sequence[bytes], now: dt.datetime) -> VerifiedPeer 
     verdict = pinned_authenticator()(certificates, now)
     if isinstance(verdict, PeerRejected):
         return verdict
-    return dataclasses.replace(
-        verdict, leaf_key_is_rsassa_pss=spki_is_rsassa_pss(certificates[0])
-    )
+    return dataclasses.replace(verdict, leaf_key_is_rsassa_pss=spki_is_rsassa_pss(certificates[0]))
 
 
 def _server_scheme(credentials: Credentials) -> S | None:

@@ -229,7 +229,9 @@ class ClientExpectServerHello:
             extensions=tuple(extensions),
         )
         transcript = (
-            self.transcript.select_hash(suite.hash_name).restart_after_hello_retry_request().add(raw)
+            self.transcript.select_hash(suite.hash_name)
+            .restart_after_hello_retry_request()
+            .add(raw)
         )
         out: list[Output] = [
             note_in(

@@ -1,0 +1,125 @@
+"""Each direction of a connection is in one key stage at a time (RFC 8446 §5,
+§7.3): in the clear, under handshake traffic keys, under application traffic
+keys, or closed. A stage owns its AEAD and sequence number (inside its
+`RecordProtector` or `RecordUnprotector`) and only what the next step needs:
+the application traffic secret is kept for the next KeyUpdate (§7.2), a
+handshake traffic secret is never kept once its keys exist.
+
+Stages are frozen: a change of stage is a new value, so no two flags can
+disagree about which keys are in use. Skipping rejected early data
+(§4.2.10) is a stage of its own, wrapping the one it will fall back to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pinata.tls.record import RecordProtector, RecordUnprotector
+from pinata.tls.suites import SuiteParams
+
+# ---- what we read --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPlaintext:
+    """No keys yet: records arrive in the clear (§5.1). `ccs_seen`: the one
+    middlebox-compatibility change_cipher_spec (§5) has arrived."""
+
+    ccs_seen: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReadHandshake:
+    """The peer's handshake traffic keys. Until a record opens under them
+    (`opened`), the peer may not have them yet, so a plaintext alert is
+    still its own to send (it may have refused our ServerHello)."""
+
+    unprotector: RecordUnprotector
+    opened: bool = False
+    ccs_seen: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReadTraffic:
+    """The peer's application traffic keys; `secret` derives the next ones."""
+
+    unprotector: RecordUnprotector
+    params: SuiteParams
+    secret: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadSkippingEarlyData:
+    """We declined the client's 0-RTT (§4.2.10): records that do not open
+    are skipped while `budget` bytes last. The first record that opens, or
+    the next handshake message, ends it and leaves `resume`."""
+
+    resume: ReadPlaintext | ReadHandshake
+    budget: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadClosed:
+    """Nothing more is read: the peer closed, or the connection failed."""
+
+
+ReadStage = ReadPlaintext | ReadHandshake | ReadTraffic | ReadSkippingEarlyData | ReadClosed
+
+
+# ---- what we write -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WritePlaintext:
+    """No keys yet. `first_flight`: nothing sent so far, so a client's first
+    ClientHello may carry record version 0x0301 (§5.1)."""
+
+    first_flight: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class WriteHandshake:
+    """Our handshake traffic keys."""
+
+    protector: RecordProtector
+
+
+@dataclass(frozen=True, slots=True)
+class WriteTraffic:
+    """Our application traffic keys; `secret` derives the next ones."""
+
+    protector: RecordProtector
+    params: SuiteParams
+    secret: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteClosed:
+    """Nothing more is written: we sent close_notify, or a fatal alert."""
+
+
+WriteStage = WritePlaintext | WriteHandshake | WriteTraffic | WriteClosed
+
+
+def ccs_seen(stage: ReadStage) -> bool:
+    """Whether the compatibility change_cipher_spec arrived in this stage or
+    the one it resumes."""
+    if isinstance(stage, ReadSkippingEarlyData):
+        stage = stage.resume
+    return isinstance(stage, ReadPlaintext | ReadHandshake) and stage.ccs_seen
+
+
+__all__ = [
+    "ReadClosed",
+    "ReadHandshake",
+    "ReadPlaintext",
+    "ReadSkippingEarlyData",
+    "ReadStage",
+    "ReadTraffic",
+    "WriteClosed",
+    "WriteHandshake",
+    "WritePlaintext",
+    "WriteStage",
+    "WriteTraffic",
+    "ccs_seen",
+]

@@ -11,9 +11,11 @@ the caller picks it: `find_typed(exts, KeyShareClientHello)`.
 
 from __future__ import annotations
 
+import enum
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import ClassVar, Protocol, Self, TypeVar
 
 from pinata.tls.codec import Reader, Writer
@@ -21,6 +23,72 @@ from pinata.tls.constants import ExtensionType
 from pinata.tls.errors import Cause, ProtocolError, decode_error
 
 _PREFIX_MAX = {1: 0xFF, 2: 0xFFFF, 3: 0xFFFFFF}
+
+
+class Carrier(enum.Enum):
+    """The messages RFC 8446 §4.2's table names as carrying extensions."""
+
+    client_hello = "CH"
+    server_hello = "SH"
+    hello_retry_request = "HRR"
+    encrypted_extensions = "EE"
+    certificate_request = "CR"
+    certificate = "CT"
+    new_session_ticket = "NST"
+
+
+_E = ExtensionType
+_CH, _SH, _HRR = Carrier.client_hello, Carrier.server_hello, Carrier.hello_retry_request
+_EE, _CR = Carrier.encrypted_extensions, Carrier.certificate_request
+_CT, _NST = Carrier.certificate, Carrier.new_session_ticket
+# RFC 8446 §4.2 (and RFC 8449 §4 for record_size_limit): which message may
+# carry which extension in TLS 1.3. The extensions TLS 1.3 does not use
+# (ec_point_formats, extended_master_secret, ...) are absent: a dual-stack
+# ClientHello carries them and they are ignored like unknown ones.
+ALLOWED_IN: Mapping[int, frozenset[Carrier]] = MappingProxyType(
+    {
+        _E.server_name: frozenset({_CH, _EE}),
+        _E.max_fragment_length: frozenset({_CH, _EE}),
+        _E.status_request: frozenset({_CH, _CR, _CT}),
+        _E.supported_groups: frozenset({_CH, _EE}),
+        _E.signature_algorithms: frozenset({_CH, _CR}),
+        _E.use_srtp: frozenset({_CH, _EE}),
+        _E.heartbeat: frozenset({_CH, _EE}),
+        _E.application_layer_protocol_negotiation: frozenset({_CH, _EE}),
+        _E.signed_certificate_timestamp: frozenset({_CH, _CR, _CT}),
+        _E.client_certificate_type: frozenset({_CH, _EE}),
+        _E.server_certificate_type: frozenset({_CH, _EE}),
+        _E.padding: frozenset({_CH}),
+        _E.record_size_limit: frozenset({_CH, _EE}),
+        _E.pre_shared_key: frozenset({_CH, _SH}),
+        _E.early_data: frozenset({_CH, _EE, _NST}),
+        _E.supported_versions: frozenset({_CH, _SH, _HRR}),
+        _E.cookie: frozenset({_CH, _HRR}),
+        _E.psk_key_exchange_modes: frozenset({_CH}),
+        _E.certificate_authorities: frozenset({_CH, _CR}),
+        _E.oid_filters: frozenset({_CR}),
+        _E.post_handshake_auth: frozenset({_CH}),
+        _E.signature_algorithms_cert: frozenset({_CH, _CR}),
+        _E.key_share: frozenset({_CH, _SH, _HRR}),
+    }
+)
+
+
+def allowed_in(carrier: Carrier) -> frozenset[int]:
+    """The extension types §4.2 lets `carrier` hold."""
+    return frozenset(t for t, carriers in ALLOWED_IN.items() if carrier in carriers)
+
+
+def refuse_misplaced(extensions: Iterable[Extension], carrier: Carrier) -> None:
+    """§4.2: "If an implementation receives an extension which it recognizes
+    and which is not specified for the message in which it appears, it MUST
+    abort the handshake with an 'illegal_parameter' alert." Unknown types pass."""
+    for e in extensions:
+        carriers = ALLOWED_IN.get(e.extension_type)
+        if carriers is not None and carrier not in carriers:
+            raise ProtocolError(
+                Cause.extension_not_allowed_here, f"{carrier.value} with type {e.extension_type}"
+            )
 
 
 def write_bounded(
@@ -477,7 +545,9 @@ class EarlyDataIndication(_Body):
 
 
 __all__ = [
+    "ALLOWED_IN",
     "ApplicationLayerProtocolNegotiation",
+    "Carrier",
     "CertificateAuthorities",
     "Cookie",
     "EarlyDataIndication",
@@ -494,10 +564,12 @@ __all__ = [
     "SupportedVersionsClientHello",
     "SupportedVersionsServerHello",
     "TypedExtension",
+    "allowed_in",
     "find_extension",
     "find_typed",
     "parse_extensions",
     "pre_shared_key_is_last",
+    "refuse_misplaced",
     "write_bounded",
     "write_extensions",
 ]

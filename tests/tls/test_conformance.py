@@ -331,3 +331,81 @@ def test_empty_records_in_a_row_are_limited() -> None:
         assert server.receive_data(record) == []
     f = failure(server.receive_data(records[-1]))
     assert f is not None and f.alert == A.unexpected_message
+
+
+# ---- the §4.2 table, used by both roles ------------------------------------
+
+
+def test_the_table_matches_rfc_8446_section_4_2_for_a_few_rows() -> None:
+    from pinata.tls.extensions import ALLOWED_IN, Carrier, allowed_in
+
+    assert ALLOWED_IN[ExtensionType.oid_filters] == frozenset({Carrier.certificate_request})
+    assert allowed_in(Carrier.hello_retry_request) == {
+        ExtensionType.key_share,
+        ExtensionType.cookie,
+        ExtensionType.supported_versions,
+    }
+    # Every extension TLS 1.3 uses may open a ClientHello but oid_filters.
+    assert {t for t, c in ALLOWED_IN.items() if Carrier.client_hello not in c} == {
+        ExtensionType.oid_filters
+    }
+
+
+def test_a_known_extension_misplaced_in_a_client_hello_is_illegal_parameter() -> None:
+    oid_filters = Extension(ExtensionType.oid_filters, b"\x00\x00")
+    hello = with_extensions(first_client_hello(), lambda exts: [*exts, oid_filters])
+    f = server_alert_for(hello_record(hello))
+    assert f.alert == A.illegal_parameter and f.cause is Cause.extension_not_allowed_here
+
+
+def test_a_known_extension_misplaced_in_a_certificate_request_is_illegal_parameter() -> None:
+    from pinata.tls.messages import CertificateRequest
+    from tests.tls.test_refusals import _client_alert
+
+    def with_key_share(raw: bytes) -> bytes:
+        from pinata.tls.codec import Reader
+
+        request = CertificateRequest.parse(Reader(raw[4:]))
+        extra = Extension(ExtensionType.key_share, b"\x00\x00")
+        return CertificateRequest(b"", (*request.extensions, extra)).encode()
+
+    f = _client_alert(HandshakeType.certificate_request, with_key_share)
+    assert f.alert == A.illegal_parameter and f.cause is Cause.extension_not_allowed_here
+
+
+def test_an_unknown_extension_in_a_certificate_request_is_ignored() -> None:
+    from pinata.tls.messages import CertificateRequest
+    from tests.tls.test_refusals import _rewrite
+
+    def with_unknown(raw: bytes) -> bytes:
+        from pinata.tls.codec import Reader
+
+        request = CertificateRequest.parse(Reader(raw[4:]))
+        return CertificateRequest(b"", (*request.extensions, Extension(0x7777, b"x"))).encode()
+
+    client, server = new_pair()
+    _rewrite(server, HandshakeType.certificate_request, with_unknown)
+    client_events, _ = pump(client, server)
+    # The request was accepted: the client went on to the CertificateVerify,
+    # which fails only because the server signed a transcript holding the
+    # request without the extension.
+    f = failure(client_events)
+    assert f is not None and f.cause is Cause.bad_signature
+
+
+@pytest.mark.parametrize(
+    ("extension_type", "body"),
+    [
+        (ExtensionType.application_layer_protocol_negotiation, b"\x00\x00"),
+        (ExtensionType.psk_key_exchange_modes, b"\x00"),
+        (ExtensionType.early_data, b"\x00"),
+    ],
+    ids=["alpn_empty_list", "psk_modes_empty", "early_data_not_empty"],
+)
+def test_a_malformed_client_hello_extension_we_do_not_act_on_is_decode_error(
+    extension_type: ExtensionType, body: bytes
+) -> None:
+    ext = Extension(extension_type, body)
+    hello = with_extensions(first_client_hello(), lambda exts: [*exts, ext])
+    f = server_alert_for(hello_record(hello))
+    assert f.alert == A.decode_error and f.cause is Cause.malformed_message

@@ -27,6 +27,7 @@ from pinata.tls.constants import (
 from pinata.tls.errors import Cause, ProtocolError
 from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import (
+    Carrier,
     Cookie,
     KeyShareClientHello,
     KeyShareEntry,
@@ -38,6 +39,7 @@ from pinata.tls.extensions import (
     SupportedGroups,
     SupportedVersionsClientHello,
     SupportedVersionsServerHello,
+    refuse_misplaced,
 )
 from pinata.tls.handshake.common import (
     Complete,
@@ -72,24 +74,6 @@ from pinata.tls.messages import (
 )
 from pinata.tls.suites import SuiteParams, lookup_suite
 from pinata.tls.transcript import Transcript
-
-_SERVER_HELLO_EXTENSIONS = frozenset({ExtensionType.supported_versions, ExtensionType.key_share})
-_HELLO_RETRY_EXTENSIONS = _SERVER_HELLO_EXTENSIONS | {ExtensionType.cookie}
-# §4.2's table: what may appear in EncryptedExtensions, if we asked for it.
-_ENCRYPTED_EXTENSIONS = frozenset(
-    {
-        ExtensionType.server_name,
-        ExtensionType.max_fragment_length,
-        ExtensionType.supported_groups,
-        ExtensionType.use_srtp,
-        ExtensionType.heartbeat,
-        ExtensionType.application_layer_protocol_negotiation,
-        ExtensionType.client_certificate_type,
-        ExtensionType.server_certificate_type,
-        ExtensionType.record_size_limit,
-        ExtensionType.early_data,
-    }
-)
 
 
 def _is_ip_literal(name: str) -> bool:
@@ -193,11 +177,9 @@ class ClientExpectServerHello:
         if self.retry_suite is not None:
             raise ProtocolError(Cause.unexpected_handshake_message, "second HelloRetryRequest")
         sent = self._sent_extension_types()
+        # The cookie is the server's to add (§4.2.2): we need not have sent one.
         refuse_unrequested(
-            message.extensions,
-            _HELLO_RETRY_EXTENSIONS,
-            sent | {ExtensionType.cookie},
-            "HelloRetryRequest",
+            message.extensions, Carrier.hello_retry_request, sent | {ExtensionType.cookie}
         )
         exts = extension_map(message.extensions)
         group_data = exts.get(ExtensionType.key_share)
@@ -256,12 +238,7 @@ class ClientExpectServerHello:
     def _server_hello(
         self, message: ServerHello, raw: bytes, suite: SuiteParams
     ) -> tuple[ClientState, list[Output]]:
-        refuse_unrequested(
-            message.extensions,
-            _SERVER_HELLO_EXTENSIONS,
-            self._sent_extension_types(),
-            "ServerHello",
-        )
+        refuse_unrequested(message.extensions, Carrier.server_hello, self._sent_extension_types())
         if self.retry_suite is not None and suite.suite != self.retry_suite:
             raise ProtocolError(Cause.suite_changed_after_retry)
         share_data = extension_map(message.extensions).get(ExtensionType.key_share)
@@ -329,10 +306,7 @@ class ClientExpectEncryptedExtensions:
     ) -> tuple[ClientState, list[Output]]:
         assert isinstance(message, EncryptedExtensions)
         refuse_unrequested(
-            message.extensions,
-            _ENCRYPTED_EXTENSIONS,
-            self.keys.sent_extensions,
-            "EncryptedExtensions",
+            message.extensions, Carrier.encrypted_extensions, self.keys.sent_extensions
         )
         exts = extension_map(message.extensions)
         if exts.get(ExtensionType.server_name, b"") != b"":
@@ -377,7 +351,9 @@ class ClientExpectCertificateOrRequest:
         if message.certificate_request_context:
             # §4.3.2: empty during the handshake; only post-handshake auth uses it.
             raise ProtocolError(Cause.request_context_not_empty, "in CertificateRequest")
-        # Unknown extensions in a CertificateRequest are ignored (§4.3.2).
+        # Unknown extensions in a CertificateRequest are ignored (§4.3.2);
+        # known ones go only where §4.2 allows them.
+        refuse_misplaced(message.extensions, Carrier.certificate_request)
         schemes_data = extension_map(message.extensions).get(ExtensionType.signature_algorithms)
         if schemes_data is None:
             raise ProtocolError(Cause.missing_signature_algorithms, "in CertificateRequest")

@@ -13,7 +13,7 @@ from pinata.tls.config import Credentials, PeerAuthenticator, PeerRejected, Veri
 from pinata.tls.constants import ExtensionType, SignatureScheme, enum_name
 from pinata.tls.errors import Cause, ProtocolError, rejection_cause
 from pinata.tls.events import HandshakeComplete
-from pinata.tls.extensions import Extension
+from pinata.tls.extensions import Carrier, Extension, allowed_in
 from pinata.tls.keyschedule import KeySchedule
 from pinata.tls.messages import Certificate, CertificateEntry, CertificateVerify, Finished
 from pinata.tls.signatures import certificate_verify_message, verify
@@ -116,12 +116,14 @@ def extension_map(extensions: Sequence[Extension]) -> dict[int, bytes]:
 
 def refuse_unrequested(
     extensions: Sequence[Extension],
-    allowed: frozenset[int],
+    carrier: Carrier,
     requested: frozenset[int],
-    message: str,
 ) -> None:
-    """RFC 8446 §4.2: an extension we never asked for is `unsupported_extension`;
-    one we know but that does not belong in this message is `illegal_parameter`."""
+    """RFC 8446 §4.2, for a server's message: an extension we never asked for
+    is `unsupported_extension`; one we know but that the table (`ALLOWED_IN`)
+    does not allow in this message is `illegal_parameter`."""
+    allowed = allowed_in(carrier)
+    message = carrier.value
     for e in extensions:
         if e.extension_type in allowed and e.extension_type in requested:
             continue

@@ -24,18 +24,24 @@ from pinata.tls.constants import (
 from pinata.tls.errors import Cause, ProtocolError
 from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import (
+    ApplicationLayerProtocolNegotiation,
+    Carrier,
     Cookie,
+    EarlyDataIndication,
     KeyShareClientHello,
     KeyShareEntry,
     KeyShareHelloRetryRequest,
     KeyShareServerHello,
+    PskKeyExchangeModes,
     ServerName,
     SignatureAlgorithms,
     SignatureAlgorithmsCert,
     SupportedGroups,
     SupportedVersionsClientHello,
     SupportedVersionsServerHello,
+    TypedExtension,
     pre_shared_key_is_last,
+    refuse_misplaced,
 )
 from pinata.tls.handshake.common import (
     Complete,
@@ -90,12 +96,22 @@ class HelloChoices:
     offers_early_data: bool
 
 
-def _check_client_hello(config: ServerConfig, hello: ClientHello) -> HelloChoices:
-    """RFC 8446 §4.1.2, §4.2 and §9.2: what a TLS 1.3 ClientHello must hold."""
+# Extensions we do not act on but parse, so a malformed one is `decode_error`
+# rather than silently carried into the transcript (each codec knows its bounds).
+_VALIDATED_IN_CLIENT_HELLO: tuple[type[TypedExtension], ...] = (
+    SignatureAlgorithmsCert,
+    ServerName,
+    ApplicationLayerProtocolNegotiation,
+    PskKeyExchangeModes,
+    EarlyDataIndication,
+)
+
+
+def _check_version(hello: ClientHello, exts: dict[int, bytes]) -> None:
+    """§4.1.2, §4.2.1, Appendix D.5: a TLS 1.3 offer, without compression."""
     if hello.legacy_version <= 0x0300:
         # Appendix D.5: SSL 3.0 and below are refused outright.
         raise ProtocolError(Cause.legacy_version_wrong, "SSL 3.0 or older")
-    exts = extension_map(hello.extensions)
     versions_data = exts.get(ExtensionType.supported_versions)
     if versions_data is None:
         # §4.2.1: without supported_versions this is a TLS 1.2-or-older hello.
@@ -104,21 +120,20 @@ def _check_client_hello(config: ServerConfig, hello: ClientHello) -> HelloChoice
         raise ProtocolError(Cause.tls13_not_offered)
     if hello.legacy_compression_methods != b"\x00":
         raise ProtocolError(Cause.compression_offered)
-    if ExtensionType.pre_shared_key in exts and not pre_shared_key_is_last(hello.extensions):
-        raise ProtocolError(Cause.pre_shared_key_not_last)
 
-    suite = next(
-        (
-            p
-            for s in config.cipher_suites
-            if s in hello.cipher_suites and (p := lookup_suite(s)) is not None
-        ),
-        None,
-    )
-    if suite is None:
-        raise ProtocolError(Cause.no_common_cipher_suite)
 
-    # §9.2: without a PSK, supported_groups, key_share and signature_algorithms are required.
+def _choose_suite(config: ServerConfig, hello: ClientHello) -> SuiteParams:
+    for s in config.cipher_suites:
+        if s in hello.cipher_suites and (params := lookup_suite(s)) is not None:
+            return params
+    raise ProtocolError(Cause.no_common_cipher_suite)
+
+
+def _key_exchange_offer(
+    exts: dict[int, bytes],
+) -> tuple[tuple[int, ...], tuple[KeyShareEntry, ...]]:
+    """(supported_groups, key shares), checked against each other (§4.2.7, §4.2.8)."""
+    # §9.2: without a PSK, supported_groups and key_share are required.
     groups_data = exts.get(ExtensionType.supported_groups)
     shares_data = exts.get(ExtensionType.key_share)
     if groups_data is None and shares_data is None and ExtensionType.pre_shared_key in exts:
@@ -132,24 +147,39 @@ def _check_client_hello(config: ServerConfig, hello: ClientHello) -> HelloChoice
         # §4.2.8: each share must be for a group the client lists in supported_groups.
         if share.group not in offered_groups:
             raise ProtocolError(Cause.key_share_for_unlisted_group)
+    return offered_groups, shares
+
+
+def _choose_scheme(config: ServerConfig, exts: dict[int, bytes]) -> SignatureScheme:
     schemes_data = exts.get(ExtensionType.signature_algorithms)
     if schemes_data is None:
         raise ProtocolError(Cause.missing_signature_algorithms, "in ClientHello")
     schemes = SignatureAlgorithms.parse(schemes_data).schemes
-    if ExtensionType.signature_algorithms_cert in exts:
-        SignatureAlgorithmsCert.parse(exts[ExtensionType.signature_algorithms_cert])
-    if ExtensionType.server_name in exts:
-        ServerName.parse(exts[ExtensionType.server_name])
+    for kind in _VALIDATED_IN_CLIENT_HELLO:
+        if kind.extension_type in exts:
+            kind.parse(exts[kind.extension_type])
     if ExtensionType.cookie in exts:
         # Only a ClientHello answering our HelloRetryRequest may carry a cookie.
         raise ProtocolError(Cause.unsolicited_cookie)
-
     # `config.signature_schemes` is what we accept from the peer; what we
-    # sign with depends only on our key and the client's offer (§4.4.3).
+    # sign with depends only on our credentials and the client's offer (§4.4.3).
     scheme = config.credentials.choose_scheme(schemes)
     if scheme is None:
         raise ProtocolError(Cause.no_common_signature_scheme)
+    return scheme
 
+
+def _check_client_hello(config: ServerConfig, hello: ClientHello) -> HelloChoices:
+    """RFC 8446 §4.1.2, §4.2 and §9.2: what a TLS 1.3 ClientHello must hold,
+    and what we choose from it."""
+    exts = extension_map(hello.extensions)
+    _check_version(hello, exts)
+    refuse_misplaced(hello.extensions, Carrier.client_hello)
+    if ExtensionType.pre_shared_key in exts and not pre_shared_key_is_last(hello.extensions):
+        raise ProtocolError(Cause.pre_shared_key_not_last)
+    suite = _choose_suite(config, hello)
+    offered_groups, shares = _key_exchange_offer(exts)
+    scheme = _choose_scheme(config, exts)
     early_data = ExtensionType.early_data in exts
     shared_by_group = {s.group: s.key_exchange for s in shares}
     # Prefer a group the client already sent a share for: that saves a round trip.

@@ -194,22 +194,7 @@ class ClientExpectServerHello:
             if group not in self.config.groups or any(s.group == group for s in self.shares):
                 raise ProtocolError(Cause.retry_group_unusable)
             new_shares = (ClientKeyShare.generate(group, ctx.random),)
-        extensions = []
-        for e in self.hello.extensions:
-            if e.extension_type == ExtensionType.key_share:
-                e = KeyShareClientHello(
-                    tuple(KeyShareEntry(s.group, s.key_exchange) for s in new_shares)
-                ).to_extension()
-            extensions.append(e)
-        if cookie_data is not None:
-            extensions.append(Cookie(Cookie.parse(cookie_data).cookie).to_extension())
-        hello2 = ClientHello(
-            random=self.hello.random,
-            legacy_session_id=self.hello.legacy_session_id,
-            cipher_suites=self.hello.cipher_suites,
-            legacy_compression_methods=self.hello.legacy_compression_methods,
-            extensions=tuple(extensions),
-        )
+        hello2 = self._second_hello(new_shares, cookie_data)
         transcript = (
             self.transcript.select_hash(suite.hash_name)
             .restart_after_hello_retry_request()
@@ -234,6 +219,21 @@ class ClientExpectServerHello:
             retry_suite=suite.suite,
         )
         return state, out
+
+    def _second_hello(
+        self, shares: tuple[ClientKeyShare, ...], cookie_data: bytes | None
+    ) -> ClientHello:
+        """§4.1.2: the first ClientHello with only the changes the retry asks for."""
+        extensions = []
+        for e in self.hello.extensions:
+            if e.extension_type == ExtensionType.key_share:
+                e = KeyShareClientHello(
+                    tuple(KeyShareEntry(s.group, s.key_exchange) for s in shares)
+                ).to_extension()
+            extensions.append(e)
+        if cookie_data is not None:
+            extensions.append(Cookie(Cookie.parse(cookie_data).cookie).to_extension())
+        return replace(self.hello, extensions=tuple(extensions))
 
     def _server_hello(
         self, message: ServerHello, raw: bytes, suite: SuiteParams

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pinata.tls.errors import ProtocolError, decode_error
 
@@ -150,15 +150,17 @@ class Vector:
     minimum: int = 0
     maximum: int | None = None
     item: int = 1
+    # The effective maximum (the prefix's own when `maximum` is None).
+    bound: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def bound(self) -> int:
-        return _PREFIX_MAX[self.prefix] if self.maximum is None else self.maximum
+    def __post_init__(self) -> None:
+        bound = _PREFIX_MAX[self.prefix] if self.maximum is None else self.maximum
+        object.__setattr__(self, "bound", bound)
 
     def read(self, r: Reader) -> bytes:
         """The vector's content at `r`."""
-        data = r.vector(self.prefix, self.minimum, self.bound)
-        if len(data) % self.item:
+        data = bytes(r._take(r._length(self.prefix, self.minimum, self.bound)))
+        if self.item != 1 and len(data) % self.item:
             raise decode_error(
                 f"vector of {len(data)} bytes is not a list of {self.item}-byte items"
             )
@@ -166,7 +168,7 @@ class Vector:
 
     def reader(self, r: Reader) -> Reader:
         """A reader over the vector at `r`, for parsing its elements."""
-        return r.sub(self.prefix, self.minimum, self.bound)
+        return Reader(r._take(r._length(self.prefix, self.minimum, self.bound)))
 
     def read_u16s(self, r: Reader) -> tuple[int, ...]:
         """A vector of uint16 (`item` must be 2)."""

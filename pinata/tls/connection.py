@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import replace
 from datetime import datetime
 
 from pinata.tls.config import ClientConfig, ServerConfig
@@ -358,8 +357,16 @@ class _Connection:
             or bytes(content) != b"\x01"
         ):
             raise ProtocolError(Cause.change_cipher_spec_not_allowed)
-        seen: ReadPlaintext | ReadHandshake = replace(resume, ccs_seen=True)
-        self._read = replace(read, resume=seen) if isinstance(read, ReadSkippingEarlyData) else seen
+        seen = (
+            ReadPlaintext(ccs_seen=True)
+            if isinstance(resume, ReadPlaintext)
+            else ReadHandshake(resume.unprotector, resume.opened, ccs_seen=True)
+        )
+        self._read = (
+            ReadSkippingEarlyData(seen, read.budget)
+            if isinstance(read, ReadSkippingEarlyData)
+            else seen
+        )
 
     def _open(self, record: Record) -> tuple[int, bytes | memoryview] | None:
         """(content type, content) of a record under the read stage; None when
@@ -549,7 +556,7 @@ def _open_in(
         raise ProtocolError(Cause.unprotected_record_after_keys, f"type {content_type}")
     inner_type, content = read.unprotector.open(record)
     if isinstance(read, ReadHandshake) and not read.opened:
-        return replace(read, opened=True), inner_type, content
+        return ReadHandshake(read.unprotector, True, read.ccs_seen), inner_type, content
     return read, inner_type, content
 
 

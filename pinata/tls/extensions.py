@@ -12,6 +12,7 @@ the caller picks it: `find_typed(exts, KeyShareClientHello)`.
 from __future__ import annotations
 
 import enum
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -71,18 +72,23 @@ ALLOWED_IN: Mapping[int, frozenset[Carrier]] = MappingProxyType(
 )
 
 
+_ALLOWED_BY_CARRIER: Mapping[Carrier, frozenset[int]] = MappingProxyType(
+    {c: frozenset(t for t, carriers in ALLOWED_IN.items() if c in carriers) for c in Carrier}
+)
+
+
 def allowed_in(carrier: Carrier) -> frozenset[int]:
     """The extension types §4.2 lets `carrier` hold."""
-    return frozenset(t for t, carriers in ALLOWED_IN.items() if carrier in carriers)
+    return _ALLOWED_BY_CARRIER[carrier]
 
 
 def refuse_misplaced(extensions: Iterable[Extension], carrier: Carrier) -> None:
     """§4.2: "If an implementation receives an extension which it recognizes
     and which is not specified for the message in which it appears, it MUST
     abort the handshake with an 'illegal_parameter' alert." Unknown types pass."""
+    allowed = _ALLOWED_BY_CARRIER[carrier]
     for e in extensions:
-        carriers = ALLOWED_IN.get(e.extension_type)
-        if carriers is not None and carrier not in carriers:
+        if e.extension_type in ALLOWED_IN and e.extension_type not in allowed:
             raise ProtocolError(
                 Cause.extension_not_allowed_here, f"{carrier.value} with type {e.extension_type}"
             )
@@ -125,10 +131,12 @@ def parse_extensions(r: Reader, schema: Vector) -> tuple[Extension, ...]:
 
 def write_extensions(w: Writer, exts: Iterable[Extension], schema: Vector) -> None:
     """The extension block, bounded by the same `schema` its parser uses."""
-    with schema.block(w):
-        for ext in exts:
-            w.u16(ext.extension_type)
-            _EXTENSION_DATA.write(w, ext.extension_data)
+    parts = []
+    for ext in exts:
+        _EXTENSION_DATA.check(len(ext.extension_data))
+        parts.append(struct.pack(">HH", ext.extension_type, len(ext.extension_data)))
+        parts.append(ext.extension_data)
+    schema.write(w, b"".join(parts))
 
 
 def find_extension(exts: Iterable[Extension], ext_type: int) -> bytes | None:

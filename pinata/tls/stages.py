@@ -5,14 +5,15 @@ keys, or closed. A stage owns its AEAD and sequence number (inside its
 the application traffic secret is kept for the next KeyUpdate (§7.2), a
 handshake traffic secret is never kept once its keys exist.
 
-Stages are frozen: a change of stage is a new value, so no two flags can
-disagree about which keys are in use. Skipping rejected early data
+Stages are immutable (named tuples: cheap to build on the per-record path,
+and a change of stage is a new value), so no two flags can disagree about
+which keys are in use. Compare stages with isinstance, never with ==. Skipping rejected early data
 (§4.2.10) is a stage of its own, wrapping the one it will fall back to.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pinata.tls.record import RecordProtector, RecordUnprotector
 from pinata.tls.suites import SuiteParams
@@ -20,16 +21,14 @@ from pinata.tls.suites import SuiteParams
 # ---- what we read --------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ReadPlaintext:
+class ReadPlaintext(NamedTuple):
     """No keys yet: records arrive in the clear (§5.1). `ccs_seen`: the one
     middlebox-compatibility change_cipher_spec (§5) has arrived."""
 
     ccs_seen: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class ReadHandshake:
+class ReadHandshake(NamedTuple):
     """The peer's handshake traffic keys. Until a record opens under them
     (`opened`), the peer may not have them yet, so a plaintext alert is
     still its own to send (it may have refused our ServerHello)."""
@@ -39,17 +38,18 @@ class ReadHandshake:
     ccs_seen: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class ReadTraffic:
+class ReadTraffic(NamedTuple):
     """The peer's application traffic keys; `secret` derives the next ones."""
 
     unprotector: RecordUnprotector
     params: SuiteParams
-    secret: bytes = field(repr=False)
+    secret: bytes
+
+    def __repr__(self) -> str:  # never show a secret
+        return f"ReadTraffic({self.unprotector!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class ReadSkippingEarlyData:
+class ReadSkippingEarlyData(NamedTuple):
     """We declined the client's 0-RTT (§4.2.10): records that do not open
     are skipped while `budget` bytes last. The first record that opens, or
     the next handshake message, ends it and leaves `resume`."""
@@ -58,8 +58,7 @@ class ReadSkippingEarlyData:
     budget: int
 
 
-@dataclass(frozen=True, slots=True)
-class ReadClosed:
+class ReadClosed(NamedTuple):
     """Nothing more is read: the peer closed, or the connection failed."""
 
 
@@ -69,32 +68,31 @@ ReadStage = ReadPlaintext | ReadHandshake | ReadTraffic | ReadSkippingEarlyData 
 # ---- what we write -------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class WritePlaintext:
+class WritePlaintext(NamedTuple):
     """No keys yet. `first_flight`: nothing sent so far, so a client's first
     ClientHello may carry record version 0x0301 (§5.1)."""
 
     first_flight: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class WriteHandshake:
+class WriteHandshake(NamedTuple):
     """Our handshake traffic keys."""
 
     protector: RecordProtector
 
 
-@dataclass(frozen=True, slots=True)
-class WriteTraffic:
+class WriteTraffic(NamedTuple):
     """Our application traffic keys; `secret` derives the next ones."""
 
     protector: RecordProtector
     params: SuiteParams
-    secret: bytes = field(repr=False)
+    secret: bytes
+
+    def __repr__(self) -> str:  # never show a secret
+        return f"WriteTraffic({self.protector!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class WriteClosed:
+class WriteClosed(NamedTuple):
     """Nothing more is written: we sent close_notify, or a fatal alert."""
 
 

@@ -257,7 +257,6 @@ class ClientExpectServerHello:
         hs = schedule.handshake_secrets(shared_secret, transcript.digest())
         keys = _HandshakeKeys(
             config=self.config,
-            transcript=transcript,
             schedule=schedule,
             suite=suite,
             group=NamedGroup(server_share.group),
@@ -268,7 +267,7 @@ class ClientExpectServerHello:
             compatibility_mode=bool(self.hello.legacy_session_id),
             sent_ccs=self.retry_suite is not None and bool(self.hello.legacy_session_id),
         )
-        return ClientExpectEncryptedExtensions(keys), [
+        return ClientExpectEncryptedExtensions(keys, transcript), [
             note_in(
                 "ServerHello",
                 version="TLS1.3",
@@ -284,7 +283,6 @@ class ClientExpectServerHello:
 @dataclass(frozen=True)
 class _HandshakeKeys:
     config: ClientConfig
-    transcript: Transcript
     schedule: KeySchedule
     suite: SuiteParams
     group: NamedGroup
@@ -299,6 +297,7 @@ class _HandshakeKeys:
 @dataclass(frozen=True)
 class ClientExpectEncryptedExtensions:
     keys: _HandshakeKeys
+    transcript: Transcript
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (EncryptedExtensions,)
 
     def handle(
@@ -314,12 +313,15 @@ class ClientExpectEncryptedExtensions:
             raise ProtocolError(Cause.server_name_reply_not_empty)
         if ExtensionType.supported_groups in exts:
             SupportedGroups.parse(exts[ExtensionType.supported_groups])
-        keys = replace(self.keys, transcript=self.keys.transcript.add(raw))
-        return ClientExpectCertificateOrRequest(keys), [note_in("EncryptedExtensions")]
+        transcript = self.transcript.add(raw)
+        return ClientExpectCertificateOrRequest(self.keys, transcript), [
+            note_in("EncryptedExtensions")
+        ]
 
 
 def _accept_server_certificate(
     keys: _HandshakeKeys,
+    transcript: Transcript,
     ctx: HandshakeContext,
     message: Certificate,
     raw: bytes,
@@ -330,8 +332,8 @@ def _accept_server_certificate(
         # §4.4.2.4: a server must always send a certificate in this mode.
         raise ProtocolError(Cause.server_certificate_empty)
     peer = authenticate_peer(message, keys.config.authenticate_server, ctx.now)
-    keys = replace(keys, transcript=keys.transcript.add(raw))
-    return ClientExpectCertificateVerify(keys, request, requested_schemes, peer), [
+    transcript = transcript.add(raw)
+    return ClientExpectCertificateVerify(keys, transcript, request, requested_schemes, peer), [
         note_in("Certificate", certificates=len(message.certificate_list)),
         note_in("peer_chain", subjects=peer.subjects[:8]),
     ]
@@ -340,13 +342,16 @@ def _accept_server_certificate(
 @dataclass(frozen=True)
 class ClientExpectCertificateOrRequest:
     keys: _HandshakeKeys
+    transcript: Transcript
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (CertificateRequest, Certificate)
 
     def handle(
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
     ) -> tuple[ClientState, list[Output]]:
         if isinstance(message, Certificate):
-            return _accept_server_certificate(self.keys, ctx, message, raw, None, ())
+            return _accept_server_certificate(
+                self.keys, self.transcript, ctx, message, raw, None, ()
+            )
         assert isinstance(message, CertificateRequest)
         if message.certificate_request_context:
             # §4.3.2: empty during the handshake; only post-handshake auth uses it.
@@ -358,13 +363,16 @@ class ClientExpectCertificateOrRequest:
         if schemes_data is None:
             raise ProtocolError(Cause.missing_signature_algorithms, "in CertificateRequest")
         schemes = SignatureAlgorithms.parse(schemes_data).schemes
-        keys = replace(self.keys, transcript=self.keys.transcript.add(raw))
-        return ClientExpectCertificate(keys, message, schemes), [note_in("CertificateRequest")]
+        transcript = self.transcript.add(raw)
+        return ClientExpectCertificate(self.keys, transcript, message, schemes), [
+            note_in("CertificateRequest")
+        ]
 
 
 @dataclass(frozen=True)
 class ClientExpectCertificate:
     keys: _HandshakeKeys
+    transcript: Transcript
     request: CertificateRequest
     requested_schemes: tuple[int, ...]
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (Certificate,)
@@ -374,13 +382,14 @@ class ClientExpectCertificate:
     ) -> tuple[ClientState, list[Output]]:
         assert isinstance(message, Certificate)
         return _accept_server_certificate(
-            self.keys, ctx, message, raw, self.request, self.requested_schemes
+            self.keys, self.transcript, ctx, message, raw, self.request, self.requested_schemes
         )
 
 
 @dataclass(frozen=True)
 class ClientExpectCertificateVerify:
     keys: _HandshakeKeys
+    transcript: Transcript
     request: CertificateRequest | None
     requested_schemes: tuple[int, ...]
     peer: VerifiedPeer
@@ -394,17 +403,24 @@ class ClientExpectCertificateVerify:
             message,
             self.peer,
             self.keys.config.signature_schemes,
-            self.keys.transcript,
+            self.transcript,
             peer_is_server=True,
         )
-        keys = replace(self.keys, transcript=self.keys.transcript.add(raw))
-        state = ClientExpectFinished(keys, self.request, self.requested_schemes, self.peer, scheme)
+        state = ClientExpectFinished(
+            self.keys,
+            self.transcript.add(raw),
+            self.request,
+            self.requested_schemes,
+            self.peer,
+            scheme,
+        )
         return state, [note_in("CertificateVerify", scheme=scheme.name)]
 
 
 @dataclass(frozen=True)
 class ClientExpectFinished:
     keys: _HandshakeKeys
+    transcript: Transcript
     request: CertificateRequest | None
     requested_schemes: tuple[int, ...]
     peer: VerifiedPeer
@@ -416,8 +432,8 @@ class ClientExpectFinished:
     ) -> tuple[ClientState, list[Output]]:
         assert isinstance(message, Finished)
         k = self.keys
-        check_finished(message, k.schedule, k.server_handshake_secret, k.transcript)
-        transcript = k.transcript.add(raw)
+        check_finished(message, k.schedule, k.server_handshake_secret, self.transcript)
+        transcript = self.transcript.add(raw)
         app = k.schedule.application_secrets(k.handshake_secret, transcript.digest())
         out: list[Output] = [
             note_in("Finished"),

@@ -8,7 +8,7 @@ handshake only: no PSK, no 0-RTT, optional client authentication.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pinata.tls.config import ServerConfig, VerifiedPeer
@@ -283,15 +283,14 @@ def _server_flight(
     )
     common = _AfterServerFlight(
         config=config,
-        transcript=transcript,
         schedule=schedule,
         negotiated=Negotiated(choices.suite, choices.group, choices.scheme),
         client_handshake_secret=hs.client_handshake_traffic_secret,
         client_application_secret=app.client_application_traffic_secret_0,
     )
     if config.authenticate_client is not None:
-        return ServerExpectCertificate(common), out
-    return ServerExpectFinished(common, peer=None, peer_scheme=None), out
+        return ServerExpectCertificate(common, transcript), out
+    return ServerExpectFinished(common, transcript, peer=None, peer_scheme=None), out
 
 
 def _hello_retry_request(
@@ -447,7 +446,6 @@ class ServerExpectSecondClientHello:
 @dataclass(frozen=True)
 class _AfterServerFlight:
     config: ServerConfig
-    transcript: Transcript
     schedule: KeySchedule
     negotiated: Negotiated
     client_handshake_secret: bytes = field(repr=False)
@@ -457,6 +455,7 @@ class _AfterServerFlight:
 @dataclass(frozen=True)
 class ServerExpectCertificate:
     common: _AfterServerFlight
+    transcript: Transcript
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (Certificate,)
 
     def handle(
@@ -470,8 +469,7 @@ class ServerExpectCertificate:
             # §4.4.2.4: we required a certificate and got none.
             raise ProtocolError(Cause.client_certificate_missing)
         peer = authenticate_peer(message, authenticate, ctx.now)
-        common = replace(self.common, transcript=self.common.transcript.add(raw))
-        return ServerExpectCertificateVerify(common, peer), [
+        return ServerExpectCertificateVerify(self.common, self.transcript.add(raw), peer), [
             note,
             note_in("peer_chain", subjects=peer.subjects[:8]),
         ]
@@ -480,6 +478,7 @@ class ServerExpectCertificate:
 @dataclass(frozen=True)
 class ServerExpectCertificateVerify:
     common: _AfterServerFlight
+    transcript: Transcript
     peer: VerifiedPeer
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (CertificateVerify,)
 
@@ -491,11 +490,10 @@ class ServerExpectCertificateVerify:
             message,
             self.peer,
             self.common.config.signature_schemes,
-            self.common.transcript,
+            self.transcript,
             peer_is_server=False,
         )
-        common = replace(self.common, transcript=self.common.transcript.add(raw))
-        return ServerExpectFinished(common, self.peer, scheme), [
+        return ServerExpectFinished(self.common, self.transcript.add(raw), self.peer, scheme), [
             note_in("CertificateVerify", scheme=scheme.name)
         ]
 
@@ -503,6 +501,7 @@ class ServerExpectCertificateVerify:
 @dataclass(frozen=True)
 class ServerExpectFinished:
     common: _AfterServerFlight
+    transcript: Transcript
     peer: VerifiedPeer | None
     peer_scheme: SignatureScheme | None
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (Finished,)
@@ -512,7 +511,7 @@ class ServerExpectFinished:
     ) -> tuple[ServerState, list[Output]]:
         assert isinstance(message, Finished)
         c = self.common
-        check_finished(message, c.schedule, c.client_handshake_secret, c.transcript)
+        check_finished(message, c.schedule, c.client_handshake_secret, self.transcript)
         n = c.negotiated
         event = HandshakeComplete(
             version=TLS13,

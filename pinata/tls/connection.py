@@ -372,6 +372,8 @@ class _Connection:
         """(content type, content) of a record under the read stage; None when
         it was skipped as early data."""
         read = self._read
+        if isinstance(read, ReadTraffic):  # the common case, kept short
+            return read.unprotector.open(record)  # refuses an unprotected record
         if not isinstance(read, ReadSkippingEarlyData):
             stage, content_type, content = _open_in(read, record)
             self._read = stage

@@ -399,13 +399,41 @@ def test_an_unknown_extension_in_a_certificate_request_is_ignored() -> None:
         (ExtensionType.application_layer_protocol_negotiation, b"\x00\x00"),
         (ExtensionType.psk_key_exchange_modes, b"\x00"),
         (ExtensionType.early_data, b"\x00"),
+        (ExtensionType.server_name, b"\x00"),
+        (ExtensionType.signature_algorithms_cert, b"\x00\x01\x00"),
     ],
-    ids=["alpn_empty_list", "psk_modes_empty", "early_data_not_empty"],
+    ids=[
+        "alpn_empty_list",
+        "psk_modes_empty",
+        "early_data_not_empty",
+        "server_name_truncated",
+        "signature_algorithms_cert_odd",
+    ],
 )
 def test_a_malformed_client_hello_extension_we_do_not_act_on_is_decode_error(
     extension_type: ExtensionType, body: bytes
 ) -> None:
     ext = Extension(extension_type, body)
-    hello = with_extensions(first_client_hello(), lambda exts: [*exts, ext])
+    hello = with_extensions(
+        first_client_hello(),
+        lambda exts: [e for e in exts if e.extension_type != extension_type] + [ext],
+    )
     f = server_alert_for(hello_record(hello))
     assert f.alert == A.decode_error and f.cause is Cause.malformed_message
+
+
+def test_the_limits_are_the_figures_the_readme_states() -> None:
+    from pinata.tls import connection
+
+    assert connection.MAX_HANDSHAKE_MESSAGE == 16 * 1024
+    assert connection.MAX_MESSAGE_BY_TYPE[HandshakeType.certificate] == 64 * 1024
+    assert connection.MAX_CLIENT_HELLO == 131_396
+    assert connection.MAX_BY_GRAMMAR[HandshakeType.finished] == 48
+    assert connection.MAX_BY_GRAMMAR[HandshakeType.key_update] == 1
+    assert connection.MAX_HANDSHAKE_TOTAL == 256 * 1024
+    assert connection.MAX_EARLY_DATA_SKIPPED == 64 * 1024
+    assert (MAX_KEY_UPDATES_IN_A_ROW, MAX_WARNING_ALERTS_IN_A_ROW, MAX_EMPTY_RECORDS_IN_A_ROW) == (
+        32,
+        5,
+        32,
+    )

@@ -176,14 +176,17 @@ class Vector:
         return struct.unpack(f">{len(data) // 2}H", data)
 
     def check(self, length: int) -> None:
+        """`ValueError` unless `length` bytes fit this vector (a local mistake)."""
         if not self.minimum <= length <= self.bound or length % self.item:
             raise ValueError(f"vector of {length} bytes outside [{self.minimum}, {self.bound}]")
 
     def write(self, w: Writer, data: bytes) -> None:
+        """`data` with its length prefix; `ValueError` if out of bounds."""
         self.check(len(data))
         w.vector(self.prefix, data)
 
     def write_u16s(self, w: Writer, values: Sequence[int]) -> None:
+        """A vector of uint16; `ValueError` if out of bounds."""
         self.write(w, struct.pack(f">{len(values)}H", *values))
 
     @contextmanager

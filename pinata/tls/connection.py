@@ -58,7 +58,6 @@ from pinata.tls.handshake.server import (
     ServerExpectClientHello,
     ServerState,
 )
-from pinata.tls.keyschedule import KeySchedule
 from pinata.tls.messages import KeyUpdate, NewSessionTicket, parse_handshake_message
 from pinata.tls.record import (
     Record,
@@ -292,9 +291,7 @@ class _Connection:
         write = self._write
         assert isinstance(write, WriteTraffic)
         self._out.append(self._seal_many(write, _HANDSHAKE, KeyUpdate(request).encode()))
-        secret = KeySchedule(write.params).next_traffic_secret(write.secret)
-        # §7.2: the old secret is dropped with the stage that held it.
-        self._write = WriteTraffic(RecordProtector(write.params, secret), write.params, secret)
+        self._write = write.after_key_update()
         self.trace.add("out", "KeyUpdate", request_update=int(request))
 
     # ---- endings ---------------------------------------------------------
@@ -519,9 +516,7 @@ class _Connection:
                 raise ProtocolError(Cause.too_many_key_updates)
             read = self._read
             assert isinstance(read, ReadTraffic)
-            secret = KeySchedule(read.params).next_traffic_secret(read.secret)
-            # §7.2: the old secret is dropped with the stage that held it.
-            self._read = ReadTraffic(RecordUnprotector(read.params, secret), read.params, secret)
+            self._read = read.after_key_update()
             self.trace.add("in", "KeyUpdate", request_update=message.request_update)
             if message.request_update == KeyUpdateRequest.update_requested and isinstance(
                 self._write, WriteTraffic

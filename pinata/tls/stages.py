@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from pinata.tls.keyschedule import KeySchedule
 from pinata.tls.record import RecordProtector, RecordUnprotector
 from pinata.tls.suites import SuiteParams
 
@@ -47,6 +48,12 @@ class ReadTraffic(NamedTuple):
 
     def __repr__(self) -> str:  # never show a secret
         return f"ReadTraffic({self.unprotector!r})"
+
+    def after_key_update(self) -> ReadTraffic:
+        """The next generation (§4.6.3, §7.2): new keys, sequence number 0;
+        this stage's secret goes with it."""
+        secret = KeySchedule(self.params).next_traffic_secret(self.secret)
+        return ReadTraffic(RecordUnprotector(self.params, secret), self.params, secret)
 
 
 class ReadSkippingEarlyData(NamedTuple):
@@ -90,6 +97,12 @@ class WriteTraffic(NamedTuple):
 
     def __repr__(self) -> str:  # never show a secret
         return f"WriteTraffic({self.protector!r})"
+
+    def after_key_update(self) -> WriteTraffic:
+        """The next generation (§4.6.3, §7.2): new keys, sequence number 0;
+        this stage's secret goes with it."""
+        secret = KeySchedule(self.params).next_traffic_secret(self.secret)
+        return WriteTraffic(RecordProtector(self.params, secret), self.params, secret)
 
 
 class WriteClosed(NamedTuple):

@@ -93,10 +93,12 @@ Output = (
 
 
 def note_in(what: str, **details: TraceValue) -> Note:
+    """A trace entry for a message received."""
     return Note("in", what, tuple(details.items()))
 
 
 def note_out(what: str, **details: TraceValue) -> Note:
+    """A trace entry for a message sent."""
     return Note("out", what, tuple(details.items()))
 
 
@@ -110,6 +112,7 @@ def send(message: bytes, transcript: Transcript, out: list[Output]) -> Transcrip
 
 
 def extension_map(extensions: Sequence[Extension]) -> dict[int, bytes]:
+    """Extension type to body, for a block the parser already checked."""
     # Duplicates were refused by the parser (RFC 8446 §4.2), so a dict loses nothing.
     return {e.extension_type: e.extension_data for e in extensions}
 
@@ -142,6 +145,7 @@ def refuse_unrequested(
 
 
 def certificate_message(credentials: Credentials | None, context: bytes = b"") -> Certificate:
+    """Our Certificate (§4.4.2): the chain, or an empty list without credentials."""
     chain = credentials.chain if credentials is not None else ()
     return Certificate(context, tuple(CertificateEntry(der, ()) for der in chain))
 
@@ -170,6 +174,7 @@ def certificate_verify(
     transcript: Transcript,
     is_server: bool,
 ) -> CertificateVerify:
+    """Our CertificateVerify (§4.4.3) over the transcript so far."""
     signed = certificate_verify_message(is_server, transcript.digest())
     return CertificateVerify(scheme, credentials.sign(scheme, signed))
 
@@ -181,6 +186,8 @@ def check_certificate_verify(
     transcript: Transcript,
     peer_is_server: bool,
 ) -> SignatureScheme:
+    """The peer's scheme, once its CertificateVerify checks out (§4.4.3);
+    raises `ProtocolError` otherwise."""
     # §4.4.3: the scheme must be one we offered in signature_algorithms.
     if message.algorithm not in offered:
         raise ProtocolError(Cause.signature_scheme_not_offered, f"0x{message.algorithm:04x}")
@@ -196,12 +203,15 @@ def check_certificate_verify(
 
 
 def finished_message(schedule: KeySchedule, base_key: bytes, transcript: Transcript) -> Finished:
+    """Our Finished (§4.4.4) over the transcript so far."""
     return Finished(schedule.finished_verify_data(base_key, transcript.digest()))
 
 
 def check_finished(
     message: Finished, schedule: KeySchedule, base_key: bytes, transcript: Transcript
 ) -> None:
+    """§4.4.4: `finished_wrong_length` or `bad_finished` unless the peer's
+    Finished matches the transcript."""
     expected = schedule.finished_verify_data(base_key, transcript.digest())
     if len(message.verify_data) != len(expected):
         raise ProtocolError(Cause.finished_wrong_length)

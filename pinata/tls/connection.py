@@ -449,11 +449,13 @@ class _Connection:
         if not content:
             raise ProtocolError(Cause.empty_handshake_record)  # §5.1
         self._handshake_total += len(content)
-        if self._handshake_total > MAX_HANDSHAKE_TOTAL and not self.handshake_complete:
+        if self._handshake_total > MAX_HANDSHAKE_TOTAL and not isinstance(
+            self._state, _ESTABLISHED
+        ):
             raise ProtocolError(Cause.handshake_over_cap)
         buffer = self._handshake_buffer
         buffer += content
-        while len(buffer) >= 4 and not self.closed:
+        while len(buffer) >= 4 and not isinstance(self._read, ReadClosed):
             msg_type = buffer[0]
             length = int.from_bytes(buffer[1:4], "big")
             _check_message_length(msg_type, length)
@@ -472,7 +474,7 @@ class _Connection:
             # §4.2.10: early data comes only before the client's next flight;
             # a handshake message (a second ClientHello, say) ends the skipping.
             self._read = self._read.resume
-        if self.handshake_complete:
+        if isinstance(self._state, _ESTABLISHED):
             return self._on_post_handshake(message, events)
         if not isinstance(message, self._state.expects):
             raise ProtocolError(

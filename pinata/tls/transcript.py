@@ -52,7 +52,12 @@ class Transcript:
             return Transcript((*self._pending, bytes(message)), None, self._messages + 1)
         h = self._hash.copy()
         h.update(message)
-        return Transcript((), h, self._messages + 1)
+        # The hot path (about ten messages a handshake): no __init__ frame.
+        added = object.__new__(Transcript)
+        added._pending = ()
+        added._hash = h
+        added._messages = self._messages + 1
+        return added
 
     def select_hash(self, hash_name: str) -> Transcript:
         """This transcript under the negotiated suite's hash, what was buffered hashed."""

@@ -385,8 +385,15 @@ class _Connection:
                 self._read = ReadSkippingEarlyData(read.resume, read.budget - length)
                 return None
             raise
-        if isinstance(stage, ReadTraffic) or (isinstance(stage, ReadHandshake) and stage.opened):
-            self._read = stage  # §4.2.10: the first record that opens ends the skipping
+        if (
+            isinstance(stage, ReadTraffic)
+            or (isinstance(stage, ReadHandshake) and stage.opened)
+            or content_type == _HANDSHAKE
+        ):
+            # §4.2.10: early data comes only before the client's next flight:
+            # the first record that opens, or a handshake record (a second
+            # ClientHello, say), ends the skipping.
+            self._read = stage
         else:
             self._read = ReadSkippingEarlyData(stage, read.budget)
         return content_type, content
@@ -470,10 +477,6 @@ class _Connection:
 
     def _on_handshake_message(self, msg_type: int, raw: bytes, events: list[Event]) -> bool:
         message = parse_handshake_message(msg_type, memoryview(raw)[4:])
-        if isinstance(self._read, ReadSkippingEarlyData):
-            # §4.2.10: early data comes only before the client's next flight;
-            # a handshake message (a second ClientHello, say) ends the skipping.
-            self._read = self._read.resume
         if isinstance(self._state, _ESTABLISHED):
             return self._on_post_handshake(message, events)
         if not isinstance(message, self._state.expects):
@@ -496,7 +499,7 @@ class _Connection:
                 self._flush_handshake()
                 self._write = _write_stage(output)
             elif isinstance(output, SetReadKeys):
-                self._read = _read_stage(output, ccs_seen(self._read))
+                self._read = _read_stage(output, not output.application and ccs_seen(self._read))
                 read_keys_changed = True
             elif isinstance(output, SendChangeCipherSpec):
                 self._flush_handshake()

@@ -69,7 +69,7 @@ def _typed(selector: int, body: bytes) -> None:
 
 def _extension_block(selector: int, body: bytes) -> None:
     r = Reader(body)
-    exts = ext.parse_extensions(r, allow_empty=bool(selector & 1))
+    exts = ext.parse_extensions(r, ext.EXTENSIONS if selector & 1 else ext.PRESENT_EXTENSIONS)
     r.expect_end("extensions")
     types = [e.extension_type for e in exts]
     if len(set(types)) != len(types):
@@ -86,8 +86,10 @@ def _key_share(selector: int, body: bytes) -> None:
 
 def _signature(selector: int, body: bytes) -> None:
     inp = Input(body)
-    scheme = inp.u16() if selector & 8 else (
-        SignatureScheme.ed25519 if selector & 4 else SignatureScheme.ecdsa_secp256r1_sha256
+    scheme = (
+        inp.u16()
+        if selector & 8
+        else (SignatureScheme.ed25519 if selector & 4 else SignatureScheme.ecdsa_secp256r1_sha256)
     )
     key = _ED25519 if selector & 16 else _P256
     verify(scheme, key, b"transcript", inp.rest())

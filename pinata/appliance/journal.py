@@ -41,6 +41,8 @@ class ConnectionRecord:
     outcome: Outcome | None = None
     alert: str | None = None
     alert_code: int | None = None
+    # The engine's typed cause (`pinata.tls.errors.Cause`) when it ended the connection.
+    cause: str | None = None
     # Our words for why (a limit's name, the engine's failure reason).
     detail: str | None = None
     version: str | None = None
@@ -76,6 +78,8 @@ class ConnectionRecord:
             self.outcome = Outcome.alert_sent if failure.sent else Outcome.alert_received
             self.alert_code = int(failure.alert)
             self.alert = alert_name(int(failure.alert))
+        if failure.cause is not None:
+            self.cause = failure.cause.value
         self.detail = failure.reason[:MAX_REASON]
 
     def finish(self, outcome: Outcome, detail: str | None = None) -> None:
@@ -104,6 +108,7 @@ class ConnectionRecord:
         }
         optional: dict[str, object | None] = {
             "alert": self.alert,
+            "cause": self.cause,
             "detail": self.detail,
             "version": self.version,
             "cipher_suite": self.cipher_suite,

@@ -29,7 +29,7 @@ from bait_ca import toy as bait_ca_toy
 from bait_ca.ca import ceremony
 from bait_ca.issued import Issued
 from pinata.secret import Secret
-from pinata.tls.config import Credentials
+from pinata.tls.config import Credentials, InvalidCredentials
 
 # What the original piñata listened on, and where it connected back to.
 TLS_SERVER_PORT = 10000
@@ -183,24 +183,17 @@ def parse_private_key(pem: bytes, field_name: str) -> CertificateIssuerPrivateKe
     return key
 
 
-def _public_der(key: object) -> bytes:
-    public_bytes = getattr(key, "public_bytes")  # noqa: B009 - every key type has it
-    der: bytes = public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return der
-
-
 def credentials_from_pem(
     chain_pem: bytes, key_pem: bytes, chain_field: str, key_field: str
 ) -> Credentials:
     """A chain (leaf first) and its key; refused unless the key is the leaf's."""
     chain = parse_certificates(chain_pem, chain_field)
     key = parse_private_key(key_pem, key_field)
-    leaf = cx509.load_der_x509_certificate(chain[0])
-    if _public_der(leaf.public_key()) != _public_der(key.public_key()):
-        raise ConfigError(key_field, f"does not match the first certificate of {chain_field}")
-    return Credentials(chain=chain, private_key=key)
+    try:
+        # The one constructor checks the match and derives the signing schemes.
+        return Credentials(chain, key)
+    except InvalidCredentials as error:
+        raise ConfigError(key_field, f"{error} (the first certificate of {chain_field})") from None
 
 
 def _credentials_of(issued: Issued) -> Credentials:

@@ -15,9 +15,11 @@ from typing import Protocol
 import trio
 
 from pinata.tls.constants import MAX_CIPHERTEXT, MAX_PLAINTEXT, RECORD_HEADER_LEN
+from pinata.tls.errors import Cause
 from pinata.tls.events import (
     ApplicationData,
     ConnectionFailed,
+    Ended,
     Event,
     HandshakeComplete,
     PeerClosed,
@@ -127,7 +129,7 @@ class TLSStream(trio.abc.Stream):
         while self.handshake is None:
             self._raise_if_failed()
             if self.peer_closed is not None or self._eof_fed:
-                raise TLSFailed(ConnectionFailed(None, False, "closed during the handshake"))
+                raise TLSFailed(ConnectionFailed(Ended(Cause.closed_during_handshake)))
             await self._pump()
         return self.handshake
 

@@ -63,7 +63,7 @@ def _credentials(directory: Path, name: str) -> Credentials:
     issued = Issued.from_pem(
         (directory / f"{name}.pem").read_bytes(), (directory / f"{name}.key").read_bytes()
     )
-    return Credentials.from_certificates((issued.der,), issued.private_key)
+    return Credentials((issued.der,), issued.private_key)
 
 
 def read_pki(directory: Path) -> Pki:

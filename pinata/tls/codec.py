@@ -7,8 +7,10 @@ returns a value or raises `ProtocolError(decode_error)`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import struct
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from pinata.tls.errors import ProtocolError, decode_error
 
@@ -125,8 +127,75 @@ class Writer:
             raise ValueError(f"{n} bytes do not fit a {prefix}-byte length")
         self._buf[start : start + prefix] = n.to_bytes(prefix, "big")
 
+    @property
+    def position(self) -> int:
+        return len(self._buf)
+
     def getvalue(self) -> bytes:
         return bytes(self._buf)
 
 
-__all__ = ["ProtocolError", "Reader", "Writer"]
+@dataclass(frozen=True, slots=True)
+class Vector:
+    """One vector field's schema, written once: `T x<minimum..maximum>` with a
+    `prefix`-byte length (RFC 8446 §3.4), whose length must be a multiple of
+    `item` (2 for a list of uint16). The same descriptor parses and
+    serialises, so the two directions cannot disagree about a bound.
+
+    Parsing a vector out of bounds is the peer's fault (`decode_error`);
+    serialising one is ours (`ValueError`: we never send what we would refuse).
+    """
+
+    prefix: int
+    minimum: int = 0
+    maximum: int | None = None
+    item: int = 1
+    # The effective maximum (the prefix's own when `maximum` is None).
+    bound: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        bound = _PREFIX_MAX[self.prefix] if self.maximum is None else self.maximum
+        object.__setattr__(self, "bound", bound)
+
+    def read(self, r: Reader) -> bytes:
+        """The vector's content at `r`."""
+        data = bytes(r._take(r._length(self.prefix, self.minimum, self.bound)))
+        if self.item != 1 and len(data) % self.item:
+            raise decode_error(
+                f"vector of {len(data)} bytes is not a list of {self.item}-byte items"
+            )
+        return data
+
+    def reader(self, r: Reader) -> Reader:
+        """A reader over the vector at `r`, for parsing its elements."""
+        return Reader(r._take(r._length(self.prefix, self.minimum, self.bound)))
+
+    def read_u16s(self, r: Reader) -> tuple[int, ...]:
+        """A vector of uint16 (`item` must be 2)."""
+        data = self.read(r)
+        return struct.unpack(f">{len(data) // 2}H", data)
+
+    def check(self, length: int) -> None:
+        """`ValueError` unless `length` bytes fit this vector (a local mistake)."""
+        if not self.minimum <= length <= self.bound or length % self.item:
+            raise ValueError(f"vector of {length} bytes outside [{self.minimum}, {self.bound}]")
+
+    def write(self, w: Writer, data: bytes) -> None:
+        """`data` with its length prefix; `ValueError` if out of bounds."""
+        self.check(len(data))
+        w.vector(self.prefix, data)
+
+    def write_u16s(self, w: Writer, values: Sequence[int]) -> None:
+        """A vector of uint16; `ValueError` if out of bounds."""
+        self.write(w, struct.pack(f">{len(values)}H", *values))
+
+    @contextmanager
+    def block(self, w: Writer) -> Iterator[None]:
+        """Everything written inside is the vector's content, bounds checked at the end."""
+        start = w.position
+        with w.prefixed(self.prefix):
+            yield
+        self.check(w.position - start - self.prefix)
+
+
+__all__ = ["ProtocolError", "Reader", "Vector", "Writer"]

@@ -19,11 +19,13 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     CertificatePublicKeyTypes,
 )
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pinata.tls.constants import CipherSuite, NamedGroup, SignatureScheme
-from pinata.tls.errors import AlertDescription
+from pinata.tls.errors import AlertDescription, LocalProtocolError
 from pinata.tls.extensions import CertificateAuthorities, SignatureAlgorithms
 from pinata.tls.messages import Certificate, CertificateEntry, CertificateRequest
+from pinata.tls.signatures import schemes_for_key, sign
 
 
 @dataclass(frozen=True)
@@ -61,21 +63,66 @@ def spki_is_rsassa_pss(certificate_der: bytes) -> bool:
 PeerAuthenticator = Callable[[Sequence[bytes], datetime], VerifiedPeer | PeerRejected]
 
 
-@dataclass(frozen=True)
+class InvalidCredentials(ValueError):
+    """A certificate and key that cannot be our credentials (a local mistake)."""
+
+
+def _spki(public_key: object) -> bytes:
+    public_bytes = getattr(public_key, "public_bytes")  # noqa: B009 - every key type has it
+    der: bytes = public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return der
+
+
 class Credentials:
-    """Our own certificate chain (DER, leaf first) and its private key."""
+    """Our own certificate chain (DER, leaf first) and the leaf's private key.
 
-    chain: tuple[bytes, ...]
-    private_key: CertificateIssuerPrivateKeyTypes
-    # An id-RSASSA-PSS key signs only with rsa_pss_pss_* (RFC 8446 §4.2.3).
-    key_is_rsassa_pss: bool = False
+    The only way to build one is from the chain and the key: the constructor
+    checks that the key is the leaf's, reads the key's kind off the leaf's
+    SubjectPublicKeyInfo (an id-RSASSA-PSS key signs only with
+    rsa_pss_pss_*, RFC 8446 §4.2.3) and derives the CertificateVerify
+    schemes it can sign with, best first. Nothing else decides them.
+    """
 
-    @classmethod
-    def from_certificates(
-        cls, chain: tuple[bytes, ...], private_key: CertificateIssuerPrivateKeyTypes
-    ) -> Credentials:
-        """Credentials whose key kind is read off the leaf's SubjectPublicKeyInfo."""
-        return cls(chain, private_key, key_is_rsassa_pss=spki_is_rsassa_pss(chain[0]))
+    __slots__ = ("_private_key", "chain", "key_is_rsassa_pss", "schemes")
+
+    def __init__(
+        self, chain: Sequence[bytes], private_key: CertificateIssuerPrivateKeyTypes
+    ) -> None:
+        """Takes the chain (DER, leaf first) and the leaf's key; raises
+        `InvalidCredentials` if the chain is empty or unreadable, the key is
+        not the leaf's, or the key can sign no TLS 1.3 scheme."""
+        self.chain: tuple[bytes, ...] = tuple(chain)
+        if not self.chain:
+            raise InvalidCredentials("no certificate")
+        try:
+            leaf = x509.load_der_x509_certificate(self.chain[0])
+            leaf_spki = _spki(leaf.public_key())
+        except ValueError as error:
+            raise InvalidCredentials(f"the leaf certificate cannot be read: {error}") from None
+        if leaf_spki != _spki(private_key.public_key()):
+            raise InvalidCredentials("the key does not match the leaf certificate")
+        self._private_key = private_key
+        self.key_is_rsassa_pss: bool = spki_is_rsassa_pss(self.chain[0])
+        self.schemes: tuple[SignatureScheme, ...] = schemes_for_key(
+            private_key, key_is_rsassa_pss=self.key_is_rsassa_pss
+        )
+        if not self.schemes:
+            raise InvalidCredentials("the key can sign with no TLS 1.3 signature scheme")
+
+    @property
+    def private_key(self) -> CertificateIssuerPrivateKeyTypes:
+        return self._private_key
+
+    def choose_scheme(self, offered: Sequence[int]) -> SignatureScheme | None:
+        """Our preferred scheme among those the peer offered, or None (§4.4.2.2)."""
+        wanted = frozenset(offered)
+        return next((s for s in self.schemes if s in wanted), None)
+
+    def sign(self, scheme: SignatureScheme, message: bytes) -> bytes:
+        """A CertificateVerify signature with one of `schemes` (else `LocalProtocolError`)."""
+        if scheme not in self.schemes:
+            raise LocalProtocolError(f"these credentials cannot sign with {scheme.name}")
+        return sign(scheme, self._private_key, message, key_is_rsassa_pss=self.key_is_rsassa_pss)
 
     def __repr__(self) -> str:  # never print a key
         return f"Credentials(chain=<{len(self.chain)} certificates>, private_key=<hidden>)"

@@ -26,11 +26,20 @@ from pinata.tls.constants import (
 from pinata.tls.errors import (
     AlertDescription,
     AlertLevel,
+    Cause,
     LocalProtocolError,
     ProtocolError,
     alert_name,
 )
-from pinata.tls.events import ApplicationData, ConnectionFailed, Event, PeerClosed
+from pinata.tls.events import (
+    ApplicationData,
+    ConnectionFailed,
+    Ended,
+    Event,
+    LocalFailure,
+    PeerAlert,
+    PeerClosed,
+)
 from pinata.tls.handshake import client as client_states
 from pinata.tls.handshake.common import (
     Complete,
@@ -44,8 +53,11 @@ from pinata.tls.handshake.common import (
     SetWriteKeys,
     SkipEarlyData,
 )
-from pinata.tls.handshake.server import ServerExpectClientHello, ServerState
-from pinata.tls.keyschedule import KeySchedule
+from pinata.tls.handshake.server import (
+    ServerEstablished,
+    ServerExpectClientHello,
+    ServerState,
+)
 from pinata.tls.messages import KeyUpdate, NewSessionTicket, parse_handshake_message
 from pinata.tls.record import (
     Record,
@@ -55,16 +67,53 @@ from pinata.tls.record import (
     SequenceExhausted,
     encode_plaintext_records,
 )
-from pinata.tls.suites import SuiteParams
+from pinata.tls.stages import (
+    ReadClosed,
+    ReadHandshake,
+    ReadPlaintext,
+    ReadSkippingEarlyData,
+    ReadStage,
+    ReadTraffic,
+    WriteClosed,
+    WriteHandshake,
+    WritePlaintext,
+    WriteStage,
+    WriteTraffic,
+    ccs_seen,
+)
+from pinata.tls.suites import TAG_LEN
 from pinata.tls.trace import Trace
 
 # Bounds on what a peer can make us hold (bytes of handshake message body).
+# Over these caps a message the grammar allows is refused as a policy
+# (`illegal_parameter`: a parameter we will not accept).
 MAX_HANDSHAKE_MESSAGE = 16 * 1024
+# ClientHello's grammar (§4.1.2) bounds it by itself: 2 + 32 + (1 + 32) +
+# (2 + 65534) + (1 + 255) + (2 + 65535) bytes. Allowing all of it lets a
+# maximum-size signature_algorithms list (32,767 schemes) through.
+MAX_CLIENT_HELLO = 131_396
 MAX_MESSAGE_BY_TYPE: dict[int, int] = {
-    HandshakeType.client_hello: 64 * 1024,
+    HandshakeType.client_hello: MAX_CLIENT_HELLO,
     HandshakeType.certificate: 64 * 1024,
 }
+# Messages whose type fixes a maximum length (§4.4.4: verify_data is one hash,
+# at most SHA-384's 48 bytes; §4.6.3: KeyUpdate is one byte; §4.5:
+# EndOfEarlyData is empty). A longer one disagrees with its own type:
+# `decode_error`, decided at the header so the body is never buffered.
+MAX_BY_GRAMMAR: dict[int, int] = {
+    HandshakeType.client_hello: MAX_CLIENT_HELLO,
+    HandshakeType.finished: 48,
+    HandshakeType.key_update: 1,
+    HandshakeType.end_of_early_data: 0,
+}
 MAX_HANDSHAKE_TOTAL = 256 * 1024
+# A peer that sends nothing useful still costs us work: these many KeyUpdates,
+# warning alerts or empty records in a row, with no application data between
+# them, and the connection ends with `unexpected_message` (OpenSSL draws the
+# same lines: 32 KeyUpdates, 5 warning alerts, 32 empty records).
+MAX_KEY_UPDATES_IN_A_ROW = 32
+MAX_WARNING_ALERTS_IN_A_ROW = 5
+MAX_EMPTY_RECORDS_IN_A_ROW = 32
 # We never issue tickets, so any early data is from a PSK we do not know; we
 # skip at most this much of it (RFC 8446 §4.2.10) before calling it an attack.
 MAX_EARLY_DATA_SKIPPED = 64 * 1024
@@ -78,41 +127,43 @@ _CHANGE_CIPHER_SPEC = int(ContentType.change_cipher_spec)
 State = ServerState | client_states.ClientState
 
 
-def _unexpected(reason: str) -> ProtocolError:
-    return ProtocolError(AlertDescription.unexpected_message, reason)
+def _check_message_length(msg_type: int, length: int) -> None:
+    grammar = MAX_BY_GRAMMAR.get(msg_type)
+    if grammar is not None and length > grammar:
+        raise ProtocolError(Cause.message_too_long_for_type, f"type {msg_type}: {length} bytes")
+    if length > MAX_MESSAGE_BY_TYPE.get(msg_type, MAX_HANDSHAKE_MESSAGE):
+        raise ProtocolError(Cause.message_over_cap, f"type {msg_type}: {length} bytes")
 
 
 class _Connection:
-    """What both roles share: the record layer and post-handshake messages."""
+    """What both roles share: the record layer and post-handshake messages.
+
+    The connection is four pieces of state, none a flag: the handshake state
+    (`pinata.tls.handshake`, ending in an Established state), the read and
+    the write key stage (`pinata.tls.stages`), and the reassembly buffer of
+    a handshake message in flight. Closed means the read stage is closed;
+    a failure closes both.
+    """
 
     _is_client: bool
 
     def __init__(self, state: State, ctx: HandshakeContext) -> None:
         self._ctx = ctx
         self._state: State = state
+        self._read: ReadStage = ReadPlaintext()
+        self._write: WriteStage = WritePlaintext()
         self._deframer = RecordDeframer()
-        self._reader: RecordUnprotector | None = None
-        self._read_params: SuiteParams | None = None
-        self._read_secret = b""
-        self._read_is_application = False
-        # Whether a protected record has opened under the current read keys;
-        # until then a peer without keys may still send a plaintext alert.
-        self._read_level_used = False
-        self._writer: RecordProtector | None = None
-        self._write_params: SuiteParams | None = None
-        self._write_secret = b""
         self._handshake_buffer = bytearray()
         self._handshake_total = 0
+        # Handshake messages waiting to be framed, and records waiting to be
+        # written, in order; each joined once per drain.
         self._pending_handshake = bytearray()
-        self._first_flight = True
-        # Records waiting to be written, in order; joined once per drain.
         self._out: list[bytes] = []
-        self._ccs_received = False
-        self._early_data_budget = 0
-        self._failed = False
-        self._peer_closed = False
-        self._we_closed = False
-        self.handshake_complete = False
+        # Things a peer can send without limit yet without use, counted until
+        # application data arrives (see MAX_*_IN_A_ROW).
+        self._key_updates_in_a_row = 0
+        self._warning_alerts_in_a_row = 0
+        self._empty_records_in_a_row = 0
         self.trace = Trace()
 
     # ---- public API ------------------------------------------------------
@@ -120,14 +171,22 @@ class _Connection:
     @property
     def closed(self) -> bool:
         """Nothing more will be accepted from the peer."""
-        return self._failed or self._peer_closed
+        return isinstance(self._read, ReadClosed)
+
+    @property
+    def handshake_complete(self) -> bool:
+        """Both Finished messages verified (the handshake state is Established)."""
+        return isinstance(self._state, _ESTABLISHED)
 
     @property
     def state_name(self) -> str:
         return type(self._state).__name__
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
-        """Feed bytes from the peer; `b""` means the peer closed the transport."""
+        """Feed bytes from the peer; `b""` means the peer closed the transport.
+
+        Returns the events they caused; never raises for anything the peer
+        sent (a fault becomes one `ConnectionFailed` and one alert)."""
         events: list[Event] = []
         if self.closed:
             return events
@@ -147,35 +206,36 @@ class _Connection:
         except SequenceExhausted:
             # §5.3: a wrapped sequence number must end the connection; no alert
             # can be protected any more, so none is sent.
-            self._failed = True
-            events.append(ConnectionFailed(None, sent=False, reason="sequence number exhausted"))
+            self._end()
+            events.append(ConnectionFailed(Ended(Cause.sequence_number_exhausted)))
         return events
 
     def data_to_send(self) -> bytes:
+        """Everything queued for the peer since the last call."""
         out = b"".join(self._out)
         self._out.clear()
         return out
 
     def send_application_data(self, data: bytes | memoryview) -> None:
-        if not self.handshake_complete or self._failed or self._we_closed:
+        """Queue application data; `LocalProtocolError` unless established and open."""
+        write = self._write
+        if not self.handshake_complete or not isinstance(write, WriteTraffic):
             raise LocalProtocolError("application data can flow only on an established connection")
-        if not data:
-            return
-        assert self._writer is not None
-        self._out.append(self._seal_many(_APPLICATION_DATA, data))
+        if data:
+            self._out.append(self._seal_many(write, _APPLICATION_DATA, data))
 
     def close(self) -> None:
         """Queue close_notify (§6.1); the peer may still send until it closes too."""
-        if self._failed or self._we_closed:
+        if isinstance(self._write, WriteClosed):
             return
-        self._we_closed = True
         self._flush_handshake()
         self._send_alert(AlertDescription.close_notify)
+        self._write = WriteClosed()
         self.trace.add("alert_out", "close_notify")
 
     def update_keys(self, request_peer_update: bool = False) -> None:
         """Send KeyUpdate (§4.6.3) and move our write keys forward."""
-        if not self.handshake_complete or self._failed or self._we_closed:
+        if not self.handshake_complete or not isinstance(self._write, WriteTraffic):
             raise LocalProtocolError("keys can be updated only on an established connection")
         request = (
             KeyUpdateRequest.update_requested
@@ -184,90 +244,34 @@ class _Connection:
         )
         self._send_key_update(request)
 
-    # ---- record layer ----------------------------------------------------
+    # ---- writing ---------------------------------------------------------
 
-    def _seal_many(self, content_type: int, data: bytes | memoryview) -> bytes:
-        assert self._writer is not None
+    def _seal_many(
+        self, write: WriteHandshake | WriteTraffic, content_type: int, data: bytes | memoryview
+    ) -> bytes:
         try:
-            return self._writer.seal_many(content_type, data)
+            return write.protector.seal_many(content_type, data)
         except SequenceExhausted as exhausted:
-            self._failed = True
+            self._end()
             raise LocalProtocolError(
                 "sequence number exhausted; the connection is closed"
             ) from exhausted
-
-    def _ccs_allowed(self) -> bool:
-        # §5: one dummy CCS after the first ClientHello and before the peer's Finished.
-        if self._ccs_received or self._handshake_buffer:
-            return False
-        if self._is_client:
-            return not self._read_is_application
-        return not isinstance(self._state, ServerExpectClientHello) and not self.handshake_complete
-
-    def _on_record(self, record: Record, events: list[Event]) -> None:
-        content_type = record.content_type
-        content: bytes | memoryview = record.fragment
-        if content_type == _CHANGE_CIPHER_SPEC:
-            if not self._ccs_allowed() or bytes(content) != b"\x01":
-                raise _unexpected("change_cipher_spec where §5 does not allow one")
-            self._ccs_received = True
-            return
-        if self._reader is None:
-            if content_type == _APPLICATION_DATA:
-                if self._skip_early_data(len(content)):
-                    return
-                raise _unexpected("protected record before keys were agreed")
-            if len(content) > MAX_PLAINTEXT:
-                raise ProtocolError(AlertDescription.record_overflow, "plaintext record too long")
-        elif content_type == _ALERT and not self._read_level_used and not self._read_is_application:
-            # The peer failed before it could install keys (e.g. it rejected our
-            # ServerHello): its alert is in the clear.
-            pass
-        elif content_type != _APPLICATION_DATA:
-            raise _unexpected("unprotected record after keys were agreed")
-        else:
-            try:
-                content_type, content = self._reader.open(record)
-            except ProtocolError as error:
-                if error.alert == AlertDescription.bad_record_mac and self._skip_early_data(
-                    len(record.fragment)
-                ):
-                    return
-                raise
-            self._early_data_budget = 0
-            self._read_level_used = True
-
-        if content_type == _HANDSHAKE:
-            self._on_handshake_fragment(content, events)
-        elif content_type == _ALERT:
-            self._on_alert(content, events)
-        elif content_type == _APPLICATION_DATA:
-            if not self._read_is_application:
-                raise _unexpected("application data before the handshake completed")
-            events.append(ApplicationData(bytes(content)))
-        else:
-            raise _unexpected(f"content type {content_type} inside a protected record")
-
-    def _skip_early_data(self, length: int) -> bool:
-        if self._early_data_budget < length:
-            return False
-        self._early_data_budget -= length
-        return True
 
     def _flush_handshake(self) -> None:
         if not self._pending_handshake:
             return
         data = bytes(self._pending_handshake)
         self._pending_handshake.clear()
-        if self._writer is not None:
-            self._out.append(self._seal_many(_HANDSHAKE, data))
-        else:
+        write = self._write
+        if isinstance(write, WriteHandshake | WriteTraffic):
+            self._out.append(self._seal_many(write, _HANDSHAKE, data))
+        elif isinstance(write, WritePlaintext):
             # §5.1: an initial ClientHello may carry 0x0301 for old middleboxes.
-            version = TLS10 if self._first_flight and self._is_client else TLS12
+            version = TLS10 if write.first_flight and self._is_client else TLS12
             self._out.append(
                 encode_plaintext_records(_HANDSHAKE, data, legacy_record_version=version)
             )
-        self._first_flight = False
+            self._write = WritePlaintext(first_flight=False)
 
     def _send_alert(self, description: AlertDescription) -> None:
         level = (
@@ -276,74 +280,192 @@ class _Connection:
             else AlertLevel.fatal
         )
         body = bytes((level, description))
-        if self._writer is not None:
-            try:
-                self._out.append(self._writer.seal(_ALERT, body))
-            except SequenceExhausted:
-                return
-        else:
+        write = self._write
+        if isinstance(write, WriteHandshake | WriteTraffic):
+            with contextlib.suppress(SequenceExhausted):
+                self._out.append(write.protector.seal(_ALERT, body))
+        elif isinstance(write, WritePlaintext):
             self._out.append(encode_plaintext_records(_ALERT, body))
 
+    def _send_key_update(self, request: KeyUpdateRequest) -> None:
+        write = self._write
+        assert isinstance(write, WriteTraffic)
+        self._out.append(self._seal_many(write, _HANDSHAKE, KeyUpdate(request).encode()))
+        self._write = write.after_key_update()
+        self.trace.add("out", "KeyUpdate", request_update=int(request))
+
+    # ---- endings ---------------------------------------------------------
+
+    def _end(self) -> None:
+        """Accept nothing and send nothing more; the keys go with the stages."""
+        self._read = ReadClosed()
+        self._write = WriteClosed()
+
     def _fail(self, error: ProtocolError, events: list[Event]) -> None:
-        self._failed = True
         with contextlib.suppress(LocalProtocolError):
             self._flush_handshake()
         self._send_alert(error.alert)
-        self.trace.add("alert_out", error.alert.name, reason=error.reason[:200])
-        events.append(ConnectionFailed(error.alert, sent=True, reason=error.reason))
+        self._end()
+        self.trace.add("alert_out", error.alert.name, cause=error.cause.value)
+        events.append(ConnectionFailed(LocalFailure(error.cause, error.detail[:200])))
 
     def _on_end_of_stream(self, events: list[Event]) -> None:
         if self.handshake_complete:
-            self._peer_closed = True
+            self._read = ReadClosed()
             self.trace.add("note", "eof_without_close_notify")
             events.append(PeerClosed(clean=False))
         else:
-            self._failed = True
+            self._end()
             self.trace.add("note", "eof_during_handshake")
-            events.append(ConnectionFailed(None, sent=False, reason="peer closed during handshake"))
+            events.append(ConnectionFailed(Ended(Cause.closed_during_handshake)))
 
-    # ---- alerts ----------------------------------------------------------
+    # ---- reading: records ------------------------------------------------
+
+    def _on_record(self, record: Record, events: list[Event]) -> None:
+        if record.content_type == _CHANGE_CIPHER_SPEC:
+            self._on_change_cipher_spec(record.fragment)
+            return
+        opened = self._open(record)
+        if opened is None:
+            return
+        content_type, content = opened
+        if content_type == _HANDSHAKE:
+            self._on_handshake_fragment(content, events)
+        elif content_type == _ALERT:
+            self._on_alert(content, events)
+        elif content_type == _APPLICATION_DATA:
+            self._on_application_data(content, events)
+        else:
+            raise ProtocolError(Cause.forbidden_inner_content_type, f"type {content_type}")
+
+    def _on_change_cipher_spec(self, content: bytes | memoryview) -> None:
+        # §5: one dummy CCS after the first ClientHello and before the peer's
+        # Finished, never inside a handshake message.
+        read = self._read
+        resume = read.resume if isinstance(read, ReadSkippingEarlyData) else read
+        allowed = (
+            not ccs_seen(read)
+            and not self._handshake_buffer
+            and not isinstance(self._state, ServerExpectClientHello)
+        )
+        if (
+            not isinstance(resume, ReadPlaintext | ReadHandshake)
+            or not allowed
+            or bytes(content) != b"\x01"
+        ):
+            raise ProtocolError(Cause.change_cipher_spec_not_allowed)
+        seen = (
+            ReadPlaintext(ccs_seen=True)
+            if isinstance(resume, ReadPlaintext)
+            else ReadHandshake(resume.unprotector, resume.opened, ccs_seen=True)
+        )
+        self._read = (
+            ReadSkippingEarlyData(seen, read.budget)
+            if isinstance(read, ReadSkippingEarlyData)
+            else seen
+        )
+
+    def _open(self, record: Record) -> tuple[int, bytes | memoryview] | None:
+        """(content type, content) of a record under the read stage; None when
+        it was skipped as early data."""
+        read = self._read
+        if isinstance(read, ReadTraffic):  # the common case, kept short
+            return read.unprotector.open(record)  # refuses an unprotected record
+        if not isinstance(read, ReadSkippingEarlyData):
+            stage, content_type, content = _open_in(read, record)
+            self._read = stage
+            return content_type, content
+        try:
+            stage, content_type, content = _open_in(read.resume, record)
+        except ProtocolError as error:
+            length = len(record.fragment)
+            # Only a record that could be protected at all (a tag and a
+            # content type, §5.2) and within the budget is skipped.
+            if error.cause in _SKIPPABLE and TAG_LEN < length <= read.budget:
+                self._read = ReadSkippingEarlyData(read.resume, read.budget - length)
+                return None
+            raise
+        if (
+            isinstance(stage, ReadTraffic)
+            or (isinstance(stage, ReadHandshake) and stage.opened)
+            or content_type == _HANDSHAKE
+        ):
+            # §4.2.10: early data comes only before the client's next flight:
+            # the first record that opens, or a handshake record (a second
+            # ClientHello, say), ends the skipping.
+            self._read = stage
+        else:
+            self._read = ReadSkippingEarlyData(stage, read.budget)
+        return content_type, content
+
+    def _on_application_data(self, content: bytes | memoryview, events: list[Event]) -> None:
+        if not isinstance(self._read, ReadTraffic):
+            raise ProtocolError(Cause.application_data_before_handshake)
+        if self._handshake_buffer:
+            # §5.1: a handshake message's fragments may not be interleaved
+            # with records of another type (here: a post-handshake message).
+            raise ProtocolError(Cause.data_inside_handshake_message)
+        if not content:
+            # §5.4 allows zero-length application data, but not without end.
+            self._empty_records_in_a_row += 1
+            if self._empty_records_in_a_row > MAX_EMPTY_RECORDS_IN_A_ROW:
+                raise ProtocolError(Cause.too_many_empty_records)
+            return
+        self._key_updates_in_a_row = 0
+        self._warning_alerts_in_a_row = 0
+        self._empty_records_in_a_row = 0
+        events.append(ApplicationData(bytes(content)))
+
+    # ---- reading: alerts -------------------------------------------------
 
     def _on_alert(self, content: bytes | memoryview, events: list[Event]) -> None:
         if self._handshake_buffer:
-            raise _unexpected("alert between the fragments of a handshake message")
+            raise ProtocolError(Cause.alert_inside_handshake_message)
+        if not content:
+            # §5.1: an alert record holds exactly one alert; an empty one holds
+            # none, the same fault as an empty handshake record.
+            raise ProtocolError(Cause.empty_alert_record)
         if len(content) != 2:
-            # §5.1: alerts are never fragmented nor coalesced.
-            raise ProtocolError(AlertDescription.decode_error, "alert record is not two bytes")
+            # §5.1: alerts are never fragmented nor coalesced; a record of
+            # one byte or of three or more is a malformed alert.
+            raise ProtocolError(Cause.malformed_alert, f"{len(content)} bytes")
         description = content[1]
         self.trace.add("alert_in", alert_name(description))
         if description == AlertDescription.user_canceled:
-            return  # §6.1: a close_notify should follow; nothing ends yet.
+            # §6.1: a close_notify should follow; nothing ends yet.
+            self._warning_alerts_in_a_row += 1
+            if self._warning_alerts_in_a_row > MAX_WARNING_ALERTS_IN_A_ROW:
+                raise ProtocolError(Cause.too_many_warning_alerts)
+            return
         if description == AlertDescription.close_notify and self.handshake_complete:
-            self._peer_closed = True
+            self._read = ReadClosed()
             events.append(PeerClosed(clean=True))
             return
         # §6.2: every other alert is an error; the connection is over.
-        self._failed = True
+        self._end()
         known: AlertDescription | int
         try:
             known = AlertDescription(description)
         except ValueError:
             known = description
-        events.append(ConnectionFailed(known, sent=False, reason="peer sent an alert"))
+        events.append(ConnectionFailed(PeerAlert(known)))
 
-    # ---- handshake messages ----------------------------------------------
+    # ---- reading: handshake messages ---------------------------------------
 
     def _on_handshake_fragment(self, content: bytes | memoryview, events: list[Event]) -> None:
         if not content:
-            raise _unexpected("zero-length handshake fragment")  # §5.1
+            raise ProtocolError(Cause.empty_handshake_record)  # §5.1
         self._handshake_total += len(content)
-        if self._handshake_total > MAX_HANDSHAKE_TOTAL and not self.handshake_complete:
-            raise ProtocolError(AlertDescription.illegal_parameter, "handshake too large")
+        if self._handshake_total > MAX_HANDSHAKE_TOTAL and not isinstance(
+            self._state, _ESTABLISHED
+        ):
+            raise ProtocolError(Cause.handshake_over_cap)
         buffer = self._handshake_buffer
         buffer += content
-        while len(buffer) >= 4 and not self.closed:
+        while len(buffer) >= 4 and not isinstance(self._read, ReadClosed):
             msg_type = buffer[0]
             length = int.from_bytes(buffer[1:4], "big")
-            if length > MAX_MESSAGE_BY_TYPE.get(msg_type, MAX_HANDSHAKE_MESSAGE):
-                raise ProtocolError(
-                    AlertDescription.illegal_parameter, f"handshake message of {length} bytes"
-                )
+            _check_message_length(msg_type, length)
             if len(buffer) < 4 + length:
                 return
             raw = bytes(buffer[: 4 + length])
@@ -351,14 +473,17 @@ class _Connection:
             keys_changed = self._on_handshake_message(msg_type, raw, events)
             if keys_changed and buffer:
                 # §5.1: a handshake message may not span a change of keys.
-                raise _unexpected("handshake data after a key change in the same record")
+                raise ProtocolError(Cause.handshake_message_spans_key_change)
 
     def _on_handshake_message(self, msg_type: int, raw: bytes, events: list[Event]) -> bool:
         message = parse_handshake_message(msg_type, memoryview(raw)[4:])
-        if self.handshake_complete:
+        if isinstance(self._state, _ESTABLISHED):
             return self._on_post_handshake(message, events)
         if not isinstance(message, self._state.expects):
-            raise _unexpected(f"{type(message).__name__} in state {self.state_name}")
+            raise ProtocolError(
+                Cause.unexpected_handshake_message,
+                f"{type(message).__name__} in state {self.state_name}",
+            )
         state, outputs = self._state.handle(self._ctx, message, raw)
         self._state = state
         return self._apply(outputs, events)
@@ -372,36 +497,35 @@ class _Connection:
                 self.trace.append(output.kind, output.what, output.details)
             elif isinstance(output, SetWriteKeys):
                 self._flush_handshake()
-                self._writer = RecordProtector(output.params, output.secret)
-                self._write_params = output.params
-                self._write_secret = output.secret
+                self._write = _write_stage(output)
             elif isinstance(output, SetReadKeys):
-                self._reader = RecordUnprotector(output.params, output.secret)
-                self._read_params = output.params
-                self._read_secret = output.secret
-                self._read_is_application = output.application
-                self._read_level_used = False
+                self._read = _read_stage(output, not output.application and ccs_seen(self._read))
                 read_keys_changed = True
             elif isinstance(output, SendChangeCipherSpec):
                 self._flush_handshake()
                 self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
             elif isinstance(output, SkipEarlyData):
-                self._early_data_budget = MAX_EARLY_DATA_SKIPPED
+                read = self._read
+                assert isinstance(read, ReadPlaintext | ReadHandshake)
+                self._read = ReadSkippingEarlyData(read, MAX_EARLY_DATA_SKIPPED)
             elif isinstance(output, Complete):
                 self._flush_handshake()
-                self.handshake_complete = True
                 events.append(output.event)
         self.trace.add("state", self.state_name)
         return read_keys_changed
 
     def _on_post_handshake(self, message: object, events: list[Event]) -> bool:
         if isinstance(message, KeyUpdate):
-            assert self._read_params is not None
-            schedule = KeySchedule(self._read_params)
-            self._read_secret = schedule.next_traffic_secret(self._read_secret)
-            self._reader = RecordUnprotector(self._read_params, self._read_secret)
+            self._key_updates_in_a_row += 1
+            if self._key_updates_in_a_row > MAX_KEY_UPDATES_IN_A_ROW:
+                raise ProtocolError(Cause.too_many_key_updates)
+            read = self._read
+            assert isinstance(read, ReadTraffic)
+            self._read = read.after_key_update()
             self.trace.add("in", "KeyUpdate", request_update=message.request_update)
-            if message.request_update == KeyUpdateRequest.update_requested and not self._we_closed:
+            if message.request_update == KeyUpdateRequest.update_requested and isinstance(
+                self._write, WriteTraffic
+            ):
                 self._send_key_update(KeyUpdateRequest.update_not_requested)
             return True
         if isinstance(message, NewSessionTicket) and self._is_client:
@@ -409,15 +533,52 @@ class _Connection:
             self.trace.add("in", "NewSessionTicket")
             return False
         # Post-handshake authentication was never offered (§4.6.2).
-        raise _unexpected(f"{type(message).__name__} after the handshake")
+        raise ProtocolError(
+            Cause.unexpected_handshake_message, f"{type(message).__name__} after the handshake"
+        )
 
-    def _send_key_update(self, request: KeyUpdateRequest) -> None:
-        assert self._write_params is not None
-        self._out.append(self._seal_many(_HANDSHAKE, KeyUpdate(request).encode()))
-        schedule = KeySchedule(self._write_params)
-        self._write_secret = schedule.next_traffic_secret(self._write_secret)
-        self._writer = RecordProtector(self._write_params, self._write_secret)
-        self.trace.add("out", "KeyUpdate", request_update=int(request))
+
+def _open_in(
+    read: ReadPlaintext | ReadHandshake | ReadTraffic | ReadClosed, record: Record
+) -> tuple[ReadPlaintext | ReadHandshake | ReadTraffic, int, bytes | memoryview]:
+    """The stage after `record`, and the record's content type and content."""
+    content_type = record.content_type
+    if isinstance(read, ReadPlaintext):
+        if content_type == _APPLICATION_DATA:
+            raise ProtocolError(Cause.protected_record_before_keys)
+        if len(record.fragment) > MAX_PLAINTEXT:
+            raise ProtocolError(Cause.record_too_long, "plaintext record")
+        return read, content_type, record.fragment
+    assert not isinstance(read, ReadClosed)  # receive_data stops at a closed stage
+    if isinstance(read, ReadHandshake) and not read.opened and content_type == _ALERT:
+        # The peer failed before it could install keys (it refused our
+        # ServerHello, say): its alert is in the clear.
+        return read, content_type, record.fragment
+    if content_type != _APPLICATION_DATA:
+        raise ProtocolError(Cause.unprotected_record_after_keys, f"type {content_type}")
+    inner_type, content = read.unprotector.open(record)
+    if isinstance(read, ReadHandshake) and not read.opened:
+        return ReadHandshake(read.unprotector, True, read.ccs_seen), inner_type, content
+    return read, inner_type, content
+
+
+def _write_stage(keys: SetWriteKeys) -> WriteHandshake | WriteTraffic:
+    protector = RecordProtector(keys.params, keys.secret)
+    if keys.application:
+        return WriteTraffic(protector, keys.params, keys.secret)
+    return WriteHandshake(protector)  # the handshake secret is not kept
+
+
+def _read_stage(keys: SetReadKeys, ccs_already: bool) -> ReadHandshake | ReadTraffic:
+    unprotector = RecordUnprotector(keys.params, keys.secret)
+    if keys.application:
+        return ReadTraffic(unprotector, keys.params, keys.secret)
+    return ReadHandshake(unprotector, ccs_seen=ccs_already)
+
+
+# A record that does not open while early data is being skipped (§4.2.10).
+_SKIPPABLE = frozenset({Cause.record_undecryptable, Cause.protected_record_before_keys})
+_ESTABLISHED = (ServerEstablished, client_states.ClientEstablished)
 
 
 class ServerConnection(_Connection):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pinata.tls.config import VerifiedPeer
 from pinata.tls.constants import CipherSuite, NamedGroup, SignatureScheme
-from pinata.tls.errors import AlertDescription
+from pinata.tls.errors import AlertDescription, Cause, alert_for, alert_name
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,70 @@ class PeerClosed:
 
 
 @dataclass(frozen=True)
-class ConnectionFailed:
-    """The connection is dead. `sent`: we sent `alert`; otherwise the peer did
-    (or, for a bare EOF mid-handshake, nobody did and `alert` is None)."""
+class LocalFailure:
+    """We found the fault, named by `cause`, and sent `alert` (from the one
+    table in `pinata.tls.errors`). `detail` is a short note for logs."""
 
-    alert: AlertDescription | int | None
-    sent: bool
-    reason: str
+    cause: Cause
+    detail: str = ""
+
+    @property
+    def alert(self) -> AlertDescription:
+        alert = alert_for(self.cause)
+        assert alert is not None  # a LocalFailure is built only for alerting causes
+        return alert
+
+
+@dataclass(frozen=True)
+class PeerAlert:
+    """The peer ended the connection with a fatal alert (RFC 8446 §6.2); an
+    alert code outside the registry is kept as its number."""
+
+    alert: AlertDescription | int
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The connection ended with no alert either way: `cause` says why (a
+    bare EOF mid-handshake, a sequence number that would wrap, §5.3)."""
+
+    cause: Cause
+
+
+Failure = LocalFailure | PeerAlert | Ended
+
+
+@dataclass(frozen=True)
+class ConnectionFailed:
+    """The connection is dead; `failure` says who ended it and why."""
+
+    failure: Failure
+
+    # Read-only views of `failure`, for callers that only log.
+    @property
+    def alert(self) -> AlertDescription | int | None:
+        """The alert that crossed the wire, whoever sent it (None: none did)."""
+        return None if isinstance(self.failure, Ended) else self.failure.alert
+
+    @property
+    def sent(self) -> bool:
+        """Whether we sent the alert."""
+        return isinstance(self.failure, LocalFailure)
+
+    @property
+    def cause(self) -> Cause | None:
+        """Our cause, when the failure was ours to name (None: the peer's alert)."""
+        return None if isinstance(self.failure, PeerAlert) else self.failure.cause
+
+    @property
+    def reason(self) -> str:
+        """One line for logs: the cause (or the peer's alert) and the detail."""
+        failure = self.failure
+        if isinstance(failure, PeerAlert):
+            return f"peer sent {alert_name(failure.alert)}"
+        if isinstance(failure, LocalFailure) and failure.detail:
+            return f"{failure.cause}: {failure.detail}"
+        return str(failure.cause)
 
 
 Event = HandshakeComplete | ApplicationData | PeerClosed | ConnectionFailed

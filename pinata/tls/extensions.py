@@ -11,30 +11,96 @@ the caller picks it: `find_typed(exts, KeyShareClientHello)`.
 
 from __future__ import annotations
 
+import enum
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import ClassVar, Protocol, Self, TypeVar
 
-from pinata.tls.codec import Reader, Writer
+from pinata.tls.codec import Reader, Vector, Writer
 from pinata.tls.constants import ExtensionType
-from pinata.tls.errors import AlertDescription, ProtocolError, decode_error
-
-_PREFIX_MAX = {1: 0xFF, 2: 0xFFFF, 3: 0xFFFFFF}
+from pinata.tls.errors import Cause, ProtocolError, decode_error
 
 
-def write_bounded(
-    w: Writer, prefix: int, data: bytes, minimum: int = 0, maximum: int | None = None
-) -> None:
-    """`Writer.vector`, refusing what `Reader.vector` with the same bounds would refuse.
+class Carrier(enum.Enum):
+    """The messages RFC 8446 §4.2's table names as carrying extensions."""
 
-    Emitting a vector our own parser rejects is a local bug, so it raises
-    ValueError rather than sending the peer something malformed.
-    """
-    bound = _PREFIX_MAX[prefix] if maximum is None else maximum
-    if not minimum <= len(data) <= bound:
-        raise ValueError(f"vector of {len(data)} bytes outside [{minimum}, {bound}]")
-    w.vector(prefix, data)
+    client_hello = "CH"
+    server_hello = "SH"
+    hello_retry_request = "HRR"
+    encrypted_extensions = "EE"
+    certificate_request = "CR"
+    certificate = "CT"
+    new_session_ticket = "NST"
+
+
+_E = ExtensionType
+_CH, _SH, _HRR = Carrier.client_hello, Carrier.server_hello, Carrier.hello_retry_request
+_EE, _CR = Carrier.encrypted_extensions, Carrier.certificate_request
+_CT, _NST = Carrier.certificate, Carrier.new_session_ticket
+# RFC 8446 §4.2 (and RFC 8449 §4 for record_size_limit): which message may
+# carry which extension in TLS 1.3. The extensions TLS 1.3 does not use
+# (ec_point_formats, extended_master_secret, ...) are absent: a dual-stack
+# ClientHello carries them and they are ignored like unknown ones.
+ALLOWED_IN: Mapping[int, frozenset[Carrier]] = MappingProxyType(
+    {
+        _E.server_name: frozenset({_CH, _EE}),
+        _E.max_fragment_length: frozenset({_CH, _EE}),
+        _E.status_request: frozenset({_CH, _CR, _CT}),
+        _E.supported_groups: frozenset({_CH, _EE}),
+        _E.signature_algorithms: frozenset({_CH, _CR}),
+        _E.use_srtp: frozenset({_CH, _EE}),
+        _E.heartbeat: frozenset({_CH, _EE}),
+        _E.application_layer_protocol_negotiation: frozenset({_CH, _EE}),
+        _E.signed_certificate_timestamp: frozenset({_CH, _CR, _CT}),
+        _E.client_certificate_type: frozenset({_CH, _EE}),
+        _E.server_certificate_type: frozenset({_CH, _EE}),
+        _E.padding: frozenset({_CH}),
+        _E.record_size_limit: frozenset({_CH, _EE}),
+        _E.pre_shared_key: frozenset({_CH, _SH}),
+        _E.early_data: frozenset({_CH, _EE, _NST}),
+        _E.supported_versions: frozenset({_CH, _SH, _HRR}),
+        _E.cookie: frozenset({_CH, _HRR}),
+        _E.psk_key_exchange_modes: frozenset({_CH}),
+        _E.certificate_authorities: frozenset({_CH, _CR}),
+        _E.oid_filters: frozenset({_CR}),
+        _E.post_handshake_auth: frozenset({_CH}),
+        _E.signature_algorithms_cert: frozenset({_CH, _CR}),
+        _E.key_share: frozenset({_CH, _SH, _HRR}),
+    }
+)
+
+
+_ALLOWED_BY_CARRIER: Mapping[Carrier, frozenset[int]] = MappingProxyType(
+    {c: frozenset(t for t, carriers in ALLOWED_IN.items() if c in carriers) for c in Carrier}
+)
+
+
+def allowed_in(carrier: Carrier) -> frozenset[int]:
+    """The extension types §4.2 lets `carrier` hold."""
+    return _ALLOWED_BY_CARRIER[carrier]
+
+
+def refuse_misplaced(extensions: Iterable[Extension], carrier: Carrier) -> None:
+    """§4.2: "If an implementation receives an extension which it recognizes
+    and which is not specified for the message in which it appears, it MUST
+    abort the handshake with an 'illegal_parameter' alert." Unknown types pass."""
+    allowed = _ALLOWED_BY_CARRIER[carrier]
+    for e in extensions:
+        if e.extension_type in ALLOWED_IN and e.extension_type not in allowed:
+            raise ProtocolError(
+                Cause.extension_not_allowed_here, f"{carrier.value} with type {e.extension_type}"
+            )
+
+
+# The extension blocks' schemas (§4.1.2-§4.6.1). A hello's block, when
+# present, must hold at least one extension; TLS 1.2's grammar (which a
+# hello may follow) allows no tighter minimum than that.
+EXTENSIONS = Vector(2)  # Extension extensions<0..2^16-1>
+PRESENT_EXTENSIONS = Vector(2, 1)
+TICKET_EXTENSIONS = Vector(2, 0, 0xFFFE)  # NewSessionTicket: <0..2^16-2>
+_EXTENSION_DATA = Vector(2)  # opaque extension_data<0..2^16-1>
 
 
 @dataclass(frozen=True)
@@ -45,39 +111,32 @@ class Extension:
     extension_data: bytes
 
 
-def parse_extensions(
-    r: Reader, *, allow_empty: bool = True, maximum: int = 0xFFFF
-) -> tuple[Extension, ...]:
-    """The `Extension extensions<..maximum>` block at `r`.
-
-    `allow_empty=False` is for blocks whose lower bound leaves room for no
-    empty list (ClientHello, ServerHello, CertificateRequest): at least one
-    extension must be present.
-    """
-    block = r.sub(2, 0 if allow_empty else 1, maximum)
+def parse_extensions(r: Reader, schema: Vector) -> tuple[Extension, ...]:
+    """The extension block at `r`, bounded by `schema` (`EXTENSIONS`,
+    `PRESENT_EXTENSIONS` or `TICKET_EXTENSIONS`, as the message says)."""
+    block = schema.reader(r)
     exts: list[Extension] = []
     seen: set[int] = set()
     while not block.at_end():
         extension_type = block.u16()
-        extension_data = block.vector(2)
+        extension_data = _EXTENSION_DATA.read(block)
         # §4.2: "There MUST NOT be more than one extension of the same type
         # in a given extension block."
         if extension_type in seen:
-            raise ProtocolError(
-                AlertDescription.illegal_parameter,
-                f"extension {extension_type} appears twice",
-            )
+            raise ProtocolError(Cause.duplicate_extension, f"extension {extension_type}")
         seen.add(extension_type)
         exts.append(Extension(extension_type, extension_data))
     return tuple(exts)
 
 
-def write_extensions(w: Writer, exts: Iterable[Extension], *, maximum: int = 0xFFFF) -> None:
-    inner = Writer()
+def write_extensions(w: Writer, exts: Iterable[Extension], schema: Vector) -> None:
+    """The extension block, bounded by the same `schema` its parser uses."""
+    parts = []
     for ext in exts:
-        inner.u16(ext.extension_type)
-        inner.vector(2, ext.extension_data)
-    write_bounded(w, 2, inner.getvalue(), 0, maximum)
+        _EXTENSION_DATA.check(len(ext.extension_data))
+        parts.append(struct.pack(">HH", ext.extension_type, len(ext.extension_data)))
+        parts.append(ext.extension_data)
+    schema.write(w, b"".join(parts))
 
 
 def find_extension(exts: Iterable[Extension], ext_type: int) -> bytes | None:
@@ -129,20 +188,16 @@ class _Body:
         return Extension(int(self.extension_type), self.encode())
 
 
-def _parse_u16_list(
-    data: bytes, prefix: int, minimum: int, maximum: int, what: str
-) -> tuple[int, ...]:
+def _parse_whole(schema: Vector, data: bytes, what: str) -> tuple[int, ...]:
     r = Reader(data)
-    raw = r.vector(prefix, minimum, maximum)
+    values = schema.read_u16s(r)
     r.expect_end(what)
-    if len(raw) % 2:
-        raise decode_error(f"{what}: odd length {len(raw)} for a list of uint16")
-    return struct.unpack(f">{len(raw) // 2}H", raw)
+    return values
 
 
-def _encode_u16_list(values: tuple[int, ...], prefix: int, minimum: int, maximum: int) -> bytes:
+def _encode(schema: Vector, values: tuple[int, ...]) -> bytes:
     w = Writer()
-    write_bounded(w, prefix, struct.pack(f">{len(values)}H", *values), minimum, maximum)
+    schema.write_u16s(w, values)
     return w.getvalue()
 
 
@@ -154,13 +209,14 @@ class SupportedVersionsClientHello(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.supported_versions
     versions: tuple[int, ...]
 
-    # ProtocolVersion versions<2..254>
+    _SCHEMA: ClassVar[Vector] = Vector(1, 2, 254, item=2)  # ProtocolVersion versions<2..254>
+
     @classmethod
     def parse(cls, data: bytes) -> Self:
-        return cls(_parse_u16_list(data, 1, 2, 254, "supported_versions"))
+        return cls(_parse_whole(cls._SCHEMA, data, "supported_versions"))
 
     def encode(self) -> bytes:
-        return _encode_u16_list(self.versions, 1, 2, 254)
+        return _encode(self._SCHEMA, self.versions)
 
 
 @dataclass(frozen=True)
@@ -181,6 +237,9 @@ class SupportedVersionsServerHello(_Body):
 
 # --- supported_groups (§4.2.7), signature_algorithms(_cert) (§4.2.3) -------
 
+# SignatureScheme supported_signature_algorithms<2..2^16-2>
+_SCHEMES = Vector(2, 2, 0xFFFE, item=2)
+
 
 @dataclass(frozen=True)
 class SupportedGroups(_Body):
@@ -188,12 +247,14 @@ class SupportedGroups(_Body):
     groups: tuple[int, ...]
 
     # NamedGroup named_group_list<2..2^16-1>
+    _SCHEMA: ClassVar[Vector] = Vector(2, 2, 0xFFFF, item=2)
+
     @classmethod
     def parse(cls, data: bytes) -> Self:
-        return cls(_parse_u16_list(data, 2, 2, 0xFFFF, "supported_groups"))
+        return cls(_parse_whole(cls._SCHEMA, data, "supported_groups"))
 
     def encode(self) -> bytes:
-        return _encode_u16_list(self.groups, 2, 2, 0xFFFF)
+        return _encode(self._SCHEMA, self.groups)
 
 
 @dataclass(frozen=True)
@@ -201,13 +262,12 @@ class SignatureAlgorithms(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.signature_algorithms
     schemes: tuple[int, ...]
 
-    # SignatureScheme supported_signature_algorithms<2..2^16-2>
     @classmethod
     def parse(cls, data: bytes) -> Self:
-        return cls(_parse_u16_list(data, 2, 2, 0xFFFE, "signature_algorithms"))
+        return cls(_parse_whole(_SCHEMES, data, "signature_algorithms"))
 
     def encode(self) -> bytes:
-        return _encode_u16_list(self.schemes, 2, 2, 0xFFFE)
+        return _encode(_SCHEMES, self.schemes)
 
 
 @dataclass(frozen=True)
@@ -217,13 +277,16 @@ class SignatureAlgorithmsCert(_Body):
 
     @classmethod
     def parse(cls, data: bytes) -> Self:
-        return cls(_parse_u16_list(data, 2, 2, 0xFFFE, "signature_algorithms_cert"))
+        return cls(_parse_whole(_SCHEMES, data, "signature_algorithms_cert"))
 
     def encode(self) -> bytes:
-        return _encode_u16_list(self.schemes, 2, 2, 0xFFFE)
+        return _encode(_SCHEMES, self.schemes)
 
 
 # --- key_share (§4.2.8) -----------------------------------------------------
+
+_KEY_EXCHANGE = Vector(2, 1)  # opaque key_exchange<1..2^16-1>
+_CLIENT_SHARES = Vector(2)  # KeyShareEntry client_shares<0..2^16-1>
 
 
 @dataclass(frozen=True)
@@ -235,11 +298,11 @@ class KeyShareEntry:
     @classmethod
     def parse(cls, r: Reader) -> Self:
         group = r.u16()
-        return cls(group, r.vector(2, 1))
+        return cls(group, _KEY_EXCHANGE.read(r))
 
     def serialize(self, w: Writer) -> None:
         w.u16(self.group)
-        write_bounded(w, 2, self.key_exchange, 1)
+        _KEY_EXCHANGE.write(w, self.key_exchange)
 
 
 @dataclass(frozen=True)
@@ -251,7 +314,7 @@ class KeyShareClientHello(_Body):
     @classmethod
     def parse(cls, data: bytes) -> Self:
         r = Reader(data)
-        block = r.sub(2)
+        block = _CLIENT_SHARES.reader(r)
         r.expect_end("key_share")
         shares: list[KeyShareEntry] = []
         groups: set[int] = set()
@@ -261,17 +324,14 @@ class KeyShareClientHello(_Body):
             # the same group... Servers MAY check for violations of these rules
             # and abort the handshake with an 'illegal_parameter' alert".
             if share.group in groups:
-                raise ProtocolError(
-                    AlertDescription.illegal_parameter,
-                    f"two key shares for group {share.group}",
-                )
+                raise ProtocolError(Cause.duplicate_key_share, f"group {share.group}")
             groups.add(share.group)
             shares.append(share)
         return cls(tuple(shares))
 
     def encode(self) -> bytes:
         w = Writer()
-        with w.prefixed(2):
+        with _CLIENT_SHARES.block(w):
             for share in self.shares:
                 share.serialize(w)
         return w.getvalue()
@@ -319,23 +379,26 @@ class Cookie(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.cookie
     cookie: bytes
 
-    # opaque cookie<1..2^16-1>
+    _SCHEMA: ClassVar[Vector] = Vector(2, 1)  # opaque cookie<1..2^16-1>
+
     @classmethod
     def parse(cls, data: bytes) -> Self:
         r = Reader(data)
-        cookie = r.vector(2, 1)
+        cookie = cls._SCHEMA.read(r)
         r.expect_end("cookie")
         return cls(cookie)
 
     def encode(self) -> bytes:
         w = Writer()
-        write_bounded(w, 2, self.cookie, 1)
+        self._SCHEMA.write(w, self.cookie)
         return w.getvalue()
 
 
 # --- server_name (RFC 6066 §3) ----------------------------------------------
 
 _HOST_NAME = 0
+_SERVER_NAME_LIST = Vector(2, 1)  # ServerName server_name_list<1..2^16-1>
+_HOST_NAME_VECTOR = Vector(2, 1)  # opaque HostName<1..2^16-1>
 
 
 @dataclass(frozen=True)
@@ -353,20 +416,20 @@ class ServerName(_Body):
         if not data:
             return cls(None)
         r = Reader(data)
-        names = r.sub(2, 1)
+        names = _SERVER_NAME_LIST.reader(r)
         r.expect_end("server_name")
         host_name: str | None = None
         while not names.at_end():
             name_type = names.u8()
             # RFC 6066 §3 requires any future NameType to start with a 16-bit
             # length, so an unknown type can be skipped like a host_name.
-            name = names.vector(2, 1)
+            name = _HOST_NAME_VECTOR.read(names)
             if name_type != _HOST_NAME:
                 continue
             # "The ServerNameList MUST NOT contain more than one name of the
             # same name_type."
             if host_name is not None:
-                raise ProtocolError(AlertDescription.illegal_parameter, "two host_names")
+                raise ProtocolError(Cause.duplicate_host_name)
             try:
                 host_name = name.decode("ascii")
             except UnicodeDecodeError:
@@ -379,13 +442,17 @@ class ServerName(_Body):
         if self.host_name is None:
             return b""
         w = Writer()
-        with w.prefixed(2):
+        with _SERVER_NAME_LIST.block(w):
             w.u8(_HOST_NAME)
-            write_bounded(w, 2, self.host_name.encode("ascii"), 1)
+            _HOST_NAME_VECTOR.write(w, self.host_name.encode("ascii"))
         return w.getvalue()
 
 
 # --- certificate_authorities (§4.2.4) ---------------------------------------
+
+
+_AUTHORITIES = Vector(2, 3)  # DistinguishedName authorities<3..2^16-1>
+_DISTINGUISHED_NAME = Vector(2, 1)  # opaque DistinguishedName<1..2^16-1>
 
 
 @dataclass(frozen=True)
@@ -397,23 +464,25 @@ class CertificateAuthorities(_Body):
     @classmethod
     def parse(cls, data: bytes) -> Self:
         r = Reader(data)
-        block = r.sub(2, 3)
+        block = _AUTHORITIES.reader(r)
         r.expect_end("certificate_authorities")
         authorities: list[bytes] = []
         while not block.at_end():
-            authorities.append(block.vector(2, 1))
+            authorities.append(_DISTINGUISHED_NAME.read(block))
         return cls(tuple(authorities))
 
     def encode(self) -> bytes:
         w = Writer()
-        inner = Writer()
-        for dn in self.authorities:
-            write_bounded(inner, 2, dn, 1)
-        write_bounded(w, 2, inner.getvalue(), 3)
+        with _AUTHORITIES.block(w):
+            for dn in self.authorities:
+                _DISTINGUISHED_NAME.write(w, dn)
         return w.getvalue()
 
 
 # --- psk_key_exchange_modes (§4.2.9) ----------------------------------------
+
+
+_KE_MODES = Vector(1, 1)  # PskKeyExchangeMode ke_modes<1..255>
 
 
 @dataclass(frozen=True)
@@ -425,17 +494,21 @@ class PskKeyExchangeModes(_Body):
     @classmethod
     def parse(cls, data: bytes) -> Self:
         r = Reader(data)
-        modes = r.vector(1, 1)
+        modes = _KE_MODES.read(r)
         r.expect_end("psk_key_exchange_modes")
         return cls(tuple(modes))
 
     def encode(self) -> bytes:
         w = Writer()
-        write_bounded(w, 1, bytes(self.modes), 1)
+        _KE_MODES.write(w, bytes(self.modes))
         return w.getvalue()
 
 
 # --- application_layer_protocol_negotiation (RFC 7301 §3.1) -----------------
+
+
+_PROTOCOL_NAME_LIST = Vector(2, 2)  # ProtocolName protocol_name_list<2..2^16-1>
+_PROTOCOL_NAME = Vector(1, 1)  # opaque ProtocolName<1..2^8-1>
 
 
 @dataclass(frozen=True)
@@ -447,19 +520,18 @@ class ApplicationLayerProtocolNegotiation(_Body):
     @classmethod
     def parse(cls, data: bytes) -> Self:
         r = Reader(data)
-        block = r.sub(2, 2)
+        block = _PROTOCOL_NAME_LIST.reader(r)
         r.expect_end("application_layer_protocol_negotiation")
         protocols: list[bytes] = []
         while not block.at_end():
-            protocols.append(block.vector(1, 1))
+            protocols.append(_PROTOCOL_NAME.read(block))
         return cls(tuple(protocols))
 
     def encode(self) -> bytes:
-        inner = Writer()
-        for name in self.protocols:
-            write_bounded(inner, 1, name, 1)
         w = Writer()
-        write_bounded(w, 2, inner.getvalue(), 2)
+        with _PROTOCOL_NAME_LIST.block(w):
+            for name in self.protocols:
+                _PROTOCOL_NAME.write(w, name)
         return w.getvalue()
 
 
@@ -483,7 +555,12 @@ class EarlyDataIndication(_Body):
 
 
 __all__ = [
+    "ALLOWED_IN",
+    "EXTENSIONS",
+    "PRESENT_EXTENSIONS",
+    "TICKET_EXTENSIONS",
     "ApplicationLayerProtocolNegotiation",
+    "Carrier",
     "CertificateAuthorities",
     "Cookie",
     "EarlyDataIndication",
@@ -500,10 +577,11 @@ __all__ = [
     "SupportedVersionsClientHello",
     "SupportedVersionsServerHello",
     "TypedExtension",
+    "allowed_in",
     "find_extension",
     "find_typed",
     "parse_extensions",
     "pre_shared_key_is_last",
-    "write_bounded",
+    "refuse_misplaced",
     "write_extensions",
 ]

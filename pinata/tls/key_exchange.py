@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pinata.tls.constants import NamedGroup, enum_name
-from pinata.tls.errors import AlertDescription, LocalProtocolError, ProtocolError
+from pinata.tls.errors import Cause, LocalProtocolError, ProtocolError
 
 Random = Callable[[int], bytes]
 
@@ -51,7 +51,7 @@ _EC_CURVES: Mapping[int, tuple[ec.EllipticCurve, int, int]] = MappingProxyType(
 
 
 def _illegal(reason: str) -> ProtocolError:
-    return ProtocolError(AlertDescription.illegal_parameter, reason)
+    return ProtocolError(Cause.invalid_key_share, reason)
 
 
 def _random_bytes(random: Random, n: int) -> bytes:

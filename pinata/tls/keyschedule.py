@@ -11,6 +11,7 @@ group them hide their fields from repr so no secret reaches a log or trace.
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,10 +56,21 @@ def hkdf_expand(hash_name: str, prk: bytes, info: bytes, length: int) -> bytes:
     return out[:length]
 
 
+@functools.lru_cache(maxsize=64)
+def _label_head(label: bytes, length: int) -> bytes:
+    # The HkdfLabel up to its context: the same few (label, length) pairs
+    # recur in every handshake, so they are built once.
+    return _hkdf_label(label, b"", length)[:-1]
+
+
 def hkdf_expand_label(
     hash_name: str, secret: bytes, label: bytes, context: bytes, length: int
 ) -> bytes:
     """HKDF-Expand-Label(Secret, Label, Context, Length) (RFC 8446 §7.1)."""
+    if length <= _HASH_LEN.get(hash_name, 0) and len(context) <= 255:
+        # One block, as every TLS 1.3 label needs: T(1) = HMAC(PRK, info || 0x01).
+        info = b"".join((_label_head(label, length), bytes((len(context),)), context, b"\x01"))
+        return hmac.digest(secret, info, hash_name)[:length]
     return hkdf_expand(hash_name, secret, _hkdf_label(label, context, length), length)
 
 

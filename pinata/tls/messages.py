@@ -9,17 +9,18 @@ the length of verify_data) is for the state machine, which knows the context.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
-from pinata.tls.codec import Reader, Writer
+from pinata.tls.codec import Reader, Vector, Writer
 from pinata.tls.constants import HELLO_RETRY_REQUEST_RANDOM, TLS12, HandshakeType
-from pinata.tls.errors import AlertDescription, ProtocolError, decode_error
+from pinata.tls.errors import Cause, ProtocolError
 from pinata.tls.extensions import (
+    EXTENSIONS,
+    PRESENT_EXTENSIONS,
+    TICKET_EXTENSIONS,
     Extension,
     parse_extensions,
-    write_bounded,
     write_extensions,
 )
 
@@ -29,6 +30,17 @@ from pinata.tls.extensions import (
 MAX_HANDSHAKE_MESSAGE = 65536
 
 _RANDOM_LEN = 32
+
+# Each vector's schema, once, for both directions (RFC 8446 §4).
+_LEGACY_SESSION_ID = Vector(1, 0, 32)  # opaque legacy_session_id<0..32>
+_CIPHER_SUITES = Vector(2, 2, 0xFFFE, item=2)  # CipherSuite cipher_suites<2..2^16-2>
+_COMPRESSION_METHODS = Vector(1, 1)  # opaque legacy_compression_methods<1..2^8-1>
+_REQUEST_CONTEXT = Vector(1)  # opaque certificate_request_context<0..2^8-1>
+_CERT_DATA = Vector(3, 1)  # opaque cert_data<1..2^24-1>
+_CERTIFICATE_LIST = Vector(3)  # CertificateEntry certificate_list<0..2^24-1>
+_SIGNATURE = Vector(2)  # opaque signature<0..2^16-1>
+_TICKET_NONCE = Vector(1)  # opaque ticket_nonce<0..255>
+_TICKET = Vector(2, 1)  # opaque ticket<1..2^16-1>
 
 
 class _Message:
@@ -61,12 +73,12 @@ def _parse_hello_extensions(r: Reader) -> tuple[Extension, ...]:
     # than decode_error. A block that is present must not be empty.
     if r.at_end():
         return ()
-    return parse_extensions(r, allow_empty=False)
+    return parse_extensions(r, PRESENT_EXTENSIONS)
 
 
 def _write_hello_extensions(w: Writer, extensions: tuple[Extension, ...]) -> None:
     if extensions:
-        write_extensions(w, extensions)
+        write_extensions(w, extensions, PRESENT_EXTENSIONS)
 
 
 @dataclass(frozen=True)
@@ -85,17 +97,14 @@ class ClientHello(_Message):
     def parse(cls, r: Reader) -> Self:
         legacy_version = r.u16()
         random = r.fixed(_RANDOM_LEN)
-        legacy_session_id = r.vector(1, 0, 32)
-        # CipherSuite cipher_suites<2..2^16-2>
-        suites = r.vector(2, 2, 0xFFFE)
-        if len(suites) % 2:
-            raise decode_error(f"cipher_suites has odd length {len(suites)}")
-        legacy_compression_methods = r.vector(1, 1)
+        legacy_session_id = _LEGACY_SESSION_ID.read(r)
+        suites = _CIPHER_SUITES.read_u16s(r)
+        legacy_compression_methods = _COMPRESSION_METHODS.read(r)
         extensions = _parse_hello_extensions(r)
         return cls(
             random,
             legacy_session_id,
-            struct.unpack(f">{len(suites) // 2}H", suites),
+            suites,
             legacy_compression_methods,
             extensions,
             legacy_version=legacy_version,
@@ -104,10 +113,9 @@ class ClientHello(_Message):
     def serialize(self, w: Writer) -> None:
         w.u16(self.legacy_version)
         _write_random(w, self.random)
-        write_bounded(w, 1, self.legacy_session_id, 0, 32)
-        suites = self.cipher_suites
-        write_bounded(w, 2, struct.pack(f">{len(suites)}H", *suites), 2, 0xFFFE)
-        write_bounded(w, 1, self.legacy_compression_methods, 1)
+        _LEGACY_SESSION_ID.write(w, self.legacy_session_id)
+        _CIPHER_SUITES.write_u16s(w, self.cipher_suites)
+        _COMPRESSION_METHODS.write(w, self.legacy_compression_methods)
         _write_hello_extensions(w, self.extensions)
 
 
@@ -131,7 +139,7 @@ class ServerHello(_Message):
     def parse(cls, r: Reader) -> Self:
         legacy_version = r.u16()
         random = r.fixed(_RANDOM_LEN)
-        legacy_session_id_echo = r.vector(1, 0, 32)
+        legacy_session_id_echo = _LEGACY_SESSION_ID.read(r)
         cipher_suite = r.u16()
         legacy_compression_method = r.u8()
         extensions = _parse_hello_extensions(r)
@@ -147,7 +155,7 @@ class ServerHello(_Message):
     def serialize(self, w: Writer) -> None:
         w.u16(self.legacy_version)
         _write_random(w, self.random)
-        write_bounded(w, 1, self.legacy_session_id_echo, 0, 32)
+        _LEGACY_SESSION_ID.write(w, self.legacy_session_id_echo)
         w.u16(self.cipher_suite)
         w.u8(self.legacy_compression_method)
         _write_hello_extensions(w, self.extensions)
@@ -162,10 +170,10 @@ class EncryptedExtensions(_Message):
 
     @classmethod
     def parse(cls, r: Reader) -> Self:
-        return cls(parse_extensions(r))
+        return cls(parse_extensions(r, EXTENSIONS))
 
     def serialize(self, w: Writer) -> None:
-        write_extensions(w, self.extensions)
+        write_extensions(w, self.extensions, EXTENSIONS)
 
 
 @dataclass(frozen=True)
@@ -179,14 +187,12 @@ class CertificateRequest(_Message):
 
     @classmethod
     def parse(cls, r: Reader) -> Self:
-        context = r.vector(1)
-        return cls(context, parse_extensions(r, allow_empty=False))
+        context = _REQUEST_CONTEXT.read(r)
+        return cls(context, parse_extensions(r, PRESENT_EXTENSIONS))
 
     def serialize(self, w: Writer) -> None:
-        if not self.extensions:
-            raise ValueError("a CertificateRequest needs at least one extension")
-        w.vector(1, self.certificate_request_context)
-        write_extensions(w, self.extensions)
+        _REQUEST_CONTEXT.write(w, self.certificate_request_context)
+        write_extensions(w, self.extensions, PRESENT_EXTENSIONS)
 
 
 @dataclass(frozen=True)
@@ -201,12 +207,12 @@ class CertificateEntry:
 
     @classmethod
     def parse(cls, r: Reader) -> Self:
-        cert_data = r.vector(3, 1)
-        return cls(cert_data, parse_extensions(r))
+        cert_data = _CERT_DATA.read(r)
+        return cls(cert_data, parse_extensions(r, EXTENSIONS))
 
     def serialize(self, w: Writer) -> None:
-        write_bounded(w, 3, self.cert_data, 1)
-        write_extensions(w, self.extensions)
+        _CERT_DATA.write(w, self.cert_data)
+        write_extensions(w, self.extensions, EXTENSIONS)
 
 
 @dataclass(frozen=True)
@@ -220,16 +226,16 @@ class Certificate(_Message):
 
     @classmethod
     def parse(cls, r: Reader) -> Self:
-        context = r.vector(1)
-        block = r.sub(3)
+        context = _REQUEST_CONTEXT.read(r)
+        block = _CERTIFICATE_LIST.reader(r)
         entries: list[CertificateEntry] = []
         while not block.at_end():
             entries.append(CertificateEntry.parse(block))
         return cls(context, tuple(entries))
 
     def serialize(self, w: Writer) -> None:
-        w.vector(1, self.certificate_request_context)
-        with w.prefixed(3):
+        _REQUEST_CONTEXT.write(w, self.certificate_request_context)
+        with _CERTIFICATE_LIST.block(w):
             for entry in self.certificate_list:
                 entry.serialize(w)
 
@@ -245,11 +251,11 @@ class CertificateVerify(_Message):
     @classmethod
     def parse(cls, r: Reader) -> Self:
         algorithm = r.u16()
-        return cls(algorithm, r.vector(2))
+        return cls(algorithm, _SIGNATURE.read(r))
 
     def serialize(self, w: Writer) -> None:
         w.u16(self.algorithm)
-        w.vector(2, self.signature)
+        _SIGNATURE.write(w, self.signature)
 
 
 @dataclass(frozen=True)
@@ -283,8 +289,7 @@ class KeyUpdate(_Message):
         # the connection with an 'illegal_parameter' alert."
         if request_update not in (0, 1):
             raise ProtocolError(
-                AlertDescription.illegal_parameter,
-                f"KeyUpdate request_update {request_update}",
+                Cause.invalid_key_update_request, f"request_update {request_update}"
             )
         return cls(request_update)
 
@@ -310,17 +315,17 @@ class NewSessionTicket(_Message):
     def parse(cls, r: Reader) -> Self:
         ticket_lifetime = r.u32()
         ticket_age_add = r.u32()
-        ticket_nonce = r.vector(1)  # opaque ticket_nonce<0..255>
-        ticket = r.vector(2, 1)  # opaque ticket<1..2^16-1>
-        extensions = parse_extensions(r, maximum=0xFFFE)  # <0..2^16-2>
+        ticket_nonce = _TICKET_NONCE.read(r)
+        ticket = _TICKET.read(r)
+        extensions = parse_extensions(r, TICKET_EXTENSIONS)
         return cls(ticket_lifetime, ticket_age_add, ticket_nonce, ticket, extensions)
 
     def serialize(self, w: Writer) -> None:
         w.u32(self.ticket_lifetime)
         w.u32(self.ticket_age_add)
-        w.vector(1, self.ticket_nonce)
-        write_bounded(w, 2, self.ticket, 1)
-        write_extensions(w, self.extensions, maximum=0xFFFE)
+        _TICKET_NONCE.write(w, self.ticket_nonce)
+        _TICKET.write(w, self.ticket)
+        write_extensions(w, self.extensions, TICKET_EXTENSIONS)
 
 
 @dataclass(frozen=True)
@@ -375,9 +380,7 @@ def parse_handshake_message(msg_type: int, body: bytes | memoryview) -> Handshak
     """
     kind = _PARSERS.get(msg_type)
     if kind is None:
-        raise ProtocolError(
-            AlertDescription.unexpected_message, f"handshake message type {msg_type}"
-        )
+        raise ProtocolError(Cause.unknown_handshake_type, f"type {msg_type}")
     r = Reader(body)
     message = kind.parse(r)
     r.expect_end(kind.__name__)

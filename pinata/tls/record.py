@@ -19,7 +19,7 @@ from pinata.tls.constants import (
     TLS12,
     ContentType,
 )
-from pinata.tls.errors import AlertDescription, LocalProtocolError, ProtocolError
+from pinata.tls.errors import Cause, LocalProtocolError, ProtocolError
 from pinata.tls.keyschedule import traffic_key_iv
 from pinata.tls.suites import TAG_LEN, SuiteParams
 
@@ -121,13 +121,11 @@ class RecordDeframer:
         content_type = header[0]
         length = (header[3] << 8) | header[4]
         if content_type not in _KNOWN_TYPES:
-            self._error = ProtocolError(
-                AlertDescription.unexpected_message, f"unknown record type {content_type}"
-            )
+            self._error = ProtocolError(Cause.unknown_record_type, f"type {content_type}")
             raise self._error
         if length > MAX_CIPHERTEXT:
             # §5.2: no record of any type may exceed 2^14 + 256 bytes.
-            self._error = ProtocolError(AlertDescription.record_overflow, f"record length {length}")
+            self._error = ProtocolError(Cause.record_too_long, f"record length {length}")
             raise self._error
         end = pos + RECORD_HEADER_LEN + length - len(pending)
         if end > len(buf):
@@ -237,25 +235,20 @@ class RecordUnprotector(_Direction):
     def open(self, record: Record) -> tuple[int, bytes | memoryview]:
         """(inner content type, content) of a protected record (§5.2, §5.4)."""
         if record.content_type != _APPLICATION_DATA:
-            raise ProtocolError(
-                AlertDescription.unexpected_message,
-                f"unprotected record of type {record.content_type} after keys were set",
-            )
+            raise ProtocolError(Cause.unprotected_record_after_keys, f"type {record.content_type}")
         fragment = record.fragment
         length = len(fragment)
         if length > MAX_CIPHERTEXT or length - TAG_LEN > MAX_INNER_PLAINTEXT:
-            raise ProtocolError(AlertDescription.record_overflow, f"ciphertext length {length}")
+            raise ProtocolError(Cause.record_too_long, f"ciphertext length {length}")
         if length < TAG_LEN:
-            raise ProtocolError(AlertDescription.bad_record_mac, "record shorter than the tag")
+            raise ProtocolError(Cause.record_undecryptable, "shorter than the tag")
         v = record.legacy_record_version
         header = bytes((_APPLICATION_DATA, (v >> 8) & 0xFF, v & 0xFF, length >> 8, length & 0xFF))
         nonce = self._nonce_for_current()
         try:
             plaintext = self._aead.decrypt(nonce, fragment, header)
         except (InvalidTag, ValueError):
-            raise ProtocolError(
-                AlertDescription.bad_record_mac, "record failed to decrypt"
-            ) from None
+            raise ProtocolError(Cause.record_undecryptable) from None
         self.sequence_number += 1
         if plaintext and plaintext[-1]:  # the common case: no padding
             content_type = plaintext[-1]
@@ -263,15 +256,11 @@ class RecordUnprotector(_Direction):
         else:
             stripped = plaintext.rstrip(b"\x00")
             if not stripped:
-                raise ProtocolError(
-                    AlertDescription.unexpected_message, "inner plaintext has no content type"
-                )
+                raise ProtocolError(Cause.inner_plaintext_without_type)
             content_type = stripped[-1]
             content_end = len(stripped) - 1
         if content_type not in _INNER_TYPES:
-            raise ProtocolError(
-                AlertDescription.unexpected_message, f"protected record of type {content_type}"
-            )
+            raise ProtocolError(Cause.forbidden_inner_content_type, f"type {content_type}")
         return content_type, memoryview(plaintext)[:content_end]
 
     def _nonce_for_current(self) -> bytes:

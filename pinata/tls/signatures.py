@@ -12,7 +12,7 @@ RFC 8446 leaves the alert to us, and this is the one that names the cause).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from cryptography.exceptions import InvalidSignature
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 
 from pinata.tls.constants import SignatureScheme, enum_name
-from pinata.tls.errors import AlertDescription, LocalProtocolError, ProtocolError
+from pinata.tls.errors import Cause, LocalProtocolError, ProtocolError
 
 MIN_RSA_BITS = 2048
 
@@ -92,20 +92,6 @@ def schemes_for_key(
     return ()
 
 
-def choose_scheme(
-    private_key: CertificateIssuerPrivateKeyTypes,
-    offered: Sequence[int],
-    *,
-    key_is_rsassa_pss: bool = False,
-) -> SignatureScheme | None:
-    """Our preferred scheme among those the peer offered, or None (§4.4.2.2)."""
-    wanted = frozenset(offered)
-    for scheme in schemes_for_key(private_key, key_is_rsassa_pss=key_is_rsassa_pss):
-        if scheme in wanted:
-            return scheme
-    return None
-
-
 def sign(
     scheme: int,
     private_key: CertificateIssuerPrivateKeyTypes,
@@ -116,7 +102,7 @@ def sign(
     """Sign `message` (see `certificate_verify_message`) with our own key.
 
     A scheme that does not fit the key is the caller's mistake, so it raises
-    `LocalProtocolError`; choose the scheme with `choose_scheme`.
+    `LocalProtocolError`; `Credentials.choose_scheme` picks one that fits.
     """
     if scheme not in schemes_for_key(private_key, key_is_rsassa_pss=key_is_rsassa_pss):
         raise LocalProtocolError(f"key cannot sign with {enum_name(SignatureScheme, scheme)}")
@@ -131,8 +117,8 @@ def sign(
     raise LocalProtocolError("unsupported key type")  # pragma: no cover - schemes_for_key is ()
 
 
-def _illegal(reason: str) -> ProtocolError:
-    return ProtocolError(AlertDescription.illegal_parameter, reason)
+def _wrong_key(detail: str) -> ProtocolError:
+    return ProtocolError(Cause.signature_scheme_wrong_key, detail)
 
 
 def verify(
@@ -152,37 +138,34 @@ def verify(
     """
     name = enum_name(SignatureScheme, scheme)
     if scheme not in CERTIFICATE_VERIFY_SCHEMES:
-        raise _illegal(f"{name} is not allowed in CertificateVerify")
+        raise ProtocolError(Cause.signature_scheme_forbidden, name)
     try:
         if scheme in _ECDSA:
             curve, hash_type = _ECDSA[scheme]
             if not isinstance(public_key, ec.EllipticCurvePublicKey):
-                raise _illegal(f"{name} needs an EC key")
+                raise _wrong_key(f"{name} needs an EC key")
             if public_key.curve.name != curve:
-                raise _illegal(f"{name} needs a {curve} key, not {public_key.curve.name}")
+                raise _wrong_key(f"{name} needs a {curve} key, not {public_key.curve.name}")
             public_key.verify(signature, message, ec.ECDSA(hash_type()))
         elif scheme == _S.ed25519:
             if not isinstance(public_key, ed25519.Ed25519PublicKey):
-                raise _illegal(f"{name} needs an Ed25519 key")
+                raise _wrong_key(f"{name} needs an Ed25519 key")
             public_key.verify(signature, message)
         else:
             hash_type, needs_pss_key = _RSA_PSS[scheme]
             if not isinstance(public_key, rsa.RSAPublicKey):
-                raise _illegal(f"{name} needs an RSA key")
+                raise _wrong_key(f"{name} needs an RSA key")
             # §4.2.3: rsae schemes for rsaEncryption keys, pss schemes for
             # id-RSASSA-PSS keys; neither kind may use the other's.
             if needs_pss_key != key_is_rsassa_pss:
                 kind = "an id-RSASSA-PSS" if needs_pss_key else "an rsaEncryption"
-                raise _illegal(f"{name} needs {kind} key")
+                raise _wrong_key(f"{name} needs {kind} key")
             if public_key.key_size < MIN_RSA_BITS:
                 raise ProtocolError(
-                    AlertDescription.insufficient_security,
-                    f"RSA key of {public_key.key_size} bits",
+                    Cause.peer_key_too_weak, f"RSA key of {public_key.key_size} bits"
                 )
             pad, algorithm = _pss(hash_type)
             public_key.verify(signature, message, pad, algorithm)
     except (InvalidSignature, ValueError):
         # ValueError: a signature too malformed to even parse.
-        raise ProtocolError(
-            AlertDescription.decrypt_error, f"{name} signature does not verify"
-        ) from None
+        raise ProtocolError(Cause.bad_signature, name) from None

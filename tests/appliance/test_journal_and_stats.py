@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from pinata.appliance.journal import ConnectionRecord, Journal
 from pinata.appliance.outcome import Outcome, StatGroup, group_of
 from pinata.appliance.stats import Counters
-from pinata.tls.errors import AlertDescription
-from pinata.tls.events import ConnectionFailed
+from pinata.tls.errors import AlertDescription, Cause
+from pinata.tls.events import ConnectionFailed, LocalFailure
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -38,12 +38,13 @@ def test_record_from_a_failure_and_its_json_line() -> None:
     lines: list[str] = []
     journal = Journal(lines.append, keep=2)
     record = ConnectionRecord("tls_server", 10000, ("192.0.2.1", 4242), T0)
-    record.failed(ConnectionFailed(AlertDescription.bad_certificate, True, "x" * 1000))
+    record.failed(ConnectionFailed(LocalFailure(Cause.certificate_bad, "x" * 1000)))
     record.duration = 0.5
     journal.write(record)
     (line,) = lines
     as_json = json.loads(line)
     assert as_json["outcome"] == "alert sent" and as_json["alert"] == "bad_certificate"
+    assert as_json["cause"] == "certificate_bad"
     assert as_json["group"] == "X.509 failure"
     assert len(as_json["detail"]) == 200
     assert journal.find("192.0.2.1", 4242) == as_json

@@ -28,8 +28,8 @@ from fuzz.harnesses.support import MARKER_SECRET, FuzzFinding, Input
 from fuzz.run import Result, _absorb
 from pinata.tls.config import PeerRejected, VerifiedPeer
 from pinata.tls.constants import CipherSuite, NamedGroup
-from pinata.tls.errors import AlertDescription
-from pinata.tls.events import ConnectionFailed, HandshakeComplete
+from pinata.tls.errors import AlertDescription, Cause
+from pinata.tls.events import ConnectionFailed, HandshakeComplete, LocalFailure
 from pinata.x509 import Purpose, ValidatedChain, validate
 
 CORPUS = Path(__file__).resolve().parents[2] / "fuzz" / "corpus"
@@ -87,7 +87,7 @@ def test_mutated_finished_is_refused_by_the_client() -> None:
 
 
 def test_check_events_refuses_a_missing_alert() -> None:
-    failed = ConnectionFailed(AlertDescription.decode_error, sent=True, reason="x")
+    failed = ConnectionFailed(LocalFailure(Cause.malformed_message, "x"))
     with pytest.raises(FuzzFinding):
         support.check_events([failed], b"", protected=False)
     wrong = bytes((21, 3, 3, 0, 2, 2, AlertDescription.bad_record_mac))

@@ -12,6 +12,9 @@ from pinata.tls.codec import Reader, Writer
 from pinata.tls.constants import ExtensionType, NamedGroup
 from pinata.tls.errors import AlertDescription, ProtocolError
 from pinata.tls.extensions import (
+    EXTENSIONS,
+    PRESENT_EXTENSIONS,
+    TICKET_EXTENSIONS,
     ApplicationLayerProtocolNegotiation,
     CertificateAuthorities,
     Cookie,
@@ -63,7 +66,7 @@ def alert_of(parse: object, data: bytes) -> AlertDescription:
 def test_block_keeps_order_and_unknown_types() -> None:
     data = block((0xFAFA, b""), (ExtensionType.key_share, b"\x00\x00"), (0x1234, b"xyz"))
     r = Reader(data)
-    exts = parse_extensions(r)
+    exts = parse_extensions(r, EXTENSIONS)
     assert r.at_end()
     assert exts == (
         Extension(0xFAFA, b""),
@@ -71,20 +74,20 @@ def test_block_keeps_order_and_unknown_types() -> None:
         Extension(0x1234, b"xyz"),
     )
     w = Writer()
-    write_extensions(w, exts)
+    write_extensions(w, exts, EXTENSIONS)
     assert w.getvalue() == data
 
 
 def test_duplicate_extension_is_illegal_parameter() -> None:
     data = block((10, b"\x00\x02\x00\x1d"), (13, b""), (10, b"\x00\x02\x00\x17"))
-    assert alert_of(lambda d: parse_extensions(Reader(d)), data) is (
+    assert alert_of(lambda d: parse_extensions(Reader(d), EXTENSIONS), data) is (
         AlertDescription.illegal_parameter
     )
 
 
 def test_empty_block_allowed_only_when_asked() -> None:
-    assert parse_extensions(Reader(b"\x00\x00")) == ()
-    alert = alert_of(lambda d: parse_extensions(Reader(d), allow_empty=False), b"\x00\x00")
+    assert parse_extensions(Reader(b"\x00\x00"), EXTENSIONS) == ()
+    alert = alert_of(lambda d: parse_extensions(Reader(d), PRESENT_EXTENSIONS), b"\x00\x00")
     assert alert is AlertDescription.decode_error
 
 
@@ -99,33 +102,36 @@ def test_empty_block_allowed_only_when_asked() -> None:
     ],
 )
 def test_malformed_block_is_decode_error(data: bytes) -> None:
-    assert alert_of(lambda d: parse_extensions(Reader(d)), data) is AlertDescription.decode_error
+    assert (
+        alert_of(lambda d: parse_extensions(Reader(d), EXTENSIONS), data)
+        is AlertDescription.decode_error
+    )
 
 
 def test_block_maximum_is_enforced() -> None:
     data = block((1, bytes(0xFFFF - 4)))
-    assert len(parse_extensions(Reader(data))) == 1
-    alert = alert_of(lambda d: parse_extensions(Reader(d), maximum=0xFFFE), data)
+    assert len(parse_extensions(Reader(data), EXTENSIONS)) == 1
+    alert = alert_of(lambda d: parse_extensions(Reader(d), TICKET_EXTENSIONS), data)
     assert alert is AlertDescription.decode_error
     with pytest.raises(ValueError):
-        write_extensions(Writer(), (Extension(1, bytes(0xFFFF - 4)),), maximum=0xFFFE)
+        write_extensions(Writer(), (Extension(1, bytes(0xFFFF - 4)),), TICKET_EXTENSIONS)
 
 
 @given(tls_st.extension_blocks())
 def test_block_round_trip(exts: tuple[Extension, ...]) -> None:
     w = Writer()
-    write_extensions(w, exts)
+    write_extensions(w, exts, EXTENSIONS)
     encoded = w.getvalue()
     assert encoded == block(*((e.extension_type, e.extension_data) for e in exts))
     r = Reader(encoded)
-    assert parse_extensions(r) == exts
+    assert parse_extensions(r, EXTENSIONS) == exts
     assert r.at_end()
 
 
 @given(st.binary(max_size=64))
 def test_block_parse_is_total(data: bytes) -> None:
     try:
-        exts = parse_extensions(Reader(data))
+        exts = parse_extensions(Reader(data), EXTENSIONS)
     except ProtocolError:
         return
     assert len({e.extension_type for e in exts}) == len(exts)

@@ -170,10 +170,10 @@ def test_transcript_equals_hash_of_concatenation(
     select_at = min(select_at, len(messages))
     for i, m in enumerate(messages):
         if i == select_at:
-            t.select_hash(hash_name)
-        t.add(m)
+            t = t.select_hash(hash_name)
+        t = t.add(m)
     if select_at == len(messages):
-        t.select_hash(hash_name)
+        t = t.select_hash(hash_name)
     assert t.digest() == hashlib.new(hash_name, b"".join(messages)).digest()
     assert t.hash_name == hash_name
 
@@ -183,27 +183,37 @@ def test_transcript_after_hello_retry_request(params: SuiteParams) -> None:
     hash_name = params.hash_name
     ch1, hrr, ch2 = b"\x01\x00\x00\x03abc", b"\x02\x00\x00\x02hr", b"\x01\x00\x00\x01z"
     t = Transcript()
-    t.add(ch1)
-    t.select_hash(hash_name)
-    t.restart_after_hello_retry_request()
-    t.add(hrr)
-    t.add(ch2)
+    t = t.add(ch1)
+    t = t.select_hash(hash_name)
+    t = t.restart_after_hello_retry_request()
+    t = t.add(hrr)
+    t = t.add(ch2)
     inner = hashlib.new(hash_name, ch1).digest()
     synthetic = bytes((254, 0, 0, len(inner))) + inner
     assert t.digest() == hashlib.new(hash_name, synthetic + hrr + ch2).digest()
+
+
+def test_a_transcript_is_a_value() -> None:
+    # A state holding a transcript never sees what a later state adds.
+    before = Transcript().add(b"ch").select_hash("sha256")
+    after = before.add(b"sh")
+    assert before.digest() == hashlib.sha256(b"ch").digest()
+    assert after.digest() == hashlib.sha256(b"chsh").digest()
+    assert before.add(b"other").digest() == hashlib.sha256(b"chother").digest()
+    assert after.digest() == hashlib.sha256(b"chsh").digest()
 
 
 def test_transcript_misuse() -> None:
     t = Transcript()
     with pytest.raises(LocalProtocolError):
         t.digest()
-    t.add(b"a")
+    t = t.add(b"a")
     with pytest.raises(LocalProtocolError):
-        t.restart_after_hello_retry_request()  # no hash yet
-    t.select_hash("sha256")
+        t = t.restart_after_hello_retry_request()  # no hash yet
+    t = t.select_hash("sha256")
     with pytest.raises(LocalProtocolError):
-        t.select_hash("sha384")
-    t.add(b"b")
+        t = t.select_hash("sha384")
+    t = t.add(b"b")
     with pytest.raises(LocalProtocolError):
-        t.restart_after_hello_retry_request()  # more than ClientHello1
+        t = t.restart_after_hello_retry_request()  # more than ClientHello1
     assert repr(t) == "Transcript(sha256, 2 messages)"  # message bytes never shown

@@ -47,6 +47,7 @@ from pinata.tls.messages import (
     ServerHello,
 )
 from pinata.tls.record import encode_plaintext_records
+from pinata.tls.stages import WriteTraffic
 from tests.tls.pairs import client_config, completed, failure, new_pair, pump, server_config
 from tests.tls.peers import NOW
 
@@ -356,10 +357,11 @@ def test_handshake_data_spanning_a_key_change_is_unexpected() -> None:
 
 
 def test_oversized_handshake_message_is_refused_early() -> None:
-    # A Certificate header announcing 1 MiB: refused at the header.
+    # A ClientHello header announcing 1 MiB, more than its grammar allows:
+    # refused at the header, before any body is buffered.
     header = bytes([HandshakeType.client_hello]) + (2**20).to_bytes(3, "big")
     stream = encode_plaintext_records(ContentType.handshake, header)
-    assert server_alert_for(stream).alert == AlertDescription.illegal_parameter
+    assert server_alert_for(stream).alert == AlertDescription.decode_error
 
 
 def test_unknown_content_type_is_unexpected() -> None:
@@ -395,8 +397,9 @@ def _established() -> tuple[ClientConnection, ServerConnection]:
 
 
 def _send_raw_handshake(sender: ClientConnection | ServerConnection, message: bytes) -> bytes:
-    assert sender._writer is not None
-    return sender._writer.seal(ContentType.handshake, message)
+    write = sender._write
+    assert isinstance(write, WriteTraffic)
+    return write.protector.seal(ContentType.handshake, message)
 
 
 def test_post_handshake_certificate_request_is_unexpected() -> None:
@@ -431,8 +434,9 @@ def test_key_update_before_the_handshake_ends_is_unexpected() -> None:
 
 def test_sequence_number_exhaustion_closes_the_connection() -> None:
     client, _ = _established()
-    assert client._writer is not None
-    client._writer.sequence_number = 2**64 - 1
+    write = client._write
+    assert isinstance(write, WriteTraffic)
+    write.protector.sequence_number = 2**64 - 1
     client.send_application_data(b"the last record this key may protect")
     with pytest.raises(LocalProtocolError):
         client.send_application_data(b"one too many")

@@ -211,8 +211,8 @@ def fixed(*chunks: bytes) -> Callable[[int], bytes]:
 def full_transcript(*messages: bytes) -> Transcript:
     t = Transcript()
     for m in messages:
-        t.add(m)
-    t.select_hash(PARAMS.hash_name)
+        t = t.add(m)
+    t = t.select_hash(PARAMS.hash_name)
     return t
 
 
@@ -235,16 +235,16 @@ def test_client_hello_carries_the_key_share() -> None:
 
 def test_transcript_hashes() -> None:
     t = Transcript()
-    t.add(CLIENT_HELLO)  # before the suite is known
-    t.select_hash(PARAMS.hash_name)
-    t.add(SERVER_HELLO)
+    t = t.add(CLIENT_HELLO)  # before the suite is known
+    t = t.select_hash(PARAMS.hash_name)
+    t = t.add(SERVER_HELLO)
     assert t.digest() == HELLO_HASH
-    t.add(ENCRYPTED_EXTENSIONS)
-    t.add(CERTIFICATE)
+    t = t.add(ENCRYPTED_EXTENSIONS)
+    t = t.add(CERTIFICATE)
     assert t.digest() == CERTIFICATE_HASH
-    t.add(CERTIFICATE_VERIFY)
+    t = t.add(CERTIFICATE_VERIFY)
     assert t.digest() == CERTIFICATE_VERIFY_HASH
-    t.add(SERVER_FINISHED)
+    t = t.add(SERVER_FINISHED)
     assert t.digest() == SERVER_FINISHED_HASH
     assert t.digest() == SERVER_FINISHED_HASH  # digest() does not disturb the state
 
@@ -294,10 +294,10 @@ def test_finished() -> None:
     assert ks.finished_key(S_HS_TRAFFIC) == S_FINISHED_KEY
     assert ks.finished_key(C_HS_TRAFFIC) == C_FINISHED_KEY
     t = full_transcript(CLIENT_HELLO, SERVER_HELLO, ENCRYPTED_EXTENSIONS, CERTIFICATE)
-    t.add(CERTIFICATE_VERIFY)
+    t = t.add(CERTIFICATE_VERIFY)
     server_verify = ks.finished_verify_data(S_HS_TRAFFIC, t.digest())
     assert server_verify == SERVER_FINISHED[4:]
-    t.add(SERVER_FINISHED)
+    t = t.add(SERVER_FINISHED)
     client_verify = ks.finished_verify_data(C_HS_TRAFFIC, t.digest())
     assert client_verify == CLIENT_FINISHED[4:]
     assert ks.finished_matches(C_HS_TRAFFIC, t.digest(), CLIENT_FINISHED[4:])

@@ -75,7 +75,7 @@ def rfc_client(monkeypatch: pytest.MonkeyPatch) -> ClientConnection:
     client = ClientConnection(config, now=NOW)
     client.data_to_send()  # our own ClientHello is replaced by the RFC's below
     transcript = Transcript()
-    transcript.add(CLIENT_HELLO)
+    transcript = transcript.add(CLIENT_HELLO)
     share = ClientKeyShare.generate(NamedGroup.x25519, fixed(CLIENT_PRIVATE))
     client._state = ClientExpectServerHello(
         config=config,

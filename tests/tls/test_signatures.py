@@ -16,7 +16,6 @@ from pinata.tls.errors import AlertDescription, LocalProtocolError, ProtocolErro
 from pinata.tls.signatures import (
     CERTIFICATE_VERIFY_SCHEMES,
     certificate_verify_message,
-    choose_scheme,
     schemes_for_key,
     sign,
     verify,
@@ -79,19 +78,6 @@ def test_pss_key_schemes() -> None:
         S.rsa_pss_pss_sha384,
         S.rsa_pss_pss_sha512,
     )
-
-
-def test_choose_scheme() -> None:
-    rsa_key = key("rsa2048")
-    assert choose_scheme(rsa_key, [S.rsa_pss_rsae_sha512, S.rsa_pss_rsae_sha384]) == (
-        S.rsa_pss_rsae_sha384
-    )
-    assert choose_scheme(rsa_key, [S.rsa_pkcs1_sha256, S.ecdsa_secp256r1_sha256]) is None
-    assert choose_scheme(key("p256"), [0xFFFF, S.ecdsa_secp256r1_sha256]) == (
-        S.ecdsa_secp256r1_sha256
-    )
-    assert choose_scheme(key("p256"), [S.ecdsa_secp384r1_sha384]) is None
-    assert choose_scheme(key("ed448"), list(S)) is None
 
 
 SIGNING = [(kind, scheme) for kind, schemes in OURS.items() for scheme in schemes]

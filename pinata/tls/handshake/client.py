@@ -9,7 +9,7 @@ handshake only: the server must always authenticate, we authenticate when asked.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from pinata.tls.config import ClientConfig, VerifiedPeer
@@ -24,9 +24,10 @@ from pinata.tls.constants import (
     SignatureScheme,
     enum_name,
 )
-from pinata.tls.errors import AlertDescription, ProtocolError
+from pinata.tls.errors import Cause, ProtocolError
 from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import (
+    Carrier,
     Cookie,
     KeyShareClientHello,
     KeyShareEntry,
@@ -38,6 +39,7 @@ from pinata.tls.extensions import (
     SupportedGroups,
     SupportedVersionsClientHello,
     SupportedVersionsServerHello,
+    refuse_misplaced,
 )
 from pinata.tls.handshake.common import (
     Complete,
@@ -70,27 +72,8 @@ from pinata.tls.messages import (
     HandshakeMessage,
     ServerHello,
 )
-from pinata.tls.signatures import choose_scheme
 from pinata.tls.suites import SuiteParams, lookup_suite
 from pinata.tls.transcript import Transcript
-
-_SERVER_HELLO_EXTENSIONS = frozenset({ExtensionType.supported_versions, ExtensionType.key_share})
-_HELLO_RETRY_EXTENSIONS = _SERVER_HELLO_EXTENSIONS | {ExtensionType.cookie}
-# §4.2's table: what may appear in EncryptedExtensions, if we asked for it.
-_ENCRYPTED_EXTENSIONS = frozenset(
-    {
-        ExtensionType.server_name,
-        ExtensionType.max_fragment_length,
-        ExtensionType.supported_groups,
-        ExtensionType.use_srtp,
-        ExtensionType.heartbeat,
-        ExtensionType.application_layer_protocol_negotiation,
-        ExtensionType.client_certificate_type,
-        ExtensionType.server_certificate_type,
-        ExtensionType.record_size_limit,
-        ExtensionType.early_data,
-    }
-)
 
 
 def _is_ip_literal(name: str) -> bool:
@@ -125,14 +108,11 @@ def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, lis
         legacy_compression_methods=b"\x00",
         extensions=tuple(extensions),
     )
-    transcript = Transcript()
-    out: list[Output] = [
-        send(hello.encode(), transcript),
-        note_out(
-            "ClientHello",
-            key_shares=tuple(enum_name(NamedGroup, s.group) for s in shares),
-        ),
-    ]
+    out: list[Output] = []
+    transcript = send(hello.encode(), Transcript(), out)
+    out.append(
+        note_out("ClientHello", key_shares=tuple(enum_name(NamedGroup, s.group) for s in shares))
+    )
     state = ClientExpectServerHello(
         config=config,
         hello=hello,
@@ -153,21 +133,19 @@ def _check_common_hello(
         # A TLS 1.2-or-older server. Its downgrade sentinel means someone
         # stripped our TLS 1.3 offer (§4.1.3); otherwise it simply lacks 1.3.
         if message.random[-8:] in (DOWNGRADE_TLS12, DOWNGRADE_TLS11):
-            raise ProtocolError(AlertDescription.illegal_parameter, "downgrade sentinel")
-        raise ProtocolError(AlertDescription.protocol_version, "server does not speak TLS 1.3")
+            raise ProtocolError(Cause.downgrade_detected)
+        raise ProtocolError(Cause.tls13_not_offered, "by the server")
     if SupportedVersionsServerHello.parse(versions_data).selected_version != TLS13:
-        raise ProtocolError(
-            AlertDescription.illegal_parameter, "server selected an unoffered version"
-        )
+        raise ProtocolError(Cause.version_not_offered)
     if message.legacy_version != TLS12:
-        raise ProtocolError(AlertDescription.protocol_version, "legacy_version is not TLS 1.2")
+        raise ProtocolError(Cause.legacy_version_wrong, "ServerHello")
     if message.legacy_session_id_echo != hello.legacy_session_id:
-        raise ProtocolError(AlertDescription.illegal_parameter, "session id echo does not match")
+        raise ProtocolError(Cause.session_id_echo_mismatch)
     if message.legacy_compression_method != 0:
-        raise ProtocolError(AlertDescription.illegal_parameter, "compression is not allowed")
+        raise ProtocolError(Cause.compression_offered)
     suite = lookup_suite(message.cipher_suite)
     if suite is None or message.cipher_suite not in config.cipher_suites:
-        raise ProtocolError(AlertDescription.illegal_parameter, "server chose an unoffered suite")
+        raise ProtocolError(Cause.unoffered_cipher_suite)
     return suite
 
 
@@ -197,48 +175,31 @@ class ClientExpectServerHello:
         self, ctx: HandshakeContext, message: ServerHello, raw: bytes, suite: SuiteParams
     ) -> tuple[ClientState, list[Output]]:
         if self.retry_suite is not None:
-            raise ProtocolError(AlertDescription.unexpected_message, "second HelloRetryRequest")
+            raise ProtocolError(Cause.unexpected_handshake_message, "second HelloRetryRequest")
         sent = self._sent_extension_types()
+        # The cookie is the server's to add (§4.2.2): we need not have sent one.
         refuse_unrequested(
-            message.extensions,
-            _HELLO_RETRY_EXTENSIONS,
-            sent | {ExtensionType.cookie},
-            "HelloRetryRequest",
+            message.extensions, Carrier.hello_retry_request, sent | {ExtensionType.cookie}
         )
         exts = extension_map(message.extensions)
         group_data = exts.get(ExtensionType.key_share)
         cookie_data = exts.get(ExtensionType.cookie)
         if group_data is None and cookie_data is None:
             # §4.1.4: a retry that would not change the ClientHello is an error.
-            raise ProtocolError(AlertDescription.illegal_parameter, "pointless HelloRetryRequest")
+            raise ProtocolError(Cause.pointless_retry)
         new_shares = self.shares
         group: int | None = None
         if group_data is not None:
             group = KeyShareHelloRetryRequest.parse(group_data).selected_group
             if group not in self.config.groups or any(s.group == group for s in self.shares):
-                raise ProtocolError(
-                    AlertDescription.illegal_parameter, "retry asks for an unusable group"
-                )
+                raise ProtocolError(Cause.retry_group_unusable)
             new_shares = (ClientKeyShare.generate(group, ctx.random),)
-        extensions = []
-        for e in self.hello.extensions:
-            if e.extension_type == ExtensionType.key_share:
-                e = KeyShareClientHello(
-                    tuple(KeyShareEntry(s.group, s.key_exchange) for s in new_shares)
-                ).to_extension()
-            extensions.append(e)
-        if cookie_data is not None:
-            extensions.append(Cookie(Cookie.parse(cookie_data).cookie).to_extension())
-        hello2 = ClientHello(
-            random=self.hello.random,
-            legacy_session_id=self.hello.legacy_session_id,
-            cipher_suites=self.hello.cipher_suites,
-            legacy_compression_methods=self.hello.legacy_compression_methods,
-            extensions=tuple(extensions),
+        hello2 = self._second_hello(new_shares, cookie_data)
+        transcript = (
+            self.transcript.select_hash(suite.hash_name)
+            .restart_after_hello_retry_request()
+            .add(raw)
         )
-        self.transcript.select_hash(suite.hash_name)
-        self.transcript.restart_after_hello_retry_request()
-        self.transcript.add(raw)
         out: list[Output] = [
             note_in(
                 "HelloRetryRequest",
@@ -248,46 +209,54 @@ class ClientExpectServerHello:
         ]
         if self.hello.legacy_session_id:
             out.append(SendChangeCipherSpec())
-        out.append(send(hello2.encode(), self.transcript))
+        transcript = send(hello2.encode(), transcript, out)
         out.append(note_out("ClientHello", retry=1))
         state = ClientExpectServerHello(
             config=self.config,
             hello=hello2,
             shares=new_shares,
-            transcript=self.transcript,
+            transcript=transcript,
             retry_suite=suite.suite,
         )
         return state, out
 
+    def _second_hello(
+        self, shares: tuple[ClientKeyShare, ...], cookie_data: bytes | None
+    ) -> ClientHello:
+        """§4.1.2: the first ClientHello with only the changes the retry asks for."""
+        extensions = []
+        for e in self.hello.extensions:
+            if e.extension_type == ExtensionType.key_share:
+                e = KeyShareClientHello(
+                    tuple(KeyShareEntry(s.group, s.key_exchange) for s in shares)
+                ).to_extension()
+            extensions.append(e)
+        if cookie_data is not None:
+            extensions.append(Cookie(Cookie.parse(cookie_data).cookie).to_extension())
+        return replace(self.hello, extensions=tuple(extensions))
+
     def _server_hello(
         self, message: ServerHello, raw: bytes, suite: SuiteParams
     ) -> tuple[ClientState, list[Output]]:
-        refuse_unrequested(
-            message.extensions,
-            _SERVER_HELLO_EXTENSIONS,
-            self._sent_extension_types(),
-            "ServerHello",
-        )
+        refuse_unrequested(message.extensions, Carrier.server_hello, self._sent_extension_types())
         if self.retry_suite is not None and suite.suite != self.retry_suite:
-            raise ProtocolError(AlertDescription.illegal_parameter, "suite differs from retry")
+            raise ProtocolError(Cause.suite_changed_after_retry)
         share_data = extension_map(message.extensions).get(ExtensionType.key_share)
         if share_data is None:
-            raise ProtocolError(AlertDescription.missing_extension, "ServerHello lacks key_share")
+            raise ProtocolError(Cause.missing_key_share)
         server_share = KeyShareServerHello.parse(share_data).share
         ours = next((s for s in self.shares if s.group == server_share.group), None)
         if ours is None:
-            raise ProtocolError(
-                AlertDescription.illegal_parameter, "server share in unoffered group"
-            )
+            raise ProtocolError(Cause.key_share_in_unoffered_group)
         shared_secret = ours.shared_secret(server_share.key_exchange)
+        transcript = self.transcript
         if self.retry_suite is None:
-            self.transcript.select_hash(suite.hash_name)
-        self.transcript.add(raw)
+            transcript = transcript.select_hash(suite.hash_name)
+        transcript = transcript.add(raw)
         schedule = KeySchedule(suite)
-        hs = schedule.handshake_secrets(shared_secret, self.transcript.digest())
+        hs = schedule.handshake_secrets(shared_secret, transcript.digest())
         keys = _HandshakeKeys(
             config=self.config,
-            transcript=self.transcript,
             schedule=schedule,
             suite=suite,
             group=NamedGroup(server_share.group),
@@ -298,7 +267,7 @@ class ClientExpectServerHello:
             compatibility_mode=bool(self.hello.legacy_session_id),
             sent_ccs=self.retry_suite is not None and bool(self.hello.legacy_session_id),
         )
-        return ClientExpectEncryptedExtensions(keys), [
+        return ClientExpectEncryptedExtensions(keys, transcript), [
             note_in(
                 "ServerHello",
                 version="TLS1.3",
@@ -314,7 +283,6 @@ class ClientExpectServerHello:
 @dataclass(frozen=True)
 class _HandshakeKeys:
     config: ClientConfig
-    transcript: Transcript
     schedule: KeySchedule
     suite: SuiteParams
     group: NamedGroup
@@ -329,6 +297,7 @@ class _HandshakeKeys:
 @dataclass(frozen=True)
 class ClientExpectEncryptedExtensions:
     keys: _HandshakeKeys
+    transcript: Transcript
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (EncryptedExtensions,)
 
     def handle(
@@ -336,23 +305,23 @@ class ClientExpectEncryptedExtensions:
     ) -> tuple[ClientState, list[Output]]:
         assert isinstance(message, EncryptedExtensions)
         refuse_unrequested(
-            message.extensions,
-            _ENCRYPTED_EXTENSIONS,
-            self.keys.sent_extensions,
-            "EncryptedExtensions",
+            message.extensions, Carrier.encrypted_extensions, self.keys.sent_extensions
         )
         exts = extension_map(message.extensions)
         if exts.get(ExtensionType.server_name, b"") != b"":
             # RFC 6066 §3: the server's acknowledgement is empty.
-            raise ProtocolError(AlertDescription.decode_error, "server_name reply is not empty")
+            raise ProtocolError(Cause.server_name_reply_not_empty)
         if ExtensionType.supported_groups in exts:
             SupportedGroups.parse(exts[ExtensionType.supported_groups])
-        self.keys.transcript.add(raw)
-        return ClientExpectCertificateOrRequest(self.keys), [note_in("EncryptedExtensions")]
+        transcript = self.transcript.add(raw)
+        return ClientExpectCertificateOrRequest(self.keys, transcript), [
+            note_in("EncryptedExtensions")
+        ]
 
 
 def _accept_server_certificate(
     keys: _HandshakeKeys,
+    transcript: Transcript,
     ctx: HandshakeContext,
     message: Certificate,
     raw: bytes,
@@ -361,10 +330,10 @@ def _accept_server_certificate(
 ) -> tuple[ClientState, list[Output]]:
     if not message.certificate_list:
         # §4.4.2.4: a server must always send a certificate in this mode.
-        raise ProtocolError(AlertDescription.decode_error, "server sent no certificate")
+        raise ProtocolError(Cause.server_certificate_empty)
     peer = authenticate_peer(message, keys.config.authenticate_server, ctx.now)
-    keys.transcript.add(raw)
-    return ClientExpectCertificateVerify(keys, request, requested_schemes, peer), [
+    transcript = transcript.add(raw)
+    return ClientExpectCertificateVerify(keys, transcript, request, requested_schemes, peer), [
         note_in("Certificate", certificates=len(message.certificate_list)),
         note_in("peer_chain", subjects=peer.subjects[:8]),
     ]
@@ -373,31 +342,37 @@ def _accept_server_certificate(
 @dataclass(frozen=True)
 class ClientExpectCertificateOrRequest:
     keys: _HandshakeKeys
+    transcript: Transcript
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (CertificateRequest, Certificate)
 
     def handle(
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
     ) -> tuple[ClientState, list[Output]]:
         if isinstance(message, Certificate):
-            return _accept_server_certificate(self.keys, ctx, message, raw, None, ())
+            return _accept_server_certificate(
+                self.keys, self.transcript, ctx, message, raw, None, ()
+            )
         assert isinstance(message, CertificateRequest)
         if message.certificate_request_context:
             # §4.3.2: empty during the handshake; only post-handshake auth uses it.
-            raise ProtocolError(AlertDescription.illegal_parameter, "non-empty request context")
-        # Unknown extensions in a CertificateRequest are ignored (§4.3.2).
+            raise ProtocolError(Cause.request_context_not_empty, "in CertificateRequest")
+        # Unknown extensions in a CertificateRequest are ignored (§4.3.2);
+        # known ones go only where §4.2 allows them.
+        refuse_misplaced(message.extensions, Carrier.certificate_request)
         schemes_data = extension_map(message.extensions).get(ExtensionType.signature_algorithms)
         if schemes_data is None:
-            raise ProtocolError(
-                AlertDescription.missing_extension, "CertificateRequest lacks signature_algorithms"
-            )
+            raise ProtocolError(Cause.missing_signature_algorithms, "in CertificateRequest")
         schemes = SignatureAlgorithms.parse(schemes_data).schemes
-        self.keys.transcript.add(raw)
-        return ClientExpectCertificate(self.keys, message, schemes), [note_in("CertificateRequest")]
+        transcript = self.transcript.add(raw)
+        return ClientExpectCertificate(self.keys, transcript, message, schemes), [
+            note_in("CertificateRequest")
+        ]
 
 
 @dataclass(frozen=True)
 class ClientExpectCertificate:
     keys: _HandshakeKeys
+    transcript: Transcript
     request: CertificateRequest
     requested_schemes: tuple[int, ...]
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (Certificate,)
@@ -407,13 +382,14 @@ class ClientExpectCertificate:
     ) -> tuple[ClientState, list[Output]]:
         assert isinstance(message, Certificate)
         return _accept_server_certificate(
-            self.keys, ctx, message, raw, self.request, self.requested_schemes
+            self.keys, self.transcript, ctx, message, raw, self.request, self.requested_schemes
         )
 
 
 @dataclass(frozen=True)
 class ClientExpectCertificateVerify:
     keys: _HandshakeKeys
+    transcript: Transcript
     request: CertificateRequest | None
     requested_schemes: tuple[int, ...]
     peer: VerifiedPeer
@@ -427,12 +403,16 @@ class ClientExpectCertificateVerify:
             message,
             self.peer,
             self.keys.config.signature_schemes,
-            self.keys.transcript,
+            self.transcript,
             peer_is_server=True,
         )
-        self.keys.transcript.add(raw)
         state = ClientExpectFinished(
-            self.keys, self.request, self.requested_schemes, self.peer, scheme
+            self.keys,
+            self.transcript.add(raw),
+            self.request,
+            self.requested_schemes,
+            self.peer,
+            scheme,
         )
         return state, [note_in("CertificateVerify", scheme=scheme.name)]
 
@@ -440,6 +420,7 @@ class ClientExpectCertificateVerify:
 @dataclass(frozen=True)
 class ClientExpectFinished:
     keys: _HandshakeKeys
+    transcript: Transcript
     request: CertificateRequest | None
     requested_schemes: tuple[int, ...]
     peer: VerifiedPeer
@@ -451,9 +432,9 @@ class ClientExpectFinished:
     ) -> tuple[ClientState, list[Output]]:
         assert isinstance(message, Finished)
         k = self.keys
-        check_finished(message, k.schedule, k.server_handshake_secret, k.transcript)
-        k.transcript.add(raw)
-        app = k.schedule.application_secrets(k.handshake_secret, k.transcript.digest())
+        check_finished(message, k.schedule, k.server_handshake_secret, self.transcript)
+        transcript = self.transcript.add(raw)
+        app = k.schedule.application_secrets(k.handshake_secret, transcript.digest())
         out: list[Output] = [
             note_in("Finished"),
             SetReadKeys(k.suite, app.server_application_traffic_secret_0, application=True),
@@ -462,39 +443,41 @@ class ClientExpectFinished:
             out.append(SendChangeCipherSpec())
         our_scheme: SignatureScheme | None = None
         if self.request is not None:
-            credentials = k.config.credentials
-            if credentials is not None:
-                our_scheme = choose_scheme(
-                    credentials.private_key,
-                    self.requested_schemes,
-                    key_is_rsassa_pss=credentials.key_is_rsassa_pss,
-                )
-            # Without a usable credential we answer with an empty Certificate (§4.4.2.4).
-            chosen = credentials if our_scheme is not None else None
-            cert = certificate_message(chosen, self.request.certificate_request_context)
-            out.append(send(cert.encode(), k.transcript))
-            out.append(note_out("Certificate", certificates=len(cert.certificate_list)))
-            if chosen is not None and our_scheme is not None:
-                verify_msg = certificate_verify(chosen, our_scheme, k.transcript, is_server=False)
-                out.append(send(verify_msg.encode(), k.transcript))
-                out.append(note_out("CertificateVerify", scheme=our_scheme.name))
-        finished = finished_message(k.schedule, k.client_handshake_secret, k.transcript)
-        out.append(send(finished.encode(), k.transcript))
+            transcript, our_scheme = self._authenticate(transcript, out)
+        finished = finished_message(k.schedule, k.client_handshake_secret, transcript)
+        send(finished.encode(), transcript, out)
         out.append(note_out("Finished"))
         out.append(SetWriteKeys(k.suite, app.client_application_traffic_secret_0, application=True))
-        out.append(
-            Complete(
-                HandshakeComplete(
-                    version=TLS13,
-                    cipher_suite=CipherSuite(k.suite.suite),
-                    group=k.group,
-                    signature_scheme=our_scheme,
-                    peer_signature_scheme=self.peer_scheme,
-                    peer=self.peer,
-                )
-            )
+        event = HandshakeComplete(
+            version=TLS13,
+            cipher_suite=CipherSuite(k.suite.suite),
+            group=k.group,
+            signature_scheme=our_scheme,
+            peer_signature_scheme=self.peer_scheme,
+            peer=self.peer,
         )
+        out.append(Complete(event))
         return ClientEstablished(), out
+
+    def _authenticate(
+        self, transcript: Transcript, out: list[Output]
+    ) -> tuple[Transcript, SignatureScheme | None]:
+        """Our Certificate and CertificateVerify, as asked (§4.4.2, §4.4.3)."""
+        assert self.request is not None
+        credentials = self.keys.config.credentials
+        our_scheme = None
+        if credentials is not None:
+            our_scheme = credentials.choose_scheme(self.requested_schemes)
+        # Without a usable credential we answer with an empty Certificate (§4.4.2.4).
+        chosen = credentials if our_scheme is not None else None
+        cert = certificate_message(chosen, self.request.certificate_request_context)
+        transcript = send(cert.encode(), transcript, out)
+        out.append(note_out("Certificate", certificates=len(cert.certificate_list)))
+        if chosen is not None and our_scheme is not None:
+            verify_msg = certificate_verify(chosen, our_scheme, transcript, is_server=False)
+            transcript = send(verify_msg.encode(), transcript, out)
+            out.append(note_out("CertificateVerify", scheme=our_scheme.name))
+        return transcript, our_scheme
 
 
 @dataclass(frozen=True)
@@ -504,7 +487,7 @@ class ClientEstablished:
     def handle(
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
     ) -> tuple[ClientState, list[Output]]:
-        raise ProtocolError(AlertDescription.unexpected_message, "handshake is over")
+        raise ProtocolError(Cause.unexpected_handshake_message, "handshake is over")
 
 
 ClientState = (

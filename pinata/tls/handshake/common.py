@@ -11,12 +11,12 @@ from datetime import datetime
 
 from pinata.tls.config import Credentials, PeerAuthenticator, PeerRejected, VerifiedPeer
 from pinata.tls.constants import ExtensionType, SignatureScheme, enum_name
-from pinata.tls.errors import AlertDescription, ProtocolError
+from pinata.tls.errors import Cause, ProtocolError, rejection_cause
 from pinata.tls.events import HandshakeComplete
-from pinata.tls.extensions import Extension
+from pinata.tls.extensions import Carrier, Extension, allowed_in
 from pinata.tls.keyschedule import KeySchedule
 from pinata.tls.messages import Certificate, CertificateEntry, CertificateVerify, Finished
-from pinata.tls.signatures import certificate_verify_message, sign, verify
+from pinata.tls.signatures import certificate_verify_message, verify
 from pinata.tls.suites import SuiteParams
 from pinata.tls.trace import TraceValue
 from pinata.tls.transcript import Transcript
@@ -93,45 +93,50 @@ Output = (
 
 
 def note_in(what: str, **details: TraceValue) -> Note:
+    """A trace entry for a message received."""
     return Note("in", what, tuple(details.items()))
 
 
 def note_out(what: str, **details: TraceValue) -> Note:
+    """A trace entry for a message sent."""
     return Note("out", what, tuple(details.items()))
 
 
-def send(message: bytes, transcript: Transcript) -> SendMessage:
-    transcript.add(message)
-    return SendMessage(message)
+def send(message: bytes, transcript: Transcript, out: list[Output]) -> Transcript:
+    """Queue `message` in `out`; the transcript with it added."""
+    out.append(SendMessage(message))
+    return transcript.add(message)
 
 
 # ---- extension blocks ----------------------------------------------------
 
 
 def extension_map(extensions: Sequence[Extension]) -> dict[int, bytes]:
+    """Extension type to body, for a block the parser already checked."""
     # Duplicates were refused by the parser (RFC 8446 §4.2), so a dict loses nothing.
     return {e.extension_type: e.extension_data for e in extensions}
 
 
 def refuse_unrequested(
     extensions: Sequence[Extension],
-    allowed: frozenset[int],
+    carrier: Carrier,
     requested: frozenset[int],
-    message: str,
 ) -> None:
-    """RFC 8446 §4.2: an extension we never asked for is `unsupported_extension`;
-    one we know but that does not belong in this message is `illegal_parameter`."""
+    """RFC 8446 §4.2, for a server's message: an extension we never asked for
+    is `unsupported_extension`; one we know but that the table (`ALLOWED_IN`)
+    does not allow in this message is `illegal_parameter`."""
+    allowed = allowed_in(carrier)
+    message = carrier.value
     for e in extensions:
         if e.extension_type in allowed and e.extension_type in requested:
             continue
         if e.extension_type not in requested:
             raise ProtocolError(
-                AlertDescription.unsupported_extension,
-                f"{message} carries unrequested extension "
-                f"{enum_name(ExtensionType, e.extension_type)}",
+                Cause.unrequested_extension,
+                f"{message} carries {enum_name(ExtensionType, e.extension_type)}",
             )
         raise ProtocolError(
-            AlertDescription.illegal_parameter,
+            Cause.extension_not_allowed_here,
             f"{message} may not carry {enum_name(ExtensionType, e.extension_type)}",
         )
 
@@ -140,6 +145,7 @@ def refuse_unrequested(
 
 
 def certificate_message(credentials: Credentials | None, context: bytes = b"") -> Certificate:
+    """Our Certificate (§4.4.2): the chain, or an empty list without credentials."""
     chain = credentials.chain if credentials is not None else ()
     return Certificate(context, tuple(CertificateEntry(der, ()) for der in chain))
 
@@ -151,18 +157,14 @@ def authenticate_peer(
 ) -> VerifiedPeer:
     """Hand the list, exactly as sent, to the configured judge (RFC 8446 §4.4.2.4)."""
     if message.certificate_request_context:
-        raise ProtocolError(
-            AlertDescription.illegal_parameter, "certificate_request_context must be empty"
-        )
+        raise ProtocolError(Cause.request_context_not_empty, "in Certificate")
     for entry in message.certificate_list:
         if entry.extensions:
             # We request neither OCSP nor SCTs, so no entry extension is allowed (§4.4.2).
-            raise ProtocolError(
-                AlertDescription.unsupported_extension, "unrequested CertificateEntry extension"
-            )
+            raise ProtocolError(Cause.unrequested_certificate_extension)
     verdict = authenticate(tuple(e.cert_data for e in message.certificate_list), now)
     if isinstance(verdict, PeerRejected):
-        raise ProtocolError(verdict.alert, f"peer certificate rejected: {verdict.reason}")
+        raise ProtocolError(rejection_cause(verdict.alert), verdict.reason)
     return verdict
 
 
@@ -172,11 +174,9 @@ def certificate_verify(
     transcript: Transcript,
     is_server: bool,
 ) -> CertificateVerify:
+    """Our CertificateVerify (§4.4.3) over the transcript so far."""
     signed = certificate_verify_message(is_server, transcript.digest())
-    signature = sign(
-        scheme, credentials.private_key, signed, key_is_rsassa_pss=credentials.key_is_rsassa_pss
-    )
-    return CertificateVerify(scheme, signature)
+    return CertificateVerify(scheme, credentials.sign(scheme, signed))
 
 
 def check_certificate_verify(
@@ -186,12 +186,11 @@ def check_certificate_verify(
     transcript: Transcript,
     peer_is_server: bool,
 ) -> SignatureScheme:
+    """The peer's scheme, once its CertificateVerify checks out (§4.4.3);
+    raises `ProtocolError` otherwise."""
     # §4.4.3: the scheme must be one we offered in signature_algorithms.
     if message.algorithm not in offered:
-        raise ProtocolError(
-            AlertDescription.illegal_parameter,
-            f"CertificateVerify uses unoffered scheme 0x{message.algorithm:04x}",
-        )
+        raise ProtocolError(Cause.signature_scheme_not_offered, f"0x{message.algorithm:04x}")
     signed = certificate_verify_message(peer_is_server, transcript.digest())
     verify(
         message.algorithm,
@@ -204,14 +203,17 @@ def check_certificate_verify(
 
 
 def finished_message(schedule: KeySchedule, base_key: bytes, transcript: Transcript) -> Finished:
+    """Our Finished (§4.4.4) over the transcript so far."""
     return Finished(schedule.finished_verify_data(base_key, transcript.digest()))
 
 
 def check_finished(
     message: Finished, schedule: KeySchedule, base_key: bytes, transcript: Transcript
 ) -> None:
+    """§4.4.4: `finished_wrong_length` or `bad_finished` unless the peer's
+    Finished matches the transcript."""
     expected = schedule.finished_verify_data(base_key, transcript.digest())
     if len(message.verify_data) != len(expected):
-        raise ProtocolError(AlertDescription.decode_error, "Finished has the wrong length")
+        raise ProtocolError(Cause.finished_wrong_length)
     if not hmac.compare_digest(message.verify_data, expected):
-        raise ProtocolError(AlertDescription.decrypt_error, "Finished does not verify")
+        raise ProtocolError(Cause.bad_finished)

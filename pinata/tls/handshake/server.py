@@ -21,21 +21,27 @@ from pinata.tls.constants import (
     SignatureScheme,
     enum_name,
 )
-from pinata.tls.errors import AlertDescription, ProtocolError
+from pinata.tls.errors import Cause, ProtocolError
 from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import (
+    ApplicationLayerProtocolNegotiation,
+    Carrier,
     Cookie,
+    EarlyDataIndication,
     KeyShareClientHello,
     KeyShareEntry,
     KeyShareHelloRetryRequest,
     KeyShareServerHello,
+    PskKeyExchangeModes,
     ServerName,
     SignatureAlgorithms,
     SignatureAlgorithmsCert,
     SupportedGroups,
     SupportedVersionsClientHello,
     SupportedVersionsServerHello,
+    TypedExtension,
     pre_shared_key_is_last,
+    refuse_misplaced,
 )
 from pinata.tls.handshake.common import (
     Complete,
@@ -56,7 +62,7 @@ from pinata.tls.handshake.common import (
     send,
 )
 from pinata.tls.key_exchange import server_key_exchange
-from pinata.tls.keyschedule import KeySchedule
+from pinata.tls.keyschedule import HandshakeSecrets, KeySchedule
 from pinata.tls.messages import (
     Certificate,
     CertificateVerify,
@@ -66,7 +72,6 @@ from pinata.tls.messages import (
     HandshakeMessage,
     ServerHello,
 )
-from pinata.tls.signatures import choose_scheme
 from pinata.tls.suites import SuiteParams, lookup_suite
 from pinata.tls.transcript import Transcript
 
@@ -91,76 +96,90 @@ class HelloChoices:
     offers_early_data: bool
 
 
-def _check_client_hello(
-    config: ServerConfig, hello: ClientHello
-) -> HelloChoices:
-    """RFC 8446 §4.1.2, §4.2 and §9.2: what a TLS 1.3 ClientHello must hold."""
+# Extensions we do not act on but parse, so a malformed one is `decode_error`
+# rather than silently carried into the transcript (each codec knows its bounds).
+_VALIDATED_IN_CLIENT_HELLO: tuple[type[TypedExtension], ...] = (
+    SignatureAlgorithmsCert,
+    ServerName,
+    ApplicationLayerProtocolNegotiation,
+    PskKeyExchangeModes,
+    EarlyDataIndication,
+)
+
+
+def _check_version(hello: ClientHello, exts: dict[int, bytes]) -> None:
+    """§4.1.2, §4.2.1, Appendix D.5: a TLS 1.3 offer, without compression."""
     if hello.legacy_version <= 0x0300:
         # Appendix D.5: SSL 3.0 and below are refused outright.
-        raise ProtocolError(AlertDescription.protocol_version, "legacy_version is SSL 3.0 or older")
-    exts = extension_map(hello.extensions)
+        raise ProtocolError(Cause.legacy_version_wrong, "SSL 3.0 or older")
     versions_data = exts.get(ExtensionType.supported_versions)
     if versions_data is None:
         # §4.2.1: without supported_versions this is a TLS 1.2-or-older hello.
-        raise ProtocolError(AlertDescription.protocol_version, "client does not offer TLS 1.3")
+        raise ProtocolError(Cause.tls13_not_offered)
     if TLS13 not in SupportedVersionsClientHello.parse(versions_data).versions:
-        raise ProtocolError(AlertDescription.protocol_version, "client does not offer TLS 1.3")
+        raise ProtocolError(Cause.tls13_not_offered)
     if hello.legacy_compression_methods != b"\x00":
-        raise ProtocolError(AlertDescription.illegal_parameter, "compression is not allowed")
-    if ExtensionType.pre_shared_key in exts and not pre_shared_key_is_last(hello.extensions):
-        raise ProtocolError(AlertDescription.illegal_parameter, "pre_shared_key is not last")
+        raise ProtocolError(Cause.compression_offered)
 
-    suite = next(
-        (
-            p
-            for s in config.cipher_suites
-            if s in hello.cipher_suites and (p := lookup_suite(s)) is not None
-        ),
-        None,
-    )
-    if suite is None:
-        raise ProtocolError(AlertDescription.handshake_failure, "no cipher suite in common")
 
-    # §9.2: without a PSK, supported_groups, key_share and signature_algorithms are required.
+def _choose_suite(config: ServerConfig, hello: ClientHello) -> SuiteParams:
+    for s in config.cipher_suites:
+        if s in hello.cipher_suites and (params := lookup_suite(s)) is not None:
+            return params
+    raise ProtocolError(Cause.no_common_cipher_suite)
+
+
+def _key_exchange_offer(
+    exts: dict[int, bytes],
+) -> tuple[tuple[int, ...], tuple[KeyShareEntry, ...]]:
+    """(supported_groups, key shares), checked against each other (§4.2.7, §4.2.8)."""
+    # §9.2: without a PSK, supported_groups and key_share are required.
     groups_data = exts.get(ExtensionType.supported_groups)
     shares_data = exts.get(ExtensionType.key_share)
     if groups_data is None and shares_data is None and ExtensionType.pre_shared_key in exts:
         # A PSK-only offer (psk_ke): we keep no PSKs, so nothing is in common (§4.2.9).
-        raise ProtocolError(AlertDescription.handshake_failure, "PSK-only offer, no key exchange")
+        raise ProtocolError(Cause.psk_only_offer)
     if groups_data is None or shares_data is None:
-        raise ProtocolError(
-            AlertDescription.missing_extension, "supported_groups and key_share are required"
-        )
+        raise ProtocolError(Cause.missing_key_exchange_extensions)
     offered_groups = SupportedGroups.parse(groups_data).groups
     shares = KeyShareClientHello.parse(shares_data).shares
     for share in shares:
         # §4.2.8: each share must be for a group the client lists in supported_groups.
         if share.group not in offered_groups:
-            raise ProtocolError(
-                AlertDescription.illegal_parameter, "key share for a group not offered"
-            )
+            raise ProtocolError(Cause.key_share_for_unlisted_group)
+    return offered_groups, shares
+
+
+def _choose_scheme(config: ServerConfig, exts: dict[int, bytes]) -> SignatureScheme:
     schemes_data = exts.get(ExtensionType.signature_algorithms)
     if schemes_data is None:
-        raise ProtocolError(AlertDescription.missing_extension, "signature_algorithms is required")
+        raise ProtocolError(Cause.missing_signature_algorithms, "in ClientHello")
     schemes = SignatureAlgorithms.parse(schemes_data).schemes
-    if ExtensionType.signature_algorithms_cert in exts:
-        SignatureAlgorithmsCert.parse(exts[ExtensionType.signature_algorithms_cert])
-    if ExtensionType.server_name in exts:
-        ServerName.parse(exts[ExtensionType.server_name])
+    for kind in _VALIDATED_IN_CLIENT_HELLO:
+        if kind.extension_type in exts:
+            kind.parse(exts[kind.extension_type])
     if ExtensionType.cookie in exts:
         # Only a ClientHello answering our HelloRetryRequest may carry a cookie.
-        raise ProtocolError(AlertDescription.illegal_parameter, "unsolicited cookie")
-
+        raise ProtocolError(Cause.unsolicited_cookie)
     # `config.signature_schemes` is what we accept from the peer; what we
-    # sign with depends only on our key and the client's offer (§4.4.3).
-    scheme = choose_scheme(
-        config.credentials.private_key,
-        schemes,
-        key_is_rsassa_pss=config.credentials.key_is_rsassa_pss,
-    )
+    # sign with depends only on our credentials and the client's offer (§4.4.3).
+    scheme = config.credentials.choose_scheme(schemes)
     if scheme is None:
-        raise ProtocolError(AlertDescription.handshake_failure, "no signature scheme in common")
+        raise ProtocolError(Cause.no_common_signature_scheme)
+    return scheme
 
+
+def _check_client_hello(config: ServerConfig, hello: ClientHello) -> HelloChoices:
+    """RFC 8446 §4.1.2, §4.2 and §9.2: what a TLS 1.3 ClientHello must hold,
+    and what we choose from it."""
+    exts = extension_map(hello.extensions)
+    _check_version(hello, exts)
+    refuse_misplaced(hello.extensions, Carrier.client_hello)
+    if ExtensionType.pre_shared_key in exts and not pre_shared_key_is_last(hello.extensions):
+        raise ProtocolError(Cause.pre_shared_key_not_last)
+    suite = _choose_suite(config, hello)
+    offered_groups, shares = _key_exchange_offer(exts)
+    scheme = _choose_scheme(config, exts)
     early_data = ExtensionType.early_data in exts
     shared_by_group = {s.group: s.key_exchange for s in shares}
     # Prefer a group the client already sent a share for: that saves a round trip.
@@ -170,19 +189,18 @@ def _check_client_hello(
     for group in config.groups:
         if group in offered_groups:
             return HelloChoices(suite, group, None, scheme, early_data)
-    raise ProtocolError(AlertDescription.handshake_failure, "no key exchange group in common")
+    raise ProtocolError(Cause.no_common_group)
 
 
-def _server_flight(
-    config: ServerConfig,
+def _send_server_hello(
     ctx: HandshakeContext,
     hello: ClientHello,
     choices: HelloChoices,
     transcript: Transcript,
     sent_ccs: bool,
-) -> tuple[ServerState, list[Output]]:
-    """ServerHello, then EncryptedExtensions, [CertificateRequest], Certificate,
-    CertificateVerify, Finished (§2), and the key changes between them."""
+    out: list[Output],
+) -> tuple[Transcript, KeySchedule, HandshakeSecrets]:
+    """ServerHello and the switch to handshake keys (§4.1.3, §7.1)."""
     assert choices.client_share is not None
     server_share, shared_secret = server_key_exchange(
         choices.group, choices.client_share, ctx.random
@@ -196,15 +214,15 @@ def _server_flight(
             KeyShareServerHello(KeyShareEntry(choices.group, server_share)).to_extension(),
         ),
     )
-    out: list[Output] = [
-        send(server_hello.encode(), transcript),
+    transcript = send(server_hello.encode(), transcript, out)
+    out.append(
         note_out(
             "ServerHello",
             version="TLS1.3",
             cipher_suite=enum_name(CipherSuite, choices.suite.suite),
             group=enum_name(NamedGroup, choices.group),
-        ),
-    ]
+        )
+    )
     if hello.legacy_session_id and not sent_ccs:
         out.append(SendChangeCipherSpec())  # Appendix D.4, middlebox compatibility
     schedule = KeySchedule(choices.suite)
@@ -213,44 +231,74 @@ def _server_flight(
     out.append(SetReadKeys(choices.suite, hs.client_handshake_traffic_secret, application=False))
     if choices.offers_early_data:
         out.append(SkipEarlyData())
+    return transcript, schedule, hs
 
-    out.append(send(_EMPTY_ENCRYPTED_EXTENSIONS, transcript))
+
+def _send_encrypted_flight(
+    config: ServerConfig,
+    choices: HelloChoices,
+    schedule: KeySchedule,
+    server_handshake_secret: bytes,
+    transcript: Transcript,
+    out: list[Output],
+) -> Transcript:
+    """EncryptedExtensions, [CertificateRequest], Certificate, CertificateVerify,
+    Finished (§4.3, §4.4)."""
+    transcript = send(_EMPTY_ENCRYPTED_EXTENSIONS, transcript, out)
     out.append(note_out("EncryptedExtensions"))
     if config.authenticate_client is not None:
-        out.append(send(config.encoded_certificate_request, transcript))
+        transcript = send(config.encoded_certificate_request, transcript, out)
         out.append(note_out("CertificateRequest"))
-    out.append(send(config.encoded_certificate, transcript))
+    transcript = send(config.encoded_certificate, transcript, out)
     out.append(note_out("Certificate", certificates=len(config.credentials.chain)))
     verify_msg = certificate_verify(config.credentials, choices.scheme, transcript, is_server=True)
-    out.append(send(verify_msg.encode(), transcript))
+    transcript = send(verify_msg.encode(), transcript, out)
     out.append(note_out("CertificateVerify", scheme=choices.scheme.name))
-    finished = finished_message(schedule, hs.server_handshake_traffic_secret, transcript)
-    out.append(send(finished.encode(), transcript))
+    finished = finished_message(schedule, server_handshake_secret, transcript)
+    transcript = send(finished.encode(), transcript, out)
     out.append(note_out("Finished"))
+    return transcript
 
+
+def _server_flight(
+    config: ServerConfig,
+    ctx: HandshakeContext,
+    hello: ClientHello,
+    choices: HelloChoices,
+    transcript: Transcript,
+    sent_ccs: bool,
+) -> tuple[ServerState, list[Output]]:
+    """ServerHello, then EncryptedExtensions, [CertificateRequest], Certificate,
+    CertificateVerify, Finished (§2), and the key changes between them. The
+    handshake secret and the server's handshake traffic secret are not kept:
+    their last use is here."""
+    out: list[Output] = []
+    transcript, schedule, hs = _send_server_hello(ctx, hello, choices, transcript, sent_ccs, out)
+    transcript = _send_encrypted_flight(
+        config, choices, schedule, hs.server_handshake_traffic_secret, transcript, out
+    )
     app = schedule.application_secrets(hs.handshake_secret, transcript.digest())
     out.append(
         SetWriteKeys(choices.suite, app.server_application_traffic_secret_0, application=True)
     )
-    negotiated = Negotiated(choices.suite, choices.group, choices.scheme)
     common = _AfterServerFlight(
         config=config,
-        transcript=transcript,
         schedule=schedule,
-        negotiated=negotiated,
+        negotiated=Negotiated(choices.suite, choices.group, choices.scheme),
         client_handshake_secret=hs.client_handshake_traffic_secret,
         client_application_secret=app.client_application_traffic_secret_0,
     )
     if config.authenticate_client is not None:
-        return ServerExpectCertificate(common), out
-    return ServerExpectFinished(common, peer=None, peer_scheme=None), out
+        return ServerExpectCertificate(common, transcript), out
+    return ServerExpectFinished(common, transcript, peer=None, peer_scheme=None), out
 
 
 def _hello_retry_request(
     ctx: HandshakeContext, hello: ClientHello, choices: HelloChoices, transcript: Transcript
-) -> tuple[bytes, bytes]:
+) -> tuple[bytes, bytes, Transcript]:
     """§4.1.4: ask for a share in the group we chose; the cookie proves the
-    second ClientHello answers this HelloRetryRequest."""
+    second ClientHello answers this HelloRetryRequest. Returns the message,
+    the cookie and the transcript restarted (§4.4.1) before it is added."""
     cookie = ctx.random(32)
     hrr = ServerHello(
         random=HELLO_RETRY_REQUEST_RANDOM,
@@ -262,9 +310,39 @@ def _hello_retry_request(
             Cookie(cookie).to_extension(),
         ),
     )
-    transcript.select_hash(choices.suite.hash_name)
-    transcript.restart_after_hello_retry_request()
-    return hrr.encode(), cookie
+    restarted = transcript.select_hash(choices.suite.hash_name).restart_after_hello_retry_request()
+    return hrr.encode(), cookie, restarted
+
+
+# §4.1.2: what a second ClientHello may change. key_share and pre_shared_key
+# keep their place but not their content; early_data must go, a cookie comes
+# (it answers our HelloRetryRequest), and padding may come, go or change.
+_MAY_CHANGE_CONTENT = frozenset({ExtensionType.key_share, ExtensionType.pre_shared_key})
+_MAY_COME_OR_GO = frozenset({ExtensionType.early_data, ExtensionType.cookie, ExtensionType.padding})
+
+
+def _comparable(hello: ClientHello) -> tuple[object, ...]:
+    extensions = tuple(
+        (e.extension_type, None if e.extension_type in _MAY_CHANGE_CONTENT else e.extension_data)
+        for e in hello.extensions
+        if e.extension_type not in _MAY_COME_OR_GO
+    )
+    return (
+        hello.legacy_version,
+        hello.random,
+        hello.legacy_session_id,
+        hello.cipher_suites,
+        hello.legacy_compression_methods,
+        extensions,
+    )
+
+
+def _check_unchanged(first: ClientHello, second: ClientHello) -> None:
+    """§4.1.2: "the client MUST send the same ClientHello without modification"
+    but for the listed changes; anything else, field or extension, content or
+    order, is `illegal_parameter`."""
+    if _comparable(first) != _comparable(second):
+        raise ProtocolError(Cause.second_client_hello_changed)
 
 
 @dataclass(frozen=True)
@@ -286,19 +364,18 @@ class ServerExpectClientHello:
                 ),
             )
         ]
-        transcript = Transcript()
-        transcript.add(raw)
+        transcript = Transcript().add(raw)
         if choices.client_share is None:
-            hrr, cookie = _hello_retry_request(ctx, message, choices, transcript)
-            out: list[Output] = [
-                *notes,
-                send(hrr, transcript),
+            hrr, cookie, transcript = _hello_retry_request(ctx, message, choices, transcript)
+            out: list[Output] = [*notes]
+            transcript = send(hrr, transcript, out)
+            out.append(
                 note_out(
                     "HelloRetryRequest",
                     cipher_suite=enum_name(CipherSuite, choices.suite.suite),
                     group=enum_name(NamedGroup, choices.group),
-                ),
-            ]
+                )
+            )
             if message.legacy_session_id:
                 out.append(SendChangeCipherSpec())
             if choices.offers_early_data:
@@ -312,7 +389,7 @@ class ServerExpectClientHello:
                 sent_ccs=bool(message.legacy_session_id),
             )
             return state, out
-        transcript.select_hash(choices.suite.hash_name)
+        transcript = transcript.select_hash(choices.suite.hash_name)
         state2, flight = _server_flight(self.config, ctx, message, choices, transcript, False)
         return state2, [*notes, *flight]
 
@@ -334,22 +411,12 @@ class ServerExpectSecondClientHello:
         exts = extension_map(message.extensions)
         cookie_data = exts.pop(ExtensionType.cookie, None)
         if cookie_data is None:
-            raise ProtocolError(
-                AlertDescription.missing_extension, "second ClientHello lacks cookie"
-            )
+            raise ProtocolError(Cause.missing_cookie)
         if Cookie.parse(cookie_data).cookie != self.cookie:
-            raise ProtocolError(AlertDescription.illegal_parameter, "cookie does not match")
+            raise ProtocolError(Cause.cookie_mismatch)
         if ExtensionType.early_data in exts:
-            raise ProtocolError(
-                AlertDescription.illegal_parameter, "early_data after HelloRetryRequest"
-            )
-        # §4.1.2: the second ClientHello repeats the first but for the listed changes.
-        if (
-            message.legacy_session_id != self.first_hello.legacy_session_id
-            or message.cipher_suites != self.first_hello.cipher_suites
-            or message.legacy_version != self.first_hello.legacy_version
-        ):
-            raise ProtocolError(AlertDescription.illegal_parameter, "second ClientHello differs")
+            raise ProtocolError(Cause.early_data_after_retry)
+        _check_unchanged(self.first_hello, message)
         stripped = ClientHello(
             legacy_version=message.legacy_version,
             random=message.random,
@@ -362,19 +429,16 @@ class ServerExpectSecondClientHello:
         )
         choices = _check_client_hello(self.config, stripped)
         if choices.suite.suite != self.choices.suite.suite:
-            raise ProtocolError(AlertDescription.illegal_parameter, "cipher suite changed")
+            raise ProtocolError(Cause.second_client_hello_changed, "cipher suite")
         shares = KeyShareClientHello.parse(exts[ExtensionType.key_share]).shares
         if len(shares) != 1 or shares[0].group != self.choices.group:
             # §4.2.8: exactly one share, for the group we asked for.
-            raise ProtocolError(
-                AlertDescription.illegal_parameter, "second ClientHello has the wrong key share"
-            )
+            raise ProtocolError(Cause.retry_key_share_wrong)
         chosen = HelloChoices(
             self.choices.suite, self.choices.group, shares[0].key_exchange, choices.scheme, False
         )
-        self.transcript.add(raw)
         state, flight = _server_flight(
-            self.config, ctx, message, chosen, self.transcript, self.sent_ccs
+            self.config, ctx, message, chosen, self.transcript.add(raw), self.sent_ccs
         )
         return state, [note_in("ClientHello", retry=1), *flight]
 
@@ -382,7 +446,6 @@ class ServerExpectSecondClientHello:
 @dataclass(frozen=True)
 class _AfterServerFlight:
     config: ServerConfig
-    transcript: Transcript
     schedule: KeySchedule
     negotiated: Negotiated
     client_handshake_secret: bytes = field(repr=False)
@@ -392,6 +455,7 @@ class _AfterServerFlight:
 @dataclass(frozen=True)
 class ServerExpectCertificate:
     common: _AfterServerFlight
+    transcript: Transcript
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (Certificate,)
 
     def handle(
@@ -403,10 +467,9 @@ class ServerExpectCertificate:
         note = note_in("Certificate", certificates=len(message.certificate_list))
         if not message.certificate_list:
             # §4.4.2.4: we required a certificate and got none.
-            raise ProtocolError(AlertDescription.certificate_required, "client sent no certificate")
+            raise ProtocolError(Cause.client_certificate_missing)
         peer = authenticate_peer(message, authenticate, ctx.now)
-        self.common.transcript.add(raw)
-        return ServerExpectCertificateVerify(self.common, peer), [
+        return ServerExpectCertificateVerify(self.common, self.transcript.add(raw), peer), [
             note,
             note_in("peer_chain", subjects=peer.subjects[:8]),
         ]
@@ -415,6 +478,7 @@ class ServerExpectCertificate:
 @dataclass(frozen=True)
 class ServerExpectCertificateVerify:
     common: _AfterServerFlight
+    transcript: Transcript
     peer: VerifiedPeer
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (CertificateVerify,)
 
@@ -426,11 +490,10 @@ class ServerExpectCertificateVerify:
             message,
             self.peer,
             self.common.config.signature_schemes,
-            self.common.transcript,
+            self.transcript,
             peer_is_server=False,
         )
-        self.common.transcript.add(raw)
-        return ServerExpectFinished(self.common, self.peer, scheme), [
+        return ServerExpectFinished(self.common, self.transcript.add(raw), self.peer, scheme), [
             note_in("CertificateVerify", scheme=scheme.name)
         ]
 
@@ -438,6 +501,7 @@ class ServerExpectCertificateVerify:
 @dataclass(frozen=True)
 class ServerExpectFinished:
     common: _AfterServerFlight
+    transcript: Transcript
     peer: VerifiedPeer | None
     peer_scheme: SignatureScheme | None
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (Finished,)
@@ -447,7 +511,7 @@ class ServerExpectFinished:
     ) -> tuple[ServerState, list[Output]]:
         assert isinstance(message, Finished)
         c = self.common
-        check_finished(message, c.schedule, c.client_handshake_secret, c.transcript)
+        check_finished(message, c.schedule, c.client_handshake_secret, self.transcript)
         n = c.negotiated
         event = HandshakeComplete(
             version=TLS13,
@@ -473,7 +537,7 @@ class ServerEstablished:
     def handle(
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
     ) -> tuple[ServerState, list[Output]]:
-        raise ProtocolError(AlertDescription.unexpected_message, "handshake is over")
+        raise ProtocolError(Cause.unexpected_handshake_message, "handshake is over")
 
 
 ServerState = (

@@ -149,7 +149,7 @@ def _issue_rsassa_pss(directory: Path, role: str, cert_path: Path, key_path: Pat
     der = certificate.public_bytes(serialization.Encoding.DER)
     assert spki_is_rsassa_pss(der), "openssl did not issue an id-RSASSA-PSS certificate"
     key = load_pem_private_key(key_path.read_bytes(), None)
-    return Credentials.from_certificates((der,), key)  # type: ignore[arg-type]
+    return Credentials((der,), key)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,136 @@
+"""Each direction of a connection is in one key stage at a time (RFC 8446 §5,
+§7.3): in the clear, under handshake traffic keys, under application traffic
+keys, or closed. A stage owns its AEAD and sequence number (inside its
+`RecordProtector` or `RecordUnprotector`) and only what the next step needs:
+the application traffic secret is kept for the next KeyUpdate (§7.2), a
+handshake traffic secret is never kept once its keys exist.
+
+Stages are immutable (named tuples: cheap to build on the per-record path,
+and a change of stage is a new value), so no two flags can disagree about
+which keys are in use. Compare stages with isinstance, never with ==. Skipping rejected early data
+(§4.2.10) is a stage of its own, wrapping the one it will fall back to.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from pinata.tls.keyschedule import KeySchedule
+from pinata.tls.record import RecordProtector, RecordUnprotector
+from pinata.tls.suites import SuiteParams
+
+# ---- what we read --------------------------------------------------------
+
+
+class ReadPlaintext(NamedTuple):
+    """No keys yet: records arrive in the clear (§5.1). `ccs_seen`: the one
+    middlebox-compatibility change_cipher_spec (§5) has arrived."""
+
+    ccs_seen: bool = False
+
+
+class ReadHandshake(NamedTuple):
+    """The peer's handshake traffic keys. Until a record opens under them
+    (`opened`), the peer may not have them yet, so a plaintext alert is
+    still its own to send (it may have refused our ServerHello)."""
+
+    unprotector: RecordUnprotector
+    opened: bool = False
+    ccs_seen: bool = False
+
+
+class ReadTraffic(NamedTuple):
+    """The peer's application traffic keys; `secret` derives the next ones."""
+
+    unprotector: RecordUnprotector
+    params: SuiteParams
+    secret: bytes
+
+    def __repr__(self) -> str:  # never show a secret
+        return f"ReadTraffic({self.unprotector!r})"
+
+    def after_key_update(self) -> ReadTraffic:
+        """The next generation (§4.6.3, §7.2): new keys, sequence number 0;
+        this stage's secret goes with it."""
+        secret = KeySchedule(self.params).next_traffic_secret(self.secret)
+        return ReadTraffic(RecordUnprotector(self.params, secret), self.params, secret)
+
+
+class ReadSkippingEarlyData(NamedTuple):
+    """We declined the client's 0-RTT (§4.2.10): records that do not open
+    are skipped while `budget` bytes last. The first record that opens, or
+    the next handshake message, ends it and leaves `resume`."""
+
+    resume: ReadPlaintext | ReadHandshake
+    budget: int
+
+
+class ReadClosed(NamedTuple):
+    """Nothing more is read: the peer closed, or the connection failed."""
+
+
+ReadStage = ReadPlaintext | ReadHandshake | ReadTraffic | ReadSkippingEarlyData | ReadClosed
+
+
+# ---- what we write -------------------------------------------------------
+
+
+class WritePlaintext(NamedTuple):
+    """No keys yet. `first_flight`: nothing sent so far, so a client's first
+    ClientHello may carry record version 0x0301 (§5.1)."""
+
+    first_flight: bool = True
+
+
+class WriteHandshake(NamedTuple):
+    """Our handshake traffic keys."""
+
+    protector: RecordProtector
+
+
+class WriteTraffic(NamedTuple):
+    """Our application traffic keys; `secret` derives the next ones."""
+
+    protector: RecordProtector
+    params: SuiteParams
+    secret: bytes
+
+    def __repr__(self) -> str:  # never show a secret
+        return f"WriteTraffic({self.protector!r})"
+
+    def after_key_update(self) -> WriteTraffic:
+        """The next generation (§4.6.3, §7.2): new keys, sequence number 0;
+        this stage's secret goes with it."""
+        secret = KeySchedule(self.params).next_traffic_secret(self.secret)
+        return WriteTraffic(RecordProtector(self.params, secret), self.params, secret)
+
+
+class WriteClosed(NamedTuple):
+    """Nothing more is written: we sent close_notify, or a fatal alert."""
+
+
+WriteStage = WritePlaintext | WriteHandshake | WriteTraffic | WriteClosed
+
+
+def ccs_seen(stage: ReadStage) -> bool:
+    """Whether the compatibility change_cipher_spec arrived in this stage or
+    the one it resumes."""
+    if isinstance(stage, ReadSkippingEarlyData):
+        stage = stage.resume
+    return isinstance(stage, ReadPlaintext | ReadHandshake) and stage.ccs_seen
+
+
+__all__ = [
+    "ReadClosed",
+    "ReadHandshake",
+    "ReadPlaintext",
+    "ReadSkippingEarlyData",
+    "ReadStage",
+    "ReadTraffic",
+    "WriteClosed",
+    "WriteHandshake",
+    "WritePlaintext",
+    "WriteStage",
+    "WriteTraffic",
+    "ccs_seen",
+]

@@ -135,7 +135,7 @@ def toy_authenticator(purpose: Purpose) -> PeerAuthenticator:
 
 def _toy_credentials(role: str) -> Credentials:
     issued = toy().server if role == "server" else toy().researcher_client
-    return Credentials.from_certificates((issued.der,), issued.private_key)
+    return Credentials((issued.der,), issued.private_key)
 
 
 # Configurations a harness picks from with one input byte: what the

@@ -55,12 +55,12 @@ def credentials(args: argparse.Namespace) -> tuple[Credentials, str]:
     if args.forge:
         toy = bait_ca_toy.load()
         forged = _forged(args.forge, toy.anchor, role)
-        return Credentials.from_certificates(forged.chain, forged.private_key), (
+        return Credentials(forged.chain, forged.private_key), (
             f"forged chain {args.forge}: {forged.defect}")
     if args.toy:
         toy = bait_ca_toy.load()
         issued = toy.researcher_client if role == "client" else toy.researcher_server
-        return Credentials.from_certificates((issued.der,), issued.private_key), (
+        return Credentials((issued.der,), issued.private_key), (
             f"the toy researcher {role} certificate")
     if args.key is None:
         raise ConfigError("--key", "required with --cert")
@@ -70,7 +70,7 @@ def credentials(args: argparse.Namespace) -> tuple[Credentials, str]:
     except OSError as exc:
         raise ConfigError("--cert/--key/--chain", f"cannot read {exc.filename}") from None
     creds = credentials_from_pem(chain_pem, key_pem, "--cert", "--key")
-    return Credentials.from_certificates(creds.chain, creds.private_key), str(args.cert)
+    return Credentials(creds.chain, creds.private_key), str(args.cert)
 
 
 def _forged(kind: str, ca: forge.Issued, role: forge.Role) -> forge.ForgedChain:

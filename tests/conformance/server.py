@@ -97,7 +97,7 @@ def server_config(pki: ConformancePki, key: str, client_auth: bool) -> ServerCon
     """The engine's server configuration for one key kind, with or without
     requiring a client certificate (validated by `pinata.x509`)."""
     leaf = pki.servers[key]
-    credentials = Credentials.from_certificates((leaf.der,), leaf.private_key)
+    credentials = Credentials((leaf.der,), leaf.private_key)
     if not client_auth:
         return ServerConfig(credentials=credentials)
     anchor_der = pki.authority.certificate.public_bytes(Encoding.DER)

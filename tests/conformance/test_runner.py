@@ -158,7 +158,7 @@ def _client(pki: ConformancePki, with_certificate: bool) -> ClientConnection:
     leaf = pki.clients["ecdsa"]
     config = ClientConfig(
         authenticate_server=authenticator(anchor, Purpose.SERVER_AUTH),
-        credentials=(Credentials.from_certificates((leaf.der,), leaf.private_key)
+        credentials=(Credentials((leaf.der,), leaf.private_key)
                      if with_certificate else None),
     )
     return ClientConnection(config, now=datetime.now(UTC))

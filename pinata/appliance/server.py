@@ -19,12 +19,14 @@ from typing import TextIO
 import trio
 
 from pinata.appliance import ports
-from pinata.appliance.journal import ConnectionRecord
+from pinata.appliance.guard import Refused
+from pinata.appliance.journal import ConnectionRecord, LogWriter, RotatingFile
+from pinata.appliance.limits import FIRST_BYTE
 from pinata.appliance.outcome import Outcome
 from pinata.appliance.selftalk import relay
 from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
 from pinata.appliance.state import ApplianceState, build_state, utc_now
-from pinata.appliance.tls_stream import TLSFailed, TLSStream
+from pinata.appliance.tls_stream import TLSFailed
 from pinata.appliance.web import serve_http
 from pinata.tls.connection import ServerConnection
 
@@ -34,6 +36,10 @@ Handler = Callable[[ApplianceState, trio.abc.Stream, ConnectionRecord], Awaitabl
 _BACK_OFF_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 SELFTALK_FIRST_DELAY = 0.5
 SELFTALK_TIMEOUT = 10.0
+# Listeners whose peers may make us validate a certificate chain.
+VALIDATING_LISTENERS = frozenset({"tls_server", "tls_client"})
+# How long a stopping appliance waits for its log writer to finish.
+LOG_CLOSE_TIMEOUT = 2.0
 
 
 async def _http(state: ApplianceState, stream: trio.abc.Stream, record: ConnectionRecord) -> None:
@@ -42,7 +48,7 @@ async def _http(state: ApplianceState, stream: trio.abc.Stream, record: Connecti
 
 async def _https(state: ApplianceState, stream: trio.abc.Stream, record: ConnectionRecord) -> None:
     engine = ServerConnection(state.https_config, random=os.urandom, now=state.now())
-    tls = TLSStream(stream, engine)
+    tls = ports.open_tls(stream, engine)
     if await ports.handshake(state, tls, record) is None:
         return
     try:
@@ -72,17 +78,31 @@ def _peer_of(stream: trio.SocketStream) -> tuple[str, int] | None:
     return str(name[0]), int(name[1])
 
 
+def _refused(state: ApplianceState, limit: str, address: str) -> None:
+    """Counted and summarised per interval (`RefusalTally`), never one line each."""
+    state.counters.limit_hit(limit)
+    state.refusals.note(limit, state.caps.network(address))
+
+
 async def _run_connection(state: ApplianceState, listener: str, stream: trio.SocketStream,
                           peer: tuple[str, int]) -> None:
     record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
     started = trio.current_time()
     state.counters.opened(listener)
+    guarded = ports.guarded(state, stream, peer[0], count_bytes=listener != "http")
+    logged = True
     try:
         with trio.move_on_after(state.settings.limits.connection_timeout) as deadline:
-            await HANDLERS[listener](state, stream, record)
+            await HANDLERS[listener](state, guarded, record)
         if deadline.cancelled_caught:
             record.finish(Outcome.timeout, "connection deadline")
         record.finish(Outcome.closed_by_peer)  # a handler that returned without a verdict
+    except Refused as exc:
+        record.finish(Outcome.limit, exc.limit)
+        # A limit's refusals are summarised, not logged one by one; a peer that
+        # said something before it was cut still gets its line.
+        logged = not (guarded.silent or exc.limit == FIRST_BYTE or listener == "connect_back")
+        _refused(state, exc.limit, peer[0])
     except TLSFailed as exc:
         record.failed(exc.failure)
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -93,10 +113,11 @@ async def _run_connection(state: ApplianceState, listener: str, stream: trio.Soc
         record.finish(Outcome.internal_error, type(exc).__name__)
     finally:
         record.duration = trio.current_time() - started
-        state.caps.release(peer[0])
+        state.caps.release(peer[0], listener)
         state.counters.finished(listener, record.stat_group)
-        state.journal.write(record)
-        await trio.aclose_forcefully(stream)
+        if logged:
+            state.journal.write(record)
+        await trio.aclose_forcefully(guarded)
 
 
 async def _accept_loop(state: ApplianceState, name: str, listener: trio.SocketListener,
@@ -113,12 +134,15 @@ async def _accept_loop(state: ApplianceState, name: str, listener: trio.SocketLi
         if peer is None:
             await trio.aclose_forcefully(stream)
             continue
-        refused = state.caps.admit(peer[0])
+        refused = state.caps.admit(peer[0], name)
+        if refused is None and name in VALIDATING_LISTENERS:
+            # A network that spent its validation budget gets no new handshake.
+            refused = state.validation.budget.allows(peer[0], trio.current_time())
+            if refused is not None:
+                state.caps.release(peer[0], name)
         if refused is not None:
             state.counters.refused(name, refused)
-            record = ConnectionRecord(name, state.bound[name][1], peer, state.now(), duration=0.0)
-            record.finish(Outcome.limit, refused)
-            state.journal.write(record)
+            state.refusals.note(refused, state.caps.network(peer[0]))
             await trio.aclose_forcefully(stream)
             continue
         nursery.start_soon(_run_connection, state, name, stream, peer)
@@ -158,7 +182,7 @@ async def run_selftalk(state: ApplianceState) -> dict[str, object]:
             await trio.sleep(0.02)
     report["appliance"] = sides
     released = all(
-        isinstance(r, dict) and r.get("outcome") == Outcome.secret_released.value
+        isinstance(r, dict) and r.get("outcome") == Outcome.released_to_self.value
         for r in sides.values()
     ) and len(sides) == 2
     report["both_released"] = released
@@ -173,6 +197,17 @@ async def _selftalk_loop(state: ApplianceState, write_line: Callable[[str], None
         report = await run_selftalk(state)
         write_line(json.dumps({"selftalk": report}, separators=(",", ":"), default=str))
         await trio.sleep(state.settings.selftalk_interval)
+
+
+async def _refusal_summaries(state: ApplianceState, write_line: Callable[[str], None]) -> None:
+    """Every interval, one line per limit that refused anything, with its top networks."""
+    since = state.now()
+    while True:
+        await trio.sleep(state.settings.budgets.refusal_summary_interval)
+        until = state.now()
+        for summary in state.refusals.summaries(since, until):
+            write_line(json.dumps(summary, separators=(",", ":")))
+        since = until
 
 
 def _line_writer(stream: TextIO) -> Callable[[str], None]:
@@ -203,17 +238,27 @@ async def serve(
     write_line: Callable[[str], None] | None = None,
     task_status: trio.TaskStatus[ApplianceState] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the appliance until cancelled. `task_status.started` gets the live state."""
-    log_file: TextIO | None = None
+    """Run the appliance until cancelled. `task_status.started` gets the live state.
+
+    Lines go to `write_line` (default: `log_path`, rotated, or standard
+    output) through a bounded queue and a writer thread, so a sink that does
+    not keep up costs dropped lines, never a stalled loop.
+    """
+    budgets = settings.budgets
+    log_file: RotatingFile | None = None
     if write_line is None:
         if settings.log_path is not None:
-            log_file = open(settings.log_path, "a", encoding="utf-8")  # noqa: SIM115
-            write_line = _line_writer(log_file)
+            log_file = RotatingFile(settings.log_path, budgets.log_max_bytes,
+                                    budgets.log_keep_files)
+            write_line = log_file.write_line
         else:
             write_line = _line_writer(sys.stdout)
+    writer = LogWriter(write_line, budgets.log_queue_lines)
+    write_line = writer.put
     listeners: dict[str, trio.SocketListener] = {}
     try:
-        state = build_state(settings, write_line, trio.current_time(), utc_now)
+        state = build_state(settings, write_line, trio.current_time(), utc_now,
+                            log_lines_dropped=lambda: writer.dropped)
         for name in LISTENER_NAMES:
             if preopened is not None and name in preopened:
                 sock = trio.socket.from_stdlib_socket(preopened[name])
@@ -231,11 +276,12 @@ async def serve(
                 nursery.start_soon(_accept_loop, state, name, listener, nursery)
             if settings.selftalk_interval > 0:
                 nursery.start_soon(_selftalk_loop, state, write_line)
+            nursery.start_soon(_refusal_summaries, state, write_line)
             task_status.started(state)
     finally:
         for listener in listeners.values():
             listener.socket.close()
-        if log_file is not None:
+        if writer.close(LOG_CLOSE_TIMEOUT) and log_file is not None:
             log_file.close()
 
 

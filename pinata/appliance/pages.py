@@ -64,7 +64,9 @@ engine (port {ports["https"]}), without client authentication.</p>
 <pre>{escape(anchor_pem)}</pre>
 <p>Also at <a href="/anchor.pem">/anchor.pem</a>.</p>
 <h2>Counters</h2>
-<p>Secrets released: {stats["secrets_released"]}.</p>
+<p>Secrets released to someone else: {stats["secrets_released"]} (each one is a break).
+Released to the piñata's own certificates (its self-talk, or anyone relaying it into
+itself): {stats["secrets_released_to_self"]} (expected; no break).</p>
 <table>{_rows((k, str(v)) for k, v in outcomes.items())}</table>
 <p>Live as <a href="/stats">JSON</a> and in <a href="/metrics">Prometheus format</a>.</p>
 <h2>Talking to itself</h2>

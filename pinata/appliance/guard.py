@@ -13,7 +13,9 @@ Over any of these: `Refused`, naming the limit.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import trio
 
@@ -24,6 +26,7 @@ from pinata.appliance.limits import (
     STEP,
     ByteBudget,
     WorkBudget,
+    network_of,
 )
 from pinata.appliance.tls_stream import Engine
 from pinata.tls.events import Event, HandshakeComplete
@@ -48,12 +51,34 @@ class Refused(Exception):
 
 
 class Validation:
-    """The appliance-wide means of validating off the loop: a thread limiter and
-    the per-network budget of validation CPU seconds."""
+    """The appliance-wide means of validating off the loop: a thread limiter, one
+    validation at a time per network, and the per-network budget of CPU seconds.
+
+    One at a time per network matters because work is charged when it is done:
+    without it, a network could start many expensive validations at once on
+    credit and take every worker thread from everyone else.
+    """
 
     def __init__(self, budget: WorkBudget, threads: int) -> None:
         self.budget = budget
         self.limiter = trio.CapacityLimiter(threads)
+        self._turns: dict[str, tuple[trio.Lock, int]] = {}  # network -> (lock, waiting)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, address: str) -> AsyncIterator[None]:
+        """Wait until no other validation of `address`'s network runs."""
+        network = network_of(address, *self.budget.prefixes)
+        lock, waiting = self._turns.get(network, (trio.Lock(), 0))
+        self._turns[network] = (lock, waiting + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, waiting = self._turns[network]
+            if waiting <= 1:
+                del self._turns[network]
+            else:
+                self._turns[network] = (lock, waiting - 1)
 
 
 def _timed_feed(engine: Engine, data: bytes) -> tuple[list[Event], float]:
@@ -116,13 +141,15 @@ class GuardedStream(trio.abc.HalfCloseableStream):
     async def feed(self, engine: Engine, data: bytes) -> list[Event]:
         """Give `data` to `engine`; where a chain may arrive, in a worker thread
         under the network's validation budget (TLSStream's feed hook)."""
-        if self._validation is not None and data and engine.state_name in VALIDATING_STATES:
-            refused = self._validation.budget.allows(self.address, trio.current_time())
-            if refused is not None:
-                raise Refused(refused)
-            events, cpu = await trio.to_thread.run_sync(
-                _timed_feed, engine, data, limiter=self._validation.limiter)
-            self._validation.budget.charge(self.address, cpu, trio.current_time())
+        validation = self._validation
+        if validation is not None and data and engine.state_name in VALIDATING_STATES:
+            async with validation.turn(self.address):
+                refused = validation.budget.allows(self.address, trio.current_time())
+                if refused is not None:
+                    raise Refused(refused)
+                events, cpu = await trio.to_thread.run_sync(
+                    _timed_feed, engine, data, limiter=validation.limiter)
+                validation.budget.charge(self.address, cpu, trio.current_time())
         else:
             events = engine.receive_data(data)
         if engine.state_name not in HELLO_STATES:

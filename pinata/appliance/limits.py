@@ -29,6 +29,7 @@ HELLO_BYTES = "preauth_bytes_per_connection"
 FIRST_BYTE = "first_byte_timeout"
 STEP = "step_timeout"
 TRACKED_NETWORKS = "tracked_networks"
+EVICTED = "evicted_for_a_lighter_network"
 
 
 def network_of(address: str, prefix_v4: int = 24, prefix_v6: int = 64) -> str:
@@ -78,10 +79,14 @@ class ConnectionCaps:
     def _shared_in_use(self) -> int:
         return sum(max(0, n - self.reserved) for n in self.by_listener.values())
 
-    def admit(self, address: str, listener: str = "") -> str | None:
-        """Take a slot for `address` on `listener`; or the name of the limit that refuses it."""
+    def admit(self, address: str, listener: str = "", *, evicting: bool = False) -> str | None:
+        """Take a slot for `address` on `listener`; or the name of the limit that refuses it.
+
+        `evicting`: a connection of a heavier network is being ended to make
+        room (`should_evict`), so the global cap is passed by one until it is.
+        """
         in_reserve = listener in self.listeners and self.by_listener[listener] < self.reserved
-        if not in_reserve and (
+        if not in_reserve and not evicting and (
             self._shared_in_use() >= self.shared_cap or self.total >= self.total_cap
         ):
             return GLOBAL_CAP
@@ -94,6 +99,18 @@ class ConnectionCaps:
         self.by_address[address] += 1
         self.by_network[network] += 1
         self.by_listener[listener] += 1
+        return None
+
+    def should_evict(self, address: str) -> str | None:
+        """When the global cap is reached: the network that holds the most slots, if
+        it holds at least two more than `address`'s own; one of its connections
+        should make room. A flood from many networks then shares the cap with
+        everyone instead of owning it."""
+        if not self.by_network:
+            return None
+        heaviest, held = max(self.by_network.items(), key=lambda item: item[1])
+        if held >= self.by_network[self.network(address)] + 2:
+            return heaviest
         return None
 
     def release(self, address: str, listener: str = "") -> None:

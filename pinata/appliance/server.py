@@ -19,13 +19,13 @@ from typing import TextIO
 import trio
 
 from pinata.appliance import ports
-from pinata.appliance.guard import Refused
+from pinata.appliance.guard import GuardedStream, Refused
 from pinata.appliance.journal import ConnectionRecord, LogWriter, RotatingFile
-from pinata.appliance.limits import FIRST_BYTE
+from pinata.appliance.limits import EVICTED, GLOBAL_CAP, STEP
 from pinata.appliance.outcome import Outcome
 from pinata.appliance.selftalk import relay
 from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
-from pinata.appliance.state import ApplianceState, build_state, utc_now
+from pinata.appliance.state import ApplianceState, Slot, build_state, utc_now
 from pinata.appliance.tls_stream import TLSFailed
 from pinata.appliance.web import serve_http
 from pinata.tls.connection import ServerConnection
@@ -84,25 +84,38 @@ def _refused(state: ApplianceState, limit: str, address: str) -> None:
     state.refusals.note(limit, state.caps.network(address))
 
 
-async def _run_connection(state: ApplianceState, listener: str, stream: trio.SocketStream,
-                          peer: tuple[str, int]) -> None:
-    record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
-    started = trio.current_time()
-    state.counters.opened(listener)
-    guarded = ports.guarded(state, stream, peer[0], count_bytes=listener != "http")
-    logged = True
+def _evict_for(state: ApplianceState, address: str) -> bool:
+    """The global cap is full: end the oldest unauthenticated connection of the
+    network holding the most slots, if it holds clearly more than `address`'s."""
+    heaviest = state.caps.should_evict(address)
+    for slot in state.live.get(heaviest or "", {}).values():
+        if slot.evictable:
+            slot.evicted = True
+            slot.scope.cancel()
+            return True
+    return False
+
+
+async def _handle(state: ApplianceState, listener: str, guarded: GuardedStream,
+                  record: ConnectionRecord, slot: Slot) -> bool:
+    """Run the listener's handler; whether the connection deserves its own log line."""
     try:
-        with trio.move_on_after(state.settings.limits.connection_timeout) as deadline:
+        with slot.scope, trio.move_on_after(state.settings.limits.connection_timeout) as deadline:
             await HANDLERS[listener](state, guarded, record)
         if deadline.cancelled_caught:
             record.finish(Outcome.timeout, "connection deadline")
+        if slot.scope.cancelled_caught:
+            raise Refused(EVICTED)
         record.finish(Outcome.closed_by_peer)  # a handler that returned without a verdict
     except Refused as exc:
+        if exc.limit == STEP and record.http_requests:
+            # An idle keep-alive connection after its requests: served, not refused.
+            record.finish(Outcome.served)
+            return True
         record.finish(Outcome.limit, exc.limit)
-        # A limit's refusals are summarised, not logged one by one; a peer that
-        # said something before it was cut still gets its line.
-        logged = not (guarded.silent or exc.limit == FIRST_BYTE or listener == "connect_back")
-        _refused(state, exc.limit, peer[0])
+        _refused(state, exc.limit, record.peer[0])
+        # A limit's refusals are summarised, never logged one by one.
+        return False
     except TLSFailed as exc:
         record.failed(exc.failure)
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -111,7 +124,25 @@ async def _run_connection(state: ApplianceState, listener: str, stream: trio.Soc
         # A bug of ours. Only the exception's type is logged: its message
         # could quote anything, and logs are public-ish.
         record.finish(Outcome.internal_error, type(exc).__name__)
+    return True
+
+
+async def _run_connection(state: ApplianceState, listener: str, stream: trio.SocketStream,
+                          peer: tuple[str, int]) -> None:
+    record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
+    started = trio.current_time()
+    state.counters.opened(listener)
+    guarded = ports.guarded(state, stream, peer[0], count_bytes=listener != "http")
+    slot = Slot(trio.CancelScope(), record)
+    live = state.live.setdefault(state.caps.network(peer[0]), {})
+    live[id(slot)] = slot
+    logged = True
+    try:
+        logged = await _handle(state, listener, guarded, record, slot)
     finally:
+        del live[id(slot)]
+        if not live:
+            state.live.pop(state.caps.network(peer[0]), None)
         record.duration = trio.current_time() - started
         state.caps.release(peer[0], listener)
         state.counters.finished(listener, record.stat_group)
@@ -135,6 +166,8 @@ async def _accept_loop(state: ApplianceState, name: str, listener: trio.SocketLi
             await trio.aclose_forcefully(stream)
             continue
         refused = state.caps.admit(peer[0], name)
+        if refused == GLOBAL_CAP and _evict_for(state, peer[0]):
+            refused = state.caps.admit(peer[0], name, evicting=True)
         if refused is None and name in VALIDATING_LISTENERS:
             # A network that spent its validation budget gets no new handshake.
             refused = state.validation.budget.allows(peer[0], trio.current_time())

@@ -13,7 +13,7 @@ import trio
 from cryptography import x509 as cx509
 
 from pinata.appliance.guard import Validation
-from pinata.appliance.journal import Journal, RefusalTally
+from pinata.appliance.journal import ConnectionRecord, Journal, RefusalTally
 from pinata.appliance.limits import ByteBudget, ConnectBackGate, ConnectionCaps, WorkBudget
 from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
 from pinata.appliance.stats import Counters
@@ -21,6 +21,20 @@ from pinata.tls.config import ClientConfig, ServerConfig
 from pinata.x509 import Purpose, TrustAnchor, authenticator
 
 MAX_SELFTALK_REPORTS = 4
+
+
+@dataclass
+class Slot:
+    """A live connection as admission sees it: how to end it, and whether its peer
+    has authenticated or been served (only the others may be evicted)."""
+
+    scope: trio.CancelScope
+    record: ConnectionRecord
+    evicted: bool = False
+
+    @property
+    def evictable(self) -> bool:
+        return not self.evicted and self.record.version is None and not self.record.http_requests
 
 
 def utc_now() -> datetime:
@@ -58,6 +72,8 @@ class ApplianceState:
     now: Callable[[], datetime] = utc_now
     # A knock queued behind the connect-back in flight to its address waits here.
     handovers: dict[str, trio.Event] = field(default_factory=dict)
+    # Live connections by network, oldest first (for eviction under a full cap).
+    live: dict[str, dict[int, Slot]] = field(default_factory=dict)
     # Where each listener actually listens (port 0 resolved), by listener name.
     bound: dict[str, tuple[str, int]] = field(default_factory=dict)
     selftalk_reports: deque[dict[str, object]] = field(

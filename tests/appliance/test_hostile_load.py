@@ -110,6 +110,22 @@ def test_1_a_flood_on_one_port_from_many_networks_leaves_the_others_their_reserv
     assert appliance.refusal_summary("max_connections")["count"] > 0
 
 
+def test_1_a_flood_from_many_networks_on_every_port_still_lets_a_new_network_in(
+    make_appliance: Callable[..., RunningAppliance], stalled: list[socket.socket],
+) -> None:
+    appliance = make_appliance(max_connections=40, first_byte_timeout=30.0)
+    for i in range(160):  # 20 networks, 8 addresses each, all four listeners
+        port = appliance.ports[("tls_server", "tls_client", "http", "https")[i % 4]]
+        stalled.append(connect(port, f"127.0.{30 + i % 20}.{1 + i // 20}"))
+    time.sleep(0.3)
+    # The cap is full of the flood; a newcomer's network holds nothing, so the
+    # heaviest network's oldest stalled connection makes room for it.
+    assert honest_secret(appliance, "127.0.1.1") == SECRET
+    assert page(appliance, "127.0.2.1").startswith(b"HTTP/1.1 200")
+    assert refused_total(appliance, "evicted_for_a_lighter_network", 2) >= 2
+    assert appliance.call(lambda: appliance.state.caps.total) <= 40
+
+
 def test_1_a_silent_connection_is_dropped_after_the_first_byte_deadline(
     make_appliance: Callable[..., RunningAppliance],
 ) -> None:

@@ -139,6 +139,24 @@ def test_reserved_capacity_per_listener() -> None:
     assert ConnectionCaps(128, 8, listeners="abcde", reserved=32).reserved == 12
 
 
+def test_a_full_cap_evicts_from_the_heaviest_network_only() -> None:
+    caps = ConnectionCaps(6, 10, per_network=10)
+    for address in ["10.0.0.1"] * 4 + ["10.0.1.1"] * 2:
+        assert caps.admit(address) is None
+    assert caps.admit("10.0.2.1") == GLOBAL_CAP
+    assert caps.should_evict("10.0.2.1") == "10.0.0.0/24"
+    assert caps.should_evict("10.0.0.9") is None  # the heaviest never evicts itself
+    assert caps.admit("10.0.2.1", evicting=True) is None
+    caps.release("10.0.0.1")
+    assert caps.total == 6
+    for _ in range(2):
+        caps.release("10.0.0.1")
+    caps.admit("10.0.0.1")
+    # Two networks of 2 and one of 1: a newcomer may take from a 2, no 2 from another.
+    assert caps.should_evict("10.0.3.1") in {"10.0.0.0/24", "10.0.1.0/24"}
+    assert caps.should_evict("10.0.1.1") is None and caps.should_evict("10.0.2.1") is None
+
+
 @given(st.lists(st.tuples(st.booleans(), st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.1.1"]),
                           st.sampled_from("xy")), max_size=200),
        st.integers(1, 8), st.integers(1, 4), st.integers(1, 3))

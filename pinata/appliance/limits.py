@@ -30,6 +30,8 @@ FIRST_BYTE = "first_byte_timeout"
 STEP = "step_timeout"
 TRACKED_NETWORKS = "tracked_networks"
 EVICTED = "evicted_for_a_lighter_network"
+# Not a limit: a connection whose peer sent nothing and left, summarised with them.
+SILENT = "silent_connection"
 
 
 def network_of(address: str, prefix_v4: int = 24, prefix_v6: int = 64) -> str:

@@ -21,7 +21,7 @@ import trio
 from pinata.appliance import ports
 from pinata.appliance.guard import GuardedStream, Refused
 from pinata.appliance.journal import ConnectionRecord, LogWriter, RotatingFile
-from pinata.appliance.limits import EVICTED, GLOBAL_CAP, STEP
+from pinata.appliance.limits import EVICTED, GLOBAL_CAP, SILENT, STEP
 from pinata.appliance.outcome import Outcome
 from pinata.appliance.selftalk import relay
 from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
@@ -38,6 +38,9 @@ SELFTALK_FIRST_DELAY = 0.5
 SELFTALK_TIMEOUT = 10.0
 # Listeners whose peers may make us validate a certificate chain.
 VALIDATING_LISTENERS = frozenset({"tls_server", "tls_client"})
+# Pending connections the kernel queues for accept(): under a flood, a short
+# queue drops honest SYNs, which cost their senders a 1 s and then 3 s retry.
+LISTEN_BACKLOG = 1024
 # How long a stopping appliance waits for its log writer to finish.
 LOG_CLOSE_TIMEOUT = 2.0
 
@@ -146,6 +149,10 @@ async def _run_connection(state: ApplianceState, listener: str, stream: trio.Soc
         record.duration = trio.current_time() - started
         state.caps.release(peer[0], listener)
         state.counters.finished(listener, record.stat_group)
+        if logged and guarded.silent and listener != "connect_back":
+            # Nothing was said, so there is nothing to read in a line of its own.
+            logged = False
+            state.refusals.note(SILENT, state.caps.network(peer[0]))
         if logged:
             state.journal.write(record)
         await trio.aclose_forcefully(guarded)
@@ -257,7 +264,7 @@ async def _open_listener(address: str, port: int) -> trio.SocketListener:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         await sock.bind((address, port))
-        sock.listen(128)
+        sock.listen(LISTEN_BACKLOG)
     except BaseException:
         sock.close()
         raise

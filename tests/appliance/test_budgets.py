@@ -16,7 +16,7 @@ import trio.testing
 from pinata.appliance.guard import GuardedStream, Refused
 from pinata.appliance.journal import LogWriter, RefusalTally, RotatingFile
 from pinata.appliance.limits import FIRST_BYTE, HELLO_BYTES, PREAUTH_MEMORY, STEP, ByteBudget
-from pinata.appliance.settings import Budgets, ConfigError, budgets_from
+from pinata.appliance.settings import Budgets, ConfigError, Limits, budgets_from
 from pinata.appliance.stats import Counters
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -248,3 +248,23 @@ def test_budgets_from_toml_table() -> None:
         with pytest.raises(ConfigError) as refused:
             budgets_from(table)
         assert refused.value.field == name
+
+
+def test_the_readme_figures_are_the_defaults() -> None:
+    """The README's hostile-load section quotes these defaults."""
+    budgets, limits = Budgets(), Limits()
+    assert (limits.max_connections, budgets.max_connections_per_network,
+            limits.max_connections_per_address, budgets.reserved_per_listener) == (1024, 64, 32, 32)
+    assert (budgets.network_prefix_v4, budgets.network_prefix_v6) == (24, 64)
+    assert (budgets.first_byte_timeout, budgets.step_timeout) == (2.0, 5.0)
+    assert (limits.handshake_timeout, limits.connection_timeout) == (10.0, 30.0)
+    assert (budgets.validation_threads, budgets.validation_cpu_per_second,
+            budgets.validation_cpu_burst) == (2, 0.25, 1.0)
+    assert (budgets.preauth_bytes_total, budgets.preauth_bytes_per_connection) == (
+        16 << 20, 16 << 10)
+    assert (budgets.connect_back_per_network_per_second,
+            budgets.connect_back_per_network_burst) == (1.0, 3)
+    assert (limits.connect_back_per_second, limits.connect_back_burst) == (5.0, 10)
+    assert (budgets.log_queue_lines, budgets.refusal_summary_interval,
+            budgets.refusal_summary_top) == (4096, 10.0, 5)
+    assert (budgets.log_max_bytes, budgets.log_keep_files) == (16 << 20, 4)

@@ -160,3 +160,4 @@ def test_abuse_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert scenarios["stall"]["attacker"]["opened"] > 0
     assert scenarios["knocks"]["attacker"]["opened"] > 0
     assert scenarios["expensive_chains"]["attacker"]["handshakes"] > 0
+    assert positive(doc["gil"]["verify_ms"]) and positive(doc["gil"]["loop_speed_beside_verifier"])

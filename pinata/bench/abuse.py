@@ -235,6 +235,8 @@ def run_scenario(scenario: str, appliance: Child, log: LogCounter, honest: Hones
         "honest_by_kind": {kind: [sum(1 for k, g, _, _ in results if k == kind and g),
                                   sum(1 for k, _, _, _ in results if k == kind)]
                            for kind in HONEST_KINDS},
+        "p99_s_by_kind": {kind: _percentile([t for k, g, t, _ in results if k == kind and g],
+                                            0.99) for kind in HONEST_KINDS},
         "honest_errors": sorted({e for _, good, _, e in results if not good and e}),
         "p50_s": _percentile(latencies, 0.50),
         "p99_s": _percentile(latencies, 0.99),

@@ -18,7 +18,7 @@ import trio
 
 from pinata.appliance import serve
 from pinata.appliance import settings as appliance_settings_module
-from pinata.appliance.settings import ApplianceSettings, Limits, Ports
+from pinata.appliance.settings import ApplianceSettings, Budgets, Limits, Ports
 from pinata.secret import Secret
 from pinata.tls.config import Credentials
 from unikernel import manifest as mf
@@ -67,6 +67,8 @@ def appliance_settings(
         address=m.listeners["tls_server"].address,
         ports=ports,
         limits=Limits(max_connections=m.limits.max_connections),
+        # The filter allows no new thread (no clone): validate on the loop (issue 11).
+        budgets=Budgets(validation_threads=0),
         anchor_der=anchor_der,
         server_credentials=server,
         client_credentials=client,

@@ -9,6 +9,7 @@ own verdict; nothing in it comes from `Secret`.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -19,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+
+import trio
 
 from pinata.appliance.outcome import Outcome, StatGroup, group_of
 from pinata.tls.constants import TLS12, TLS13, CipherSuite, NamedGroup, SignatureScheme, enum_name
@@ -164,35 +167,51 @@ class Journal:
 _STOP = object()
 
 
-class LogWriter:
-    """A bounded queue of lines drained by one writer thread.
+class _Dropping:
+    """A bounded queue's bookkeeping: lines dropped when it is full are counted,
+    and the next line that gets in carries how many were lost before it
+    (`"log_lines_dropped"`), so a reader of the log sees the gap."""
 
-    `put` never blocks: a sink nobody reads (a full pipe, a stalled disk)
-    stalls only the writer thread. When the queue is full a line is dropped and
-    counted; the next line that gets in carries the number dropped before it
-    (`"log_lines_dropped"`), so a reader of the log sees the gap.
-    """
-
-    def __init__(self, sink: Callable[[str], None], max_lines: int) -> None:
-        self._sink = sink
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=max_lines)
+    def __init__(self) -> None:
         self.dropped = 0
         self._unreported = 0
+
+    def _marked(self, line: str) -> str:
+        if self._unreported and line.endswith("}"):
+            return f'{line[:-1]},"log_lines_dropped":{self._unreported}}}'
+        return line
+
+    def _accepted(self, accepted: bool) -> None:
+        if accepted:
+            self._unreported = 0
+        else:
+            self.dropped += 1
+            self._unreported += 1
+
+
+class LogWriter(_Dropping):
+    """A bounded queue of lines drained by one writer thread, for any blocking sink
+    (a `log_path` file, a test's collector). `put` never blocks: a sink that
+    stalls stalls only the writer thread."""
+
+    def __init__(self, sink: Callable[[str], None], max_lines: int) -> None:
+        super().__init__()
+        self._sink = sink
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max_lines)
         self._thread = threading.Thread(target=self._drain, name="pinata-log", daemon=True)
         self._thread.start()
 
     def put(self, line: str) -> None:
         """Queue one JSON-object line; drop it (counted) if the queue is full."""
-        if self._unreported and line.endswith("}"):
-            line = f'{line[:-1]},"log_lines_dropped":{self._unreported}}}'
         try:
-            self._queue.put_nowait(line)
+            self._queue.put_nowait(self._marked(line))
         except queue.Full:
-            self.dropped += 1
-            self._unreported += 1
+            self._accepted(False)
             return
-        if '"log_lines_dropped"' in line:
-            self._unreported = 0
+        self._accepted(True)
+
+    async def run(self) -> None:
+        """Nothing to do on the loop: the thread drains."""
 
     def _drain(self) -> None:
         while True:
@@ -215,6 +234,60 @@ class LogWriter:
             return False
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+
+class FdLogWriter(_Dropping):
+    """Standard output (the default log) without threads or blocking: the file
+    descriptor is made non-blocking and a task on the loop writes to it, waiting
+    for room when a pipe is full. Threads are impossible in the sandboxed
+    image (no clone(2) in its filter), so this is the writer it uses."""
+
+    def __init__(self, fd: int, max_lines: int) -> None:
+        super().__init__()
+        self.fd = fd
+        self._send, self._receive = trio.open_memory_channel[str](max_lines)
+        self._flags: int | None = None
+
+    def put(self, line: str) -> None:
+        """Queue one JSON-object line; drop it (counted) if the queue is full."""
+        try:
+            self._send.send_nowait(self._marked(line))
+        except trio.WouldBlock:
+            self._accepted(False)
+            return
+        self._accepted(True)
+
+    async def run(self) -> None:
+        """Write queued lines until cancelled."""
+        self._flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, self._flags | os.O_NONBLOCK)
+        async for line in self._receive:
+            await self._write_all((line + "\n").encode("utf-8"))
+
+    async def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.fd, view):]
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(self.fd)
+            except OSError:
+                return  # the reader is gone: the line is lost, the appliance is not
+
+    def close(self, timeout: float) -> bool:
+        """Write what is queued if the descriptor takes it now; restore its flags."""
+        done = True
+        try:
+            while True:
+                line = self._receive.receive_nowait()
+                os.write(self.fd, (line + "\n").encode("utf-8"))
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            pass
+        except OSError:
+            done = False
+        if self._flags is not None:
+            fcntl.fcntl(self.fd, fcntl.F_SETFL, self._flags)
+        return done
 
 
 class RotatingFile:

@@ -14,13 +14,12 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TextIO
 
 import trio
 
 from pinata.appliance import ports
 from pinata.appliance.guard import GuardedStream, Refused
-from pinata.appliance.journal import ConnectionRecord, LogWriter, RotatingFile
+from pinata.appliance.journal import ConnectionRecord, FdLogWriter, LogWriter, RotatingFile
 from pinata.appliance.limits import EVICTED, GLOBAL_CAP, SILENT, STEP
 from pinata.appliance.outcome import Outcome
 from pinata.appliance.selftalk import relay
@@ -250,14 +249,6 @@ async def _refusal_summaries(state: ApplianceState, write_line: Callable[[str], 
         since = until
 
 
-def _line_writer(stream: TextIO) -> Callable[[str], None]:
-    def write_line(line: str) -> None:
-        stream.write(line + "\n")
-        stream.flush()
-
-    return write_line
-
-
 async def _open_listener(address: str, port: int) -> trio.SocketListener:
     sock = trio.socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET,
                               socket.SOCK_STREAM)
@@ -286,14 +277,17 @@ async def serve(
     """
     budgets = settings.budgets
     log_file: RotatingFile | None = None
-    if write_line is None:
-        if settings.log_path is not None:
+    writer: LogWriter | FdLogWriter
+    if write_line is None and settings.log_path is None:
+        sys.stdout.flush()
+        writer = FdLogWriter(sys.stdout.fileno(), budgets.log_queue_lines)
+    else:
+        if write_line is None and settings.log_path is not None:
             log_file = RotatingFile(settings.log_path, budgets.log_max_bytes,
                                     budgets.log_keep_files)
             write_line = log_file.write_line
-        else:
-            write_line = _line_writer(sys.stdout)
-    writer = LogWriter(write_line, budgets.log_queue_lines)
+        assert write_line is not None
+        writer = LogWriter(write_line, budgets.log_queue_lines)
     write_line = writer.put
     listeners: dict[str, trio.SocketListener] = {}
     try:
@@ -312,6 +306,7 @@ async def serve(
             name: {"address": host, "port": port} for name, (host, port) in state.bound.items()
         }}, separators=(",", ":")))
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.run)
             for name, listener in listeners.items():
                 nursery.start_soon(_accept_loop, state, name, listener, nursery)
             if settings.selftalk_interval > 0:

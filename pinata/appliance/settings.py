@@ -130,7 +130,8 @@ class Budgets:
     # CPU seconds of certificate validation per network per second, and its burst.
     validation_cpu_per_second: float = 0.25
     validation_cpu_burst: float = 1.0
-    # Worker threads validating at once (the loop never validates itself).
+    # Worker threads validating at once, so the loop never validates itself; 0:
+    # on the loop (the sandboxed image, whose filter allows no new thread).
     validation_threads: int = 2
     # Bytes received from peers that have not authenticated: all of them, and
     # one connection until its first handshake message (the ClientHello) is complete.
@@ -153,7 +154,7 @@ class Budgets:
         for name, value in vars(self).items():
             if isinstance(value, float) and not value > 0:
                 raise ConfigError(f"budgets.{name}", "must be a positive number")
-            if isinstance(value, int) and value < 1:
+            if isinstance(value, int) and value < (0 if name == "validation_threads" else 1):
                 raise ConfigError(f"budgets.{name}", "must be a positive integer")
         if not 8 <= self.network_prefix_v4 <= 32:
             raise ConfigError("budgets.network_prefix_v4", "must be between 8 and 32")

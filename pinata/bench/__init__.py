@@ -60,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
     abuse.add_argument("--scenarios", default="all",
                        help="comma-separated scenarios (default all: rest, stall, knocks, "
                             "huge_hello, expensive_chains, stuck_log)")
+    abuse.add_argument("--target", choices=("plain", "sandboxed", "both"), default="both",
+                       help="the plain appliance, the sandboxed toy image, or both (default)")
     return top
 
 

@@ -6,8 +6,9 @@ honest clients in this process use the toy researcher credentials on all
 three bounty ports and fetch the page, from their own networks
 (127.1.N.1), while each scenario runs. Per scenario it prints the honest
 success rate, p50/p99 honest latency, the appliance's CPU and RSS before,
-during (peak) and after, and the log bytes written. The sandboxed image is
-not measured here (see the README).
+during (peak) and after, and the log bytes written. The sandboxed toy is
+measured too (`--target sandboxed|both`), through the launcher as `make toy`
+runs it; `--smoke` runs the plain appliance only.
 
 Targets (issue 11): at least 99 % honest success and p99 at most 1 s in
 every scenario, RSS back within 10 % of rest after the flood, log growth at
@@ -22,6 +23,7 @@ import json
 import os
 import socket
 import ssl
+import sys
 import tempfile
 import threading
 import time
@@ -32,7 +34,7 @@ from typing import Any
 
 from pinata.bench import report
 from pinata.bench.attacks import SCENARIOS, expensive_chain
-from pinata.bench.procs import Child, worker_argv
+from pinata.bench.procs import Child, process_cpu_seconds, process_rss_bytes, worker_argv
 
 MIB = 1 << 20
 HONEST_TIMEOUT = 10.0
@@ -54,6 +56,43 @@ def run_appliance(connect_back_target: int) -> None:
     settings = replace(toy_settings(), selftalk_interval=0.0,
                        ports=Ports(0, 0, 0, 0, 0, connect_back_target))
     run(settings)
+
+
+@dataclass
+class Target:
+    """The appliance under attack: its process (for CPU and RSS), ports and log."""
+
+    label: str
+    child: Child
+    pid: int
+    ports: dict[str, int]
+
+    def cpu_seconds(self) -> float:
+        return process_cpu_seconds(self.pid)
+
+    def rss_bytes(self) -> int:
+        return process_rss_bytes(self.pid)
+
+
+def start_plain(target_port: int) -> Target:
+    child = Child(worker_argv("abuse-appliance", "--port", str(target_port)))
+    listening = json.loads(child.read_until(
+        lambda line: line.startswith('{"listening"'), 60.0))["listening"]
+    ports = {name: int(where["port"]) for name, where in listening.items()}
+    return Target("plain", child, child.pid, ports)
+
+
+def start_sandboxed(target_port: int, scratch: Path) -> Target:
+    """The toy through the sandboxed launcher (`make toy`'s way), on ephemeral ports."""
+    from pinata.bench.startup import REPO, unikernel_manifest
+
+    manifest = unikernel_manifest(scratch)
+    manifest.write_text(manifest.read_text().replace("port = 40001", f"port = {target_port}"))
+    child = Child([sys.executable, "-m", "unikernel", "launch", "--manifest", str(manifest)],
+                  cwd=REPO)
+    event = json.loads(child.read_until(lambda text: '"event": "listening"' in text, 60.0))
+    ports = {name: int(port) for name, port in event["ports"].items()}
+    return Target("sandboxed", child, int(event["pid"]), ports)
 
 
 class LogCounter:
@@ -165,7 +204,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 # --- one scenario ------------------------------------------------------------------
 
 
-def _settle(child: Child, limit: float = 10.0) -> None:
+def _settle(child: Target, limit: float = 10.0) -> None:
     deadline = time.monotonic() + limit
     previous = child.cpu_seconds()
     while time.monotonic() < deadline:
@@ -187,8 +226,9 @@ def _stats(ports: dict[str, int]) -> dict[str, Any]:
     return document
 
 
-def run_scenario(scenario: str, appliance: Child, log: LogCounter, honest: Honest,
-                 seconds: float, scale: float, chain: tuple[str, str]) -> dict[str, Any]:
+def run_scenario(scenario: str, appliance: Target, log: LogCounter, honest: Honest,
+                 seconds: float, scale: float, chain: tuple[str, str],
+                 rest_after: float) -> dict[str, Any]:
     _settle(appliance)
     rss_before = appliance.rss_bytes()
     stats_before = _stats(honest.ports)
@@ -220,13 +260,14 @@ def run_scenario(scenario: str, appliance: Child, log: LogCounter, honest: Hones
         attacker.stop()
         log.reading.set()
     flood_log = log.bytes - log_before
-    time.sleep(REST_AFTER)
+    time.sleep(rest_after)
     _settle(appliance)
     rss_after = appliance.rss_bytes()
     stats_after = _stats(honest.ports)
     latencies = [latency for _, ok, latency, _ in results if ok]
     ok = sum(1 for _, good, _, _ in results if good)
     return {
+        "target": appliance.label,
         "scenario": scenario,
         "seconds": seconds,
         "honest_attempts": len(results),
@@ -323,7 +364,8 @@ def render(result: dict[str, Any]) -> str:
     for s in result["scenarios"]:
         success = s["honest_success"]
         rows.append([
-            s["scenario"], f"{100 * success:.1f} %" if success is not None else "-",
+            f"{s['target']}: {s['scenario']}",
+            f"{100 * success:.1f} %" if success is not None else "-",
             f"{s['honest_ok']}/{s['honest_attempts']}",
             None if s["p50_s"] is None else s["p50_s"] * 1000,
             None if s["p99_s"] is None else s["p99_s"] * 1000,
@@ -347,27 +389,30 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     seconds = 2.0 if args.smoke else float(args.seconds)
     scale = 0.05 if args.smoke else 1.0
     client, server = _contexts(toy)
-    target = _free_port()
+    targets = ["plain"] if args.smoke or args.target == "plain" else (
+        ["sandboxed"] if args.target == "sandboxed" else ["plain", "sandboxed"])
     measured: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp, \
-            Child(worker_argv("abuse-appliance", "--port", str(target))) as appliance:
+    with tempfile.TemporaryDirectory() as tmp:
         chain = expensive_chain(toy.anchor, Path(tmp), bits=2048 if args.smoke else 3072)
-        listening = json.loads(appliance.read_until(
-            lambda line: line.startswith('{"listening"'), 60.0))["listening"]
-        ports = {name: int(where["port"]) for name, where in listening.items()}
-        log = LogCounter(appliance)
-        honest = Honest(ports, target, toy.secret_wif, client, server)
-        try:
-            for scenario in scenarios:
-                measured.append(run_scenario(scenario, appliance, log, honest, seconds,
-                                             scale, chain))
-        finally:
-            honest.close()
+        for label in targets:
+            port = _free_port()
+            appliance = (start_plain(port) if label == "plain"
+                         else start_sandboxed(port, Path(tmp)))
+            honest = Honest(appliance.ports, port, toy.secret_wif, client, server)
+            try:
+                log = LogCounter(appliance.child)
+                for scenario in scenarios:
+                    measured.append(run_scenario(scenario, appliance, log, honest, seconds,
+                                                 scale, chain, 1.0 if args.smoke else REST_AFTER))
+            finally:
+                honest.close()
+                appliance.child.stop()
     bits = 2048 if args.smoke else 3072
     result: dict[str, Any] = {
         "gil": {"bits": bits - 1, **gil_release(bits, 0.2 if args.smoke else 1.0)},
         "smoke": args.smoke,
-        "parameters": {"seconds": seconds, "scale": scale, "scenarios": scenarios},
+        "parameters": {"seconds": seconds, "scale": scale, "scenarios": scenarios,
+                       "targets": targets},
         "targets": {"honest_success": 0.99, "p99_s": 1.0, "rss_after_over_rest": 1.10,
                     "log_mb_per_minute": 1.0},
         "scenarios": measured,

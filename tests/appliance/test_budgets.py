@@ -5,6 +5,7 @@ pre-authentication byte budgets, and their settings."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ import trio
 import trio.testing
 
 from pinata.appliance.guard import GuardedStream, Refused
-from pinata.appliance.journal import LogWriter, RefusalTally, RotatingFile
+from pinata.appliance.journal import FdLogWriter, LogWriter, RefusalTally, RotatingFile
 from pinata.appliance.limits import FIRST_BYTE, HELLO_BYTES, PREAUTH_MEMORY, STEP, ByteBudget
 from pinata.appliance.settings import Budgets, ConfigError, Limits, budgets_from
 from pinata.appliance.stats import Counters
@@ -268,3 +269,51 @@ def test_the_readme_figures_are_the_defaults() -> None:
     assert (budgets.log_queue_lines, budgets.refusal_summary_interval,
             budgets.refusal_summary_top) == (4096, 10.0, 5)
     assert (budgets.log_max_bytes, budgets.log_keep_files) == (16 << 20, 4)
+
+
+def test_standard_output_is_written_without_threads_and_without_blocking() -> None:
+    """Reproduction 3 for the sandboxed image: a pipe nobody reads stalls no task."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+
+    async def main() -> tuple[int, int, list[dict[str, object]]]:
+        writer = FdLogWriter(write_end, max_lines=4)
+        ticks = 0
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.run)
+            big = json.dumps({"filler": "x" * 60_000})
+            for _ in range(40):  # far more than the pipe holds
+                writer.put(big)
+                await trio.sleep(0.001)
+                ticks += 1  # the loop keeps running while the pipe is full
+            dropped = writer.dropped
+            drained = b""
+
+            async def read_until_quiet() -> bytes:
+                got, quiet = b"", 0
+                while quiet < 20:  # 0.2 s without a byte: the writer is idle
+                    try:
+                        got += os.read(read_end, 1 << 20)
+                        quiet = 0
+                    except BlockingIOError:
+                        quiet += 1
+                        await trio.sleep(0.01)
+                return got
+
+            drained += await read_until_quiet()  # now the reader wakes up
+            writer.put('{"after":1}')
+            drained += await read_until_quiet()
+            nursery.cancel_scope.cancel()
+        writer.close(1.0)
+        return ticks, dropped, [json.loads(line) for line in drained.splitlines()]
+
+    try:
+        ticks, dropped, lines = trio.run(main)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert ticks == 40
+    assert dropped >= 30
+    assert lines[-1] == {"after": 1, "log_lines_dropped": dropped}
+    assert threading.active_count() == 1 or all(
+        t.name != "pinata-log" for t in threading.enumerate())

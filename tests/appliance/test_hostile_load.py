@@ -143,17 +143,19 @@ def expensive(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return expensive_chain(TOY.anchor, tmp_path_factory.mktemp("expensive"), n=40, bits=2048)
 
 
+@pytest.mark.parametrize("threads", [2, 0], ids=["worker threads", "on the loop (sandbox)"])
 def test_2_expensive_chains_are_validated_off_the_loop_and_within_a_budget(
-    make_appliance: Callable[..., RunningAppliance], expensive: tuple[str, str],
+    make_appliance: Callable[..., RunningAppliance], expensive: tuple[str, str], threads: int,
 ) -> None:
-    appliance = make_appliance(validation_cpu_per_second=0.001, validation_cpu_burst=0.01)
+    appliance = make_appliance(validation_cpu_per_second=0.001, validation_cpu_burst=0.01,
+                               validation_threads=threads)
     loop_thread = appliance._thread.ident
-    threads: list[int | None] = []
+    ran_in: list[int | None] = []
     original = appliance.state.server_config.authenticate_client
     assert original is not None
 
     def watched(*args: Any) -> Any:
-        threads.append(threading.get_ident())
+        ran_in.append(threading.get_ident())
         return original(*args)
 
     appliance.call(lambda: setattr(appliance.state, "server_config", replace(
@@ -170,9 +172,10 @@ def test_2_expensive_chains_are_validated_off_the_loop_and_within_a_budget(
             outcomes.append("answered")
         except (ssl.SSLError, OSError) as exc:
             outcomes.append(type(exc).__name__)
-    assert threads and loop_thread not in threads  # never on the event loop's thread
+    # With worker threads, never on the event loop's thread; without, on it.
+    assert (loop_thread not in ran_in) if threads else (ran_in == [loop_thread])
     # The first chain spent the network's budget; the rest were refused before any work.
-    assert len(threads) == 1
+    assert len(ran_in) == 1
     assert appliance.stats()["limits_hit"][VALIDATION_BUDGET] == 3
     assert honest_secret(appliance, "127.0.4.1") == SECRET  # another network is untouched
 

@@ -226,6 +226,24 @@ def _stats(ports: dict[str, int]) -> dict[str, Any]:
     return document
 
 
+def _honest_summary(results: list[tuple[str, bool, float, str]]) -> dict[str, Any]:
+    latencies = [latency for _, ok, latency, _ in results if ok]
+    ok = sum(1 for _, good, _, _ in results if good)
+    return {
+        "honest_attempts": len(results),
+        "honest_ok": ok,
+        "honest_success": ok / len(results) if results else None,
+        "honest_by_kind": {kind: [sum(1 for k, g, _, _ in results if k == kind and g),
+                                  sum(1 for k, _, _, _ in results if k == kind)]
+                           for kind in HONEST_KINDS},
+        "p99_s_by_kind": {kind: _percentile([t for k, g, t, _ in results if k == kind and g],
+                                            0.99) for kind in HONEST_KINDS},
+        "honest_errors": sorted({e for _, good, _, e in results if not good and e}),
+        "p50_s": _percentile(latencies, 0.50),
+        "p99_s": _percentile(latencies, 0.99),
+    }
+
+
 def run_scenario(scenario: str, appliance: Target, log: LogCounter, honest: Honest,
                  seconds: float, scale: float, chain: tuple[str, str],
                  rest_after: float) -> dict[str, Any]:
@@ -242,6 +260,7 @@ def run_scenario(scenario: str, appliance: Target, log: LogCounter, honest: Hone
     threads = [threading.Thread(target=_honest_loop, args=(honest, kind, stop, 0.25, results))
                for kind in HONEST_KINDS]
     rss_peak = rss_before
+    window_started = time.monotonic()
     try:
         time.sleep(min(1.0, seconds / 4))  # the attack gets going first
         for thread in threads:
@@ -254,6 +273,7 @@ def run_scenario(scenario: str, appliance: Target, log: LogCounter, honest: Hone
         for thread in threads:
             thread.join(HONEST_TIMEOUT * 3)
         cpu_during = appliance.cpu_seconds() - cpu_before
+        window = time.monotonic() - window_started
         tally = attacker.read_json(5.0) if not attacker.alive() else {"tally": "timed out"}
     finally:
         stop.set()
@@ -264,24 +284,12 @@ def run_scenario(scenario: str, appliance: Target, log: LogCounter, honest: Hone
     _settle(appliance)
     rss_after = appliance.rss_bytes()
     stats_after = _stats(honest.ports)
-    latencies = [latency for _, ok, latency, _ in results if ok]
-    ok = sum(1 for _, good, _, _ in results if good)
     return {
         "target": appliance.label,
         "scenario": scenario,
         "seconds": seconds,
-        "honest_attempts": len(results),
-        "honest_ok": ok,
-        "honest_success": ok / len(results) if results else None,
-        "honest_by_kind": {kind: [sum(1 for k, g, _, _ in results if k == kind and g),
-                                  sum(1 for k, _, _, _ in results if k == kind)]
-                           for kind in HONEST_KINDS},
-        "p99_s_by_kind": {kind: _percentile([t for k, g, t, _ in results if k == kind and g],
-                                            0.99) for kind in HONEST_KINDS},
-        "honest_errors": sorted({e for _, good, _, e in results if not good and e}),
-        "p50_s": _percentile(latencies, 0.50),
-        "p99_s": _percentile(latencies, 0.99),
-        "cpu_percent": 100 * cpu_during / seconds,
+        **_honest_summary(results),
+        "cpu_percent": 100 * cpu_during / window,
         "rss_mib": [rss_before / MIB, rss_peak / MIB, rss_after / MIB],
         "log_bytes": flood_log,
         "log_mb_per_minute": flood_log / 1e6 / (seconds / 60),

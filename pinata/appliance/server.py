@@ -8,6 +8,7 @@ writes its JSON line and releases its admission slot whatever happened.
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import os
 import signal
@@ -293,6 +294,9 @@ async def serve(
     try:
         state = build_state(settings, write_line, trio.current_time(), utc_now,
                             log_lines_dropped=lambda: writer.dropped)
+        # Everything built so far lives as long as we do: keep it out of the
+        # collector's way, so a flood's garbage is collected without rescanning it.
+        gc.freeze()
         for name in LISTENER_NAMES:
             if preopened is not None and name in preopened:
                 sock = trio.socket.from_stdlib_socket(preopened[name])

@@ -250,6 +250,34 @@ async def _refusal_summaries(state: ApplianceState, write_line: Callable[[str], 
         since = until
 
 
+def _log_writer(settings: ApplianceSettings, write_line: Callable[[str], None] | None,
+                ) -> tuple[LogWriter | FdLogWriter, RotatingFile | None]:
+    """Standard output by a task on the loop (no thread: the sandbox allows none);
+    `log_path` or a caller's sink by a writer thread."""
+    budgets = settings.budgets
+    if write_line is None and settings.log_path is not None:
+        log_file = RotatingFile(settings.log_path, budgets.log_max_bytes, budgets.log_keep_files)
+        return LogWriter(log_file.write_line, budgets.log_queue_lines), log_file
+    if write_line is None:
+        fd = _stdout_fd()
+        if fd is not None:
+            sys.stdout.flush()
+            return FdLogWriter(fd, budgets.log_queue_lines), None
+        write_line = _print_line  # a standard output without a descriptor
+    return LogWriter(write_line, budgets.log_queue_lines), None
+
+
+def _stdout_fd() -> int | None:
+    try:
+        return sys.stdout.fileno()
+    except (OSError, ValueError):
+        return None
+
+
+def _print_line(line: str) -> None:
+    print(line, flush=True)
+
+
 async def _open_listener(address: str, port: int) -> trio.SocketListener:
     sock = trio.socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET,
                               socket.SOCK_STREAM)
@@ -273,22 +301,10 @@ async def serve(
     """Run the appliance until cancelled. `task_status.started` gets the live state.
 
     Lines go to `write_line` (default: `log_path`, rotated, or standard
-    output) through a bounded queue and a writer thread, so a sink that does
-    not keep up costs dropped lines, never a stalled loop.
+    output) through a bounded queue, so a sink that does not keep up costs
+    dropped lines, never a stalled loop.
     """
-    budgets = settings.budgets
-    log_file: RotatingFile | None = None
-    writer: LogWriter | FdLogWriter
-    if write_line is None and settings.log_path is None:
-        sys.stdout.flush()
-        writer = FdLogWriter(sys.stdout.fileno(), budgets.log_queue_lines)
-    else:
-        if write_line is None and settings.log_path is not None:
-            log_file = RotatingFile(settings.log_path, budgets.log_max_bytes,
-                                    budgets.log_keep_files)
-            write_line = log_file.write_line
-        assert write_line is not None
-        writer = LogWriter(write_line, budgets.log_queue_lines)
+    writer, log_file = _log_writer(settings, write_line)
     write_line = writer.put
     listeners: dict[str, trio.SocketListener] = {}
     try:

@@ -108,10 +108,13 @@ class ConnectionCaps:
         it holds at least two more than `address`'s own; one of its connections
         should make room. A flood from many networks then shares the cap with
         everyone instead of owning it."""
-        if not self.by_network:
-            return None
+        own = self.by_network[self.network(address)]
+        if not self.by_network or own >= self.per_network_cap or (
+            self.by_address[address] >= self.per_address_cap
+        ):
+            return None  # it would be refused anyway: nobody is evicted for nothing
         heaviest, held = max(self.by_network.items(), key=lambda item: item[1])
-        if held >= self.by_network[self.network(address)] + 2:
+        if held >= own + 2:
             return heaviest
         return None
 

@@ -146,6 +146,13 @@ def test_a_full_cap_evicts_from_the_heaviest_network_only() -> None:
     assert caps.admit("10.0.2.1") == GLOBAL_CAP
     assert caps.should_evict("10.0.2.1") == "10.0.0.0/24"
     assert caps.should_evict("10.0.0.9") is None  # the heaviest never evicts itself
+    assert ConnectionCaps(2, 1, per_network=5).should_evict("10.0.0.1") is None  # empty
+    tight = ConnectionCaps(3, 1, per_network=5)
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+        tight.admit(address)
+    assert tight.should_evict("10.0.1.1") == "10.0.0.0/24"
+    tight.admit("10.0.1.1", evicting=True)
+    assert tight.should_evict("10.0.1.1") is None  # over its per-address cap anyway
     assert caps.admit("10.0.2.1", evicting=True) is None
     caps.release("10.0.0.1")
     assert caps.total == 6

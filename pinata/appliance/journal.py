@@ -8,13 +8,20 @@ own verdict; nothing in it comes from `Secret`.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
-from collections import deque
+import os
+import queue
+import threading
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+
+import trio
 
 from pinata.appliance.outcome import Outcome, StatGroup, group_of
 from pinata.tls.constants import TLS12, TLS13, CipherSuite, NamedGroup, SignatureScheme, enum_name
@@ -175,3 +182,201 @@ class Journal:
             ):
                 return record
         return None
+
+
+# --- writing lines without ever blocking the event loop -------------------------
+
+_STOP = object()
+
+
+class _Dropping:
+    """A bounded queue's bookkeeping: lines dropped when it is full are counted,
+    and the next line that gets in carries how many were lost before it
+    (`"log_lines_dropped"`), so a reader of the log sees the gap."""
+
+    def __init__(self) -> None:
+        self.dropped = 0
+        self._unreported = 0
+
+    def _marked(self, line: str) -> str:
+        if self._unreported and line.endswith("}"):
+            return f'{line[:-1]},"log_lines_dropped":{self._unreported}}}'
+        return line
+
+    def _accepted(self, accepted: bool) -> None:
+        if accepted:
+            self._unreported = 0
+        else:
+            self.dropped += 1
+            self._unreported += 1
+
+
+class LogWriter(_Dropping):
+    """A bounded queue of lines drained by one writer thread, for any blocking sink
+    (a `log_path` file, a test's collector). `put` never blocks: a sink that
+    stalls stalls only the writer thread."""
+
+    def __init__(self, sink: Callable[[str], None], max_lines: int) -> None:
+        super().__init__()
+        self._sink = sink
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max_lines)
+        self._thread = threading.Thread(target=self._drain, name="pinata-log", daemon=True)
+        self._thread.start()
+
+    def put(self, line: str) -> None:
+        """Queue one JSON-object line; drop it (counted) if the queue is full."""
+        try:
+            self._queue.put_nowait(self._marked(line))
+        except queue.Full:
+            self._accepted(False)
+            return
+        self._accepted(True)
+
+    async def run(self) -> None:
+        """Nothing to do on the loop: the thread drains."""
+
+    def _drain(self) -> None:
+        while True:
+            line = self._queue.get()
+            if line is _STOP:
+                return
+            assert isinstance(line, str)
+            try:
+                self._sink(line)
+            except (OSError, ValueError):
+                # A closed or broken sink: the line is lost, the appliance is not.
+                continue
+
+    def close(self, timeout: float) -> bool:
+        """Let the writer finish what is queued, waiting at most `timeout` seconds;
+        True if it did (a sink that never drains leaves the thread parked)."""
+        try:
+            self._queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            return False
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+class FdLogWriter(_Dropping):
+    """Standard output (the default log) without threads or blocking: the file
+    descriptor is made non-blocking and a task on the loop writes to it, waiting
+    for room when a pipe is full. Threads are impossible in the sandboxed
+    image (no clone(2) in its filter), so this is the writer it uses."""
+
+    def __init__(self, fd: int, max_lines: int) -> None:
+        super().__init__()
+        self.fd = fd
+        self._send, self._receive = trio.open_memory_channel[str](max_lines)
+        self._flags: int | None = None
+
+    def put(self, line: str) -> None:
+        """Queue one JSON-object line; drop it (counted) if the queue is full."""
+        try:
+            self._send.send_nowait(self._marked(line))
+        except trio.WouldBlock:
+            self._accepted(False)
+            return
+        self._accepted(True)
+
+    async def run(self) -> None:
+        """Write queued lines until cancelled."""
+        self._flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, self._flags | os.O_NONBLOCK)
+        async for line in self._receive:
+            await self._write_all((line + "\n").encode("utf-8"))
+
+    async def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.fd, view):]
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(self.fd)
+            except OSError:
+                return  # the reader is gone: the line is lost, the appliance is not
+
+    def close(self, timeout: float) -> bool:
+        """Write what is queued if the descriptor takes it now; restore its flags."""
+        done = True
+        try:
+            while True:
+                line = self._receive.receive_nowait()
+                os.write(self.fd, (line + "\n").encode("utf-8"))
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            pass
+        except OSError:
+            done = False
+        if self._flags is not None:
+            fcntl.fcntl(self.fd, fcntl.F_SETFL, self._flags)
+        return done
+
+
+class RotatingFile:
+    """`log_path` as a sink: appends lines, and at `max_bytes` renames the file to
+    `.1` (older ones to `.2`, ...), keeping `keep` old files and deleting the rest."""
+
+    def __init__(self, path: str, max_bytes: int, keep: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self._size = self._file.tell()
+
+    def write_line(self, line: str) -> None:
+        data = line + "\n"
+        size = len(data.encode("utf-8"))
+        if self._size and self._size + size > self.max_bytes:
+            self._rotate()
+        self._file.write(data)
+        self._file.flush()
+        self._size += size
+
+    def _rotate(self) -> None:
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(f"{self.path}.{self.keep}")
+        for n in range(self.keep - 1, 0, -1):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self.path}.{n}", f"{self.path}.{n + 1}")
+        os.replace(self.path, f"{self.path}.1")
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        self._size = 0
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class RefusalTally:
+    """Refusals by a limit, aggregated: one summary line per limit per interval
+    with the count and the networks that were refused most, instead of a line
+    per refusal (which a flood would turn into gigabytes)."""
+
+    def __init__(self, top: int, max_networks: int = 4096) -> None:
+        self.top = top
+        self.max_networks = max_networks
+        self._by_limit: dict[str, Counter[str]] = {}
+        self._counts: Counter[str] = Counter()
+
+    def note(self, limit: str, network: str) -> None:
+        self._counts[limit] += 1
+        networks = self._by_limit.setdefault(limit, Counter())
+        if network in networks or len(networks) < self.max_networks:
+            networks[network] += 1
+
+    def summaries(self, since: datetime, until: datetime) -> list[dict[str, object]]:
+        """One summary per limit that refused anything since the last call; resets."""
+        lines: list[dict[str, object]] = [
+            {"refused": {
+                "limit": limit,
+                "count": count,
+                "from": since.isoformat(),
+                "until": until.isoformat(),
+                "top_networks": [[net, n] for net, n in
+                                 self._by_limit.get(limit, Counter()).most_common(self.top)],
+            }}
+            for limit, count in sorted(self._counts.items())
+        ]
+        self._by_limit.clear()
+        self._counts.clear()
+        return lines

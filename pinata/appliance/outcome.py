@@ -15,6 +15,9 @@ from pinata.tls.errors import AlertDescription
 
 class Outcome(enum.StrEnum):
     secret_released = "secret released"
+    # To one of the piñata's own certificates (self-talk, a relay into
+    # ourselves): expected, and no break, so never counted as one.
+    released_to_self = "secret released to itself"
     alert_sent = "alert sent"
     alert_received = "alert received"
     timeout = "timeout"
@@ -33,6 +36,7 @@ class Outcome(enum.StrEnum):
 
 class StatGroup(enum.StrEnum):
     secret_released = "secret released"
+    released_to_self = "secret released to itself"
     no_certificate = "no certificate"
     bad_signature = "bad signature"
     x509_failure = "X.509 failure"
@@ -79,6 +83,7 @@ _BY_SENT_ALERT: dict[int, StatGroup] = {
 
 _BY_OUTCOME: dict[Outcome, StatGroup] = {
     Outcome.secret_released: StatGroup.secret_released,
+    Outcome.released_to_self: StatGroup.released_to_self,
     Outcome.alert_received: StatGroup.alert_received,
     Outcome.timeout: StatGroup.timeout,
     Outcome.limit: StatGroup.limit,

@@ -140,16 +140,10 @@ def _stat(label: str, value: object, key: str, extra: str = "") -> str:
 
 
 def _released(stats: Mapping[str, object]) -> str:
-    runs = _mapping(stats.get("selftalk_runs"))
-    if "secrets_released_to_stranger" in stats:
-        return (_stat("to a stranger (hopefully 0)", stats["secrets_released_to_stranger"],
-                      "secrets_released_to_stranger")
-                + _stat("to itself", stats.get("secrets_released_to_self", 0),
-                        "secrets_released_to_self"))
-    return (_stat("released, in total (self-talk included)", stats.get("secrets_released", 0),
-                  "secrets_released")
-            + _stat("self-talk runs that completed (two releases each)",
-                    runs.get("completed", 0), "selftalk_runs/completed"))
+    return (_stat("to a stranger (hopefully 0)", stats.get("secrets_released_to_stranger", 0),
+                  "secrets_released_to_stranger")
+            + _stat("to itself (self-talk, relays into itself)",
+                    stats.get("secrets_released_to_self", 0), "secrets_released_to_self"))
 
 
 REFUSED = ("no certificate", "bad signature", "X.509 failure", "unsupported version",

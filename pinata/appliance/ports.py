@@ -12,7 +12,9 @@ import os
 
 import trio
 
+from pinata.appliance.guard import GuardedStream, Refused
 from pinata.appliance.journal import ConnectionRecord
+from pinata.appliance.limits import Knock
 from pinata.appliance.net import dial
 from pinata.appliance.outcome import Outcome
 from pinata.appliance.state import ApplianceState
@@ -46,7 +48,9 @@ async def _release(
         record.finish(Outcome.internal_error, "handshake completed without a verified peer")
         return
     await tls.send_all(state.settings.secret.reveal_for_verified_peer())
-    record.finish(Outcome.secret_released)
+    # Our own leaf (self-talk, or anyone relaying us into ourselves) is no break.
+    own = done.peer.chain[0] in state.own_leaves
+    record.finish(Outcome.released_to_self if own else Outcome.secret_released)
     limits = state.settings.limits
     with trio.move_on_after(limits.linger_timeout):
         await tls.close_gracefully(limits.linger_bytes)
@@ -56,9 +60,26 @@ def _keep_trace(state: ApplianceState, engine: Engine, record: ConnectionRecord)
     record.take_trace(engine.trace.entries, state.settings.limits.max_trace_entries)
 
 
+def guarded(state: ApplianceState, stream: trio.abc.HalfCloseableStream, address: str,
+            *, count_bytes: bool = True) -> GuardedStream:
+    """`stream` under the per-step deadlines and, unless `count_bytes` is False
+    (plain HTTP, bounded by h11), the pre-authentication byte budgets."""
+    budgets = state.settings.budgets
+    return GuardedStream(
+        stream, address, first_byte_timeout=budgets.first_byte_timeout,
+        step_timeout=budgets.step_timeout, preauth=state.preauth if count_bytes else None,
+        hello_bytes=budgets.preauth_bytes_per_connection, validation=state.validation)
+
+
+def open_tls(stream: trio.abc.Stream, engine: Engine) -> TLSStream:
+    """A TLS stream over `stream`, validating off the loop when `stream` is guarded."""
+    return TLSStream(stream, engine,
+                     feed=stream.feed if isinstance(stream, GuardedStream) else None)
+
+
 async def _bounty(state: ApplianceState, engine: Engine, stream: trio.abc.Stream,
                   record: ConnectionRecord) -> None:
-    tls = TLSStream(stream, engine)
+    tls = open_tls(stream, engine)
     try:
         done = await handshake(state, tls, record)
         if done is not None:
@@ -87,32 +108,60 @@ async def connect_back(state: ApplianceState, stream: trio.abc.Stream,
 
     Dialling out on request lets anyone aim us at a third party, so only the
     initiating address is dialled, only at the one fixed port, one at a time
-    per address and at a bounded global rate.
+    per address (a second knock waits its turn, a third is refused), at a
+    bounded rate per network and globally.
     """
     await trio.aclose_forcefully(stream)  # unread: the original did not read either
     address = record.peer[0]
-    limits = state.settings.limits
-    refused = state.gate.acquire(address, trio.current_time())
-    if refused is not None:
-        state.counters.limit_hit(refused)
-        record.finish(Outcome.limit, refused)
+    verdict = state.gate.acquire(address, trio.current_time())
+    state.counters.knock(verdict.name if isinstance(verdict, Knock) else verdict)
+    if not isinstance(verdict, Knock):
+        raise Refused(verdict)
+    if verdict is Knock.queued:
+        await _wait_for_turn(state, address)
+    try:
+        await _dial_back(state, record)
+    finally:
+        _pass_on(state, address)
+
+
+def _pass_on(state: ApplianceState, address: str) -> None:
+    """The connect-back to `address` ended: wake the knock queued behind it, if any."""
+    if state.gate.release(address):
+        state.handovers.pop(address).set()
+
+
+async def _wait_for_turn(state: ApplianceState, address: str) -> None:
+    """Wait until the connect-back in flight to `address` hands over its slot."""
+    turn = state.handovers[address] = trio.Event()
+    handed_over = False
+    try:
+        await turn.wait()
+        handed_over = True
+    finally:
+        if not handed_over:
+            if turn.is_set():  # cancelled just as our turn came: pass it on
+                _pass_on(state, address)
+            else:
+                state.gate.abandon(address)
+                state.handovers.pop(address, None)
+
+
+async def _dial_back(state: ApplianceState, record: ConnectionRecord) -> None:
+    address = record.peer[0]
+    target = state.settings.ports.connect_back_target
+    outbound: trio.SocketStream | None = None
+    with trio.move_on_after(state.settings.limits.connect_timeout):
+        try:
+            outbound = await dial(address, target)
+        except OSError as exc:
+            record.finish(Outcome.connect_back_failed, f"connect to port {target}: "
+                          f"{exc.strerror or type(exc).__name__}")
+            return
+    if outbound is None:
+        record.finish(Outcome.connect_back_failed, f"connect to port {target}: timeout")
         return
     try:
-        target = state.settings.ports.connect_back_target
-        outbound: trio.SocketStream | None = None
-        with trio.move_on_after(limits.connect_timeout):
-            try:
-                outbound = await dial(address, target)
-            except OSError as exc:
-                record.finish(Outcome.connect_back_failed, f"connect to port {target}: "
-                              f"{exc.strerror or type(exc).__name__}")
-                return
-        if outbound is None:
-            record.finish(Outcome.connect_back_failed, f"connect to port {target}: timeout")
-            return
-        try:
-            await tls_client(state, outbound, record)
-        finally:
-            await trio.aclose_forcefully(outbound)
+        await tls_client(state, guarded(state, outbound, address), record)
     finally:
-        state.gate.release(address)
+        await trio.aclose_forcefully(outbound)

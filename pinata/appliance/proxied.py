@@ -58,11 +58,36 @@ def trusts(networks: Sequence[Network], address: str) -> bool:
     return any(ip in network for network in networks)
 
 
-class ReplayStream(trio.abc.Stream):
+class _Wrapper(trio.abc.HalfCloseableStream):
+    """A socket stream seen through a wrapper that changes only what is read.
+
+    Half-closable like the socket under it: the TLS handlers send their last
+    records, half-close and drain the peer before closing, and a wrapper
+    without `send_eof` would turn that into an immediate close, whose reset
+    can destroy the records still in flight.
+    """
+
+    def __init__(self, inner: trio.abc.HalfCloseableStream) -> None:
+        self.inner = inner
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self.inner.send_eof()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class ReplayStream(_Wrapper):
     """A stream with bytes already read from it put back in front."""
 
-    def __init__(self, inner: trio.abc.Stream, pending: bytes) -> None:
-        self.inner = inner
+    def __init__(self, inner: trio.abc.HalfCloseableStream, pending: bytes) -> None:
+        super().__init__(inner)
         self._pending = pending
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
@@ -73,25 +98,16 @@ class ReplayStream(trio.abc.Stream):
         data, self._pending = self._pending[:size], self._pending[size:]
         return data
 
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.inner.send_all(data)
 
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.inner.wait_send_all_might_not_block()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-class WatchedStream(trio.abc.Stream):
+class WatchedStream(_Wrapper):
     """A stream whose first bytes are compared with both PROXY signatures.
 
     Nothing is changed or withheld: `on_header` is called once if the peer
     began with one, and the protocol handler then fails on those bytes.
     """
 
-    def __init__(self, inner: trio.abc.Stream, on_header: Callable[[], None]) -> None:
-        self.inner = inner
+    def __init__(self, inner: trio.abc.HalfCloseableStream, on_header: Callable[[], None]) -> None:
+        super().__init__(inner)
         self._on_header = on_header
         self._seen: bytes | None = b""  # None once decided
 
@@ -114,17 +130,8 @@ class WatchedStream(trio.abc.Stream):
             self._watch(data)
         return data
 
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.inner.send_all(data)
 
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.inner.wait_send_all_might_not_block()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-def watch_untrusted(state: ApplianceState, stream: trio.abc.Stream) -> WatchedStream:
+def watch_untrusted(state: ApplianceState, stream: trio.abc.HalfCloseableStream) -> WatchedStream:
     """`stream` from an untrusted peer, counting a PROXY header it may begin with."""
     return WatchedStream(stream, lambda: state.counters.limit_hit(UNTRUSTED_PROXY_HEADER))
 
@@ -175,8 +182,8 @@ def _refuse(state: ApplianceState, listener: str, proxy: Endpoint, started: floa
 
 
 async def receive_proxy_header(
-    state: ApplianceState, listener: str, stream: trio.abc.Stream, proxy: Endpoint
-) -> tuple[trio.abc.Stream, Endpoint] | None:
+    state: ApplianceState, listener: str, stream: trio.abc.HalfCloseableStream, proxy: Endpoint
+) -> tuple[trio.abc.HalfCloseableStream, Endpoint] | None:
     """Read the header a trusted proxy starts its connection with.
 
     Takes the accepted stream and the proxy's own endpoint. Returns the

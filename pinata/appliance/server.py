@@ -8,24 +8,26 @@ writes its JSON line and releases its admission slot whatever happened.
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import os
 import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TextIO
 
 import trio
 
 from pinata.appliance import ports
-from pinata.appliance.journal import ConnectionRecord
+from pinata.appliance.guard import GuardedStream, Refused
+from pinata.appliance.journal import ConnectionRecord, FdLogWriter, LogWriter, RotatingFile
+from pinata.appliance.limits import EVICTED, GLOBAL_CAP, SILENT, STEP
 from pinata.appliance.outcome import Outcome
 from pinata.appliance.proxied import receive_proxy_header, trusts, watch_untrusted
 from pinata.appliance.selftalk import relay
 from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
-from pinata.appliance.state import ApplianceState, build_state, utc_now
-from pinata.appliance.tls_stream import TLSFailed, TLSStream
+from pinata.appliance.state import ApplianceState, Slot, build_state, utc_now
+from pinata.appliance.tls_stream import TLSFailed
 from pinata.appliance.web import serve_http
 from pinata.tls.connection import ServerConnection
 
@@ -35,6 +37,13 @@ Handler = Callable[[ApplianceState, trio.abc.Stream, ConnectionRecord], Awaitabl
 _BACK_OFF_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 SELFTALK_FIRST_DELAY = 0.5
 SELFTALK_TIMEOUT = 10.0
+# Listeners whose peers may make us validate a certificate chain.
+VALIDATING_LISTENERS = frozenset({"tls_server", "tls_client"})
+# Pending connections the kernel queues for accept(): under a flood, a short
+# queue drops honest SYNs, which cost their senders a 1 s and then 3 s retry.
+LISTEN_BACKLOG = 1024
+# How long a stopping appliance waits for its log writer to finish.
+LOG_CLOSE_TIMEOUT = 2.0
 
 
 async def _http(state: ApplianceState, stream: trio.abc.Stream, record: ConnectionRecord) -> None:
@@ -43,7 +52,7 @@ async def _http(state: ApplianceState, stream: trio.abc.Stream, record: Connecti
 
 async def _https(state: ApplianceState, stream: trio.abc.Stream, record: ConnectionRecord) -> None:
     engine = ServerConnection(state.https_config, random=os.urandom, now=state.now())
-    tls = TLSStream(stream, engine)
+    tls = ports.open_tls(stream, engine)
     if await ports.handshake(state, tls, record) is None:
         return
     try:
@@ -73,17 +82,44 @@ def _peer_of(stream: trio.SocketStream) -> tuple[str, int] | None:
     return str(name[0]), int(name[1])
 
 
-async def _run_connection(state: ApplianceState, listener: str, stream: trio.abc.Stream,
-                          peer: tuple[str, int]) -> None:
-    record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
-    started = trio.current_time()
-    state.counters.opened(listener)
+def _refused(state: ApplianceState, limit: str, address: str) -> None:
+    """Counted and summarised per interval (`RefusalTally`), never one line each."""
+    state.counters.limit_hit(limit)
+    state.refusals.note(limit, state.caps.network(address))
+
+
+def _evict_for(state: ApplianceState, address: str) -> bool:
+    """The global cap is full: end the oldest unauthenticated connection of the
+    network holding the most slots, if it holds clearly more than `address`'s."""
+    heaviest = state.caps.should_evict(address)
+    for slot in state.live.get(heaviest or "", {}).values():
+        if slot.evictable:
+            slot.evicted = True
+            slot.scope.cancel()
+            return True
+    return False
+
+
+async def _handle(state: ApplianceState, listener: str, guarded: GuardedStream,
+                  record: ConnectionRecord, slot: Slot) -> bool:
+    """Run the listener's handler; whether the connection deserves its own log line."""
     try:
-        with trio.move_on_after(state.settings.limits.connection_timeout) as deadline:
-            await HANDLERS[listener](state, stream, record)
+        with slot.scope, trio.move_on_after(state.settings.limits.connection_timeout) as deadline:
+            await HANDLERS[listener](state, guarded, record)
         if deadline.cancelled_caught:
             record.finish(Outcome.timeout, "connection deadline")
+        if slot.scope.cancelled_caught:
+            raise Refused(EVICTED)
         record.finish(Outcome.closed_by_peer)  # a handler that returned without a verdict
+    except Refused as exc:
+        if exc.limit == STEP and record.http_requests:
+            # An idle keep-alive connection after its requests: served, not refused.
+            record.finish(Outcome.served)
+            return True
+        record.finish(Outcome.limit, exc.limit)
+        _refused(state, exc.limit, record.peer[0])
+        # A limit's refusals are summarised, never logged one by one.
+        return False
     except TLSFailed as exc:
         record.failed(exc.failure)
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -92,12 +128,35 @@ async def _run_connection(state: ApplianceState, listener: str, stream: trio.abc
         # A bug of ours. Only the exception's type is logged: its message
         # could quote anything, and logs are public-ish.
         record.finish(Outcome.internal_error, type(exc).__name__)
+    return True
+
+
+async def _run_connection(state: ApplianceState, listener: str,
+                          stream: trio.abc.HalfCloseableStream, peer: tuple[str, int]) -> None:
+    record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
+    started = trio.current_time()
+    state.counters.opened(listener)
+    guarded = ports.guarded(state, stream, peer[0], count_bytes=listener != "http")
+    slot = Slot(trio.CancelScope(), record)
+    live = state.live.setdefault(state.caps.network(peer[0]), {})
+    live[id(slot)] = slot
+    logged = True
+    try:
+        logged = await _handle(state, listener, guarded, record, slot)
     finally:
+        del live[id(slot)]
+        if not live:
+            state.live.pop(state.caps.network(peer[0]), None)
         record.duration = trio.current_time() - started
-        state.caps.release(peer[0])
+        state.caps.release(peer[0], listener)
         state.counters.finished(listener, record.stat_group)
-        state.journal.write(record)
-        await trio.aclose_forcefully(stream)
+        if logged and guarded.silent and listener != "connect_back":
+            # Nothing was said, so there is nothing to read in a line of its own.
+            logged = False
+            state.refusals.note(SILENT, state.caps.network(peer[0]))
+        if logged:
+            state.journal.write(record)
+        await trio.aclose_forcefully(guarded)
 
 
 async def _accept_loop(state: ApplianceState, name: str, listener: trio.SocketListener,
@@ -117,21 +176,28 @@ async def _accept_loop(state: ApplianceState, name: str, listener: trio.SocketLi
         if trusts(state.settings.trusted_proxies, peer[0]):
             # Admission waits for the header: the caps are the client's, not the proxy's.
             nursery.start_soon(_run_proxied, state, name, stream, peer)
-        elif await _admitted(state, name, stream, peer):
+        elif _admitted(state, name, peer):
             nursery.start_soon(_run_connection, state, name, watch_untrusted(state, stream), peer)
+        else:
+            await trio.aclose_forcefully(stream)
 
 
-async def _admitted(state: ApplianceState, name: str, stream: trio.abc.Stream,
-                    peer: tuple[str, int]) -> bool:
-    """Take an admission slot for `peer`; or log, count and close the connection."""
-    refused = state.caps.admit(peer[0])
+def _admitted(state: ApplianceState, name: str, peer: tuple[str, int]) -> bool:
+    """Take an admission slot for `peer`, evicting a heavier network's idle
+    connection when the global cap is full; False: refused, counted and
+    summarised (never a line each)."""
+    refused = state.caps.admit(peer[0], name)
+    if refused == GLOBAL_CAP and _evict_for(state, peer[0]):
+        refused = state.caps.admit(peer[0], name, evicting=True)
+    if refused is None and name in VALIDATING_LISTENERS:
+        # A network that spent its validation budget gets no new handshake.
+        refused = state.validation.budget.allows(peer[0], trio.current_time())
+        if refused is not None:
+            state.caps.release(peer[0], name)
     if refused is None:
         return True
     state.counters.refused(name, refused)
-    record = ConnectionRecord(name, state.bound[name][1], peer, state.now(), duration=0.0)
-    record.finish(Outcome.limit, refused)
-    state.journal.write(record)
-    await trio.aclose_forcefully(stream)
+    state.refusals.note(refused, state.caps.network(peer[0]))
     return False
 
 
@@ -147,8 +213,10 @@ async def _run_proxied(state: ApplianceState, name: str, stream: trio.SocketStre
     if relayed is None:
         return
     client_stream, client = relayed
-    if await _admitted(state, name, client_stream, client):
+    if _admitted(state, name, client):
         await _run_connection(state, name, client_stream, client)
+    else:
+        await trio.aclose_forcefully(client_stream)
 
 
 def _loopback_for(address: str) -> str:
@@ -186,7 +254,7 @@ async def run_selftalk(state: ApplianceState) -> dict[str, object]:
             await trio.sleep(0.02)
     report["appliance"] = sides
     released = all(
-        isinstance(r, dict) and r.get("outcome") == Outcome.secret_released.value
+        isinstance(r, dict) and r.get("outcome") == Outcome.released_to_self.value
         for r in sides.values()
     ) and len(sides) == 2
     report["both_released"] = released
@@ -203,12 +271,43 @@ async def _selftalk_loop(state: ApplianceState, write_line: Callable[[str], None
         await trio.sleep(state.settings.selftalk_interval)
 
 
-def _line_writer(stream: TextIO) -> Callable[[str], None]:
-    def write_line(line: str) -> None:
-        stream.write(line + "\n")
-        stream.flush()
+async def _refusal_summaries(state: ApplianceState, write_line: Callable[[str], None]) -> None:
+    """Every interval, one line per limit that refused anything, with its top networks."""
+    since = state.now()
+    while True:
+        await trio.sleep(state.settings.budgets.refusal_summary_interval)
+        until = state.now()
+        for summary in state.refusals.summaries(since, until):
+            write_line(json.dumps(summary, separators=(",", ":")))
+        since = until
 
-    return write_line
+
+def _log_writer(settings: ApplianceSettings, write_line: Callable[[str], None] | None,
+                ) -> tuple[LogWriter | FdLogWriter, RotatingFile | None]:
+    """Standard output by a task on the loop (no thread: the sandbox allows none);
+    `log_path` or a caller's sink by a writer thread."""
+    budgets = settings.budgets
+    if write_line is None and settings.log_path is not None:
+        log_file = RotatingFile(settings.log_path, budgets.log_max_bytes, budgets.log_keep_files)
+        return LogWriter(log_file.write_line, budgets.log_queue_lines), log_file
+    if write_line is None:
+        fd = _stdout_fd()
+        if fd is not None:
+            sys.stdout.flush()
+            return FdLogWriter(fd, budgets.log_queue_lines), None
+        write_line = _print_line  # a standard output without a descriptor
+    return LogWriter(write_line, budgets.log_queue_lines), None
+
+
+def _stdout_fd() -> int | None:
+    try:
+        return sys.stdout.fileno()
+    except (OSError, ValueError):
+        return None
+
+
+def _print_line(line: str) -> None:
+    print(line, flush=True)
 
 
 async def _open_listener(address: str, port: int) -> trio.SocketListener:
@@ -217,7 +316,7 @@ async def _open_listener(address: str, port: int) -> trio.SocketListener:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         await sock.bind((address, port))
-        sock.listen(128)
+        sock.listen(LISTEN_BACKLOG)
     except BaseException:
         sock.close()
         raise
@@ -231,17 +330,21 @@ async def serve(
     write_line: Callable[[str], None] | None = None,
     task_status: trio.TaskStatus[ApplianceState] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the appliance until cancelled. `task_status.started` gets the live state."""
-    log_file: TextIO | None = None
-    if write_line is None:
-        if settings.log_path is not None:
-            log_file = open(settings.log_path, "a", encoding="utf-8")  # noqa: SIM115
-            write_line = _line_writer(log_file)
-        else:
-            write_line = _line_writer(sys.stdout)
+    """Run the appliance until cancelled. `task_status.started` gets the live state.
+
+    Lines go to `write_line` (default: `log_path`, rotated, or standard
+    output) through a bounded queue, so a sink that does not keep up costs
+    dropped lines, never a stalled loop.
+    """
+    writer, log_file = _log_writer(settings, write_line)
+    write_line = writer.put
     listeners: dict[str, trio.SocketListener] = {}
     try:
-        state = build_state(settings, write_line, trio.current_time(), utc_now)
+        state = build_state(settings, write_line, trio.current_time(), utc_now,
+                            log_lines_dropped=lambda: writer.dropped)
+        # Everything built so far lives as long as we do: keep it out of the
+        # collector's way, so a flood's garbage is collected without rescanning it.
+        gc.freeze()
         for name in LISTENER_NAMES:
             if preopened is not None and name in preopened:
                 sock = trio.socket.from_stdlib_socket(preopened[name])
@@ -255,15 +358,17 @@ async def serve(
             name: {"address": host, "port": port} for name, (host, port) in state.bound.items()
         }}, separators=(",", ":")))
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.run)
             for name, listener in listeners.items():
                 nursery.start_soon(_accept_loop, state, name, listener, nursery)
             if settings.selftalk_interval > 0:
                 nursery.start_soon(_selftalk_loop, state, write_line)
+            nursery.start_soon(_refusal_summaries, state, write_line)
             task_status.started(state)
     finally:
         for listener in listeners.values():
             listener.socket.close()
-        if log_file is not None:
+        if writer.close(LOG_CLOSE_TIMEOUT) and log_file is not None:
             log_file.close()
 
 

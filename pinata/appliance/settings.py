@@ -113,6 +113,59 @@ class Limits:
                 raise ConfigError(f"limits.{name}", "must be a positive integer")
 
 
+# --- budgets against hostile load (issue 11) ------------------------------------
+# One table, `[budgets]` in `pinata serve`'s TOML, every field optional.
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """What an unauthenticated peer may make us spend, beyond `Limits`' caps."""
+
+    # Peers are grouped by network: an IPv4 /24, an IPv6 /64.
+    network_prefix_v4: int = 24
+    network_prefix_v6: int = 64
+    max_connections_per_network: int = 64
+    # Slots each listener keeps for itself (at most half of max_connections in all).
+    reserved_per_listener: int = 32
+    # Seconds from accept to the peer's first byte, and from our last send to
+    # the peer's next flight (each step of the handshake, not only the whole).
+    first_byte_timeout: float = 2.0
+    step_timeout: float = 5.0
+    # CPU seconds of certificate validation per network per second, and its burst.
+    validation_cpu_per_second: float = 0.25
+    validation_cpu_burst: float = 1.0
+    # Worker threads validating at once, so the loop never validates itself; 0:
+    # on the loop (the sandboxed image, whose filter allows no new thread).
+    validation_threads: int = 2
+    # Bytes received from peers that have not authenticated: all of them, and
+    # one connection until its first handshake message (the ClientHello) is complete.
+    preauth_bytes_total: int = 16 << 20
+    preauth_bytes_per_connection: int = 16 << 10
+    connect_back_per_network_per_second: float = 1.0
+    connect_back_per_network_burst: int = 3
+    # Networks remembered by the per-network token buckets.
+    max_tracked_networks: int = 4096
+    # Log lines waiting for the writer; beyond it lines are dropped and counted.
+    log_queue_lines: int = 4096
+    # log_path rotates at this size, keeping this many old files.
+    log_max_bytes: int = 16 << 20
+    log_keep_files: int = 4
+    # Seconds between summaries of refusals (one line per limit).
+    refusal_summary_interval: float = 10.0
+    refusal_summary_top: int = 5
+
+    def check(self) -> None:
+        for name, value in vars(self).items():
+            if isinstance(value, float) and not value > 0:
+                raise ConfigError(f"budgets.{name}", "must be a positive number")
+            if isinstance(value, int) and value < (0 if name == "validation_threads" else 1):
+                raise ConfigError(f"budgets.{name}", "must be a positive integer")
+        if not 8 <= self.network_prefix_v4 <= 32:
+            raise ConfigError("budgets.network_prefix_v4", "must be between 8 and 32")
+        if not 16 <= self.network_prefix_v6 <= 128:
+            raise ConfigError("budgets.network_prefix_v6", "must be between 16 and 128")
+
+
 @dataclass(frozen=True)
 class ApplianceSettings:
     address: str
@@ -136,6 +189,7 @@ class ApplianceSettings:
     selftalk_interval: float = 600.0
     # Files a visitor may fetch to try the toy (shown by `pinata toy`); empty otherwise.
     credential_files: tuple[tuple[str, str], ...] = ()
+    budgets: Budgets = field(default_factory=Budgets)
     # Networks whose connections start with a PROXY protocol header naming the
     # real client (`pinata.appliance.proxied`); empty: nobody's header is believed.
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
@@ -239,7 +293,7 @@ class NumberTable(Protocol):
 # field it fills, and its class. A field added to one of these classes, or a class
 # added here, is read from `pinata serve`'s TOML and the unikernel manifest, refused
 # there when out of range, and has its default in `pinata toy`, with no other code.
-NUMBER_TABLES: dict[str, type[NumberTable]] = {"limits": Limits}
+NUMBER_TABLES: dict[str, type[NumberTable]] = {"limits": Limits, "budgets": Budgets}
 
 N = TypeVar("N", bound=NumberTable)
 

@@ -9,17 +9,33 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 
+import trio
 from cryptography import x509 as cx509
 
-from pinata.appliance.journal import Journal
-from pinata.appliance.limits import ConnectBackGate, ConnectionCaps
+from pinata.appliance.guard import Validation
+from pinata.appliance.journal import ConnectionRecord, Journal, RefusalTally
+from pinata.appliance.limits import ByteBudget, ConnectBackGate, ConnectionCaps, WorkBudget
 from pinata.appliance.page.history import History
-from pinata.appliance.settings import ApplianceSettings
+from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
 from pinata.appliance.stats import Counters
 from pinata.tls.config import ClientConfig, ServerConfig
 from pinata.x509 import Purpose, TrustAnchor, authenticator
 
 MAX_SELFTALK_REPORTS = 4
+
+
+@dataclass
+class Slot:
+    """A live connection as admission sees it: how to end it, and whether its peer
+    has authenticated or been served (only the others may be evicted)."""
+
+    scope: trio.CancelScope
+    record: ConnectionRecord
+    evicted: bool = False
+
+    @property
+    def evictable(self) -> bool:
+        return not self.evicted and self.record.version is None and not self.record.http_requests
 
 
 def utc_now() -> datetime:
@@ -47,7 +63,18 @@ class ApplianceState:
     caps: ConnectionCaps
     gate: ConnectBackGate
     software: tuple[tuple[str, str], ...]
+    # Budgets before authentication (issue 11): bytes held, validation work.
+    preauth: ByteBudget
+    validation: Validation
+    refusals: RefusalTally
+    # The leaf certificates the piñata itself presents: a release to one of
+    # them is the piñata talking to itself, not a break.
+    own_leaves: frozenset[bytes]
     now: Callable[[], datetime] = utc_now
+    # A knock queued behind the connect-back in flight to its address waits here.
+    handovers: dict[str, trio.Event] = field(default_factory=dict)
+    # Live connections by network, oldest first (for eviction under a full cap).
+    live: dict[str, dict[int, Slot]] = field(default_factory=dict)
     # Where each listener actually listens (port 0 resolved), by listener name.
     bound: dict[str, tuple[str, int]] = field(default_factory=dict)
     # Trusted-proxy connections still waiting for their PROXY header.
@@ -64,8 +91,10 @@ def build_state(
     write_line: Callable[[str], None],
     clock: float,
     now: Callable[[], datetime] = utc_now,
+    log_lines_dropped: Callable[[], int] | None = None,
 ) -> ApplianceState:
     settings.limits.check()
+    settings.budgets.check()
     anchor = TrustAnchor.from_der(settings.anchor_der)
     anchor_subject = cx509.load_der_x509_certificate(settings.anchor_der).subject.public_bytes()
     server_config = ServerConfig(
@@ -81,18 +110,34 @@ def build_state(
         authenticate_server=authenticator(anchor, Purpose.SERVER_AUTH),
         credentials=settings.client_credentials,
     )
-    limits = settings.limits
+    limits, budgets = settings.limits, settings.budgets
+    prefixes = {"prefix_v4": budgets.network_prefix_v4, "prefix_v6": budgets.network_prefix_v6}
+    own = [settings.server_credentials, settings.client_credentials, settings.https_credentials]
     history = History()
     return ApplianceState(
         settings=settings,
         server_config=server_config,
         https_config=https_config,
         client_config=client_config,
-        counters=Counters(started=now()),
+        counters=(Counters(started=now()) if log_lines_dropped is None
+                  else Counters(started=now(), log_lines_dropped=log_lines_dropped)),
         journal=Journal(write_line, keep=limits.recent_records, observe=history.observe),
-        caps=ConnectionCaps(limits.max_connections, limits.max_connections_per_address),
-        gate=ConnectBackGate(limits.connect_back_per_second, limits.connect_back_burst, clock),
+        caps=ConnectionCaps(limits.max_connections, limits.max_connections_per_address,
+                            per_network=budgets.max_connections_per_network,
+                            listeners=LISTENER_NAMES, reserved=budgets.reserved_per_listener,
+                            **prefixes),
+        gate=ConnectBackGate(limits.connect_back_per_second, limits.connect_back_burst, clock,
+                             network_per_second=budgets.connect_back_per_network_per_second,
+                             network_burst=budgets.connect_back_per_network_burst,
+                             max_networks=budgets.max_tracked_networks, **prefixes),
         software=settings.software if settings.software is not None else installed_software(),
+        preauth=ByteBudget(budgets.preauth_bytes_total),
+        validation=Validation(
+            WorkBudget(budgets.validation_cpu_per_second, budgets.validation_cpu_burst,
+                       max_networks=budgets.max_tracked_networks, **prefixes),
+            budgets.validation_threads),
+        refusals=RefusalTally(budgets.refusal_summary_top, budgets.max_tracked_networks),
+        own_leaves=frozenset(c.chain[0] for c in own if c is not None),
         now=now,
         history=history,
     )

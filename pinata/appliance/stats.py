@@ -5,15 +5,25 @@ text exposition format (/metrics)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 
 from pinata.appliance.outcome import StatGroup
 from pinata.appliance.settings import LISTENER_NAMES
 
 
+def _none_dropped() -> int:
+    return 0
+
+
 class Counters:
-    def __init__(self, started: datetime) -> None:
+    def __init__(self, started: datetime,
+                 log_lines_dropped: Callable[[], int] = _none_dropped) -> None:
         self.started = started
+        # Read from the log writer when shown: lines lost to a sink that did not keep up.
+        self.log_lines_dropped = log_lines_dropped
+        # Knocks on the connect-back port: dialled, queued, or refused by which limit.
+        self.connect_back: Counter[str] = Counter()
         self.connections: Counter[str] = Counter()
         self.active: Counter[str] = Counter()
         self.outcomes: Counter[tuple[str, StatGroup]] = Counter()
@@ -41,9 +51,21 @@ class Counters:
     def http_response(self, status: int) -> None:
         self.http_responses[status] += 1
 
+    def knock(self, verdict: str) -> None:
+        self.connect_back[verdict] += 1
+
+    def _released(self, group: StatGroup) -> int:
+        return sum(n for (_, g), n in self.outcomes.items() if g is group)
+
     @property
     def secrets_released(self) -> int:
-        return sum(n for (_, g), n in self.outcomes.items() if g is StatGroup.secret_released)
+        """Releases to a peer that is not the piñata itself: each one is a break."""
+        return self._released(StatGroup.secret_released)
+
+    @property
+    def secrets_released_to_self(self) -> int:
+        """Releases to the piñata's own certificates (self-talk, relays): expected."""
+        return self._released(StatGroup.released_to_self)
 
     def to_json(self, now: datetime) -> dict[str, object]:
         listeners: dict[str, object] = {}
@@ -63,12 +85,15 @@ class Counters:
         return {
             "started": self.started.isoformat(),
             "uptime_seconds": round((now - self.started).total_seconds(), 3),
-            "secrets_released": self.secrets_released,
+            "secrets_released_to_stranger": self.secrets_released,
+            "secrets_released_to_self": self.secrets_released_to_self,
             "outcomes": dict(sorted(totals.items())),
             "listeners": listeners,
             "limits_hit": dict(sorted(self.limits.items())),
             "http_responses": {str(k): v for k, v in sorted(self.http_responses.items())},
             "selftalk_runs": dict(sorted(self.selftalk_runs.items())),
+            "connect_back": dict(sorted(self.connect_back.items())),
+            "log_lines_dropped": self.log_lines_dropped(),
         }
 
     def to_prometheus(self, now: datetime) -> str:
@@ -89,8 +114,19 @@ class Counters:
         for (listener, group), n in sorted(self.outcomes.items()):
             labels = f'listener="{listener}",outcome="{_label(group.value)}"'
             lines.append(f"pinata_outcomes_total{{{labels}}} {n}")
-        family("pinata_secrets_released_total", "counter", "Handshakes that earned the secret.")
+        family("pinata_secrets_released_total", "counter",
+               "Secrets released to a peer other than the pinata itself (a break).")
         lines.append(f"pinata_secrets_released_total {self.secrets_released}")
+        family("pinata_secrets_released_to_self_total", "counter",
+               "Secrets released to the pinata's own certificates (self-talk, relays).")
+        lines.append(f"pinata_secrets_released_to_self_total {self.secrets_released_to_self}")
+        family("pinata_connect_back_knocks_total", "counter",
+               "Knocks on the connect-back port: dialled, queued, or the limit that refused.")
+        for verdict, n in sorted(self.connect_back.items()):
+            lines.append(f'pinata_connect_back_knocks_total{{verdict="{_label(verdict)}"}} {n}')
+        family("pinata_log_lines_dropped_total", "counter",
+               "Log lines dropped because the log sink did not keep up.")
+        lines.append(f"pinata_log_lines_dropped_total {self.log_lines_dropped()}")
         family("pinata_limits_hit_total", "counter", "Connections refused or cut by a limit.")
         for limit, n in sorted(self.limits.items()):
             lines.append(f'pinata_limits_hit_total{{limit="{_label(limit)}"}} {n}')

@@ -9,7 +9,7 @@ write. Failures surface as `TLSFailed` carrying the engine's
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 import trio
@@ -58,10 +58,18 @@ class Engine(Protocol):
     def handshake_complete(self) -> bool: ...
 
     @property
+    def state_name(self) -> str: ...
+
+    @property
     def closed(self) -> bool: ...
 
     @property
     def trace(self) -> TraceLike: ...
+
+
+# How received bytes reach the engine; by default directly, on the loop. The
+# appliance passes one that validates chains in a worker thread (`guard`).
+Feed = Callable[[Engine, bytes], Awaitable[list[Event]]]
 
 
 class TLSFailed(Exception):
@@ -73,9 +81,11 @@ class TLSFailed(Exception):
 
 
 class TLSStream(trio.abc.Stream):
-    def __init__(self, transport: trio.abc.Stream, engine: Engine) -> None:
+    def __init__(self, transport: trio.abc.Stream, engine: Engine,
+                 feed: Feed | None = None) -> None:
         self.transport = transport
         self.engine = engine
+        self._feed = feed
         self.handshake: HandshakeComplete | None = None
         self.failure: ConnectionFailed | None = None
         self.peer_closed: PeerClosed | None = None
@@ -109,7 +119,10 @@ class TLSStream(trio.abc.Stream):
             data = await self.transport.receive_some(RECEIVE_SIZE)
             if not data:
                 self._eof_fed = True
-            self._absorb(self.engine.receive_data(data))
+            if self._feed is None:
+                self._absorb(self.engine.receive_data(data))
+            else:
+                self._absorb(await self._feed(self.engine, bytes(data)))
             if not data and self.peer_closed is None and self.failure is None:
                 # The engine saw EOF and had nothing to say: the peer is gone.
                 self.peer_closed = PeerClosed(clean=False)

@@ -8,6 +8,7 @@ seconds so that CI keeps it from rotting; nothing here asserts a time):
 - `memory`: resident memory at rest and per stalled handshake (`memory`)
 - `startup`: process start to the first served connection (`startup`)
 - `validation`: microseconds per X.509 validation (`validation`)
+- `abuse`: honest clients' success and latency under each attack (`abuse`)
 
 Everything runs on loopback, on ephemeral ports, with bounded loops; every
 process a benchmark starts is stopped before it returns (`procs`).
@@ -20,7 +21,7 @@ import importlib
 from collections.abc import Sequence
 from pathlib import Path
 
-SUBCOMMANDS = ("handshake", "throughput", "memory", "startup", "validation")
+SUBCOMMANDS = ("handshake", "throughput", "memory", "startup", "validation", "abuse")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -53,6 +54,14 @@ def parser() -> argparse.ArgumentParser:
     common("startup", "start of process to first served connection", 5)
     val = common("validation", "µs per X.509 validation, ours against pyca", 7)
     val.add_argument("--n", type=int, default=2000, help="validations per batch (default 2000)")
+    abuse = common("abuse", "honest clients under hostile load", 1)
+    abuse.add_argument("--seconds", type=float, default=20.0,
+                       help="seconds each attack lasts (default 20)")
+    abuse.add_argument("--scenarios", default="all",
+                       help="comma-separated scenarios (default all: rest, stall, knocks, "
+                            "huge_hello, expensive_chains, stuck_log)")
+    abuse.add_argument("--target", choices=("plain", "sandboxed", "both"), default="both",
+                       help="the plain appliance, the sandboxed toy image, or both (default)")
     return top
 
 

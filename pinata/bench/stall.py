@@ -93,6 +93,10 @@ def run_appliance(max_connections: int, trace_allocations: bool = False) -> None
         limits=replace(toy.limits, max_connections=max_connections,
                        max_connections_per_address=max_connections,
                        handshake_timeout=LONG, connection_timeout=LONG),
+        # Every stalled connection comes from one address and waits forever:
+        # lift the budgets that exist to stop exactly that (issue 11).
+        budgets=replace(toy.budgets, max_connections_per_network=max_connections,
+                        step_timeout=LONG, first_byte_timeout=LONG),
         selftalk_interval=0.0,
     )
 

@@ -10,10 +10,16 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["abuse-attacker"]:
+        from pinata.bench import attacks
+
+        attacks.main(argv[1:])
+        return 0
     parser = argparse.ArgumentParser(prog="python -m pinata.bench.worker")
     parser.add_argument("role", choices=("server-ours", "server-ssl", "server-tlslite",
                                          "server-plain", "client-ssl", "client-ours",
-                                         "client-plain", "appliance", "staller"))
+                                         "client-plain", "appliance", "staller",
+                                         "abuse-appliance"))
     parser.add_argument("--pki", type=Path)
     parser.add_argument("--suite", choices=("aes128gcm", "chacha20"))
     parser.add_argument("--group", default="x25519")
@@ -53,6 +59,10 @@ def main(argv: list[str]) -> int:
         from pinata.tls.constants import NamedGroup
 
         clients.serve_commands(clients.OurClient(args.pki, NamedGroup[args.group]))
+    elif args.role == "abuse-appliance":
+        from pinata.bench.abuse import run_appliance as run_abused
+
+        run_abused(args.port)
     elif args.role == "appliance":
         from pinata.bench.stall import run_appliance
 

@@ -27,7 +27,7 @@ import trio
 from bait_ca import toy as bait_ca_toy
 from bait_ca.keys import private_key_pem
 from pinata.appliance import serve, toy_settings
-from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings, Limits
+from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings, Budgets, Limits
 from pinata.appliance.state import ApplianceState
 
 TOY = bait_ca_toy.load()
@@ -56,8 +56,17 @@ def free_port() -> int:
         return port
 
 
+# Refusal summaries come quickly in tests, which wait for them.
+TEST_BUDGETS = replace(Budgets(), refusal_summary_interval=0.25)
+
+
 def test_settings(connect_back_target: int | None = None, **limits: Any) -> ApplianceSettings:
-    settings = replace(toy_settings(), selftalk_interval=0.0, limits=replace(Limits(), **limits))
+    """The toy's settings on test terms; `limits` may name `Limits` and `Budgets` fields."""
+    budget_names = set(vars(TEST_BUDGETS))
+    budgets = replace(TEST_BUDGETS, **{k: v for k, v in limits.items() if k in budget_names})
+    limits = {k: v for k, v in limits.items() if k not in budget_names}
+    settings = replace(toy_settings(), selftalk_interval=0.0, limits=replace(Limits(), **limits),
+                       budgets=budgets)
     if connect_back_target is not None:
         settings = replace(settings, ports=replace(settings.ports,
                                                    connect_back_target=connect_back_target))
@@ -140,6 +149,13 @@ class RunningAppliance:
                     return record
             time.sleep(0.02)
         raise AssertionError(f"no such record; have {self.records()[-5:]}")
+
+    def refusal_summary(self, limit: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The first summary line of refusals by `limit`."""
+        line = self.wait_for_record(
+            lambda r: r.get("refused", {}).get("limit") == limit, timeout)
+        summary: dict[str, Any] = line["refused"]
+        return summary
 
     def record_from(self, listener: str, source_port: int) -> dict[str, Any]:
         return self.wait_for_record(

@@ -84,7 +84,7 @@ def test_toy_serves_prints_how_to_reach_it_and_stops_cleanly(how: signal.Signals
             with urllib.request.urlopen(url, timeout=10) as response:
                 page = response.read()
             written(page)
-            released = json.loads(page)["secrets_released"]
+            released = json.loads(page)["secrets_released_to_stranger"]
         assert released >= 1
     finally:
         code, out, err = stop(process, how)

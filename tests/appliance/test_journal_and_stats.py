@@ -69,7 +69,7 @@ def test_counters_json_and_prometheus_agree() -> None:
     counters.refused("http", "max_connections")
     counters.http_response(200)
     stats = counters.to_json(T0 + timedelta(seconds=5))
-    assert stats["secrets_released"] == 1
+    assert stats["secrets_released_to_stranger"] == 1
     assert stats["uptime_seconds"] == 5.0
     listeners = stats["listeners"]
     assert isinstance(listeners, dict)

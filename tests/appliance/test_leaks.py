@@ -119,6 +119,11 @@ def test_no_fd_task_or_memory_leak(make_appliance: Callable[..., RunningApplianc
     assert appliance.call(lambda: (dict(state.caps.by_address), set(state.gate.in_flight))) == (
         {}, set()
     )
+    # Every table of the budgets against hostile load empties too (issue 11).
+    assert appliance.call(lambda: (
+        dict(state.caps.by_network), dict(state.caps.by_listener), state.live, state.handovers,
+        state.gate.pending, state.validation._turns, state.preauth.in_use)) == (
+        {}, {}, {}, {}, set(), {}, 0)
     assert all(listener["active"] == 0 for listener in stats["listeners"].values())
     total = sum(listener["connections"] for listener in stats["listeners"].values())
     assert total >= CONNECTIONS + 400 - 10  # a few may race the listener's backlog

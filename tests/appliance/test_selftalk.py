@@ -20,6 +20,7 @@ from tests.appliance.test_web import get
 
 
 def test_selftalk_completes_and_carries_no_plaintext(appliance: RunningAppliance) -> None:
+    before = appliance.stats()
     report: dict[str, Any] = appliance.run_async(run_selftalk, appliance.state)
     written(json.dumps(report))
     assert report["both_released"] is True
@@ -34,8 +35,16 @@ def test_selftalk_completes_and_carries_no_plaintext(appliance: RunningAppliance
         assert set(later) <= {"application_data", "change_cipher_spec"}
         assert "application_data" in later
     sides = report["appliance"]
-    assert sides["tls_client"]["outcome"] == sides["tls_server"]["outcome"] == "secret released"
+    # Reproduction 7: a release to the piñata's own certificates is no break.
+    assert sides["tls_client"]["outcome"] == sides["tls_server"]["outcome"] == (
+        "secret released to itself")
     assert sides["tls_server"]["peer_chain"][0]["subject"] == "CN=BTC Pinata toy client"
+    after = appliance.stats()
+    assert after["secrets_released_to_stranger"] == before["secrets_released_to_stranger"]
+    assert after["secrets_released_to_self"] == before["secrets_released_to_self"] + 2
+    _, _, metrics = get(appliance, "/metrics")
+    assert f"pinata_secrets_released_to_self_total {after['secrets_released_to_self']}" in (
+        metrics.decode())
     _, _, page = get(appliance, "/selftalk")
     assert json.loads(page)[-1]["client_leg_source_port"] == report["client_leg_source_port"]
 
@@ -65,7 +74,7 @@ def test_selftalk_cli_against_a_running_appliance(
     assert "never appeared in the relayed bytes" in out
     assert "client_hello" in out and "server_hello" in out
     # Both handshake traces, fetched from the appliance's /connection page.
-    assert out.count('"outcome": "secret released"') == 2
+    assert out.count('"outcome": "secret released to itself"') == 2
     assert '"what": "CertificateVerify"' in out
 
 

@@ -11,6 +11,7 @@ from bait_ca import forge
 from bait_ca.keys import private_key_pem
 from pinata.appliance.settings import (
     NUMBER_TABLES,
+    Budgets,
     ConfigError,
     Limits,
     Ports,
@@ -178,3 +179,16 @@ def test_the_web_page_may_have_its_own_certificate(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as refused:
         load_config(write_config(tmp_path, GOOD + 'web_chain = "web.pem"\n'))
     assert refused.value.field == "credentials.web_key"
+def test_budgets_come_from_the_config(tmp_path: Path) -> None:
+    body = GOOD.replace("[credentials]", "[budgets]\nfirst_byte_timeout = 1\n"
+                        "max_connections_per_network = 9\nlog_keep_files = 2\n[credentials]")
+    settings = load_config(write_config(tmp_path, body))
+    assert settings.budgets == Budgets(first_byte_timeout=1.0, max_connections_per_network=9,
+                                       log_keep_files=2)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert load_config(write_config(plain, GOOD)).budgets == Budgets()
+    bad = body.replace("log_keep_files = 2", "log_keep_file = 2")
+    with pytest.raises(ConfigError) as refused:
+        load_config(write_config(tmp_path, bad))
+    assert refused.value.field == "budgets.log_keep_file"

@@ -141,3 +141,23 @@ def test_validation_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         assert positive(leaf["ours_us"])
         assert positive(leaf["pyca_us"])
         assert positive(leaf["ratio_ours_over_pyca_median"])
+
+
+def test_abuse_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = run_smoke("abuse", tmp_path, capsys)
+    scenarios = {s["scenario"]: s for s in doc["scenarios"]}
+    assert list(scenarios) == ["rest", "stall", "knocks", "huge_hello", "expensive_chains",
+                               "stuck_log"]
+    for scenario in scenarios.values():
+        # Honest clients ran on every port, and every figure was read.
+        assert scenario["honest_attempts"] > 0
+        assert all(tried > 0 for _, tried in scenario["honest_by_kind"].values())
+        assert 0 <= scenario["honest_ok"] <= scenario["honest_attempts"]
+        assert all(positive(mib) for mib in scenario["rss_mib"])
+        assert scenario["cpu_percent"] >= 0 and scenario["log_bytes"] >= 0
+        assert scenario["attacker"] is not None and scenario["attacker"] != "timed out"
+    # The attacker really attacked.
+    assert scenarios["stall"]["attacker"]["opened"] > 0
+    assert scenarios["knocks"]["attacker"]["opened"] > 0
+    assert scenarios["expensive_chains"]["attacker"]["handshakes"] > 0
+    assert positive(doc["gil"]["verify_ms"]) and positive(doc["gil"]["loop_speed_beside_verifier"])

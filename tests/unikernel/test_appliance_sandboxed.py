@@ -220,8 +220,16 @@ def test_it_survives_mixed_connections_without_a_filter_kill(unikernel: Launched
         list(pool.map(lambda k: _one_mixed(k, ports), range(MIXED_CONNECTIONS)))
     assert time.monotonic() - started < 240
     assert unikernel.alive(), unikernel.stderr
-    served = [e for e in unikernel.events() if "listener" in e]
-    assert len(served) >= MIXED_CONNECTIONS * 0.9
+    # A line per connection that said something; silent or refused ones are
+    # summarised per limit every 10 s (issue 11), so wait for one summary.
+    deadline = time.monotonic() + 15
+    while True:
+        served = [e for e in unikernel.events() if "listener" in e]
+        summarised = sum(e["refused"]["count"] for e in unikernel.events() if "refused" in e)
+        if len(served) + summarised >= MIXED_CONNECTIONS * 0.9 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(served) + summarised >= MIXED_CONNECTIONS * 0.9
     assert unikernel.events("exit") == []
     ran = selftalk_reports(unikernel)
     assert ran and any(r.get("both_released") for r in ran[1:]), "self-talk went on under load"

@@ -1,0 +1,184 @@
+"""What one connection may cost us before its peer authenticates.
+
+`GuardedStream` wraps the accepted socket: the peer has `first_byte_timeout`
+to send anything and `step_timeout` after each of our flights to send its
+next one (so a handshake cannot be dragged out step by step up to the whole
+handshake deadline), and the bytes it sends before authenticating are charged
+to a global budget and, until its first handshake message is complete, to a
+smaller one of its own. Its `feed` runs the engine where a certificate chain
+may arrive in a worker thread, under a bounded limiter and the network's
+validation budget, so an expensive chain never stalls the event loop.
+Over any of these: `Refused`, naming the limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+import trio
+
+from pinata.appliance.limits import (
+    FIRST_BYTE,
+    HELLO_BYTES,
+    PREAUTH_MEMORY,
+    STEP,
+    ByteBudget,
+    WorkBudget,
+    network_of,
+)
+from pinata.appliance.tls_stream import Engine
+from pinata.tls.events import Event, HandshakeComplete
+
+# Engine states in which the peer's next flight carries its first handshake
+# message (ClientHello, or ServerHello when we are the client).
+HELLO_STATES = frozenset({"ServerExpectClientHello", "ServerExpectSecondClientHello",
+                          "ClientExpectServerHello"})
+# States in which the next bytes may carry a certificate chain to validate: the
+# client's second flight, or the server's whole first flight (RFC 8446 §2).
+VALIDATING_STATES = frozenset({"ServerExpectCertificate", "ClientExpectServerHello",
+                               "ClientExpectEncryptedExtensions",
+                               "ClientExpectCertificateOrRequest", "ClientExpectCertificate"})
+
+
+class Refused(Exception):
+    """A budget or a step deadline ended the connection; `limit` names which."""
+
+    def __init__(self, limit: str) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+class Validation:
+    """The appliance-wide means of validating off the loop: a thread limiter, one
+    validation at a time per network, and the per-network budget of CPU seconds.
+
+    One at a time per network matters because work is charged when it is done:
+    without it, a network could start many expensive validations at once on
+    credit and take every worker thread from everyone else.
+    """
+
+    def __init__(self, budget: WorkBudget, threads: int) -> None:
+        self.budget = budget
+        # No threads: validate on the loop, still one network at a time and in budget.
+        self.limiter = trio.CapacityLimiter(threads) if threads > 0 else None
+        self._turns: dict[str, tuple[trio.Lock, int]] = {}  # network -> (lock, waiting)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, address: str) -> AsyncIterator[None]:
+        """Wait until no other validation of `address`'s network runs."""
+        network = network_of(address, *self.budget.prefixes)
+        lock, waiting = self._turns.get(network, (trio.Lock(), 0))
+        self._turns[network] = (lock, waiting + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, waiting = self._turns[network]
+            if waiting <= 1:
+                del self._turns[network]
+            else:
+                self._turns[network] = (lock, waiting - 1)
+
+
+def _timed_feed(engine: Engine, data: bytes,
+                clock: Callable[[], float]) -> tuple[list[Event], float]:
+    started = clock()
+    events = engine.receive_data(data)
+    return events, clock() - started
+
+
+class GuardedStream(trio.abc.HalfCloseableStream):
+    """A socket stream with per-step deadlines and pre-authentication byte budgets."""
+
+    def __init__(self, inner: trio.abc.HalfCloseableStream, address: str, *,
+                 first_byte_timeout: float,
+                 step_timeout: float, preauth: ByteBudget | None, hello_bytes: int,
+                 validation: Validation | None = None) -> None:
+        self.inner = inner
+        self.address = address
+        self.step_timeout = step_timeout
+        self._deadline = trio.current_time() + first_byte_timeout
+        self._first = True
+        self._preauth = preauth
+        self._hello_bytes = hello_bytes
+        self._validation = validation
+        self.hello_done = False
+        self.held = 0  # bytes charged to the global pre-authentication budget
+        self.received = 0
+
+    @property
+    def silent(self) -> bool:
+        """The peer has sent nothing yet."""
+        return self.received == 0
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        with trio.move_on_at(self._deadline) as scope:
+            data = bytes(await self.inner.receive_some(max_bytes))
+        if scope.cancelled_caught:
+            raise Refused(FIRST_BYTE if self._first else STEP)
+        if self._first and data:
+            self._first = False
+            self._deadline = trio.current_time() + self.step_timeout
+        self.received += len(data)
+        self._charge(len(data))
+        return data
+
+    def _charge(self, n: int) -> None:
+        if self._preauth is None or not n:
+            return
+        if not self._preauth.take(n):
+            raise Refused(PREAUTH_MEMORY)
+        self.held += n
+        if not self.hello_done and self.held > self._hello_bytes:
+            raise Refused(HELLO_BYTES)
+
+    def authenticated(self) -> None:
+        """The peer authenticated: what it sent no longer counts against the budget."""
+        if self._preauth is not None:
+            self._preauth.give_back(self.held)
+            self.held = 0
+            self._preauth = None
+
+    async def feed(self, engine: Engine, data: bytes) -> list[Event]:
+        """Give `data` to `engine`; where a chain may arrive, in a worker thread
+        under the network's validation budget (TLSStream's feed hook)."""
+        validation = self._validation
+        if validation is not None and data and engine.state_name in VALIDATING_STATES:
+            async with validation.turn(self.address):
+                refused = validation.budget.allows(self.address, trio.current_time())
+                if refused is not None:
+                    raise Refused(refused)
+                if validation.limiter is None:
+                    # On the loop the wall clock is the cost (and the sandbox's
+                    # filter allows no per-thread CPU clock, which is a system call).
+                    events, cpu = _timed_feed(engine, data, time.perf_counter)
+                else:
+                    events, cpu = await trio.to_thread.run_sync(
+                        _timed_feed, engine, data, time.thread_time,
+                        limiter=validation.limiter)
+                validation.budget.charge(self.address, cpu, trio.current_time())
+        else:
+            events = engine.receive_data(data)
+        if engine.state_name not in HELLO_STATES:
+            self.hello_done = True
+        if any(isinstance(e, HandshakeComplete) for e in events):
+            self.authenticated()
+        return events
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+        # The peer's next step is due `step_timeout` after our last word.
+        if not self._first:
+            self._deadline = trio.current_time() + self.step_timeout
+
+    async def send_eof(self) -> None:
+        await self.inner.send_eof()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        self.authenticated()
+        await self.inner.aclose()

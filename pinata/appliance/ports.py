@@ -32,6 +32,10 @@ async def handshake(
             done = await tls.do_handshake()
         except TLSFailed as exc:
             record.failed(exc.failure)
+            if exc.failure.sent:
+                # Let the peer read our alert: a close with its later records
+                # unread would reset the connection and could destroy it.
+                await linger(state, tls)
             return None
         record.handshake(done)
         return done
@@ -51,6 +55,12 @@ async def _release(
     # Our own leaf (self-talk, or anyone relaying us into ourselves) is no break.
     own = done.peer.chain[0] in state.own_leaves
     record.finish(Outcome.released_to_self if own else Outcome.secret_released)
+    await linger(state, tls)
+
+
+async def linger(state: ApplianceState, tls: TLSStream) -> None:
+    """close_notify (unless failed), half-close, and drain the peer a bounded
+    while (`linger_timeout`, `linger_bytes`) before the socket is closed."""
     limits = state.settings.limits
     with trio.move_on_after(limits.linger_timeout):
         await tls.close_gracefully(limits.linger_bytes)

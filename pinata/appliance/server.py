@@ -60,9 +60,7 @@ async def _https(state: ApplianceState, stream: trio.abc.Stream, record: Connect
     except TLSFailed as exc:
         record.failed(exc.failure)
         return
-    limits = state.settings.limits
-    with trio.move_on_after(limits.linger_timeout):
-        await tls.close_gracefully(limits.linger_bytes)
+    await ports.linger(state, tls)
 
 
 HANDLERS: Mapping[str, Handler] = {

@@ -104,6 +104,7 @@ class Cause(enum.StrEnum):
     psk_only_offer = "psk_only_offer"
     no_common_cipher_suite = "no_common_cipher_suite"
     no_common_group = "no_common_group"
+    only_obsolete_groups = "only_obsolete_groups"
     no_common_signature_scheme = "no_common_signature_scheme"
     missing_key_exchange_extensions = "missing_key_exchange_extensions"
     missing_signature_algorithms = "missing_signature_algorithms"
@@ -199,6 +200,7 @@ _ALERTS: dict[Cause, AlertDescription | None] = {
     _C.psk_only_offer: _A.handshake_failure,
     _C.no_common_cipher_suite: _A.handshake_failure,
     _C.no_common_group: _A.handshake_failure,
+    _C.only_obsolete_groups: _A.illegal_parameter,
     _C.no_common_signature_scheme: _A.handshake_failure,
     _C.missing_key_exchange_extensions: _A.missing_extension,
     _C.missing_signature_algorithms: _A.missing_extension,

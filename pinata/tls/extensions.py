@@ -285,7 +285,10 @@ class SignatureAlgorithmsCert(_Body):
 
 # --- key_share (§4.2.8) -----------------------------------------------------
 
-_KEY_EXCHANGE = Vector(2, 1)  # opaque key_exchange<1..2^16-1>
+# opaque key_exchange<1..2^16-1>: an empty share parses here and is refused
+# where the share is used, as any share of the wrong length for its group is
+# (illegal_parameter, §4.2.8.2), as OpenSSL and tlsfuzzer expect.
+_KEY_EXCHANGE = Vector(2, 0)
 _CLIENT_SHARES = Vector(2)  # KeyShareEntry client_shares<0..2^16-1>
 
 

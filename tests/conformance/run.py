@@ -50,7 +50,7 @@ TLSFUZZER = ROOT.parent / "shared" / "tlsfuzzer"
 TOY = ROOT / "bait_ca" / "toy"
 
 # Features we do not offer; a case may be excluded or expected to fail only
-# for one of these, or as a known engine bug (tests/conformance/KNOWN_ENGINE_BUGS.md).
+# for one of these, or as a known engine bug (tests/conformance/ENGINE_BUGS.md).
 REASONS = {
     "ffdhe": "finite-field Diffie-Hellman groups (RFC 7919) are not offered",
     "brainpool": "brainpool curves (RFC 8734) are not offered",
@@ -72,7 +72,9 @@ REASONS = {
                   " this script has no option to accept one",
     "server-key": "the case needs a server key of another kind than this run's server holds;"
                   " it passes in the run against a server holding that key",
-    "engine-bug": "a known engine bug, listed in KNOWN_ENGINE_BUGS.md, to be fixed",
+    "bounded-drain": "after a fatal alert a server drains what the peer still sends only for a"
+                     " bounded time and size (an unauthenticated peer's budget), then closes",
+    "engine-bug": "a known engine bug, listed in ENGINE_BUGS.md, to be fixed",
 }
 SERVERS = ("rsa", "ecdsa", "ecdsa384", "ed25519", "rsa-auth", "ecdsa-auth", "rsa-echo", "appliance")
 CLIENTS = ("rsa", "ecdsa", "ed25519", "toy", "toy-ed25519")

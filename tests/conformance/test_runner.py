@@ -227,7 +227,7 @@ def test_a_connection_that_raises_is_recorded(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_every_engine_bug_declaration_is_listed_in_known_engine_bugs() -> None:
-    listed = (EXPECTATIONS.parent / "KNOWN_ENGINE_BUGS.md").read_text()
+    listed = (EXPECTATIONS.parent / "ENGINE_BUGS.md").read_text()
     expectations = load_expectations(EXPECTATIONS.read_text())
     scripts = {r.script for r in expectations.runs
                if any(d.reason == "engine-bug" for d in r.declared)}

@@ -160,7 +160,9 @@ def test_serve_config_credentials_of_an_rsassa_pss_key_sign_with_pss_schemes(
 
 
 def test_the_unikernel_boot_files_take_the_same_path(rsassa_pss: tuple[bytes, bytes]) -> None:
-    from unikernel.guest import _credentials_from_files
+    from pinata.appliance.settings import build_settings
+    from unikernel.guest import BootFiles
+    from unikernel.manifest import BootData
 
     chain_pem, key_pem_bytes = rsassa_pss
     client, _ = leaf("client", "p256")
@@ -171,7 +173,13 @@ def test_the_unikernel_boot_files_take_the_same_path(rsassa_pss: tuple[bytes, by
         "client_chain": cert_pem(client),
         "client_key": key_pem(client),
     }
-    _, server, _ = _credentials_from_files(files)
+    document = {
+        "bitcoin_address": "x",
+        "secret_file": "secret",
+        "credentials": {name: name for name in files},
+    }
+    settings = build_settings(document, BootFiles(BootData(files, b"secret")), software=())
+    server = settings.server_credentials
     assert server.schemes[0] == S.rsa_pss_pss_sha256
     assert _server_scheme(server) == S.rsa_pss_pss_sha256
 

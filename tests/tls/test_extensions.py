@@ -261,9 +261,9 @@ BOUND_VIOLATIONS = [
     (SignatureAlgorithmsCert, b"\x00\x00"),
     (SignatureAlgorithmsCert, b"\xff\xff" + bytes(0xFFFF)),
     # opaque key_exchange<1..2^16-1>
-    (KeyShareServerHello, u16s(0x1D, 0)),
+    # (an empty key_exchange parses: it is refused where the share is used,
+    # with illegal_parameter, see test_an_empty_key_share_is_illegal_parameter)
     (KeyShareServerHello, u16s(0x1D, 2) + b"\x01"),
-    (KeyShareClientHello, u16s(4) + u16s(0x1D, 0)),
     (KeyShareClientHello, u16s(5) + u16s(0x1D, 1)),
     (KeyShareHelloRetryRequest, b"\x00"),
     (KeyShareHelloRetryRequest, b"\x00\x1d\x00"),
@@ -302,7 +302,6 @@ def test_bound_violation_is_decode_error(kind: type[TypedExtension], data: bytes
         SupportedVersionsClientHello((0x0304,) * 128),
         SupportedGroups(()),
         SignatureAlgorithms(()),
-        KeyShareServerHello(KeyShareEntry(0x1D, b"")),
         Cookie(b""),
         ServerName(""),
         CertificateAuthorities(()),

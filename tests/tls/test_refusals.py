@@ -216,6 +216,43 @@ def test_invalid_key_share_is_illegal_parameter() -> None:
     assert_server_refuses(hello, AlertDescription.illegal_parameter)
 
 
+def test_an_empty_key_share_is_illegal_parameter() -> None:
+    # An empty key_exchange is an invalid share (§4.2.8.2), as OpenSSL and
+    # tlsfuzzer judge it, not a decode error of the extension.
+    bad = KeyShareClientHello((KeyShareEntry(NamedGroup.x25519, b""),))
+    hello = with_extensions(first_client_hello(), replace_ext(bad.to_extension()))
+    assert_server_refuses(hello, AlertDescription.illegal_parameter)
+
+
+def _offering_only(*groups: int) -> ClientHello:
+    from pinata.tls.extensions import SupportedGroups
+
+    def edit(exts: list[Extension]) -> list[Extension]:
+        out = []
+        for e in exts:
+            if e.extension_type == ExtensionType.supported_groups:
+                e = SupportedGroups(groups).to_extension()
+            elif e.extension_type == ExtensionType.key_share:
+                e = KeyShareClientHello(()).to_extension()
+            out.append(e)
+        return out
+
+    return with_extensions(first_client_hello(), edit)
+
+
+@pytest.mark.parametrize("group", [0x0009, 0x0016, 0x001A, 0x001C, 0xFF01, 0xFF02])
+def test_only_obsolete_groups_is_illegal_parameter(group: int) -> None:
+    # §4.2.7: the TLS 1.2 curves "MUST NOT be offered" in TLS 1.3.
+    assert_server_refuses(_offering_only(group), AlertDescription.illegal_parameter)
+
+
+@pytest.mark.parametrize("groups", [(0x001E,), (0x0100,), (0x2A2A,), (0x0016, 0x001E)])
+def test_no_common_group_is_handshake_failure(groups: tuple[int, ...]) -> None:
+    # x448, an FFDHE group, a GREASE value, and an obsolete curve among them:
+    # legitimate offers, just nothing of ours (§4.1.1).
+    assert_server_refuses(_offering_only(*groups), AlertDescription.handshake_failure)
+
+
 def _after_retry() -> tuple[ServerConnection, ClientHello, ServerHello]:
     server = ServerConnection(server_config(groups=(NamedGroup.secp384r1,)), now=NOW)
     hello = first_client_hello()

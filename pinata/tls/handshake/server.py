@@ -189,7 +189,17 @@ def _check_client_hello(config: ServerConfig, hello: ClientHello) -> HelloChoice
     for group in config.groups:
         if group in offered_groups:
             return HelloChoices(suite, group, None, scheme, early_data)
+    if offered_groups and all(_is_obsolete_group(group) for group in offered_groups):
+        # §4.2.7: these "MUST NOT be offered" in TLS 1.3; offering nothing
+        # else is a broken hello, not merely a lack of overlap (among other
+        # unknown values they are just unknown: handshake_failure).
+        raise ProtocolError(Cause.only_obsolete_groups)
     raise ProtocolError(Cause.no_common_group)
+
+
+def _is_obsolete_group(group: int) -> bool:
+    """RFC 8446 §4.2.7's obsolete_RESERVED ranges (the TLS 1.2 curves)."""
+    return 0x0001 <= group <= 0x0016 or 0x001A <= group <= 0x001C or group in (0xFF01, 0xFF02)
 
 
 def _send_server_hello(

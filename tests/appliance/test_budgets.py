@@ -17,7 +17,7 @@ import trio.testing
 from pinata.appliance.guard import GuardedStream, Refused
 from pinata.appliance.journal import FdLogWriter, LogWriter, RefusalTally, RotatingFile
 from pinata.appliance.limits import FIRST_BYTE, HELLO_BYTES, PREAUTH_MEMORY, STEP, ByteBudget
-from pinata.appliance.settings import Budgets, ConfigError, Limits, budgets_from
+from pinata.appliance.settings import Budgets, ConfigError, Limits, numbers_from
 from pinata.appliance.stats import Counters
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -236,18 +236,18 @@ def test_global_preauth_budget() -> None:
 
 
 def test_budgets_from_toml_table() -> None:
-    budgets = budgets_from({"first_byte_timeout": 1, "max_connections_per_network": 8,
-                            "network_prefix_v6": 56})
+    budgets = numbers_from(Budgets, {"first_byte_timeout": 1, "max_connections_per_network": 8,
+                                     "network_prefix_v6": 56}, "budgets")
     assert budgets.first_byte_timeout == 1.0 and isinstance(budgets.first_byte_timeout, float)
     assert budgets.max_connections_per_network == 8 and budgets.network_prefix_v6 == 56
-    assert budgets_from({}) == Budgets()
+    assert numbers_from(Budgets, {}, "budgets") == Budgets()
     for table, name in (({"nope": 1}, "budgets.nope"),
                         ({"step_timeout": 0}, "budgets.step_timeout"),
                         ({"log_keep_files": 1.5}, "budgets.log_keep_files"),
                         ({"network_prefix_v4": 33}, "budgets.network_prefix_v4"),
                         ({"validation_threads": True}, "budgets.validation_threads")):
         with pytest.raises(ConfigError) as refused:
-            budgets_from(table)
+            numbers_from(Budgets, table, "budgets")
         assert refused.value.field == name
 
 

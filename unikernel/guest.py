@@ -57,9 +57,6 @@ def settings_document(m: mf.Manifest, bound: Mapping[str, int]) -> dict[str, obj
         "credentials": credentials,
         "selftalk_interval": m.selftalk_interval,
         **{name: dict(table) for name, table in m.appliance.items()},
-        # The filter allows no new thread (no clone): chains are validated on
-        # the event loop, under the same per-network CPU budget.
-        "budgets": {**m.appliance.get("budgets", {}), "validation_threads": 0},
     }
 
 

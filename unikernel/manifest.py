@@ -195,6 +195,11 @@ def _limits(doc: Mapping[str, Any]) -> tuple[Limits, dict[str, dict[str, Any]]]:
             settings.numbers_from(settings.NUMBER_TABLES[name], table, name)
         except settings.ConfigError as e:
             raise ManifestError(e.field, e.reason) from None
+    # The filter allows no new thread (no clone): chains are validated on the
+    # event loop, under the same per-network CPU budget.
+    budgets = appliance.setdefault("budgets", {})
+    if budgets.setdefault("validation_threads", 0) != 0:
+        raise ManifestError("budgets.validation_threads", "must be 0: the sandbox starts no thread")
     return limits, appliance
 
 

@@ -211,8 +211,9 @@ def test_caps_apply_to_the_clients_not_to_the_proxy() -> None:
         second = connect_from(TRUSTED, appliance.ports["tls_server"])
         second.sendall(v2_header("203.0.113.1", 1002))
         assert closed_without_a_byte(second)
-        refused = appliance.record_from("tls_server", 1002)
-        assert (refused["outcome"], refused["detail"]) == ("limit", "max_connections_per_address")
+        # Refused by the client's cap, counted, and summarised (never a line each).
+        wait_until(appliance, lambda: appliance.state.counters.limits[
+            "max_connections_per_address"] == 1)
         # Another client behind the same proxy is not affected by the first.
         with connect_from(TRUSTED, appliance.ports["tls_server"]) as third:
             third.sendall(v2_header("203.0.113.2", 1003))
@@ -349,4 +350,4 @@ def test_selftalk_announces_itself_when_its_own_address_is_a_trusted_proxy(
     report: dict[str, Any] = appliance.run_async(run_selftalk, appliance.state)
     assert report["both_released"] is True
     assert report["secret_crossed_relay_in_clear"] is False
-    assert appliance.stats()["outcomes"] == {"secret released": 2}
+    assert appliance.stats()["outcomes"] == {"secret released to itself": 2}

@@ -23,6 +23,8 @@ MANIFEST_MAX_CONNECTIONS = 100
 def non_default(name: str, default: object) -> object:
     if name == "max_connections":
         return MANIFEST_MAX_CONNECTIONS
+    if name == "validation_threads":
+        return 0  # the only value a manifest takes: the sandbox starts no thread
     if isinstance(default, float):
         return default * 1.5
     assert isinstance(default, int)
@@ -61,6 +63,13 @@ def test_every_number_set_in_a_manifest_reaches_the_running_guest(tmp_path: Path
     assert "filtered" not in exit_event, run.stderr
     for name, values in wanted.items():
         assert reached[name] == values, name
+
+
+def test_a_manifest_asking_for_validation_threads_is_refused() -> None:
+    text = write_manifest_text().replace("[boot]", "[budgets]\nvalidation_threads = 2\n[boot]")
+    with pytest.raises(mf.ManifestError) as refused:
+        mf.parse(text.encode(), base=Path("/base"))
+    assert refused.value.field == "budgets.validation_threads"
 
 
 def test_a_manifest_limit_is_checked_by_the_appliances_own_parser() -> None:

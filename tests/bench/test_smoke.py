@@ -86,7 +86,7 @@ def test_handshake_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
             if comparison["b"].startswith("no TLS"):
                 continue  # its CPU may read zero in smoke mode (see above): no ratio
             assert positive(comparison["cpu_ratio_median"])
-    assert {"ours", "ssl", "tlslite", "plain"} <= labels
+    assert {"ours", "ssl", "tlslite", "plain", "appliance", "ssl-secret"} <= labels
     assert any("X25519MLKEM768" in c["negotiated"]
                for s in scenarios for c in s["contenders"])
     assert positive(doc["crypto_floor_us"]["total"])

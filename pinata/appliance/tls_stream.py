@@ -92,6 +92,21 @@ class TLSFailed(Exception):
 
 
 class TLSStream(trio.abc.Stream):
+    # One per connection, held through a stalled handshake: no __dict__.
+    __slots__ = (
+        "_eof_fed",
+        "_feed",
+        "_incoming",
+        "_receiving",
+        "_sending",
+        "_sent",
+        "engine",
+        "failure",
+        "handshake",
+        "peer_closed",
+        "transport",
+    )
+
     def __init__(self, transport: trio.abc.Stream, engine: Engine,
                  feed: Feed | None = None) -> None:
         self.transport = transport

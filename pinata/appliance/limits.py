@@ -12,6 +12,7 @@ flight has no entry, and a token bucket that has refilled is forgotten.
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 from collections import Counter
 from collections.abc import Iterable
@@ -34,6 +35,14 @@ EVICTED = "evicted_for_a_lighter_network"
 SILENT = "silent_connection"
 
 
+# Each connection asks about its address about seven times (caps, live
+# slots, guard, validation budget), and `ipaddress` parsing was the largest
+# share of the appliance's bookkeeping in the port-10000 profile (issue 18).
+# Bounded: a flood from many addresses only cycles it.
+NETWORK_CACHE = 1024
+
+
+@functools.lru_cache(maxsize=NETWORK_CACHE)
 def network_of(address: str, prefix_v4: int = 24, prefix_v6: int = 64) -> str:
     """The network `address` is counted in, as CIDR text ("192.0.2.0/24").
 

@@ -9,6 +9,8 @@ seconds so that CI keeps it from rotting; nothing here asserts a time):
 - `startup`: process start to the first served connection (`startup`)
 - `validation`: microseconds per X.509 validation (`validation`)
 - `abuse`: honest clients' success and latency under each attack (`abuse`)
+- `budgets`: calls and bytes per handshake, bytes per stalled handshake,
+  against the budgets CI enforces (`budgets`; `--write` re-measures them)
 
 Everything runs on loopback, on ephemeral ports, with bounded loops; every
 process a benchmark starts is stopped before it returns (`procs`).
@@ -21,7 +23,8 @@ import importlib
 from collections.abc import Sequence
 from pathlib import Path
 
-SUBCOMMANDS = ("handshake", "throughput", "memory", "startup", "validation", "abuse")
+SUBCOMMANDS = ("handshake", "throughput", "memory", "startup", "validation", "abuse",
+               "budgets")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -62,6 +65,10 @@ def parser() -> argparse.ArgumentParser:
                             "huge_hello, expensive_chains, stuck_log)")
     abuse.add_argument("--target", choices=("plain", "sandboxed", "both"), default="both",
                        help="the plain appliance, the sandboxed toy image, or both (default)")
+    budgets = common("budgets", "calls and bytes per handshake against the CI budgets", 1)
+    budgets.add_argument("--write", action="store_true",
+                         help="write the figures measured as the new budgets "
+                              "(tests/bench/budgets.toml)")
     return top
 
 

@@ -5,6 +5,8 @@ client for every server compared) and our own engine over a blocking socket
 A client worker reads one JSON command per line on stdin and answers one
 JSON line: `{"op": "hello", "port": P, "n": N}` runs N fresh connections
 (handshake, one request, its reply, close; never a resumption);
+`{"op": "secret", "port": P, "n": N}` runs N connections that only read
+what the server sends unasked (the appliance's port 10000);
 `{"op": "bulk", "port": P, "bytes": B}` reads B bytes on one connection.
 """
 
@@ -63,6 +65,21 @@ class SSLClient:
             reply = _read_reply(tls.recv)
             if reply != wire.HELLO_REPLY:
                 raise BenchClientError(f"unexpected reply {reply[:20]!r}")
+            return str(tls.cipher()[0])  # type: ignore[index]
+
+    def secret(self, port: int) -> str:
+        """Handshake, then read what the server sends until it closes (the
+        appliance's port 10000 sends its secret unasked)."""
+        with _connect(port) as raw, self.context.wrap_socket(
+            raw, server_hostname=SERVER_NAME
+        ) as tls:
+            received = b""
+            while chunk := tls.recv(wire.MAX_REQUEST):
+                received += chunk
+                if len(received) > READ_BUFFER:
+                    raise BenchClientError("the server sends without end")
+            if not received:
+                raise BenchClientError("nothing received")
             return str(tls.cipher()[0])  # type: ignore[index]
 
     def bulk(self, port: int, size: int) -> str:
@@ -169,6 +186,8 @@ def serve_commands(client: SSLClient | OurClient | PlainClient) -> None:
         op, port = command.get("op"), int(command.get("port", 0))
         if op == "hello":
             wire.announce(_run(partial(client.hello, port), int(command["n"])))
+        elif op == "secret" and isinstance(client, SSLClient):
+            wire.announce(_run(partial(client.secret, port), int(command["n"])))
         elif op == "bulk" and isinstance(client, SSLClient):
             wire.announce(_run(partial(client.bulk, port, int(command["bytes"])), 1))
         else:

@@ -52,6 +52,8 @@ class Contender:
     server: str  # a runs.SERVER_KINDS
     client: str  # "ssl", "ours" or "plain"
     group: str = "x25519"  # our client's only group
+    op: str = "hello"  # the clients' command (clients.serve_commands)
+    extra: tuple[str, ...] = ()  # more arguments for the server's worker
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,18 @@ class Scenario:
 
 # The same trio shell and request with no TLS at all: the floor under ours.
 PLAIN = Contender("no TLS, same trio shell", "plain", "plain")
+# The real path (issue 18): `pinata toy`'s port 10000 with its validator,
+# guard, journal, counters and trace, against the least `ssl` on trio needs
+# to do the same (handshake, send, close); the same toy certificates and
+# the same Python `ssl` clients, which only read.
+APPLIANCE = Scenario("appliance port 10000 (toy, ECDSA P-256)", "ecdsa-p256", (
+    Contender("pinata toy, port 10000", "appliance", "ssl", op="secret"),
+    Contender("ssl on trio, send and close", "ssl-secret", "ssl", op="secret"),
+    # Chains validated on the loop (the sandbox's way): what the hand-off to
+    # a worker thread costs.
+    Contender("pinata toy, validation on the loop", "appliance", "ssl", op="secret",
+              extra=("--validation-threads", "0")),
+))
 
 
 def scenarios(include_openssl: bool, include_tlslite: bool) -> list[Scenario]:
@@ -81,6 +95,7 @@ def scenarios(include_openssl: bool, include_tlslite: bool) -> list[Scenario]:
             Contender("ours, X25519MLKEM768", "ours", "ours", "X25519MLKEM768"),
             Contender("ours, X25519 (our client)", "ours", "ours", "x25519"),
         )),
+        APPLIANCE,
     ]
 
 
@@ -138,12 +153,13 @@ def _run_scenario(scenario: Scenario, scratch: Path, n: int, rounds: int,
     conf = openssl_conf(scratch, "aes128gcm")
     children: list[Child] = []
     try:
-        servers: dict[str, tuple[Child, int]] = {}
+        servers: dict[tuple[str, tuple[str, ...]], tuple[Child, int]] = {}
         clients: dict[tuple[str, str], list[Child]] = {}
         for c in scenario.contenders:
-            if c.server not in servers:
-                servers[c.server] = start_server(c.server, pki_dir, suite="aes128gcm", conf=conf)
-                children.append(servers[c.server][0])
+            if (c.server, c.extra) not in servers:
+                servers[(c.server, c.extra)] = start_server(c.server, pki_dir, suite="aes128gcm",
+                                                            conf=conf, extra=c.extra)
+                children.append(servers[(c.server, c.extra)][0])
             if (c.client, c.group) not in clients:
                 started = start_clients(c.client, pki_dir, client_count, conf=conf,
                                         group=c.group)
@@ -152,9 +168,9 @@ def _run_scenario(scenario: Scenario, scratch: Path, n: int, rounds: int,
         measured = {c.label: Measured(c) for c in scenario.contenders}
 
         def batch(c: Contender, count: int) -> Batch:
-            server, port = servers[c.server]
+            server, port = servers[(c.server, c.extra)]
             count = max(2, round(count * SHARE.get(c.server, 1.0)))
-            return run_batch(server, clients[(c.client, c.group)], {"op": "hello", "port": port},
+            return run_batch(server, clients[(c.client, c.group)], {"op": c.op, "port": port},
                              count, timeout=60 + count * 0.5)
 
         for c in scenario.contenders:  # warm-up: imports, caches, first allocations
@@ -186,26 +202,35 @@ def _run_scenario(scenario: Scenario, scratch: Path, n: int, rounds: int,
         stop_all(children)
 
 
-def profile_ours(scratch: Path, n: int, client_count: int) -> list[dict[str, object]]:
-    """cProfile of our server over `n` ECDSA handshakes: where its time goes."""
+def _profile(scratch: Path, n: int, client_count: int, kind: str, op: str,
+             extra: tuple[str, ...] = ()) -> tuple[pstats.Stats, int]:
+    """cProfile of a server of `kind` over `n` ECDSA handshakes, warm-up left out."""
     pki_dir = write_pki("ecdsa-p256", scratch / "profile")
     conf = openssl_conf(scratch, "aes128gcm")
-    stats_path = scratch / "ours.pstats"
+    stats_path = scratch / f"{kind}.pstats"
     children: list[Child] = []
     try:
-        server, port = start_server("ours", pki_dir, suite="aes128gcm", conf=conf,
-                                    profile=stats_path)
+        server, port = start_server(kind, pki_dir, suite="aes128gcm" if kind == "ours" else None,
+                                    conf=conf, profile=stats_path, extra=extra)
         children.append(server)
         clients = start_clients("ssl", pki_dir, client_count, conf=conf)
         children.extend(clients)
-        run_batch(server, clients, {"op": "hello", "port": port}, max(2, n // 10), 60 + n)
+        run_batch(server, clients, {"op": op, "port": port}, max(2, n // 10), 60 + n)
         os.kill(server.pid, signal.SIGUSR1)  # leave start-up and warm-up out
         time.sleep(0.2)
-        done = run_batch(server, clients, {"op": "hello", "port": port}, n, 60 + n * 0.5)
+        done = run_batch(server, clients, {"op": op, "port": port}, n, 60 + n * 0.5)
     finally:
         stop_all(children)  # SIGTERM: the server writes its profile as it ends
-    stats = pstats.Stats(str(stats_path))
-    handshakes = max(1, done.operations)
+    return pstats.Stats(str(stats_path)), max(1, done.operations)
+
+
+def profile_ours(scratch: Path, n: int, client_count: int) -> list[dict[str, object]]:
+    """cProfile of our server over `n` ECDSA handshakes: where its time goes."""
+    stats, handshakes = _profile(scratch, n, client_count, "ours", "hello")
+    return top_functions(stats, handshakes)
+
+
+def top_functions(stats: pstats.Stats, handshakes: int) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     table = stats.stats  # type: ignore[attr-defined]
     for (filename, line, function), (_, calls, tottime, cumtime, _) in table.items():
@@ -218,6 +243,65 @@ def profile_ours(scratch: Path, n: int, client_count: int) -> list[dict[str, obj
         })
     rows.sort(key=lambda row: -float(row["self_us_per_handshake"]))  # type: ignore[arg-type]
     return rows[:PROFILE_TOP]
+
+
+def profile_appliance(scratch: Path, n: int, client_count: int) -> dict[str, object]:
+    """Where the toy appliance's port-10000 time goes, per layer. Validation
+    runs on the loop here (`validation_threads` 0, the sandbox's way), since
+    cProfile sees only the loop's thread."""
+    stats, handshakes = _profile(scratch, n, client_count, "appliance", "secret",
+                                 ("--validation-threads", "0"))
+    return {"layers_us_per_handshake": layers(stats, handshakes),
+            "top": top_functions(stats, handshakes), "handshakes": handshakes}
+
+
+LAYERS = ("trio shell and event loop", "adapter (TLSStream)", "engine logic",
+          "public-key operations", "validator", "appliance bookkeeping", "other")
+_PUBLIC_KEY = ("sign", "verify", "exchange", "generate")
+
+
+def layer_of(filename: str, function: str) -> str | None:
+    """The layer a profiled function belongs to; None for the standard library
+    and built-ins, whose time belongs to whoever called them."""
+    if filename == "~":
+        if "cryptography" in function and any(w in function for w in _PUBLIC_KEY):
+            return "public-key operations"
+        return None
+    for marker, layer in (("/pinata/appliance/tls_stream.py", "adapter (TLSStream)"),
+                          ("/pinata/tls/", "engine logic"), ("/pinata/x509/", "validator"),
+                          ("/pinata/appliance/", "appliance bookkeeping"),
+                          ("/pinata/bench/", "appliance bookkeeping"),
+                          ("/trio/", "trio shell and event loop"),
+                          ("/outcome/", "trio shell and event loop")):
+        if marker in filename:
+            return layer
+    return None
+
+
+def layers(stats: pstats.Stats, handshakes: int) -> dict[str, float]:
+    """Own time per layer, µs per handshake; the standard library's and the
+    built-ins' own time is charged to their callers' layers, split as
+    cProfile's caller table splits it."""
+    table = stats.stats  # type: ignore[attr-defined]
+    totals = dict.fromkeys(LAYERS, 0.0)
+
+    def charge(key: tuple[str, int, str], seconds: float, depth: int) -> None:
+        layer = layer_of(key[0], key[2])
+        if layer is not None:
+            totals[layer] += seconds
+            return
+        callers = table[key][4] if key in table else {}
+        shares = {c: v[2] if isinstance(v, tuple) else 0.0 for c, v in callers.items()}
+        whole = sum(shares.values())
+        if depth > 30 or whole <= 0:
+            totals["other"] += seconds
+            return
+        for caller, share in shares.items():
+            charge(caller, seconds * share / whole, depth + 1)
+
+    for key, (_, _, tottime, _, _) in table.items():
+        charge(key, tottime, 0)
+    return {layer: spent / handshakes * 1e6 for layer, spent in totals.items()}
 
 
 def _short(filename: str) -> str:
@@ -254,6 +338,18 @@ def render(result: dict[str, object]) -> str:
         text += report.table(["function", "where", "calls/hs", "self µs", "cumulative µs"], [
             [p["function"], p["where"], p["calls_per_handshake"], p["self_us_per_handshake"],
              p["cumulative_us_per_handshake"]] for p in profile])
+    appliance = result.get("appliance_profile")
+    if isinstance(appliance, dict):
+        spent = appliance["layers_us_per_handshake"]
+        text += ("\n\nthe toy appliance's port 10000 per layer (cProfile, own time with the "
+                 "standard library and built-ins charged to their callers, validation on "
+                 "the loop; µs per handshake):\n")
+        text += report.table(["layer", "µs/hs", "share"], [
+            [layer, us, us / max(sum(spent.values()), 1e-9)] for layer, us in spent.items()])
+        text += "\n" + report.table(
+            ["function", "where", "calls/hs", "self µs", "cumulative µs"],
+            [[p["function"], p["where"], p["calls_per_handshake"], p["self_us_per_handshake"],
+              p["cumulative_us_per_handshake"]] for p in appliance["top"]])
     return text
 
 
@@ -279,6 +375,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         if args.profile:
             result["profile"] = profile_ours(scratch, n if args.smoke else max(n, 300),
                                              client_count)
+            result["appliance_profile"] = profile_appliance(
+                scratch, n if args.smoke else max(n, 300), client_count)
         report.finish("handshake", argv, args.json, render(result), result)
     finally:
         with contextlib.suppress(OSError):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pinata.bench.procs import Child, ChildFailed, worker_argv
 
-SERVER_KINDS = ("ours", "ssl", "openssl", "tlslite", "plain")
+SERVER_KINDS = ("ours", "ssl", "openssl", "tlslite", "plain", "appliance", "ssl-secret")
 OPENSSL_SUITES = {
     "aes128gcm": "TLS_AES_128_GCM_SHA256",
     "chacha20": "TLS_CHACHA20_POLY1305_SHA256",
@@ -50,6 +50,7 @@ def start_server(
     suite: str | None = None,
     conf: Path | None = None,
     profile: Path | None = None,
+    extra: tuple[str, ...] = (),
 ) -> tuple[Child, int]:
     """A server of `kind` on an ephemeral loopback port; (child, port)."""
     env = {"OPENSSL_CONF": str(conf)} if conf is not None else None
@@ -76,7 +77,7 @@ def start_server(
         args += ["--suite", suite]
     if profile is not None:
         args += ["--profile", str(profile)]
-    child = Child(worker_argv(f"server-{kind}", *args), env=env)
+    child = Child(worker_argv(f"server-{kind}", *args, *extra), env=env)
     try:
         ready = child.read_json(START_TIMEOUT)
         listening = ready["port"]

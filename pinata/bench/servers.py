@@ -90,6 +90,31 @@ def ours_handler(pki_dir: Path, suite: str | None) -> Handler:
     return handle
 
 
+# What the plain `ssl` server sends in the appliance scenario: as many bytes
+# as the toy's secret, which itself stays where it is (never in the bench).
+SECRET_STAND_IN = b"x" * 64
+
+
+def ssl_secret_handler(pki_dir: Path) -> Handler:
+    """The appliance's port 10000 as a minimal `ssl`-on-trio server: handshake
+    (client certificate required), some bytes, close; nothing else."""
+    context = ssl_server_context(pki_dir)
+
+    async def handle(stream: trio.SocketStream) -> None:
+        tls = trio.SSLStream(stream, context, server_side=True)
+        try:
+            with trio.move_on_after(wire.IO_TIMEOUT):
+                await tls.do_handshake()
+                await tls.send_all(SECRET_STAND_IN)
+                await tls.aclose()
+        except _EXPECTED:
+            pass
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    return handle
+
+
 def plain_handler() -> Handler:
     """No TLS at all: what the trio shell alone costs per connection."""
 
@@ -172,6 +197,55 @@ def run_trio_server(handler: Handler, profile: Path | None = None) -> None:
         profiling.profiler.enable()
     try:
         trio.run(_serve, handler, profiling)
+    finally:
+        if profiling is not None and profile is not None:
+            profiling.profiler.disable()
+            profiling.profiler.dump_stats(str(profile))
+
+
+def run_appliance_server(profile: Path | None = None, validation_threads: int | None = None
+                         ) -> None:
+    """The toy appliance as `pinata toy` runs it (validator, guard, journal,
+    counters, trace), on ephemeral ports; its port 10000 is announced as the
+    port. Its log lines go to /dev/null, as fast as a terminal never is."""
+    import json
+    from dataclasses import replace
+
+    from pinata.appliance import serve, toy_settings
+    from pinata.appliance.settings import Ports
+
+    toy = toy_settings()
+    settings = replace(toy, ports=Ports(tls_server=0, connect_back=0, tls_client=0, http=0,
+                                        https=0), selftalk_interval=0.0)
+    if validation_threads is not None:
+        settings = replace(settings, budgets=replace(toy.budgets,
+                                                     validation_threads=validation_threads))
+    profiling = _Profiling() if profile is not None else None
+    sink = open(os.devnull, "w")  # noqa: SIM115 -- lives as long as the process
+
+    def write_line(line: str) -> None:
+        if line.startswith('{"listening"'):
+            port = json.loads(line)["listening"]["tls_server"]["port"]
+            wire.announce({"port": port, "pid": os.getpid()})
+        else:
+            sink.write(line + "\n")
+
+    async def until_signalled() -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGUSR1) as signals:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(lambda: serve(settings, write_line=write_line))
+                async for signum in signals:
+                    if signum == signal.SIGUSR1:
+                        if profiling is not None:
+                            profiling.restart()
+                        continue
+                    nursery.cancel_scope.cancel()
+                    break
+
+    if profiling is not None:
+        profiling.profiler.enable()
+    try:
+        trio.run(until_signalled)
     finally:
         if profiling is not None and profile is not None:
             profiling.profiler.disable()

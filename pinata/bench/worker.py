@@ -17,7 +17,8 @@ def main(argv: list[str]) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m pinata.bench.worker")
     parser.add_argument("role", choices=("server-ours", "server-ssl", "server-tlslite",
-                                         "server-plain", "client-ssl", "client-ours",
+                                         "server-plain", "server-appliance",
+                                         "server-ssl-secret", "client-ssl", "client-ours",
                                          "client-plain", "appliance", "staller",
                                          "abuse-appliance"))
     parser.add_argument("--pki", type=Path)
@@ -27,6 +28,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--max-connections", type=int, default=1024)
     parser.add_argument("--trace-allocations", action="store_true")
+    parser.add_argument("--validation-threads", type=int)
     args = parser.parse_args(argv)
     # Each role imports only what it runs, so a server's memory and start-up
     # are its own.
@@ -38,6 +40,14 @@ def main(argv: list[str]) -> int:
         from pinata.bench import servers
 
         servers.run_trio_server(servers.ssl_handler(args.pki))
+    elif args.role == "server-appliance":
+        from pinata.bench import servers
+
+        servers.run_appliance_server(args.profile, args.validation_threads)
+    elif args.role == "server-ssl-secret":
+        from pinata.bench import servers
+
+        servers.run_trio_server(servers.ssl_secret_handler(args.pki))
     elif args.role == "server-plain":
         from pinata.bench import servers
 

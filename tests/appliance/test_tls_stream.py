@@ -105,3 +105,56 @@ def test_eof_during_handshake_is_a_failure_without_alert() -> None:
         assert failed.value.failure.sent is False
 
     trio.run(main)
+
+
+def test_a_second_task_driving_the_same_handshake_is_refused() -> None:
+    async def main() -> None:
+        server, client = pair()
+        refused: list[trio.BusyResourceError] = []
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(server.do_handshake)
+                # The server now waits for a ClientHello that nobody sent yet.
+                await trio.testing.wait_all_tasks_blocked()
+                try:
+                    await server.receive_some()
+                except trio.BusyResourceError as exc:
+                    refused.append(exc)
+                nursery.start_soon(client.do_handshake)
+        assert len(refused) == 1 and server.handshake is not None
+
+    trio.run(main)
+
+
+def test_one_sender_and_one_receiver_at_once_after_the_handshake() -> None:
+    # trio's stream contract: a sender and a receiver may run together; a
+    # receiver's flight must never interleave with a sender's records.
+    chunks = [os.urandom(40_000) for _ in range(5)]
+
+    async def main() -> None:
+        server, client = pair()
+        got: dict[str, bytes] = {}
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(server.do_handshake)
+                nursery.start_soon(client.do_handshake)
+
+            async def send_many(stream: TLSStream) -> None:
+                for chunk in chunks:
+                    await stream.send_all(chunk)
+                await stream.transport.send_eof()  # type: ignore[attr-defined]
+
+            async def read(name: str, stream: TLSStream) -> None:
+                data = b""
+                while len(data) < sum(map(len, chunks)):
+                    data += await stream.receive_some()
+                got[name] = data
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send_many, server)
+                nursery.start_soon(read, "server", server)
+                nursery.start_soon(send_many, client)
+                nursery.start_soon(read, "client", client)
+        assert got == {"server": b"".join(chunks), "client": b"".join(chunks)}
+
+    trio.run(main)

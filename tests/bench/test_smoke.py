@@ -86,7 +86,7 @@ def test_handshake_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
             if comparison["b"].startswith("no TLS"):
                 continue  # its CPU may read zero in smoke mode (see above): no ratio
             assert positive(comparison["cpu_ratio_median"])
-    assert {"ours", "ssl", "tlslite", "plain"} <= labels
+    assert {"ours", "ssl", "tlslite", "plain", "appliance", "ssl-secret"} <= labels
     assert any("X25519MLKEM768" in c["negotiated"]
                for s in scenarios for c in s["contenders"])
     assert positive(doc["crypto_floor_us"]["total"])
@@ -161,3 +161,9 @@ def test_abuse_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert scenarios["knocks"]["attacker"]["opened"] > 0
     assert scenarios["expensive_chains"]["attacker"]["handshakes"] > 0
     assert positive(doc["gil"]["verify_ms"]) and positive(doc["gil"]["loop_speed_beside_verifier"])
+
+
+def test_budgets_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = run_smoke("budgets", tmp_path, capsys)
+    assert set(doc["measured"]) == set(doc["budgets"])
+    assert all(positive(value) for value in doc["measured"].values())

@@ -17,7 +17,7 @@ from pinata.appliance.journal import ConnectionRecord, Journal, RefusalTally
 from pinata.appliance.limits import ByteBudget, ConnectBackGate, ConnectionCaps, WorkBudget
 from pinata.appliance.page.history import History
 from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
-from pinata.appliance.stats import Counters
+from pinata.appliance.stats import Counters, Fleet
 from pinata.tls.config import ClientConfig, ServerConfig
 from pinata.x509 import Purpose, TrustAnchor, authenticator
 
@@ -92,6 +92,7 @@ def build_state(
     clock: float,
     now: Callable[[], datetime] = utc_now,
     log_lines_dropped: Callable[[], int] | None = None,
+    fleet: Fleet | None = None,
 ) -> ApplianceState:
     settings.limits.check()
     settings.budgets.check()
@@ -119,8 +120,8 @@ def build_state(
         server_config=server_config,
         https_config=https_config,
         client_config=client_config,
-        counters=(Counters(started=now()) if log_lines_dropped is None
-                  else Counters(started=now(), log_lines_dropped=log_lines_dropped)),
+        counters=(Counters(started=now(), fleet=fleet) if log_lines_dropped is None
+                  else Counters(started=now(), log_lines_dropped=log_lines_dropped, fleet=fleet)),
         journal=Journal(write_line, keep=limits.recent_records, observe=history.observe),
         caps=ConnectionCaps(limits.max_connections, limits.max_connections_per_address,
                             per_network=budgets.max_connections_per_network,

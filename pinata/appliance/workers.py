@@ -1,0 +1,199 @@
+"""`workers = N`: N processes serving the same ports, one parent tending them.
+
+The parent builds the settings once (so an ephemeral anchor is the same for
+every worker), makes the shared counters (`shared_counters`), binds one set of
+listeners per worker with SO_REUSEPORT (the kernel spreads new connections
+over the sets), and forks. A worker is `server.run` on its own set. The parent
+serves nothing: it waits, and restarts a worker that dies, after a backoff
+that doubles while deaths come quickly, counting each restart in the shared
+header so every worker's page and /metrics show it. A dead worker's
+listeners are closed at once and a fresh set is bound for its successor, so
+new connections go to the living workers meanwhile instead of queueing
+behind a process that is not there.
+
+Admission limits (`Limits`, `Budgets`) are each worker's: the appliance's
+totals are N times the configured values (README, "Workers").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from dataclasses import dataclass, replace
+from types import FrameType
+
+from pinata.appliance import server
+from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
+from pinata.appliance.shared_counters import SharedCounters, WorkerView
+
+# Restart backoff: the first restart after this, doubling for each death that
+# comes within STABLE_AFTER of its start, up to BACKOFF_MAX.
+BACKOFF_FIRST = 0.1
+BACKOFF_MAX = 10.0
+STABLE_AFTER = 10.0
+# How often the parent looks for dead workers and due restarts.
+TEND_INTERVAL = 0.05
+# Exit status of a worker whose serve loop raised.
+WORKER_FAILED = 70
+
+Listeners = dict[str, socket.socket]
+
+
+def bind_listeners(address: str, ports: dict[str, int]) -> Listeners:
+    """One listening socket per listener, with SO_REUSEPORT so that other sets may
+    bind the same ports. Takes each listener's port (0: any free one)."""
+    bound: Listeners = {}
+    try:
+        for name in LISTENER_NAMES:
+            sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET,
+                                 socket.SOCK_STREAM)
+            bound[name] = sock
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((address, ports[name]))
+            sock.listen(server.LISTEN_BACKLOG)
+    except BaseException:
+        for sock in bound.values():
+            sock.close()
+        raise
+    return bound
+
+
+def _say(event: str, **fields: object) -> None:
+    print(json.dumps({"workers": {"event": event, **fields}}, separators=(",", ":")),
+          flush=True)
+
+
+@dataclass
+class _Worker:
+    index: int
+    listeners: Listeners | None = None
+    pid: int | None = None
+    started: float = 0.0
+    quick_deaths: int = 0
+    restart_at: float | None = None
+
+
+class Supervisor:
+    """The parent of N workers: starts them, restarts the dead, stops them on a signal."""
+
+    def __init__(self, settings: ApplianceSettings) -> None:
+        self.settings = settings
+        self.shared = SharedCounters(settings.workers, started=time.time())
+        self.workers = [_Worker(k) for k in range(settings.workers)]
+        self.stopping = False
+        first = bind_listeners(settings.address, {
+            name: settings.ports.listener_port(name) for name in LISTENER_NAMES})
+        # Port 0 resolves at the first bind; every later set takes the same ports.
+        self.ports = {name: int(sock.getsockname()[1]) for name, sock in first.items()}
+        self.workers[0].listeners = first
+        for worker in self.workers[1:]:
+            worker.listeners = bind_listeners(settings.address, self.ports)
+
+    def worker_settings(self, index: int) -> ApplianceSettings:
+        """Worker `index`'s settings: one self-talk for the appliance (worker 0's),
+        and a log file of its own (two processes cannot rotate one file)."""
+        settings = self.settings
+        if index > 0:
+            settings = replace(settings, selftalk_interval=0.0)
+        if settings.log_path is not None:
+            settings = replace(settings, log_path=f"{settings.log_path}.worker{index}")
+        return settings
+
+    def _start(self, worker: _Worker) -> None:
+        if worker.listeners is None:
+            worker.listeners = bind_listeners(self.settings.address, self.ports)
+        pid = os.fork()
+        if pid == 0:
+            self._be_worker(worker.index)
+        worker.pid, worker.started, worker.restart_at = pid, time.monotonic(), None
+        _say("started", worker=worker.index, pid=pid)
+
+    def _be_worker(self, index: int) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
+        mine = self.workers[index].listeners
+        for other in self.workers:
+            if other.index != index:
+                for sock in (other.listeners or {}).values():
+                    sock.close()
+        status = 0
+        try:
+            server.run(self.worker_settings(index), preopened=mine,
+                       fleet=WorkerView(self.shared, index))
+        except BaseException:
+            traceback.print_exc(file=sys.stderr)
+            status = WORKER_FAILED
+        finally:
+            sys.stdout.flush()
+            os._exit(status)
+
+    def _died(self, pid: int, status: int) -> None:
+        for worker in self.workers:
+            if worker.pid != pid:
+                continue
+            worker.pid = None
+            for sock in (worker.listeners or {}).values():
+                sock.close()
+            worker.listeners = None
+            if self.stopping:
+                return
+            lived = time.monotonic() - worker.started
+            worker.quick_deaths = worker.quick_deaths + 1 if lived < STABLE_AFTER else 0
+            delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, worker.quick_deaths - 1))
+            worker.restart_at = time.monotonic() + delay
+            _say("died", worker=worker.index, pid=pid, status=_describe(status),
+                 restart_in=round(delay, 3))
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+        for worker in self.workers:
+            if worker.pid is not None:
+                os.kill(worker.pid, signal.SIGTERM)
+
+    def run(self) -> int:
+        """Start every worker and tend them until SIGINT/SIGTERM has stopped them all."""
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        for worker in self.workers:
+            self._start(worker)
+        while not self.stopping or any(w.pid is not None for w in self.workers):
+            self._reap()
+            now = time.monotonic()
+            for worker in self.workers:
+                if not self.stopping and worker.restart_at is not None and now >= worker.restart_at:
+                    self.shared.note_restart(worker.index)
+                    self._start(worker)
+            time.sleep(TEND_INTERVAL)
+        _say("stopped")
+        return 0
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self._died(pid, status)
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return signal.Signals(os.WTERMSIG(status)).name
+    return f"exit {os.waitstatus_to_exitcode(status)}"
+
+
+def run(settings: ApplianceSettings) -> int:
+    """Serve with `settings.workers` processes (one: in this process) until
+    SIGINT/SIGTERM; returns the exit status."""
+    if settings.workers == 1:
+        server.run(settings)
+        return 0
+    return Supervisor(settings).run()

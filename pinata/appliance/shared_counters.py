@@ -28,6 +28,13 @@ _SLOT_HEAD = struct.Struct("<QI")
 SLOT_BYTES = 16384
 # A reader that keeps meeting a write in progress gives up on that slot this time.
 READ_ATTEMPTS = 100
+# Each worker's latest connection records, for lookups by peer (`Journal.find`:
+# the self-talk's two legs and a visitor's /connection?port= may each have
+# been served by another worker). A record longer than an entry is kept
+# without its handshake trace.
+RECORDS_KEPT = 64
+RECORD_BYTES = 8192
+_RING_HEAD = struct.Struct("<Q")
 
 
 class SnapshotTooLarge(Exception):
@@ -43,8 +50,10 @@ class SharedCounters:
         self.workers = workers
         self.slot_bytes = slot_bytes
         self._header = _START.size + _COUNT.size * workers
+        self._rings = self._header + workers * slot_bytes
+        self._ring_bytes = _RING_HEAD.size + RECORDS_KEPT * RECORD_BYTES
         # mmap(-1, ...) is MAP_SHARED | MAP_ANONYMOUS: the children of a fork share it.
-        self._map = mmap.mmap(-1, self._header + workers * slot_bytes)
+        self._map = mmap.mmap(-1, self._rings + workers * self._ring_bytes)
         _START.pack_into(self._map, 0, started)
 
     @property
@@ -73,7 +82,9 @@ class SharedCounters:
         data = json.dumps(snapshot, separators=(",", ":")).encode()
         if len(data) > self.slot_bytes - _SLOT_HEAD.size:
             raise SnapshotTooLarge(len(data))
-        base = self._slot(worker)
+        self._write(self._slot(worker), data)
+
+    def _write(self, base: int, data: bytes) -> None:
         sequence = _SLOT_HEAD.unpack_from(self._map, base)[0]
         _SLOT_HEAD.pack_into(self._map, base, sequence + 1, len(data))
         self._map[base + _SLOT_HEAD.size:base + _SLOT_HEAD.size + len(data)] = data
@@ -82,7 +93,9 @@ class SharedCounters:
     def read(self, worker: int) -> dict[str, object] | None:
         """`worker`'s latest snapshot; None if it never published (or is mid-write
         for READ_ATTEMPTS reads in a row)."""
-        base = self._slot(worker)
+        return self._read(self._slot(worker))
+
+    def _read(self, base: int) -> dict[str, object] | None:
         for _ in range(READ_ATTEMPTS):
             sequence, length = _SLOT_HEAD.unpack_from(self._map, base)
             if sequence % 2:
@@ -95,6 +108,36 @@ class SharedCounters:
             value = json.loads(data)
             return value if isinstance(value, dict) else None
         return None
+
+    def _ring(self, worker: int) -> int:
+        if not 0 <= worker < self.workers:
+            raise IndexError(worker)
+        return self._rings + worker * self._ring_bytes
+
+    def keep_record(self, worker: int, record: Mapping[str, object]) -> None:
+        """Add a finished connection's record to `worker`'s ring (the oldest goes)."""
+        data = json.dumps(record, separators=(",", ":"), default=str).encode()
+        if len(data) > RECORD_BYTES - _SLOT_HEAD.size:
+            data = json.dumps({**record, "trace": [], "trace_omitted": True},
+                              separators=(",", ":"), default=str).encode()
+            if len(data) > RECORD_BYTES - _SLOT_HEAD.size:
+                return
+        ring = self._ring(worker)
+        written = _RING_HEAD.unpack_from(self._map, ring)[0]
+        self._write(ring + _RING_HEAD.size + (written % RECORDS_KEPT) * RECORD_BYTES, data)
+        _RING_HEAD.pack_into(self._map, ring, written + 1)
+
+    def records(self, worker: int) -> list[dict[str, object]]:
+        """`worker`'s kept records, newest first."""
+        ring = self._ring(worker)
+        written = _RING_HEAD.unpack_from(self._map, ring)[0]
+        found = []
+        for back in range(1, min(written, RECORDS_KEPT) + 1):
+            entry = (written - back) % RECORDS_KEPT
+            record = self._read(ring + _RING_HEAD.size + entry * RECORD_BYTES)
+            if record is not None:
+                found.append(record)
+        return found
 
     def others(self, worker: int) -> list[dict[str, object]]:
         """Every other worker's latest snapshot."""
@@ -126,3 +169,11 @@ class WorkerView:
 
     def publish(self, snapshot: Mapping[str, object]) -> None:
         self.shared.publish(self.worker, {**snapshot, "worker": self.worker})
+
+    def keep_record(self, record: Mapping[str, object]) -> None:
+        self.shared.keep_record(self.worker, record)
+
+    def others_records(self) -> list[dict[str, object]]:
+        """The other workers' kept records, each worker's newest first."""
+        return [record for k in range(self.workers) if k != self.worker
+                for record in self.shared.records(k)]

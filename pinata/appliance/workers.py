@@ -96,11 +96,10 @@ class Supervisor:
             worker.listeners = bind_listeners(settings.address, self.ports)
 
     def worker_settings(self, index: int) -> ApplianceSettings:
-        """Worker `index`'s settings: one self-talk for the appliance (worker 0's),
-        and a log file of its own (two processes cannot rotate one file)."""
+        """Worker `index`'s settings: a log file of its own (two processes cannot
+        rotate one file). Each worker runs its own self-talk, so that whichever
+        worker answers shows a recent one; each run is counted."""
         settings = self.settings
-        if index > 0:
-            settings = replace(settings, selftalk_interval=0.0)
         if settings.log_path is not None:
             settings = replace(settings, log_path=f"{settings.log_path}.worker{index}")
         return settings

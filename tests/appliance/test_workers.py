@@ -12,6 +12,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from pinata.appliance.server import PUBLISH_INTERVAL
 from pinata.appliance.shared_counters import SharedCounters, SnapshotTooLarge
 from pinata.appliance.stats import Counters
 from tests.appliance.harness import client_context, read_all, toy_path, written
@@ -30,11 +32,12 @@ SECRET = b"the secret"  # what write_config puts in the secret file
 TIMEOUT = 20.0
 
 
-def _config(tmp: Path, workers: int | str) -> Path:
+def _config(tmp: Path, workers: int | str, selftalk_interval: float = 0) -> Path:
     ports = "\n".join(f"{name} = 0" for name in
                       ("tls_server", "connect_back", "tls_client", "http", "https"))
     body = GOOD.split("[ports]")[0] + f"[ports]\n{ports}\n[credentials]" + \
         GOOD.split("[credentials]")[1]
+    body = body.replace("selftalk_interval = 0", f"selftalk_interval = {selftalk_interval}")
     return write_config(tmp, f"workers = {json.dumps(workers)}\n" + body)
 
 
@@ -73,31 +76,54 @@ class Appliance:
         result: dict[str, object] = json.loads(page)
         return result
 
+    def get(self, path: str) -> tuple[int, bytes]:
+        url = f"http://127.0.0.1:{self.ports['http']}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return int(response.status), bytes(response.read())
+        except urllib.error.HTTPError as error:
+            return int(error.code), error.read()
+
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.ports['http']}/metrics"
         with urllib.request.urlopen(url, timeout=10) as response:
             return str(response.read().decode())
 
     def release(self) -> bytes:
+        return self.release_from()[0]
+
+    def release_from(self) -> tuple[bytes, int]:
+        """The secret, and the source port the connection used."""
         context = client_context(toy_path("researcher-client.pem"),
                                  toy_path("researcher-client.key"))
         with socket.create_connection(("127.0.0.1", self.ports["tls_server"]),
-                                      timeout=10) as raw, context.wrap_socket(raw) as tls:
-            return read_all(tls)
+                                      timeout=10) as raw:
+            source = int(raw.getsockname()[1])
+            with context.wrap_socket(raw) as tls:
+                return read_all(tls), source
 
     def settled_stats(self, released: int) -> dict[str, object]:
-        """/stats once it counts `released` releases (workers publish every 0.1 s)."""
+        """/stats once it counts `released` releases, and every worker has published
+        since (a worker's own counts are live, the others' as of their last publication)."""
         deadline = time.monotonic() + TIMEOUT
         stats = self.stats()
         while stats["secrets_released_to_stranger"] != released and time.monotonic() < deadline:
             time.sleep(0.05)
             stats = self.stats()
+        time.sleep(3 * PUBLISH_INTERVAL)
         return stats
 
 
 @pytest.fixture
-def two_workers(tmp_path: Path) -> Iterator[tuple[Appliance, dict[int, int]]]:
-    appliance = Appliance(start(["serve", "--config", str(_config(tmp_path, 2))]))
+def selftalk_interval() -> float:
+    return 0
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path,
+                selftalk_interval: float) -> Iterator[tuple[Appliance, dict[int, int]]]:
+    config = _config(tmp_path, 2, selftalk_interval)
+    appliance = Appliance(start(["serve", "--config", str(config)]))
     threading.Thread(target=appliance.read_stdout, daemon=True).start()
     try:
         pids: dict[int, int] = {}
@@ -174,6 +200,52 @@ def test_a_killed_worker_is_restarted_and_counted_while_the_other_serves(
     workers = stats["workers"]
     assert isinstance(workers, dict) and workers["restarts"] == 1
     assert "pinata_worker_restarts_total 1\n" in appliance.metrics()
+
+
+def test_any_worker_finds_a_connection_another_worker_served(
+    two_workers: tuple[Appliance, dict[int, int]],
+) -> None:
+    appliance, _ = two_workers
+    sources = []
+    for _ in range(6):
+        secret, source = appliance.release_from()
+        assert secret == SECRET
+        sources.append(source)
+    # The record lands just after the close; then every lookup, whichever worker
+    # answers it, finds it.
+    deadline = time.monotonic() + TIMEOUT
+    while appliance.get(f"/connection?port={sources[-1]}")[0] != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    for source in sources:
+        for _ in range(4):
+            status, body = appliance.get(f"/connection?port={source}")
+            assert status == 200, body
+            record = json.loads(body)
+            assert record["peer"]["port"] == source
+            assert record["outcome"] == "secret released"
+    by_worker = appliance.stats()["workers"]["connections"]  # type: ignore[index]
+    served = {k for k, n in by_worker.items() if n}
+    assert served == {"0", "1"}, by_worker
+
+
+@pytest.mark.parametrize("selftalk_interval", [1.0])
+def test_each_worker_self_talks_whichever_worker_serves_the_legs(
+    two_workers: tuple[Appliance, dict[int, int]],
+) -> None:
+    appliance, _ = two_workers
+    deadline = time.monotonic() + TIMEOUT
+    runs: dict[str, int] = {}
+    while runs.get("completed", 0) < 6:
+        assert time.monotonic() < deadline, runs
+        time.sleep(0.2)
+        runs = appliance.stats()["selftalk_runs"]  # type: ignore[assignment]
+    assert runs.get("failed", 0) == 0, runs
+    for _ in range(6):
+        status, body = appliance.get("/selftalk.json")
+        assert status == 200
+        reports = json.loads(body)
+        assert reports and all(report["both_released"] for report in reports), reports
 
 
 def test_auto_is_the_cores_available(tmp_path: Path) -> None:

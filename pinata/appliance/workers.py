@@ -144,7 +144,7 @@ class Supervisor:
                 return
             lived = time.monotonic() - worker.started
             worker.quick_deaths = worker.quick_deaths + 1 if lived < STABLE_AFTER else 0
-            delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, worker.quick_deaths - 1))
+            delay = restart_delay(worker.quick_deaths)
             worker.restart_at = time.monotonic() + delay
             _say("died", worker=worker.index, pid=pid, status=_describe(status),
                  restart_in=round(delay, 3))
@@ -181,6 +181,12 @@ class Supervisor:
             if pid == 0:
                 return
             self._died(pid, status)
+
+
+def restart_delay(quick_deaths: int) -> float:
+    """Seconds before a restart, given the deaths in a row that came within
+    STABLE_AFTER of their start (0 after a worker that had been stable)."""
+    return float(min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, quick_deaths - 1)))
 
 
 def _describe(status: int) -> str:

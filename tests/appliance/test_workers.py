@@ -22,8 +22,10 @@ from pathlib import Path
 import pytest
 
 from pinata.appliance.server import PUBLISH_INTERVAL
-from pinata.appliance.shared_counters import SharedCounters, SnapshotTooLarge
+from pinata.appliance.settings import MAX_WORKERS
+from pinata.appliance.shared_counters import RECORDS_KEPT, SharedCounters, SnapshotTooLarge
 from pinata.appliance.stats import Counters
+from pinata.appliance.workers import BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER, restart_delay
 from tests.appliance.harness import client_context, read_all, toy_path, written
 from tests.appliance.test_cli import start
 from tests.appliance.test_settings import GOOD, write_config
@@ -294,3 +296,19 @@ def test_a_snapshot_larger_than_its_slot_is_refused_whole() -> None:
     with pytest.raises(SnapshotTooLarge):
         shared.publish(0, {"a": "x" * 100})
     assert shared.read(0) == {"a": 1}
+
+
+def test_restart_backoff_doubles_while_deaths_come_quickly_up_to_its_cap() -> None:
+    assert [restart_delay(n) for n in range(10)] == [
+        0.1, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0, 10.0]
+
+
+def test_the_readme_states_these_figures() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Workers: more than one core", 1)[1].split("\n### ", 1)[0]
+    section = " ".join(section.split())
+    assert f"every {PUBLISH_INTERVAL} s" in section
+    assert f"latest {RECORDS_KEPT} records" in section
+    assert (f"first after {BACKOFF_FIRST} s, doubling while deaths come within "
+            f"{STABLE_AFTER:.0f} s of a start, up to {BACKOFF_MAX:.0f} s") in section
+    assert f"1 to {MAX_WORKERS}" in section

@@ -24,6 +24,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import FrameType
 
@@ -80,33 +81,32 @@ class _Worker:
 
 
 class Supervisor:
-    """The parent of N workers: starts them, restarts the dead, stops them on a signal."""
+    """The parent of N workers: starts them, restarts the dead, stops them on a signal.
 
-    def __init__(self, settings: ApplianceSettings) -> None:
-        self.settings = settings
-        self.shared = SharedCounters(settings.workers, started=time.time())
-        self.workers = [_Worker(k) for k in range(settings.workers)]
+    Takes the shared counters, the first worker's listeners (bound by the caller,
+    which may need their ports to build its settings), how to bind another set on
+    the same ports, and what a worker runs: `run_worker(index, listeners, view)`
+    returns the worker's exit status. `pinata serve` runs `server.run`; the
+    unikernel's launcher runs one sandboxed guest and its tender.
+    """
+
+    def __init__(self, shared: SharedCounters, first: Listeners,
+                 bind: Callable[[], Listeners],
+                 run_worker: Callable[[int, Listeners, WorkerView], int]) -> None:
+        self.shared = shared
+        self.workers = [_Worker(k) for k in range(shared.workers)]
         self.stopping = False
-        first = bind_listeners(settings.address, {
-            name: settings.ports.listener_port(name) for name in LISTENER_NAMES})
-        # Port 0 resolves at the first bind; every later set takes the same ports.
-        self.ports = {name: int(sock.getsockname()[1]) for name, sock in first.items()}
+        self.bind = bind
+        self.run_worker = run_worker
         self.workers[0].listeners = first
         for worker in self.workers[1:]:
-            worker.listeners = bind_listeners(settings.address, self.ports)
-
-    def worker_settings(self, index: int) -> ApplianceSettings:
-        """Worker `index`'s settings: a log file of its own (two processes cannot
-        rotate one file). Each worker runs its own self-talk, so that whichever
-        worker answers shows a recent one; each run is counted."""
-        settings = self.settings
-        if settings.log_path is not None:
-            settings = replace(settings, log_path=f"{settings.log_path}.worker{index}")
-        return settings
+            worker.listeners = bind()
 
     def _start(self, worker: _Worker) -> None:
         if worker.listeners is None:
-            worker.listeners = bind_listeners(self.settings.address, self.ports)
+            worker.listeners = self.bind()
+        sys.stdout.flush()
+        sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
             self._be_worker(worker.index)
@@ -117,19 +117,19 @@ class Supervisor:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)
         mine = self.workers[index].listeners
+        assert mine is not None
         for other in self.workers:
             if other.index != index:
                 for sock in (other.listeners or {}).values():
                     sock.close()
-        status = 0
+        status = WORKER_FAILED
         try:
-            server.run(self.worker_settings(index), preopened=mine,
-                       fleet=WorkerView(self.shared, index))
+            status = self.run_worker(index, mine, WorkerView(self.shared, index))
         except BaseException:
             traceback.print_exc(file=sys.stderr)
-            status = WORKER_FAILED
         finally:
             sys.stdout.flush()
+            sys.stderr.flush()
             os._exit(status)
 
     def _died(self, pid: int, status: int) -> None:
@@ -195,10 +195,30 @@ def _describe(status: int) -> str:
     return f"exit {os.waitstatus_to_exitcode(status)}"
 
 
+def worker_settings(settings: ApplianceSettings, index: int) -> ApplianceSettings:
+    """Worker `index`'s settings: a log file of its own (two processes cannot
+    rotate one file). Each worker runs its own self-talk, so that whichever
+    worker answers shows a recent one; each run is counted."""
+    if settings.log_path is None:
+        return settings
+    return replace(settings, log_path=f"{settings.log_path}.worker{index}")
+
+
 def run(settings: ApplianceSettings) -> int:
     """Serve with `settings.workers` processes (one: in this process) until
     SIGINT/SIGTERM; returns the exit status."""
     if settings.workers == 1:
         server.run(settings)
         return 0
-    return Supervisor(settings).run()
+    first = bind_listeners(settings.address, {
+        name: settings.ports.listener_port(name) for name in LISTENER_NAMES})
+    # Port 0 resolves at the first bind; every later set takes the same ports.
+    ports = {name: int(sock.getsockname()[1]) for name, sock in first.items()}
+
+    def serve_one(index: int, listeners: Listeners, view: WorkerView) -> int:
+        server.run(worker_settings(settings, index), preopened=listeners, fleet=view)
+        return 0
+
+    shared = SharedCounters(settings.workers, started=time.time())
+    return Supervisor(shared, first, lambda: bind_listeners(settings.address, ports),
+                      serve_one).run()

@@ -47,6 +47,7 @@ def _config(tmp: Path, workers: int | str, selftalk_interval: float = 0) -> Path
 class Appliance:
     process: subprocess.Popen[bytes]
     lines: queue.Queue[dict[str, object]] = field(default_factory=queue.Queue)
+    pending: list[dict[str, object]] = field(default_factory=list)
     ports: dict[str, int] = field(default_factory=dict)
 
     def read_stdout(self) -> None:
@@ -59,17 +60,21 @@ class Appliance:
                 continue
 
     def next_event(self, kind: str, event: str | None = None) -> dict[str, object]:
-        """The next JSON line holding `kind` (and, for worker events, that `event`)."""
+        """The first line not yet taken holding `kind` (and, for worker events, that
+        `event`); the parent and the workers share standard output, so lines of
+        other kinds may come first and are left for their own callers."""
         deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
+        while True:
+            for index, line in enumerate(self.pending):
+                value = line.get(kind)
+                if isinstance(value, dict) and (event is None or value.get("event") == event):
+                    del self.pending[index]
+                    return value
             try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+                self.pending.append(
+                    self.lines.get(timeout=max(0.0, deadline - time.monotonic())))
             except queue.Empty:
-                break
-            value = line.get(kind)
-            if isinstance(value, dict) and (event is None or value.get("event") == event):
-                return value
-        raise AssertionError(f"no {kind} {event} line within {TIMEOUT} s")
+                raise AssertionError(f"no {kind} {event} line within {TIMEOUT} s") from None
 
     def stats(self) -> dict[str, object]:
         url = f"http://127.0.0.1:{self.ports['http']}/stats"

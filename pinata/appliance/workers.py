@@ -6,10 +6,10 @@ listeners per worker with SO_REUSEPORT (the kernel spreads new connections
 over the sets), and forks. A worker is `server.run` on its own set. The parent
 serves nothing: it waits, and restarts a worker that dies, after a backoff
 that doubles while deaths come quickly, counting each restart in the shared
-header so every worker's page and /metrics show it. A dead worker's
-listeners are closed at once and a fresh set is bound for its successor, so
-new connections go to the living workers meanwhile instead of queueing
-behind a process that is not there.
+header so every worker's page and /metrics show it. Once a worker has
+started, only it holds its listeners, so they close when it dies and new
+connections go to the living workers meanwhile instead of queueing behind a
+process that is not there; a fresh set is bound for its successor.
 
 Admission limits (`Limits`, `Budgets`) are each worker's: the appliance's
 totals are N times the configured values (README, "Workers").
@@ -39,6 +39,8 @@ BACKOFF_MAX = 10.0
 STABLE_AFTER = 10.0
 # How often the parent looks for dead workers and due restarts.
 TEND_INTERVAL = 0.05
+# Tries to write one of the parent's lines to a full pipe before it is dropped.
+SAY_ATTEMPTS = 20
 # Exit status of a worker whose serve loop raised.
 WORKER_FAILED = 70
 
@@ -66,8 +68,20 @@ def bind_listeners(address: str, ports: dict[str, int]) -> Listeners:
 
 
 def _say(event: str, **fields: object) -> None:
-    print(json.dumps({"workers": {"event": event, **fields}}, separators=(",", ":")),
-          flush=True)
+    """One line in one write(2): the workers write to the same standard output, and
+    a pipe keeps a write of up to PIPE_BUF bytes whole."""
+    line = json.dumps({"workers": {"event": event, **fields}}, separators=(",", ":")) + "\n"
+    sys.stdout.flush()
+    # The workers' log writers make the shared descriptor non-blocking: wait a
+    # little for a full pipe, then drop the line rather than stop tending.
+    for _ in range(SAY_ATTEMPTS):
+        try:
+            os.write(sys.stdout.fileno(), line.encode())
+            return
+        except BlockingIOError:
+            time.sleep(TEND_INTERVAL)
+        except OSError:
+            return
 
 
 @dataclass
@@ -110,6 +124,11 @@ class Supervisor:
         pid = os.fork()
         if pid == 0:
             self._be_worker(worker.index)
+        # The worker holds its listeners alone: when it dies they close with it, and
+        # the kernel sends new connections to the living workers' sets at once.
+        for sock in worker.listeners.values():
+            sock.close()
+        worker.listeners = None
         worker.pid, worker.started, worker.restart_at = pid, time.monotonic(), None
         _say("started", worker=worker.index, pid=pid)
 
@@ -137,9 +156,6 @@ class Supervisor:
             if worker.pid != pid:
                 continue
             worker.pid = None
-            for sock in (worker.listeners or {}).values():
-                sock.close()
-            worker.listeners = None
             if self.stopping:
                 return
             lived = time.monotonic() - worker.started

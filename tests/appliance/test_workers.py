@@ -231,6 +231,8 @@ def test_any_worker_finds_a_connection_another_worker_served(
             record = json.loads(body)
             assert record["peer"]["port"] == source
             assert record["outcome"] == "secret released"
+    # The 30 connections (the lookups included) were spread over both workers.
+    time.sleep(3 * PUBLISH_INTERVAL)
     by_worker = appliance.stats()["workers"]["connections"]  # type: ignore[index]
     served = {k for k, n in by_worker.items() if n}
     assert served == {"0", "1"}, by_worker

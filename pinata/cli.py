@@ -12,7 +12,7 @@ from pathlib import Path
 
 import trio
 
-from pinata.appliance import ConfigError, load_config, run, toy_settings
+from pinata.appliance import ConfigError, load_config, run, toy_settings, workers
 from pinata.appliance.selftalk import RelayResult, relay
 from pinata.appliance.settings import ApplianceSettings, parse_trusted_proxies
 from pinata.secret import Secret
@@ -87,8 +87,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"pinata serve: refused: {exc}", file=sys.stderr)
         return 2
-    run(settings)
-    return 0
+    return workers.run(settings)
 
 
 def _selftalk(args: argparse.Namespace) -> int:

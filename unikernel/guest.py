@@ -23,6 +23,7 @@ import trio
 from pinata.appliance import serve
 from pinata.appliance import settings as appliance_settings
 from pinata.appliance.settings import ApplianceSettings, ConfigError
+from pinata.appliance.shared_counters import WorkerView
 from unikernel import manifest as mf
 
 
@@ -109,12 +110,16 @@ class _UnregisteredWakeupFd:
         return previous
 
 
-def run_appliance(settings: ApplianceSettings, sockets: Mapping[str, socket.socket]) -> int:
-    """Serve on the preopened sockets until stopped; takes the settings built before the fork."""
+def run_appliance(settings: ApplianceSettings, sockets: Mapping[str, socket.socket],
+                  fleet: WorkerView | None = None) -> int:
+    """Serve on the preopened sockets until stopped; takes the settings built before the
+    fork, and with workers this guest's view of the shared segment (mapped before the
+    fork: reaching it takes no system call)."""
     signal.set_wakeup_fd = _UnregisteredWakeupFd()
-    trio.run(_serve, settings, sockets)
+    trio.run(_serve, settings, sockets, fleet)
     return 0
 
 
-async def _serve(settings: ApplianceSettings, sockets: Mapping[str, socket.socket]) -> None:
-    await serve(settings, preopened=sockets)
+async def _serve(settings: ApplianceSettings, sockets: Mapping[str, socket.socket],
+                 fleet: WorkerView | None) -> None:
+    await serve(settings, preopened=sockets, fleet=fleet)

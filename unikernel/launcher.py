@@ -15,6 +15,7 @@ sandbox, probe, exit); human-readable reports go to standard error.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import ipaddress
 import json
@@ -25,6 +26,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 import types
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import abc as importlib_abc
@@ -37,6 +39,7 @@ from unikernel import notify, probe, sandbox, seccomp, tender
 
 if TYPE_CHECKING:
     from pinata.appliance.settings import ApplianceSettings
+    from pinata.appliance.shared_counters import WorkerView
 
 LISTEN_BACKLOG = 128
 
@@ -49,7 +52,11 @@ def say(event: str, **fields: object) -> None:
     os.write(1, line.encode())
 
 
-def open_listeners(m: mf.Manifest) -> dict[str, socket.socket]:
+def open_listeners(m: mf.Manifest,
+                   ports: Mapping[str, int] | None = None) -> dict[str, socket.socket]:
+    """The manifest's listeners, bound and listening; `ports` instead of the manifest's
+    (another worker's set on ports already resolved). With workers, SO_REUSEPORT lets
+    every worker's set bind the same ports."""
     sockets: dict[str, socket.socket] = {}
     try:
         for role, listener in m.listeners.items():
@@ -57,7 +64,9 @@ def open_listeners(m: mf.Manifest) -> dict[str, socket.socket]:
             s = socket.socket(family, socket.SOCK_STREAM)
             sockets[role] = s
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((listener.address, listener.port))
+            if m.workers > 1:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            s.bind((listener.address, listener.port if ports is None else ports[role]))
             s.listen(LISTEN_BACKLOG)
             # The unikernel may not change them later: fcntl is limited to the fd flags.
             s.setblocking(False)
@@ -215,6 +224,7 @@ def _guest(
     sockets: Mapping[str, socket.socket],
     settings: ApplianceSettings | None,
     attempts: Sequence[str],
+    fleet: WorkerView | None,
 ) -> int:
     # Ctrl-C reaches the whole process group: the tender handles it, so ignore it here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -232,7 +242,7 @@ def _guest(
     if settings is None:
         raise TypeError("the appliance entry needs its settings")
     say("settings", **guest.numbers_reached(settings))
-    return guest.run_appliance(settings, sockets)
+    return guest.run_appliance(settings, sockets, fleet)
 
 
 def _child(
@@ -241,10 +251,11 @@ def _child(
     sockets: Mapping[str, socket.socket],
     settings: ApplianceSettings | None,
     attempts: Sequence[str],
+    fleet: WorkerView | None,
 ) -> None:
     status = 1
     try:
-        status = _guest(m, plan, sockets, settings, attempts)
+        status = _guest(m, plan, sockets, settings, attempts, fleet)
     except BaseException as e:
         try:
             print(f"unikernel: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
@@ -374,6 +385,11 @@ def launch(
 ) -> int:
     """Run the manifest's unikernel to its end; returns the exit status to pass on.
 
+    With `workers` above 1, every worker is a guest of its own with its own tender
+    and listeners (SO_REUSEPORT, bound here before any sandbox), under one parent
+    that restarts a guest that ends (`pinata.appliance.workers.Supervisor`); the
+    settings are built once, so an ephemeral anchor is one anchor.
+
     Raises, before anything opens, ValueError (an unknown probe attempt),
     WeakerThanPromised, ManifestError (a boot file or setting refused) or
     PreloadError.
@@ -385,8 +401,6 @@ def launch(
     off = _layers_off(m, layers)
     boot = read_boot(m.boot)
     sockets = open_listeners(m)
-    empty_root: Path | None = None
-    read_end, write_end = os.pipe()
     try:
         settings: ApplianceSettings | None = None
         if m.entry == "appliance":
@@ -396,40 +410,74 @@ def launch(
             software = (*software_list(software_path), sandbox_entry(off))
             settings = guest.appliance_settings_for(m, boot, software, sockets)
         modules = preload(m.entry)
-        if "identity" not in off:
-            empty_root = Path(tempfile.mkdtemp(prefix="pinata-unikernel-root-"))
-            os.chmod(empty_root, 0o555)
-        ports = {role: int(s.getsockname()[1]) for role, s in sockets.items()}
-        back = sockets["connect_back"]
-        plan = _plan(m, ports, off, write_end, empty_root, back)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read_end)
-            _child(m, plan, sockets, settings, probe_attempts)
-        os.close(write_end)
-        write_end = -1
-        # The tender keeps the connect-back listener: it makes that port's accepts.
-        for s in sockets.values():
-            if s is not back:
-                s.close()
-        say("listening", pid=pid, ports=ports, modules=modules)
-        tending = tender.Tender(pid, -1, arch, _dialing(m, ports), {back.fileno(): back})
-        with _forwarding_signals(pid):
-            filtered = _tend(pid, read_end, tending)
-            status = _wait(pid)
-        code, detail = _describe_exit(status, filtered, arch)
-        say("exit", code=code, **detail)
-        return code
-    finally:
+    except BaseException:
         for s in sockets.values():
             s.close()
-        for fd in (read_end, write_end):
-            if fd >= 0:
-                os.close(fd)
-        if empty_root is not None:
-            shutil.rmtree(empty_root, ignore_errors=True)
+        raise
+    ports = {role: int(s.getsockname()[1]) for role, s in sockets.items()}
+    run = _Guest(m, settings, off, probe_attempts, arch, modules, ports)
+    if m.workers == 1:
+        return run(0, sockets, None)
+    from pinata.appliance.shared_counters import SharedCounters
+    from pinata.appliance.workers import Supervisor
+
+    shared = SharedCounters(m.workers, started=time.time())
+    return Supervisor(shared, sockets, lambda: open_listeners(m, ports), run).run()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Guest:
+    """One guest and its tender, on one set of listeners (which it closes)."""
+
+    m: mf.Manifest
+    settings: ApplianceSettings | None
+    off: Mapping[str, str]
+    probe_attempts: Sequence[str]
+    arch: seccomp.Arch
+    modules: int
+    ports: Mapping[str, int]
+
+    def __call__(self, index: int, sockets: Mapping[str, socket.socket],
+                 fleet: WorkerView | None) -> int:
+        m, ports = self.m, self.ports
+        empty_root: Path | None = None
+        read_end, write_end = os.pipe()
+        try:
+            if "identity" not in self.off:
+                empty_root = Path(tempfile.mkdtemp(prefix="pinata-unikernel-root-"))
+                os.chmod(empty_root, 0o555)
+            back = sockets["connect_back"]
+            plan = _plan(m, ports, self.off, write_end, empty_root, back)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read_end)
+                _child(m, plan, sockets, self.settings, self.probe_attempts, fleet)
+            os.close(write_end)
+            write_end = -1
+            # The tender keeps the connect-back listener: it makes that port's accepts.
+            for s in sockets.values():
+                if s is not back:
+                    s.close()
+            say("listening", pid=pid, ports=dict(ports), modules=self.modules,
+                **({"worker": index} if fleet is not None else {}))
+            tending = tender.Tender(pid, -1, self.arch, _dialing(m, ports),
+                                    {back.fileno(): back})
+            with _forwarding_signals(pid):
+                filtered = _tend(pid, read_end, tending)
+                status = _wait(pid)
+            code, detail = _describe_exit(status, filtered, self.arch)
+            say("exit", code=code, **detail)
+            return code
+        finally:
+            for s in sockets.values():
+                s.close()
+            for fd in (read_end, write_end):
+                if fd >= 0:
+                    os.close(fd)
+            if empty_root is not None:
+                shutil.rmtree(empty_root, ignore_errors=True)
 
 
 @contextlib.contextmanager

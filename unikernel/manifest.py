@@ -105,6 +105,9 @@ class Manifest:
     # The appliance's tables of numbers as written ([limits] less the sandbox's own
     # keys), for `pinata.appliance.settings.build_settings`.
     appliance: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    # Sandboxed guests serving the same ports (SO_REUSEPORT), each with its own tender;
+    # "auto" in the manifest: the cores available.
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ def parse(raw: bytes, *, base: Path) -> Manifest:
         raise ManifestError("<file>", f"not TOML: {e}") from None
     top = {"entry", "listeners", "connect_back", "selftalk", "limits", "boot"}
     allow_weaker = _allow_weaker(doc)
-    optional = {"allow_weaker", *settings.NUMBER_TABLES}
+    optional = {"allow_weaker", "workers", *settings.NUMBER_TABLES}
     _keys({k: v for k, v in doc.items() if k not in optional - top}, "", required=top)
     entry = _str(doc, "entry", "")
     if entry not in ENTRIES:
@@ -168,9 +171,13 @@ def parse(raw: bytes, *, base: Path) -> Manifest:
     limits, appliance = _limits(doc)
 
     boot = _boot(_table(doc, "boot", ""), base)
+    try:
+        workers = settings.parse_workers(doc.get("workers", 1))
+    except settings.ConfigError as e:
+        raise ManifestError(e.field, e.reason) from None
     return Manifest(
         entry, listeners, connect_back_port, selftalk_interval, limits, boot, allow_weaker,
-        appliance,
+        appliance, workers,
     )
 
 

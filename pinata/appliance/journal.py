@@ -140,13 +140,24 @@ class ConnectionRecord:
         return record
 
 
+class SharedRecords(Protocol):
+    """The other workers' records (`pinata.appliance.shared_counters.WorkerView`)."""
+
+    def keep_record(self, record: Mapping[str, object]) -> None: ...
+
+    def others_records(self) -> list[dict[str, object]]: ...
+
+
 class Journal:
     """Writes each finished record as one JSON line and keeps the latest few."""
 
     def __init__(self, write_line: Callable[[str], None], keep: int,
-                 observe: Callable[[ConnectionRecord], None] | None = None) -> None:
+                 observe: Callable[[ConnectionRecord], None] | None = None,
+                 fleet: SharedRecords | None = None) -> None:
         self._write_line = write_line
         self._observe = observe
+        # With workers: where the others' records are, for `find`.
+        self._fleet = fleet
         self.recent: deque[dict[str, object]] = deque(maxlen=keep)
         # Records written since start: record n (from 1) is the n-th log line
         # of its kind, which gives the page a stable number to link to.
@@ -157,6 +168,8 @@ class Journal:
         self._write_line(json.dumps(as_json, separators=(",", ":"), default=str))
         self.recent.append(as_json)
         self.written += 1
+        if self._fleet is not None:
+            self._fleet.keep_record(as_json)
         if self._observe is not None:
             self._observe(record)
         return as_json
@@ -173,8 +186,9 @@ class Journal:
     def find(
         self, address: str, port: int, listener: str | None = None
     ) -> dict[str, object] | None:
-        """The latest record of a connection from (address, port)."""
-        for record in reversed(self.recent):
+        """The latest record of a connection from (address, port), served by any worker."""
+        others = self._fleet.others_records() if self._fleet is not None else []
+        for record in (*reversed(self.recent), *others):
             peer = record["peer"]
             assert isinstance(peer, dict)
             if peer["address"] == address and peer["port"] == port and (

@@ -26,6 +26,7 @@ from pinata.appliance.outcome import Outcome
 from pinata.appliance.proxied import receive_proxy_header, trusts, watch_untrusted
 from pinata.appliance.selftalk import relay
 from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
+from pinata.appliance.shared_counters import SnapshotTooLarge, WorkerView
 from pinata.appliance.state import ApplianceState, Slot, build_state, utc_now
 from pinata.appliance.tls_stream import TLSFailed
 from pinata.appliance.web import serve_http
@@ -44,6 +45,9 @@ VALIDATING_LISTENERS = frozenset({"tls_server", "tls_client"})
 LISTEN_BACKLOG = 1024
 # How long a stopping appliance waits for its log writer to finish.
 LOG_CLOSE_TIMEOUT = 2.0
+# How often a worker copies its counters where the other workers read them:
+# another worker's page is at most this much behind this worker's counts.
+PUBLISH_INTERVAL = 0.1
 
 
 async def _http(state: ApplianceState, stream: trio.abc.Stream, record: ConnectionRecord) -> None:
@@ -269,6 +273,21 @@ async def _selftalk_loop(state: ApplianceState, write_line: Callable[[str], None
         await trio.sleep(state.settings.selftalk_interval)
 
 
+async def _publish_counters(state: ApplianceState, fleet: WorkerView) -> None:
+    while True:
+        _publish(state, fleet)
+        await trio.sleep(PUBLISH_INTERVAL)
+
+
+def _publish(state: ApplianceState, fleet: WorkerView) -> None:
+    try:
+        fleet.publish(state.counters.snapshot())
+    except SnapshotTooLarge:
+        # Bounded key sets make this unreachable; if not, the others see our last
+        # snapshot, never a torn one.
+        state.counters.limit_hit("counters_snapshot_too_large")
+
+
 async def _refusal_summaries(state: ApplianceState, write_line: Callable[[str], None]) -> None:
     """Every interval, one line per limit that refused anything, with its top networks."""
     since = state.now()
@@ -326,20 +345,30 @@ async def serve(
     *,
     preopened: Mapping[str, socket.socket] | None = None,
     write_line: Callable[[str], None] | None = None,
+    fleet: WorkerView | None = None,
     task_status: trio.TaskStatus[ApplianceState] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the appliance until cancelled. `task_status.started` gets the live state.
 
-    Lines go to `write_line` (default: `log_path`, rotated, or standard
-    output) through a bounded queue, so a sink that does not keep up costs
-    dropped lines, never a stalled loop.
+    As one of several workers (`fleet`), it starts from what its slot of the shared
+    counters holds (a previous life's counts) and keeps that slot current, so every
+    worker shows the whole appliance.
+
+    Lines go to `write_line` (default: `log_path`, rotated, or standard output)
+    through a bounded queue, so a sink that does not keep up costs dropped
+    lines, never a stalled loop.
     """
     writer, log_file = _log_writer(settings, write_line)
     write_line = writer.put
     listeners: dict[str, trio.SocketListener] = {}
+    state: ApplianceState | None = None
     try:
         state = build_state(settings, write_line, trio.current_time(), utc_now,
-                            log_lines_dropped=lambda: writer.dropped)
+                            log_lines_dropped=lambda: writer.dropped, fleet=fleet)
+        previous = fleet.previous() if fleet is not None else None
+        if previous is not None:
+            # Counters only grow, across restarts too; the dead life's live connections died.
+            state.counters.add(previous, active=False)
         # Everything built so far lives as long as we do: keep it out of the
         # collector's way, so a flood's garbage is collected without rescanning it.
         gc.freeze()
@@ -362,8 +391,12 @@ async def serve(
             if settings.selftalk_interval > 0:
                 nursery.start_soon(_selftalk_loop, state, write_line)
             nursery.start_soon(_refusal_summaries, state, write_line)
+            if fleet is not None:
+                nursery.start_soon(_publish_counters, state, fleet)
             task_status.started(state)
     finally:
+        if fleet is not None and state is not None:
+            _publish(state, fleet)
         for listener in listeners.values():
             listener.socket.close()
         if writer.close(LOG_CLOSE_TIMEOUT) and log_file is not None:
@@ -371,22 +404,29 @@ async def serve(
 
 
 async def _serve_until_signalled(settings: ApplianceSettings,
-                                 preopened: Mapping[str, socket.socket] | None) -> None:
+                                 preopened: Mapping[str, socket.socket] | None,
+                                 fleet: WorkerView | None) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            await nursery.start(_serve_task, settings, preopened)
+            await nursery.start(_serve_task, settings, preopened, fleet)
             async for _ in signals:
                 nursery.cancel_scope.cancel()
                 break
 
 
 async def _serve_task(settings: ApplianceSettings, preopened: Mapping[str, socket.socket] | None,
+                      fleet: WorkerView | None,
                       task_status: trio.TaskStatus[ApplianceState] = trio.TASK_STATUS_IGNORED,
                       ) -> None:
-    await serve(settings, preopened=preopened, task_status=task_status)
+    await serve(settings, preopened=preopened, fleet=fleet, task_status=task_status)
 
 
 def run(settings: ApplianceSettings, *,
-        preopened: Mapping[str, socket.socket] | None = None) -> None:
-    """Serve until SIGINT or SIGTERM, then stop cleanly (blocking)."""
-    trio.run(_serve_until_signalled, settings, preopened)
+        preopened: Mapping[str, socket.socket] | None = None,
+        fleet: WorkerView | None = None) -> None:
+    """Serve until SIGINT or SIGTERM, then stop cleanly (blocking).
+
+    `settings.workers` above 1 is `pinata.appliance.workers.run`'s to honour: this
+    serves in this process, as one worker of `fleet` when given.
+    """
+    trio.run(_serve_until_signalled, settings, preopened, fleet)

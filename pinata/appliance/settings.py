@@ -13,6 +13,7 @@ names the field.
 from __future__ import annotations
 
 import ipaddress
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -193,6 +194,9 @@ class ApplianceSettings:
     # Networks whose connections start with a PROXY protocol header naming the
     # real client (`pinata.appliance.proxied`); empty: nobody's header is believed.
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # Processes serving the same listeners (SO_REUSEPORT), `pinata.appliance.workers`;
+    # `Limits` and `Budgets` apply to each worker, so the appliance's totals are N times theirs.
+    workers: int = 1
 
     @property
     def anchor_pem(self) -> str:
@@ -397,6 +401,24 @@ class _Credentials:
 
 
 MAX_TRUSTED_PROXIES = 64
+# More processes than this would be a typo, not a machine.
+MAX_WORKERS = 256
+AUTO = "auto"
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's count)."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def parse_workers(value: object, field_name: str = "workers") -> int:
+    """A count of worker processes: an integer from 1 to MAX_WORKERS, or "auto"
+    (the cores available); refused with the field's name."""
+    if value == AUTO:
+        return min(available_cores(), MAX_WORKERS)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WORKERS:
+        raise ConfigError(field_name, f'must be "auto" or an integer from 1 to {MAX_WORKERS}')
+    return value
 
 
 def parse_trusted_proxies(
@@ -497,6 +519,7 @@ def build_settings(
         log_path=files.path("log.path", log_path) if log_path else None,
         selftalk_interval=float(interval),
         trusted_proxies=parse_trusted_proxies(doc.get("trusted_proxies", [])),
+        workers=parse_workers(doc.get("workers", 1)),
         credential_files=credential_files,
         **numbers,  # type: ignore[arg-type]
     )

@@ -17,6 +17,7 @@ from pinata.appliance.journal import ConnectionRecord, Journal, RefusalTally
 from pinata.appliance.limits import ByteBudget, ConnectBackGate, ConnectionCaps, WorkBudget
 from pinata.appliance.page.history import History
 from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
+from pinata.appliance.shared_counters import WorkerView
 from pinata.appliance.stats import Counters
 from pinata.tls.config import ClientConfig, ServerConfig
 from pinata.x509 import Purpose, TrustAnchor, authenticator
@@ -92,6 +93,7 @@ def build_state(
     clock: float,
     now: Callable[[], datetime] = utc_now,
     log_lines_dropped: Callable[[], int] | None = None,
+    fleet: WorkerView | None = None,
 ) -> ApplianceState:
     settings.limits.check()
     settings.budgets.check()
@@ -119,9 +121,10 @@ def build_state(
         server_config=server_config,
         https_config=https_config,
         client_config=client_config,
-        counters=(Counters(started=now()) if log_lines_dropped is None
-                  else Counters(started=now(), log_lines_dropped=log_lines_dropped)),
-        journal=Journal(write_line, keep=limits.recent_records, observe=history.observe),
+        counters=(Counters(started=now(), fleet=fleet) if log_lines_dropped is None
+                  else Counters(started=now(), log_lines_dropped=log_lines_dropped, fleet=fleet)),
+        journal=Journal(write_line, keep=limits.recent_records, observe=history.observe,
+                        fleet=fleet),
         caps=ConnectionCaps(limits.max_connections, limits.max_connections_per_address,
                             per_network=budgets.max_connections_per_network,
                             listeners=LISTENER_NAMES, reserved=budgets.reserved_per_listener,

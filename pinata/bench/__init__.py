@@ -47,6 +47,9 @@ def parser() -> argparse.ArgumentParser:
     hs.add_argument("--clients", type=int, default=2, help="client processes (default 2)")
     hs.add_argument("--profile", action="store_true",
                     help="also profile our server (cProfile) and list the top functions")
+    hs.add_argument("--workers", metavar="N,M,...",
+                    help="instead: the appliance (pinata serve) with each worker count, "
+                         "e.g. 1,2 (client processes default 4)")
     tp = common("throughput", "bulk data over one connection", 5)
     tp.add_argument("--mib", type=int, default=256, help="MiB per connection (default 256)")
     mem = common("memory", "resident memory at rest and with stalled handshakes", 1)

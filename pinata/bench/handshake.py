@@ -354,6 +354,10 @@ def render(result: dict[str, object]) -> str:
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
+    if getattr(args, "workers", None):
+        from pinata.bench import workers  # the appliance's workers, not the engines
+
+        return workers.main(args, argv)
     n = 4 if args.smoke else args.n
     rounds = 1 if args.smoke else args.rounds
     client_count = 1 if args.smoke else args.clients

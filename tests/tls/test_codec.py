@@ -2,28 +2,56 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pinata.tls import extensions, messages
-from pinata.tls.codec import Reader, Vector, Writer
+from pinata.tls.codec import Kind, Reader, Vector, Writer
 from pinata.tls.errors import Cause, ProtocolError
 
-# Every schema the codecs declare, read off the modules rather than listed by hand.
+# Every struct the codecs declare with `wire`, read off the modules rather
+# than listed by hand, and every vector bound among their fields.
+STRUCTS = sorted(
+    {
+        value
+        for module in (messages, extensions)
+        for value in vars(module).values()
+        if isinstance(value, type) and isinstance(getattr(value, "wire", None), Kind)
+    },
+    key=lambda cls: cls.__qualname__,
+)
 SCHEMAS = sorted(
-    (
+    [
+        (f"{cls.__qualname__}.{name}", kind.vector)
+        for cls in STRUCTS
+        for name, kind in cls.schema
+        if kind.vector is not None
+    ]
+    + [
         (f"{module.__name__}.{name}", value)
         for module in (messages, extensions)
         for name, value in vars(module).items()
         if isinstance(value, Vector)
-    ),
+    ],
     key=lambda item: item[0],
 )
 
 
 def test_the_codecs_declare_their_schemas() -> None:
+    # 10 messages, the extension, 14 typed extension bodies and 3 nested structs.
+    assert len(STRUCTS) >= 27
     assert len(SCHEMAS) >= 20
+
+
+@pytest.mark.parametrize("cls", STRUCTS, ids=[c.__qualname__ for c in STRUCTS])
+def test_every_field_is_declared_once_in_wire_order(cls: type) -> None:
+    # The schema is the dataclass's fields, in declaration order, one kind each:
+    # there is no second list for parse or serialize to drift from.
+    assert [name for name, _ in cls.schema] == [f.name for f in dataclasses.fields(cls)]
+    assert all(isinstance(kind, Kind) for _, kind in cls.schema)
 
 
 @pytest.mark.parametrize(("name", "schema"), SCHEMAS, ids=[n for n, _ in SCHEMAS])

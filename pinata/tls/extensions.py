@@ -370,20 +370,15 @@ class _ServerNameEntry:
     name: Annotated[bytes, Vector(2, 1)]
 
 
-@wire
-@dataclass(frozen=True)
-class _ServerNameList(_Body):
-    extension_type: ClassVar[ExtensionType] = ExtensionType.server_name
-    server_name_list: Annotated[  # ServerName server_name_list<1..2^16-1>
-        tuple[_ServerNameEntry, ...], list_of(Vector(2, 1), struct_kind(_ServerNameEntry))
-    ]
+# ServerName server_name_list<1..2^16-1>
+_SERVER_NAME_LIST = list_of(Vector(2, 1), struct_kind(_ServerNameEntry))
 
 
 @dataclass(frozen=True)
 class ServerName(_Body):
     """A client's host_name, or None: the server's empty acknowledgement
     (RFC 6066 §3, "extension_data field ... SHALL be empty") or a list that
-    names no host. The wire struct is `_ServerNameList`; this is its meaning."""
+    names no host. The wire struct is a `_SERVER_NAME_LIST`; this is its meaning."""
 
     extension_type: ClassVar[ExtensionType] = ExtensionType.server_name
     host_name: str | None
@@ -393,8 +388,11 @@ class ServerName(_Body):
         """The host name in the body, if any; refuses a second one and non-ASCII."""
         if not data:
             return cls(None)
+        r = Reader(data)
+        entries: tuple[_ServerNameEntry, ...] = _SERVER_NAME_LIST.read(r)
+        r.expect_end("server_name")
         host_name: str | None = None
-        for entry in _ServerNameList.parse(data).server_name_list:
+        for entry in entries:
             if entry.name_type != _HOST_NAME:
                 continue
             # "The ServerNameList MUST NOT contain more than one name of the
@@ -413,8 +411,9 @@ class ServerName(_Body):
         """The body naming `host_name`, or empty for None."""
         if self.host_name is None:
             return b""
-        entry = _ServerNameEntry(_HOST_NAME, self.host_name.encode("ascii"))
-        return _ServerNameList((entry,)).encode()
+        w = Writer()
+        _SERVER_NAME_LIST.write(w, (_ServerNameEntry(_HOST_NAME, self.host_name.encode("ascii")),))
+        return w.getvalue()
 
 
 # --- certificate_authorities (§4.2.4) ---------------------------------------

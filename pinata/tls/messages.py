@@ -1,4 +1,5 @@
-"""Handshake message bodies (RFC 8446 §4), one frozen dataclass each.
+"""Handshake message bodies (RFC 8446 §4), one frozen dataclass each, whose
+fields (each with its wire kind, in the RFC struct's order) are its schema.
 
 `parse` reads a body from a `Reader` (the handshake header is the framer's
 business) and `serialize` writes one; `encode` gives the whole message,

@@ -31,6 +31,15 @@ from pinata.tls.errors import (
     ProtocolError,
     alert_name,
 )
+from pinata.tls.established import (
+    MAX_EMPTY_RECORDS_IN_A_ROW,
+    MAX_KEY_UPDATES_IN_A_ROW,
+    MAX_WARNING_ALERTS_IN_A_ROW,
+    QUIET,
+    ClientEstablished,
+    Established,
+    ServerEstablished,
+)
 from pinata.tls.events import (
     ApplicationData,
     ConnectionFailed,
@@ -53,11 +62,7 @@ from pinata.tls.handshake.common import (
     SetWriteKeys,
     SkipEarlyData,
 )
-from pinata.tls.handshake.server import (
-    ServerEstablished,
-    ServerExpectClientHello,
-    ServerState,
-)
+from pinata.tls.handshake.server import ServerExpectClientHello, ServerState
 from pinata.tls.messages import KeyUpdate, NewSessionTicket, parse_handshake_message
 from pinata.tls.record import (
     Record,
@@ -107,13 +112,8 @@ MAX_BY_GRAMMAR: dict[int, int] = {
     HandshakeType.end_of_early_data: 0,
 }
 MAX_HANDSHAKE_TOTAL = 256 * 1024
-# A peer that sends nothing useful still costs us work: these many KeyUpdates,
-# warning alerts or empty records in a row, with no application data between
-# them, and the connection ends with `unexpected_message` (OpenSSL draws the
-# same lines: 32 KeyUpdates, 5 warning alerts, 32 empty records).
-MAX_KEY_UPDATES_IN_A_ROW = 32
-MAX_WARNING_ALERTS_IN_A_ROW = 5
-MAX_EMPTY_RECORDS_IN_A_ROW = 32
+# The limits on KeyUpdates, warning alerts and empty records in a row are the
+# Established state's (`pinata.tls.established`); re-exported here.
 # We never issue tickets, so any early data is from a PSK we do not know; we
 # skip at most this much of it (RFC 8446 §4.2.10) before calling it an attack.
 MAX_EARLY_DATA_SKIPPED = 64 * 1024
@@ -138,11 +138,13 @@ def _check_message_length(msg_type: int, length: int) -> None:
 class _Connection:
     """What both roles share: the record layer and post-handshake messages.
 
-    The connection is four pieces of state, none a flag: the handshake state
-    (`pinata.tls.handshake`, ending in an Established state), the read and
-    the write key stage (`pinata.tls.stages`), and the reassembly buffer of
-    a handshake message in flight. Closed means the read stage is closed;
-    a failure closes both.
+    The connection is four pieces of state, none a flag or counter: the
+    handshake state (`pinata.tls.handshake`, ending in `Established`, which
+    owns the application traffic secrets for KeyUpdate and the counts of
+    what a peer sends in a row without use), the read and the write key
+    stage (`pinata.tls.stages`), and the reassembly buffer of a handshake
+    message in flight. Closed means the read stage is closed; a failure
+    closes both and drops the secrets.
     """
 
     _is_client: bool
@@ -159,11 +161,6 @@ class _Connection:
         # written, in order; each joined once per drain.
         self._pending_handshake = bytearray()
         self._out: list[bytes] = []
-        # Things a peer can send without limit yet without use, counted until
-        # application data arrives (see MAX_*_IN_A_ROW).
-        self._key_updates_in_a_row = 0
-        self._warning_alerts_in_a_row = 0
-        self._empty_records_in_a_row = 0
         self.trace = Trace()
 
     # ---- public API ------------------------------------------------------
@@ -176,7 +173,7 @@ class _Connection:
     @property
     def handshake_complete(self) -> bool:
         """Both Finished messages verified (the handshake state is Established)."""
-        return isinstance(self._state, _ESTABLISHED)
+        return isinstance(self._state, Established)
 
     @property
     def state_name(self) -> str:
@@ -231,6 +228,9 @@ class _Connection:
         self._flush_handshake()
         self._send_alert(AlertDescription.close_notify)
         self._write = WriteClosed()
+        state = self._state
+        if isinstance(state, Established):
+            self._state = state.after_write_closed()
         self.trace.add("alert_out", "close_notify")
 
     def update_keys(self, request_peer_update: bool = False) -> None:
@@ -288,18 +288,23 @@ class _Connection:
             self._out.append(encode_plaintext_records(_ALERT, body))
 
     def _send_key_update(self, request: KeyUpdateRequest) -> None:
-        write = self._write
-        assert isinstance(write, WriteTraffic)
+        write, state = self._write, self._state
+        assert isinstance(write, WriteTraffic) and isinstance(state, Established)
         self._out.append(self._seal_many(write, _HANDSHAKE, KeyUpdate(request).encode()))
-        self._write = write.after_key_update()
+        self._state, protector = state.after_own_key_update()
+        self._write = WriteTraffic(protector)
         self.trace.add("out", "KeyUpdate", request_update=int(request))
 
     # ---- endings ---------------------------------------------------------
 
     def _end(self) -> None:
-        """Accept nothing and send nothing more; the keys go with the stages."""
+        """Accept nothing and send nothing more; the keys go with the stages,
+        the secrets with the Established state."""
         self._read = ReadClosed()
         self._write = WriteClosed()
+        state = self._state
+        if isinstance(state, Established):
+            self._state = state.after_failure()
 
     def _fail(self, error: ProtocolError, events: list[Event]) -> None:
         with contextlib.suppress(LocalProtocolError):
@@ -310,8 +315,10 @@ class _Connection:
         events.append(ConnectionFailed(LocalFailure(error.cause, error.detail[:200])))
 
     def _on_end_of_stream(self, events: list[Event]) -> None:
-        if self.handshake_complete:
+        state = self._state
+        if isinstance(state, Established):
             self._read = ReadClosed()
+            self._state = state.after_read_closed()
             self.trace.add("note", "eof_without_close_notify")
             events.append(PeerClosed(clean=False))
         else:
@@ -354,11 +361,7 @@ class _Connection:
             or bytes(content) != b"\x01"
         ):
             raise ProtocolError(Cause.change_cipher_spec_not_allowed)
-        seen = (
-            ReadPlaintext(ccs_seen=True)
-            if isinstance(resume, ReadPlaintext)
-            else ReadHandshake(resume.unprotector, resume.opened, ccs_seen=True)
-        )
+        seen = resume._replace(ccs_seen=True)
         self._read = (
             ReadSkippingEarlyData(seen, read.budget)
             if isinstance(read, ReadSkippingEarlyData)
@@ -399,7 +402,10 @@ class _Connection:
         return content_type, content
 
     def _on_application_data(self, content: bytes | memoryview, events: list[Event]) -> None:
-        if not isinstance(self._read, ReadTraffic):
+        state = self._state
+        # Application traffic keys are read only once Established (both
+        # roles install them with the last handshake message).
+        if not isinstance(self._read, ReadTraffic) or not isinstance(state, Established):
             raise ProtocolError(Cause.application_data_before_handshake)
         if self._handshake_buffer:
             # §5.1: a handshake message's fragments may not be interleaved
@@ -407,13 +413,10 @@ class _Connection:
             raise ProtocolError(Cause.data_inside_handshake_message)
         if not content:
             # §5.4 allows zero-length application data, but not without end.
-            self._empty_records_in_a_row += 1
-            if self._empty_records_in_a_row > MAX_EMPTY_RECORDS_IN_A_ROW:
-                raise ProtocolError(Cause.too_many_empty_records)
+            self._state = state.after_empty_record()
             return
-        self._key_updates_in_a_row = 0
-        self._warning_alerts_in_a_row = 0
-        self._empty_records_in_a_row = 0
+        if state.idle is not QUIET:
+            self._state = state.after_application_data()
         events.append(ApplicationData(bytes(content)))
 
     # ---- reading: alerts -------------------------------------------------
@@ -431,14 +434,17 @@ class _Connection:
             raise ProtocolError(Cause.malformed_alert, f"{len(content)} bytes")
         description = content[1]
         self.trace.add("alert_in", alert_name(description))
+        state = self._state
         if description == AlertDescription.user_canceled:
             # §6.1: a close_notify should follow; nothing ends yet.
-            self._warning_alerts_in_a_row += 1
-            if self._warning_alerts_in_a_row > MAX_WARNING_ALERTS_IN_A_ROW:
-                raise ProtocolError(Cause.too_many_warning_alerts)
+            if isinstance(state, Established):
+                self._state = state.after_warning_alert()
+            else:
+                self._read = _after_handshake_warning(self._read)
             return
-        if description == AlertDescription.close_notify and self.handshake_complete:
+        if description == AlertDescription.close_notify and isinstance(state, Established):
             self._read = ReadClosed()
+            self._state = state.after_read_closed()
             events.append(PeerClosed(clean=True))
             return
         # §6.2: every other alert is an error; the connection is over.
@@ -457,7 +463,7 @@ class _Connection:
             raise ProtocolError(Cause.empty_handshake_record)  # §5.1
         self._handshake_total += len(content)
         if self._handshake_total > MAX_HANDSHAKE_TOTAL and not isinstance(
-            self._state, _ESTABLISHED
+            self._state, Established
         ):
             raise ProtocolError(Cause.handshake_over_cap)
         buffer = self._handshake_buffer
@@ -477,15 +483,15 @@ class _Connection:
 
     def _on_handshake_message(self, msg_type: int, raw: bytes, events: list[Event]) -> bool:
         message = parse_handshake_message(msg_type, memoryview(raw)[4:])
-        if isinstance(self._state, _ESTABLISHED):
-            return self._on_post_handshake(message, events)
-        if not isinstance(message, self._state.expects):
+        state = self._state
+        if isinstance(state, Established):
+            return self._on_post_handshake(state, message)
+        if not isinstance(message, state.expects):
             raise ProtocolError(
                 Cause.unexpected_handshake_message,
                 f"{type(message).__name__} in state {self.state_name}",
             )
-        state, outputs = self._state.handle(self._ctx, message, raw)
-        self._state = state
+        self._state, outputs = state.handle(self._ctx, message, raw)
         return self._apply(outputs, events)
 
     def _apply(self, outputs: list[Output], events: list[Event]) -> bool:
@@ -499,7 +505,7 @@ class _Connection:
                 self._flush_handshake()
                 self._write = _write_stage(output)
             elif isinstance(output, SetReadKeys):
-                self._read = _read_stage(output, not output.application and ccs_seen(self._read))
+                self._read = _read_stage(output, self._read)
                 read_keys_changed = True
             elif isinstance(output, SendChangeCipherSpec):
                 self._flush_handshake()
@@ -514,14 +520,12 @@ class _Connection:
         self.trace.add("state", self.state_name)
         return read_keys_changed
 
-    def _on_post_handshake(self, message: object, events: list[Event]) -> bool:
+    def _on_post_handshake(
+        self, state: ServerEstablished | ClientEstablished, message: object
+    ) -> bool:
         if isinstance(message, KeyUpdate):
-            self._key_updates_in_a_row += 1
-            if self._key_updates_in_a_row > MAX_KEY_UPDATES_IN_A_ROW:
-                raise ProtocolError(Cause.too_many_key_updates)
-            read = self._read
-            assert isinstance(read, ReadTraffic)
-            self._read = read.after_key_update()
+            self._state, unprotector = state.after_peer_key_update()
+            self._read = ReadTraffic(unprotector)
             self.trace.add("in", "KeyUpdate", request_update=message.request_update)
             if message.request_update == KeyUpdateRequest.update_requested and isinstance(
                 self._write, WriteTraffic
@@ -558,27 +562,43 @@ def _open_in(
         raise ProtocolError(Cause.unprotected_record_after_keys, f"type {content_type}")
     inner_type, content = read.unprotector.open(record)
     if isinstance(read, ReadHandshake) and not read.opened:
-        return ReadHandshake(read.unprotector, True, read.ccs_seen), inner_type, content
+        return read._replace(opened=True), inner_type, content
     return read, inner_type, content
 
 
 def _write_stage(keys: SetWriteKeys) -> WriteHandshake | WriteTraffic:
+    # No secret is kept: the Established state holds the application one.
     protector = RecordProtector(keys.params, keys.secret)
-    if keys.application:
-        return WriteTraffic(protector, keys.params, keys.secret)
-    return WriteHandshake(protector)  # the handshake secret is not kept
+    return WriteTraffic(protector) if keys.application else WriteHandshake(protector)
 
 
-def _read_stage(keys: SetReadKeys, ccs_already: bool) -> ReadHandshake | ReadTraffic:
+def _read_stage(keys: SetReadKeys, previous: ReadStage) -> ReadHandshake | ReadTraffic:
     unprotector = RecordUnprotector(keys.params, keys.secret)
     if keys.application:
-        return ReadTraffic(unprotector, keys.params, keys.secret)
-    return ReadHandshake(unprotector, ccs_seen=ccs_already)
+        return ReadTraffic(unprotector)
+    if isinstance(previous, ReadSkippingEarlyData):
+        previous = previous.resume
+    warnings = previous.warnings if isinstance(previous, ReadPlaintext | ReadHandshake) else 0
+    return ReadHandshake(unprotector, ccs_seen=ccs_seen(previous), warnings=warnings)
+
+
+def _after_handshake_warning(read: ReadStage) -> ReadStage:
+    """A user_canceled warning during the handshake, counted in the read
+    stage; `too_many_warning_alerts` past the Established state's limit."""
+    if isinstance(read, ReadSkippingEarlyData):
+        return read._replace(resume=_counted_warning(read.resume))
+    assert isinstance(read, ReadPlaintext | ReadHandshake)  # not yet Established
+    return _counted_warning(read)
+
+
+def _counted_warning(read: ReadPlaintext | ReadHandshake) -> ReadPlaintext | ReadHandshake:
+    if read.warnings >= MAX_WARNING_ALERTS_IN_A_ROW:
+        raise ProtocolError(Cause.too_many_warning_alerts)
+    return read._replace(warnings=read.warnings + 1)
 
 
 # A record that does not open while early data is being skipped (§4.2.10).
 _SKIPPABLE = frozenset({Cause.record_undecryptable, Cause.protected_record_before_keys})
-_ESTABLISHED = (ServerEstablished, client_states.ClientEstablished)
 
 
 class ServerConnection(_Connection):
@@ -607,4 +627,10 @@ class ClientConnection(_Connection):
         self._flush_handshake()
 
 
-__all__ = ["ClientConnection", "ServerConnection"]
+__all__ = [
+    "MAX_EMPTY_RECORDS_IN_A_ROW",
+    "MAX_KEY_UPDATES_IN_A_ROW",
+    "MAX_WARNING_ALERTS_IN_A_ROW",
+    "ClientConnection",
+    "ServerConnection",
+]

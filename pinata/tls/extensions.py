@@ -12,13 +12,25 @@ the caller picks it: `find_typed(exts, KeyShareClientHello)`.
 from __future__ import annotations
 
 import enum
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import ClassVar, Protocol, Self, TypeVar
+from typing import Annotated, ClassVar, Protocol, Self, TypeVar, cast
 
-from pinata.tls.codec import Reader, Vector, Writer
+from pinata.tls.codec import (
+    U8,
+    U16,
+    Kind,
+    Reader,
+    Vector,
+    Writer,
+    list_of,
+    opaque,
+    struct_kind,
+    uint8s,
+    uint16s,
+    wire,
+)
 from pinata.tls.constants import ExtensionType
 from pinata.tls.errors import Cause, ProtocolError, decode_error
 
@@ -100,43 +112,73 @@ def refuse_misplaced(extensions: Iterable[Extension], carrier: Carrier) -> None:
 EXTENSIONS = Vector(2)  # Extension extensions<0..2^16-1>
 PRESENT_EXTENSIONS = Vector(2, 1)
 TICKET_EXTENSIONS = Vector(2, 0, 0xFFFE)  # NewSessionTicket: <0..2^16-2>
-_EXTENSION_DATA = Vector(2)  # opaque extension_data<0..2^16-1>
 
 
+@wire
 @dataclass(frozen=True)
 class Extension:
-    """One extension as it arrived: a type and its still-encoded body."""
+    """One extension as it arrived: a type and its still-encoded body (§4.2)."""
 
-    extension_type: int
-    extension_data: bytes
+    extension_type: Annotated[int, U16]  # ExtensionType extension_type
+    extension_data: Annotated[bytes, Vector(2)]  # opaque extension_data<0..2^16-1>
 
 
 def parse_extensions(r: Reader, schema: Vector) -> tuple[Extension, ...]:
     """The extension block at `r`, bounded by `schema` (`EXTENSIONS`,
     `PRESENT_EXTENSIONS` or `TICKET_EXTENSIONS`, as the message says)."""
     block = schema.reader(r)
+    read = _EXTENSION.read
     exts: list[Extension] = []
     seen: set[int] = set()
-    while not block.at_end():
-        extension_type = block.u16()
-        extension_data = _EXTENSION_DATA.read(block)
+    while block._pos < block._end:
+        ext = read(block)
         # §4.2: "There MUST NOT be more than one extension of the same type
         # in a given extension block."
-        if extension_type in seen:
-            raise ProtocolError(Cause.duplicate_extension, f"extension {extension_type}")
-        seen.add(extension_type)
-        exts.append(Extension(extension_type, extension_data))
+        if ext.extension_type in seen:
+            raise ProtocolError(Cause.duplicate_extension, f"extension {ext.extension_type}")
+        seen.add(ext.extension_type)
+        exts.append(ext)
     return tuple(exts)
 
 
 def write_extensions(w: Writer, exts: Iterable[Extension], schema: Vector) -> None:
     """The extension block, bounded by the same `schema` its parser uses."""
-    parts = []
+    write = _EXTENSION.write
+    start = schema.open(w)
     for ext in exts:
-        _EXTENSION_DATA.check(len(ext.extension_data))
-        parts.append(struct.pack(">HH", ext.extension_type, len(ext.extension_data)))
-        parts.append(ext.extension_data)
-    schema.write(w, b"".join(parts))
+        write(w, ext)
+    schema.close(w, start)
+
+
+def extension_block(schema: Vector) -> Kind:
+    """The field kind of an extension block bounded by `schema`."""
+
+    def read(r: Reader) -> tuple[Extension, ...]:
+        return parse_extensions(r, schema)
+
+    def write(w: Writer, exts: tuple[Extension, ...]) -> None:
+        write_extensions(w, exts, schema)
+
+    return Kind(read, write)
+
+
+def _read_hello_extensions(r: Reader) -> tuple[Extension, ...]:
+    # A hello from TLS 1.2 or earlier may stop after the compression methods
+    # (RFC 5246 §7.4.1.2). Such a hello parses with no extensions, so the state
+    # machine can answer it with protocol_version (§4.1.2, §4.2.1) rather
+    # than decode_error. A block that is present must not be empty.
+    if r._pos >= r._end:
+        return ()
+    return parse_extensions(r, PRESENT_EXTENSIONS)
+
+
+def _write_hello_extensions(w: Writer, exts: tuple[Extension, ...]) -> None:
+    if exts:
+        write_extensions(w, exts, PRESENT_EXTENSIONS)
+
+
+_EXTENSION = struct_kind(Extension)
+HELLO_EXTENSIONS = Kind(_read_hello_extensions, _write_hello_extensions)
 
 
 def find_extension(exts: Iterable[Extension], ext_type: int) -> bytes | None:
@@ -177,264 +219,188 @@ def find_typed(exts: Iterable[Extension], kind: type[_T]) -> _T | None:
 
 
 class _Body:
-    """What every typed extension shares: wrapping its body as an `Extension`."""
+    """What every typed extension shares: its body is exactly its struct
+    (declared once with `wire`), and it wraps itself as an `Extension`."""
 
     extension_type: ClassVar[ExtensionType]
+    wire: ClassVar[Kind]
 
-    def encode(self) -> bytes:  # pragma: no cover - every subclass overrides
-        raise NotImplementedError
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        """The body `data` as this extension; `decode_error` unless it is
+        exactly one struct of this kind."""
+        r = Reader(data)
+        value = cls.wire.read(r)
+        r.expect_end(cls.__name__)
+        return cast(Self, value)
+
+    def encode(self) -> bytes:
+        """The extension_data; `ValueError` for a value we would refuse."""
+        w = Writer()
+        self.wire.write(w, self)
+        return w.getvalue()
 
     def to_extension(self) -> Extension:
         return Extension(int(self.extension_type), self.encode())
 
 
-def _parse_whole(schema: Vector, data: bytes, what: str) -> tuple[int, ...]:
-    r = Reader(data)
-    values = schema.read_u16s(r)
-    r.expect_end(what)
-    return values
-
-
-def _encode(schema: Vector, values: tuple[int, ...]) -> bytes:
-    w = Writer()
-    schema.write_u16s(w, values)
-    return w.getvalue()
-
-
 # --- supported_versions (§4.2.1) ------------------------------------------
 
 
+@wire
 @dataclass(frozen=True)
 class SupportedVersionsClientHello(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.supported_versions
-    versions: tuple[int, ...]
-
-    _SCHEMA: ClassVar[Vector] = Vector(1, 2, 254, item=2)  # ProtocolVersion versions<2..254>
-
-    @classmethod
-    def parse(cls, data: bytes) -> Self:
-        return cls(_parse_whole(cls._SCHEMA, data, "supported_versions"))
-
-    def encode(self) -> bytes:
-        return _encode(self._SCHEMA, self.versions)
+    versions: Annotated[tuple[int, ...], uint16s(Vector(1, 2, 254, item=2))]  # <2..254>
 
 
+@wire
 @dataclass(frozen=True)
 class SupportedVersionsServerHello(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.supported_versions
-    selected_version: int
-
-    @classmethod
-    def parse(cls, data: bytes) -> Self:
-        r = Reader(data)
-        selected_version = r.u16()
-        r.expect_end("supported_versions")
-        return cls(selected_version)
-
-    def encode(self) -> bytes:
-        return self.selected_version.to_bytes(2, "big")
+    selected_version: Annotated[int, U16]
 
 
 # --- supported_groups (§4.2.7), signature_algorithms(_cert) (§4.2.3) -------
 
 # SignatureScheme supported_signature_algorithms<2..2^16-2>
-_SCHEMES = Vector(2, 2, 0xFFFE, item=2)
+_SCHEMES = uint16s(Vector(2, 2, 0xFFFE, item=2))
 
 
+@wire
 @dataclass(frozen=True)
 class SupportedGroups(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.supported_groups
-    groups: tuple[int, ...]
-
     # NamedGroup named_group_list<2..2^16-1>
-    _SCHEMA: ClassVar[Vector] = Vector(2, 2, 0xFFFF, item=2)
-
-    @classmethod
-    def parse(cls, data: bytes) -> Self:
-        return cls(_parse_whole(cls._SCHEMA, data, "supported_groups"))
-
-    def encode(self) -> bytes:
-        return _encode(self._SCHEMA, self.groups)
+    groups: Annotated[tuple[int, ...], uint16s(Vector(2, 2, 0xFFFF, item=2))]
 
 
+@wire
 @dataclass(frozen=True)
 class SignatureAlgorithms(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.signature_algorithms
-    schemes: tuple[int, ...]
-
-    @classmethod
-    def parse(cls, data: bytes) -> Self:
-        return cls(_parse_whole(_SCHEMES, data, "signature_algorithms"))
-
-    def encode(self) -> bytes:
-        return _encode(_SCHEMES, self.schemes)
+    schemes: Annotated[tuple[int, ...], _SCHEMES]
 
 
+@wire
 @dataclass(frozen=True)
 class SignatureAlgorithmsCert(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.signature_algorithms_cert
-    schemes: tuple[int, ...]
-
-    @classmethod
-    def parse(cls, data: bytes) -> Self:
-        return cls(_parse_whole(_SCHEMES, data, "signature_algorithms_cert"))
-
-    def encode(self) -> bytes:
-        return _encode(_SCHEMES, self.schemes)
+    schemes: Annotated[tuple[int, ...], _SCHEMES]
 
 
 # --- key_share (§4.2.8) -----------------------------------------------------
 
-# opaque key_exchange<1..2^16-1>: an empty share parses here and is refused
-# where the share is used, as any share of the wrong length for its group is
-# (illegal_parameter, §4.2.8.2), as OpenSSL and tlsfuzzer expect.
-_KEY_EXCHANGE = Vector(2, 0)
-_CLIENT_SHARES = Vector(2)  # KeyShareEntry client_shares<0..2^16-1>
 
-
+@wire
 @dataclass(frozen=True)
 class KeyShareEntry:
-    group: int
-    key_exchange: bytes
+    """struct { NamedGroup group; opaque key_exchange<1..2^16-1>; }. An empty
+    share parses here and is refused where the share is used, as any share of
+    the wrong length for its group is (illegal_parameter, §4.2.8.2), as
+    OpenSSL and tlsfuzzer expect."""
 
-    # struct { NamedGroup group; opaque key_exchange<1..2^16-1>; }
-    @classmethod
-    def parse(cls, r: Reader) -> Self:
-        group = r.u16()
-        return cls(group, _KEY_EXCHANGE.read(r))
-
-    def serialize(self, w: Writer) -> None:
-        w.u16(self.group)
-        _KEY_EXCHANGE.write(w, self.key_exchange)
+    group: Annotated[int, U16]
+    key_exchange: Annotated[bytes, Vector(2, 0)]
 
 
+_KEY_SHARE_ENTRY = struct_kind(KeyShareEntry)
+
+
+@wire
 @dataclass(frozen=True)
 class KeyShareClientHello(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.key_share
-    shares: tuple[KeyShareEntry, ...]
-
     # KeyShareEntry client_shares<0..2^16-1>
+    shares: Annotated[tuple[KeyShareEntry, ...], list_of(Vector(2), _KEY_SHARE_ENTRY)]
+
     @classmethod
     def parse(cls, data: bytes) -> Self:
-        r = Reader(data)
-        block = _CLIENT_SHARES.reader(r)
-        r.expect_end("key_share")
-        shares: list[KeyShareEntry] = []
+        """The body, with no group offered twice."""
+        value = super().parse(data)
         groups: set[int] = set()
-        while not block.at_end():
-            share = KeyShareEntry.parse(block)
+        for share in value.shares:
             # §4.2.8: "Clients MUST NOT offer multiple KeyShareEntry values for
             # the same group... Servers MAY check for violations of these rules
             # and abort the handshake with an 'illegal_parameter' alert".
             if share.group in groups:
                 raise ProtocolError(Cause.duplicate_key_share, f"group {share.group}")
             groups.add(share.group)
-            shares.append(share)
-        return cls(tuple(shares))
-
-    def encode(self) -> bytes:
-        w = Writer()
-        with _CLIENT_SHARES.block(w):
-            for share in self.shares:
-                share.serialize(w)
-        return w.getvalue()
+        return value
 
 
+@wire
 @dataclass(frozen=True)
 class KeyShareServerHello(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.key_share
-    share: KeyShareEntry
-
-    @classmethod
-    def parse(cls, data: bytes) -> Self:
-        r = Reader(data)
-        share = KeyShareEntry.parse(r)
-        r.expect_end("key_share")
-        return cls(share)
-
-    def encode(self) -> bytes:
-        w = Writer()
-        self.share.serialize(w)
-        return w.getvalue()
+    share: Annotated[KeyShareEntry, _KEY_SHARE_ENTRY]
 
 
+@wire
 @dataclass(frozen=True)
 class KeyShareHelloRetryRequest(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.key_share
-    selected_group: int
-
-    @classmethod
-    def parse(cls, data: bytes) -> Self:
-        r = Reader(data)
-        selected_group = r.u16()
-        r.expect_end("key_share")
-        return cls(selected_group)
-
-    def encode(self) -> bytes:
-        return self.selected_group.to_bytes(2, "big")
+    selected_group: Annotated[int, U16]
 
 
 # --- cookie (§4.2.2) ------------------------------------------------------
 
 
+@wire
 @dataclass(frozen=True)
 class Cookie(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.cookie
-    cookie: bytes
-
-    _SCHEMA: ClassVar[Vector] = Vector(2, 1)  # opaque cookie<1..2^16-1>
-
-    @classmethod
-    def parse(cls, data: bytes) -> Self:
-        r = Reader(data)
-        cookie = cls._SCHEMA.read(r)
-        r.expect_end("cookie")
-        return cls(cookie)
-
-    def encode(self) -> bytes:
-        w = Writer()
-        self._SCHEMA.write(w, self.cookie)
-        return w.getvalue()
+    cookie: Annotated[bytes, Vector(2, 1)]  # opaque cookie<1..2^16-1>
 
 
 # --- server_name (RFC 6066 §3) ----------------------------------------------
 
 _HOST_NAME = 0
-_SERVER_NAME_LIST = Vector(2, 1)  # ServerName server_name_list<1..2^16-1>
-_HOST_NAME_VECTOR = Vector(2, 1)  # opaque HostName<1..2^16-1>
+
+
+@wire
+@dataclass(frozen=True)
+class _ServerNameEntry:
+    """struct { NameType name_type; select (name_type) { case host_name:
+    HostName; } } with opaque HostName<1..2^16-1>. RFC 6066 §3 requires any
+    future NameType to start with a 16-bit length too, so every entry reads
+    as this one and an unknown type can be skipped."""
+
+    name_type: Annotated[int, U8]
+    name: Annotated[bytes, Vector(2, 1)]
+
+
+# ServerName server_name_list<1..2^16-1>
+_SERVER_NAME_LIST = list_of(Vector(2, 1), struct_kind(_ServerNameEntry))
 
 
 @dataclass(frozen=True)
 class ServerName(_Body):
     """A client's host_name, or None: the server's empty acknowledgement
     (RFC 6066 §3, "extension_data field ... SHALL be empty") or a list that
-    names no host."""
+    names no host. The wire struct is a `_SERVER_NAME_LIST`; this is its meaning."""
 
     extension_type: ClassVar[ExtensionType] = ExtensionType.server_name
     host_name: str | None
 
-    # ServerName server_name_list<1..2^16-1>; HostName opaque<1..2^16-1>
     @classmethod
     def parse(cls, data: bytes) -> Self:
+        """The host name in the body, if any; refuses a second one and non-ASCII."""
         if not data:
             return cls(None)
         r = Reader(data)
-        names = _SERVER_NAME_LIST.reader(r)
+        entries: tuple[_ServerNameEntry, ...] = _SERVER_NAME_LIST.read(r)
         r.expect_end("server_name")
         host_name: str | None = None
-        while not names.at_end():
-            name_type = names.u8()
-            # RFC 6066 §3 requires any future NameType to start with a 16-bit
-            # length, so an unknown type can be skipped like a host_name.
-            name = _HOST_NAME_VECTOR.read(names)
-            if name_type != _HOST_NAME:
+        for entry in entries:
+            if entry.name_type != _HOST_NAME:
                 continue
             # "The ServerNameList MUST NOT contain more than one name of the
             # same name_type."
             if host_name is not None:
                 raise ProtocolError(Cause.duplicate_host_name)
             try:
-                host_name = name.decode("ascii")
+                host_name = entry.name.decode("ascii")
             except UnicodeDecodeError:
                 # "The hostname is represented as a byte string using ASCII
                 # encoding without a trailing dot."
@@ -442,105 +408,50 @@ class ServerName(_Body):
         return cls(host_name)
 
     def encode(self) -> bytes:
+        """The body naming `host_name`, or empty for None."""
         if self.host_name is None:
             return b""
         w = Writer()
-        with _SERVER_NAME_LIST.block(w):
-            w.u8(_HOST_NAME)
-            _HOST_NAME_VECTOR.write(w, self.host_name.encode("ascii"))
+        _SERVER_NAME_LIST.write(w, (_ServerNameEntry(_HOST_NAME, self.host_name.encode("ascii")),))
         return w.getvalue()
 
 
 # --- certificate_authorities (§4.2.4) ---------------------------------------
 
 
-_AUTHORITIES = Vector(2, 3)  # DistinguishedName authorities<3..2^16-1>
-_DISTINGUISHED_NAME = Vector(2, 1)  # opaque DistinguishedName<1..2^16-1>
-
-
+@wire
 @dataclass(frozen=True)
 class CertificateAuthorities(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.certificate_authorities
-    authorities: tuple[bytes, ...]
-
     # DistinguishedName authorities<3..2^16-1>; opaque DistinguishedName<1..2^16-1>
-    @classmethod
-    def parse(cls, data: bytes) -> Self:
-        r = Reader(data)
-        block = _AUTHORITIES.reader(r)
-        r.expect_end("certificate_authorities")
-        authorities: list[bytes] = []
-        while not block.at_end():
-            authorities.append(_DISTINGUISHED_NAME.read(block))
-        return cls(tuple(authorities))
-
-    def encode(self) -> bytes:
-        w = Writer()
-        with _AUTHORITIES.block(w):
-            for dn in self.authorities:
-                _DISTINGUISHED_NAME.write(w, dn)
-        return w.getvalue()
+    authorities: Annotated[tuple[bytes, ...], list_of(Vector(2, 3), opaque(Vector(2, 1)))]
 
 
 # --- psk_key_exchange_modes (§4.2.9) ----------------------------------------
 
 
-_KE_MODES = Vector(1, 1)  # PskKeyExchangeMode ke_modes<1..255>
-
-
+@wire
 @dataclass(frozen=True)
 class PskKeyExchangeModes(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.psk_key_exchange_modes
-    modes: tuple[int, ...]
-
-    # PskKeyExchangeMode ke_modes<1..255>
-    @classmethod
-    def parse(cls, data: bytes) -> Self:
-        r = Reader(data)
-        modes = _KE_MODES.read(r)
-        r.expect_end("psk_key_exchange_modes")
-        return cls(tuple(modes))
-
-    def encode(self) -> bytes:
-        w = Writer()
-        _KE_MODES.write(w, bytes(self.modes))
-        return w.getvalue()
+    modes: Annotated[tuple[int, ...], uint8s(Vector(1, 1))]  # PskKeyExchangeMode ke_modes<1..255>
 
 
 # --- application_layer_protocol_negotiation (RFC 7301 §3.1) -----------------
 
 
-_PROTOCOL_NAME_LIST = Vector(2, 2)  # ProtocolName protocol_name_list<2..2^16-1>
-_PROTOCOL_NAME = Vector(1, 1)  # opaque ProtocolName<1..2^8-1>
-
-
+@wire
 @dataclass(frozen=True)
 class ApplicationLayerProtocolNegotiation(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.application_layer_protocol_negotiation
-    protocols: tuple[bytes, ...]
-
     # ProtocolName protocol_name_list<2..2^16-1>; opaque ProtocolName<1..2^8-1>
-    @classmethod
-    def parse(cls, data: bytes) -> Self:
-        r = Reader(data)
-        block = _PROTOCOL_NAME_LIST.reader(r)
-        r.expect_end("application_layer_protocol_negotiation")
-        protocols: list[bytes] = []
-        while not block.at_end():
-            protocols.append(_PROTOCOL_NAME.read(block))
-        return cls(tuple(protocols))
-
-    def encode(self) -> bytes:
-        w = Writer()
-        with _PROTOCOL_NAME_LIST.block(w):
-            for name in self.protocols:
-                _PROTOCOL_NAME.write(w, name)
-        return w.getvalue()
+    protocols: Annotated[tuple[bytes, ...], list_of(Vector(2, 2), opaque(Vector(1, 1)))]
 
 
 # --- early_data (§4.2.10) ---------------------------------------------------
 
 
+@wire
 @dataclass(frozen=True)
 class EarlyDataIndication(_Body):
     """early_data as a ClientHello or EncryptedExtensions carries it: empty.
@@ -548,18 +459,11 @@ class EarlyDataIndication(_Body):
 
     extension_type: ClassVar[ExtensionType] = ExtensionType.early_data
 
-    @classmethod
-    def parse(cls, data: bytes) -> Self:
-        Reader(data).expect_end("early_data")
-        return cls()
-
-    def encode(self) -> bytes:
-        return b""
-
 
 __all__ = [
     "ALLOWED_IN",
     "EXTENSIONS",
+    "HELLO_EXTENSIONS",
     "PRESENT_EXTENSIONS",
     "TICKET_EXTENSIONS",
     "ApplicationLayerProtocolNegotiation",
@@ -581,6 +485,7 @@ __all__ = [
     "SupportedVersionsServerHello",
     "TypedExtension",
     "allowed_in",
+    "extension_block",
     "find_extension",
     "find_typed",
     "parse_extensions",

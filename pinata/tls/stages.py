@@ -2,8 +2,9 @@
 §7.3): in the clear, under handshake traffic keys, under application traffic
 keys, or closed. A stage owns its AEAD and sequence number (inside its
 `RecordProtector` or `RecordUnprotector`) and only what the next step needs:
-the application traffic secret is kept for the next KeyUpdate (§7.2), a
-handshake traffic secret is never kept once its keys exist.
+no traffic secret is kept here (the application traffic secrets, for the
+next KeyUpdate (§7.2), are the Established state's; a handshake traffic
+secret is never kept once its keys exist).
 
 Stages are immutable (named tuples: cheap to build on the per-record path,
 and a change of stage is a new value), so no two flags can disagree about
@@ -15,18 +16,19 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from pinata.tls.keyschedule import KeySchedule
 from pinata.tls.record import RecordProtector, RecordUnprotector
-from pinata.tls.suites import SuiteParams
 
 # ---- what we read --------------------------------------------------------
 
 
 class ReadPlaintext(NamedTuple):
     """No keys yet: records arrive in the clear (§5.1). `ccs_seen`: the one
-    middlebox-compatibility change_cipher_spec (§5) has arrived."""
+    middlebox-compatibility change_cipher_spec (§5) has arrived. `warnings`:
+    user_canceled warning alerts so far in the handshake (bounded as the
+    Established state bounds them after it)."""
 
     ccs_seen: bool = False
+    warnings: int = 0
 
 
 class ReadHandshake(NamedTuple):
@@ -37,23 +39,14 @@ class ReadHandshake(NamedTuple):
     unprotector: RecordUnprotector
     opened: bool = False
     ccs_seen: bool = False
+    warnings: int = 0
 
 
 class ReadTraffic(NamedTuple):
-    """The peer's application traffic keys; `secret` derives the next ones."""
+    """The peer's application traffic keys. The secret that derives the next
+    ones is the Established state's (`pinata.tls.established`)."""
 
     unprotector: RecordUnprotector
-    params: SuiteParams
-    secret: bytes
-
-    def __repr__(self) -> str:  # never show a secret
-        return f"ReadTraffic({self.unprotector!r})"
-
-    def after_key_update(self) -> ReadTraffic:
-        """The next generation (§4.6.3, §7.2): new keys, sequence number 0;
-        this stage's secret goes with it."""
-        secret = KeySchedule(self.params).next_traffic_secret(self.secret)
-        return ReadTraffic(RecordUnprotector(self.params, secret), self.params, secret)
 
 
 class ReadSkippingEarlyData(NamedTuple):
@@ -89,20 +82,9 @@ class WriteHandshake(NamedTuple):
 
 
 class WriteTraffic(NamedTuple):
-    """Our application traffic keys; `secret` derives the next ones."""
+    """Our application traffic keys (the secret is the Established state's)."""
 
     protector: RecordProtector
-    params: SuiteParams
-    secret: bytes
-
-    def __repr__(self) -> str:  # never show a secret
-        return f"WriteTraffic({self.protector!r})"
-
-    def after_key_update(self) -> WriteTraffic:
-        """The next generation (§4.6.3, §7.2): new keys, sequence number 0;
-        this stage's secret goes with it."""
-        secret = KeySchedule(self.params).next_traffic_secret(self.secret)
-        return WriteTraffic(RecordProtector(self.params, secret), self.params, secret)
 
 
 class WriteClosed(NamedTuple):

@@ -148,8 +148,8 @@ server_hellos = st.builds(
     session_ids,
     u16,
     extension_blocks(),
-    u16,
-    u8,
+    legacy_version=u16,
+    legacy_compression_method=u8,
 )
 encrypted_extensions = st.builds(EncryptedExtensions, extension_blocks())
 certificate_requests = st.builds(CertificateRequest, opaque(0, 8), extension_blocks(1))

@@ -2,28 +2,57 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Annotated
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pinata.tls import extensions, messages
-from pinata.tls.codec import Reader, Vector, Writer
+from pinata.tls.codec import U16, Kind, Reader, Vector, Writer, list_of, opaque, uint16s, wire
 from pinata.tls.errors import Cause, ProtocolError
 
-# Every schema the codecs declare, read off the modules rather than listed by hand.
+# Every struct the codecs declare with `wire`, read off the modules rather
+# than listed by hand, and every vector bound among their fields.
+STRUCTS = sorted(
+    {
+        value
+        for module in (messages, extensions)
+        for value in vars(module).values()
+        if isinstance(value, type) and isinstance(getattr(value, "wire", None), Kind)
+    },
+    key=lambda cls: cls.__qualname__,
+)
 SCHEMAS = sorted(
-    (
+    [
+        (f"{cls.__qualname__}.{name}", kind.vector)
+        for cls in STRUCTS
+        for name, kind in cls.schema
+        if kind.vector is not None
+    ]
+    + [
         (f"{module.__name__}.{name}", value)
         for module in (messages, extensions)
         for name, value in vars(module).items()
         if isinstance(value, Vector)
-    ),
+    ],
     key=lambda item: item[0],
 )
 
 
 def test_the_codecs_declare_their_schemas() -> None:
+    # 10 messages, the extension, 14 typed extension bodies and 3 nested structs.
+    assert len(STRUCTS) >= 27
     assert len(SCHEMAS) >= 20
+
+
+@pytest.mark.parametrize("cls", STRUCTS, ids=[c.__qualname__ for c in STRUCTS])
+def test_every_field_is_declared_once_in_wire_order(cls: type) -> None:
+    # The schema is the dataclass's fields, in declaration order, one kind each:
+    # there is no second list for parse or serialize to drift from.
+    assert [name for name, _ in cls.schema] == [f.name for f in dataclasses.fields(cls)]
+    assert all(isinstance(kind, Kind) for _, kind in cls.schema)
 
 
 @pytest.mark.parametrize(("name", "schema"), SCHEMAS, ids=[n for n, _ in SCHEMAS])
@@ -59,3 +88,50 @@ def test_a_block_checks_its_bounds_when_it_closes() -> None:
     with schema.block(w):
         w.fixed(b"abc")
     assert w.getvalue() == b"\x00\x03abc"
+
+
+# ---- the compiled struct codec ----------------------------------------------
+
+
+@wire
+@dataclasses.dataclass(frozen=True)
+class _Sample:
+    # Wire order is declaration order, whether a field is keyword-only or not.
+    version: Annotated[int, U16] = dataclasses.field(default=0x0303, kw_only=True)
+    name: Annotated[bytes, Vector(1, 1, 8)]
+    values: Annotated[tuple[int, ...], uint16s(Vector(2, 0, 6, item=2))]
+    entries: Annotated[tuple[bytes, ...], list_of(Vector(2), opaque(Vector(1)))]
+
+
+def test_a_struct_reads_and_writes_its_fields_in_declaration_order() -> None:
+    sample = _Sample(b"ab", (1, 2), (b"", b"x"), version=0x0304)
+    encoded = b"\x03\x04" + b"\x02ab" + b"\x00\x04\x00\x01\x00\x02" + b"\x00\x03\x00\x01x"
+    w = Writer()
+    _Sample.wire.write(w, sample)  # type: ignore[attr-defined]
+    assert w.getvalue() == encoded
+    assert _Sample.wire.read(Reader(encoded)) == sample  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        b"\x03\x04\x00",  # name<1..8> empty
+        b"\x03\x04\x09" + bytes(9),  # name over 8
+        b"\x03\x04\x01a\x00\x03\x00\x01\x00",  # values not whole uint16s
+        b"\x03\x04\x01a\x00\x00\x00\x02\x05a",  # an entry running past its list
+        b"\x03\x04\x01a\x00\x00",  # truncated before entries
+    ],
+)
+def test_a_struct_refuses_what_breaks_its_schema(encoded: bytes) -> None:
+    with pytest.raises(ProtocolError) as refused:
+        _Sample.wire.read(Reader(encoded))  # type: ignore[attr-defined]
+    assert refused.value.cause is Cause.malformed_message
+
+
+def test_a_field_without_a_wire_kind_is_refused_when_declared() -> None:
+    with pytest.raises(TypeError):
+
+        @wire
+        @dataclasses.dataclass(frozen=True)
+        class _Unschemed:
+            x: int

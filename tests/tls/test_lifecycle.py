@@ -12,9 +12,15 @@ import pytest
 
 from pinata.tls import keyschedule
 from pinata.tls.connection import ClientConnection, ServerConnection
+from pinata.tls.constants import ContentType
+from pinata.tls.errors import AlertDescription, LocalProtocolError
+from pinata.tls.established import (
+    MAX_WARNING_ALERTS_IN_A_ROW,
+    ClientEstablished,
+    Idle,
+    ServerEstablished,
+)
 from pinata.tls.events import ApplicationData, PeerClosed
-from pinata.tls.handshake.client import ClientEstablished
-from pinata.tls.handshake.server import ServerEstablished
 from pinata.tls.key_exchange import ClientKeyShare
 from pinata.tls.stages import (
     ReadClosed,
@@ -133,10 +139,11 @@ def test_a_finished_connection_holds_no_handshake_secret(recorded_secrets: list[
     assert completed(client_events) and completed(server_events)
     # Both sides derived: shared, handshake, two handshake traffic, master, exporter.
     assert len(recorded_secrets) == 12
-    # The walk does find secrets where they are: the traffic secrets kept
-    # for KeyUpdate (a guard that the walk reaches the stages at all).
-    assert isinstance(server._write, WriteTraffic)
-    assert any(o is server._write.secret for o in _reachable(server))
+    # The walk does find secrets where they are: the traffic secrets the
+    # Established state keeps for KeyUpdate (a guard that the walk reaches it).
+    assert isinstance(server._state, ServerEstablished)
+    assert server._state.write_secret is not None
+    assert any(o is server._state.write_secret for o in _reachable(server))
     assert _holds(client, recorded_secrets) == []
     assert _holds(server, recorded_secrets) == []
 
@@ -155,9 +162,10 @@ def test_the_walk_would_see_a_handshake_secret_mid_handshake(
 def test_key_update_drops_the_previous_traffic_secret() -> None:
     client, server = new_pair()
     pump(client, server)
-    write = client._write
-    assert isinstance(write, WriteTraffic)
-    old = write.secret
+    state = client._state
+    assert isinstance(state, ClientEstablished)
+    old = state.write_secret
+    assert old is not None
     client.update_keys(request_peer_update=True)
     client.send_application_data(b"x")
     pump(client, server)
@@ -165,3 +173,79 @@ def test_key_update_drops_the_previous_traffic_secret() -> None:
         assert not any(isinstance(o, bytes) and o == old for o in _reachable(connection)), (
             connection
         )
+
+
+# ---- Established owns KeyUpdate and close_notify ---------------------------
+
+
+def test_key_update_moves_the_established_state_not_a_counter() -> None:
+    client, server = new_pair()
+    pump(client, server)
+    before = server._state
+    assert isinstance(before, ServerEstablished) and before.idle == Idle()
+    client.update_keys()
+    pump(client, server)
+    after = server._state
+    assert isinstance(after, ServerEstablished)
+    assert after.idle == Idle(key_updates=1)
+    assert after.read_secret != before.read_secret
+    assert after.write_secret == before.write_secret  # not requested: ours stays
+    client.send_application_data(b"x")
+    pump(client, server)
+    assert server._state.idle == Idle()  # type: ignore[union-attr]
+
+
+def test_each_direction_drops_its_secret_when_it_closes() -> None:
+    client, server = new_pair()
+    pump(client, server)
+    client.close()
+    state = client._state
+    assert isinstance(state, ClientEstablished)
+    assert state.write_secret is None and state.read_secret is not None
+    pump(client, server)
+    peer = server._state
+    assert isinstance(peer, ServerEstablished)
+    assert peer.read_secret is None and peer.write_secret is not None
+    with pytest.raises(LocalProtocolError):
+        client.update_keys()
+
+
+def test_a_failure_drops_both_secrets() -> None:
+    client, server = new_pair()
+    pump(client, server)
+    assert failure(server.receive_data(b"\x17\x03\x03\x00\x20" + bytes(32))) is not None
+    state = server._state
+    assert isinstance(state, ServerEstablished)
+    assert state.read_secret is None and state.write_secret is None
+
+
+def test_the_connection_keeps_no_flag_or_counter_of_its_own() -> None:
+    client, server = new_pair()
+    pump(client, server)
+    # The handshake state, two key stages, the reassembly buffer (with its
+    # budget) and the output queues; nothing that must agree with a state.
+    expected = {
+        "_ctx",
+        "_state",
+        "_read",
+        "_write",
+        "_deframer",
+        "_handshake_buffer",
+        "_handshake_total",
+        "_pending_handshake",
+        "_out",
+        "trace",
+    }
+    assert set(vars(server)) == expected
+    assert set(vars(client)) == expected
+
+
+def test_warning_alerts_during_the_handshake_are_limited_by_the_read_stage() -> None:
+    _, server = new_pair()
+    user_canceled = bytes((ContentType.alert, 3, 3, 0, 2, 1, 90))
+    for _ in range(MAX_WARNING_ALERTS_IN_A_ROW):
+        assert server.receive_data(user_canceled) == []
+    assert isinstance(server._read, ReadPlaintext)
+    assert server._read.warnings == MAX_WARNING_ALERTS_IN_A_ROW
+    f = failure(server.receive_data(user_canceled))
+    assert f is not None and f.alert == AlertDescription.unexpected_message

@@ -25,6 +25,7 @@ from pinata.tls.constants import (
     enum_name,
 )
 from pinata.tls.errors import Cause, ProtocolError
+from pinata.tls.established import ClientEstablished
 from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import (
     Carrier,
@@ -457,7 +458,12 @@ class ClientExpectFinished:
             peer=self.peer,
         )
         out.append(Complete(event))
-        return ClientEstablished(), out
+        established = ClientEstablished(
+            k.suite,
+            read_secret=app.server_application_traffic_secret_0,
+            write_secret=app.client_application_traffic_secret_0,
+        )
+        return established, out
 
     def _authenticate(
         self, transcript: Transcript, out: list[Output]
@@ -478,16 +484,6 @@ class ClientExpectFinished:
             transcript = send(verify_msg.encode(), transcript, out)
             out.append(note_out("CertificateVerify", scheme=our_scheme.name))
         return transcript, our_scheme
-
-
-@dataclass(frozen=True)
-class ClientEstablished:
-    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = ()
-
-    def handle(
-        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
-    ) -> tuple[ClientState, list[Output]]:
-        raise ProtocolError(Cause.unexpected_handshake_message, "handshake is over")
 
 
 ClientState = (

@@ -22,6 +22,7 @@ from pinata.tls.constants import (
     enum_name,
 )
 from pinata.tls.errors import Cause, ProtocolError
+from pinata.tls.established import ServerEstablished
 from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import (
     ApplicationLayerProtocolNegotiation,
@@ -297,6 +298,7 @@ def _server_flight(
         negotiated=Negotiated(choices.suite, choices.group, choices.scheme),
         client_handshake_secret=hs.client_handshake_traffic_secret,
         client_application_secret=app.client_application_traffic_secret_0,
+        server_application_secret=app.server_application_traffic_secret_0,
     )
     if config.authenticate_client is not None:
         return ServerExpectCertificate(common, transcript), out
@@ -460,6 +462,8 @@ class _AfterServerFlight:
     negotiated: Negotiated
     client_handshake_secret: bytes = field(repr=False)
     client_application_secret: bytes = field(repr=False)
+    # Kept for KeyUpdate (§7.2): the Established state takes it over.
+    server_application_secret: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -531,23 +535,16 @@ class ServerExpectFinished:
             peer_signature_scheme=self.peer_scheme,
             peer=self.peer,
         )
-        return ServerEstablished(), [
+        established = ServerEstablished(
+            n.suite,
+            read_secret=c.client_application_secret,
+            write_secret=c.server_application_secret,
+        )
+        return established, [
             note_in("Finished"),
             SetReadKeys(n.suite, c.client_application_secret, application=True),
             Complete(event),
         ]
-
-
-@dataclass(frozen=True)
-class ServerEstablished:
-    """Post-handshake messages are the connection's business (KeyUpdate only)."""
-
-    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = ()
-
-    def handle(
-        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
-    ) -> tuple[ServerState, list[Output]]:
-        raise ProtocolError(Cause.unexpected_handshake_message, "handshake is over")
 
 
 ServerState = (

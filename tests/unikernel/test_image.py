@@ -195,7 +195,7 @@ def test_the_toy_image_is_the_size_the_readmes_state(toy: image.Built) -> None:
     # Both READMEs give the compressed image's size to 0.1 MB: hold them to it
     # (within 0.1 MB, so that a small change to the code does not fail this).
     root = Path(__file__).resolve().parents[2]
-    for readme, pattern in ((root / "README.md", r"a ([\d.]+) MB image"),
+    for readme, pattern in ((root / "README.md", r"an? ([\d.]+) MB image"),
                             (root / "unikernel" / "README.md", r"\| toy image \| ([\d.]+) MB")):
         found = re.search(pattern, readme.read_text())
         assert found, f"{readme.name} no longer states the image's size"

@@ -6,8 +6,10 @@ next one (so a handshake cannot be dragged out step by step up to the whole
 handshake deadline), and the bytes it sends before authenticating are charged
 to a global budget and, until its first handshake message is complete, to a
 smaller one of its own. Its `feed` runs the engine where a certificate chain
-may arrive in a worker thread, under a bounded limiter and the network's
-validation budget, so an expensive chain never stalls the event loop.
+may arrive under the network's validation budget: on the loop while the
+chain's bytes are few (cheap to validate, and a thread hand-off would cost
+more than the work), in a worker thread under a bounded limiter past that,
+so an expensive chain never stalls the event loop.
 Over any of these: `Refused`, naming the limit.
 """
 
@@ -40,6 +42,14 @@ HELLO_STATES = frozenset({"ServerExpectClientHello", "ServerExpectSecondClientHe
 VALIDATING_STATES = frozenset({"ServerExpectCertificate", "ClientExpectServerHello",
                                "ClientExpectEncryptedExtensions",
                                "ClientExpectCertificateOrRequest", "ClientExpectCertificate"})
+
+# A chain that arrives in at most this many bytes (a few certificates; with the
+# validator's cost budget at worst a couple of milliseconds of work) is
+# validated on the loop: handing a flight to a thread costs about a fifth of a
+# whole handshake's CPU (`pinata bench handshake`, the appliance scenario).
+# Counted over the connection's validating states, so a chain dribbled in
+# small pieces still goes to a thread once it is large.
+SMALL_CHAIN_BYTES = 4096
 
 
 class Refused(Exception):
@@ -107,6 +117,7 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         self.hello_done = False
         self.held = 0  # bytes charged to the global pre-authentication budget
         self.received = 0
+        self.chain_bytes = 0  # bytes received where a chain may arrive
 
     @property
     def silent(self) -> bool:
@@ -150,7 +161,8 @@ class GuardedStream(trio.abc.HalfCloseableStream):
                 refused = validation.budget.allows(self.address, trio.current_time())
                 if refused is not None:
                     raise Refused(refused)
-                if validation.limiter is None:
+                self.chain_bytes += len(data)
+                if validation.limiter is None or self.chain_bytes <= SMALL_CHAIN_BYTES:
                     # On the loop the wall clock is the cost (and the sandbox's
                     # filter allows no per-thread CPU clock, which is a system call).
                     events, cpu = _timed_feed(engine, data, time.perf_counter)

@@ -22,6 +22,7 @@ import pytest
 import trio
 
 from pinata.appliance import serve
+from pinata.appliance.guard import SMALL_CHAIN_BYTES
 from pinata.appliance.limits import (
     CONNECT_BACK_IN_FLIGHT,
     HELLO_BYTES,
@@ -184,6 +185,36 @@ def test_2_expensive_chains_are_validated_off_the_loop_and_within_a_budget(
     assert len(ran_in) == 1
     assert appliance.stats()["limits_hit"][VALIDATION_BUDGET] == 3
     assert honest_secret(appliance, "127.0.4.1") == SECRET  # another network is untouched
+
+
+def test_a_small_chain_is_validated_on_the_loop_even_with_worker_threads(
+    make_appliance: Callable[..., RunningAppliance], expensive: tuple[str, str],
+) -> None:
+    """A thread hand-off costs more than validating a chain of a few hundred
+    bytes; past SMALL_CHAIN_BYTES (the expensive chain) the work goes to a thread."""
+    appliance = make_appliance(validation_threads=2)
+    loop_thread = appliance._thread.ident
+    ran_in: list[int | None] = []
+    original = appliance.state.server_config.authenticate_client
+    assert original is not None
+
+    def watched(*args: Any) -> Any:
+        ran_in.append(threading.get_ident())
+        return original(*args)
+
+    appliance.call(lambda: setattr(appliance.state, "server_config", replace(
+        appliance.state.server_config, authenticate_client=watched)))
+    assert honest_secret(appliance, "127.0.5.1") == SECRET
+    assert ran_in == [loop_thread]
+    assert Path(expensive[0]).stat().st_size > 2 * SMALL_CHAIN_BYTES  # PEM: DER is 3/4
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.load_cert_chain(*expensive)
+    with contextlib.suppress(ssl.SSLError, OSError), \
+            connect(appliance.ports["tls_server"], "127.0.6.1") as raw, \
+            context.wrap_socket(raw) as tls:
+        tls.recv(1)
+    assert len(ran_in) == 2 and ran_in[1] != loop_thread
 
 
 class StuckLog(RunningAppliance):

@@ -175,3 +175,11 @@ def test_seccomp_allowlist_has_the_stated_number_of_calls() -> None:
 
 # The X.509 validator's bounds are tested at the README's figures by
 # tests/x509/test_bounds.py, which its table names.
+
+
+def test_small_chains_are_validated_on_the_loop_up_to_the_stated_size() -> None:
+    # What happens either side of it: tests/appliance/test_hostile_load.py.
+    from pinata.appliance.guard import SMALL_CHAIN_BYTES
+
+    stated = int(figure(r"once the chain's bytes pass (\d+) KiB").group(1))
+    assert SMALL_CHAIN_BYTES == stated * 1024

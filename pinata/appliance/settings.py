@@ -102,16 +102,18 @@ class Limits:
     linger_bytes: int = 65536
 
     def check(self) -> None:
-        for name in ("handshake_timeout", "connection_timeout", "connect_timeout",
-                     "connect_back_per_second", "linger_timeout"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"limits.{name}", "must be a positive number")
-        for name in ("max_connections", "max_connections_per_address", "connect_back_burst",
-                     "max_http_request_bytes", "max_http_requests_per_connection",
-                     "max_trace_entries", "recent_records", "linger_bytes"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"limits.{name}", "must be a positive integer")
+        _check_positive("limits", self)
+
+
+def _check_positive(table: str, numbers: object, may_be_zero: frozenset[str] = frozenset()
+                    ) -> None:
+    """Every float of a table of numbers positive, every integer at least 1 (0
+    where `may_be_zero` names it); ConfigError names the first that is not."""
+    for name, value in vars(numbers).items():
+        if isinstance(value, float) and not value > 0:
+            raise ConfigError(f"{table}.{name}", "must be a positive number")
+        if isinstance(value, int) and value < (0 if name in may_be_zero else 1):
+            raise ConfigError(f"{table}.{name}", "must be a positive integer")
 
 
 # --- budgets against hostile load (issue 11) ------------------------------------
@@ -156,11 +158,7 @@ class Budgets:
     refusal_summary_top: int = 5
 
     def check(self) -> None:
-        for name, value in vars(self).items():
-            if isinstance(value, float) and not value > 0:
-                raise ConfigError(f"budgets.{name}", "must be a positive number")
-            if isinstance(value, int) and value < (0 if name == "validation_threads" else 1):
-                raise ConfigError(f"budgets.{name}", "must be a positive integer")
+        _check_positive("budgets", self, may_be_zero=frozenset({"validation_threads"}))
         if not 8 <= self.network_prefix_v4 <= 32:
             raise ConfigError("budgets.network_prefix_v4", "must be between 8 and 32")
         if not 16 <= self.network_prefix_v6 <= 128:

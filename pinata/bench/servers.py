@@ -22,6 +22,7 @@ from pathlib import Path
 
 import trio
 
+from pinata.appliance.settings import ApplianceSettings
 from pinata.appliance.tls_stream import TLSFailed, TLSStream
 from pinata.bench import wire
 from pinata.bench.creds import read_pki
@@ -98,21 +99,11 @@ SECRET_STAND_IN = b"x" * 64
 def ssl_secret_handler(pki_dir: Path) -> Handler:
     """The appliance's port 10000 as a minimal `ssl`-on-trio server: handshake
     (client certificate required), some bytes, close; nothing else."""
-    context = ssl_server_context(pki_dir)
 
-    async def handle(stream: trio.SocketStream) -> None:
-        tls = trio.SSLStream(stream, context, server_side=True)
-        try:
-            with trio.move_on_after(wire.IO_TIMEOUT):
-                await tls.do_handshake()
-                await tls.send_all(SECRET_STAND_IN)
-                await tls.aclose()
-        except _EXPECTED:
-            pass
-        finally:
-            await trio.aclose_forcefully(stream)
+    async def send_stand_in(tls: trio.SSLStream[trio.SocketStream]) -> None:
+        await tls.send_all(SECRET_STAND_IN)
 
-    return handle
+    return ssl_handler(pki_dir, send_stand_in)
 
 
 def plain_handler() -> Handler:
@@ -142,7 +133,10 @@ def ssl_server_context(pki_dir: Path) -> ssl.SSLContext:
     return context
 
 
-def ssl_handler(pki_dir: Path) -> Handler:
+def ssl_handler(pki_dir: Path,
+                answer: Callable[[trio.SSLStream[trio.SocketStream]], Awaitable[None]] = _answer,
+                ) -> Handler:
+    """Python's ssl on trio: handshake, `answer` (the bench protocol by default), close."""
     context = ssl_server_context(pki_dir)
 
     async def handle(stream: trio.SocketStream) -> None:
@@ -150,7 +144,7 @@ def ssl_handler(pki_dir: Path) -> Handler:
         try:
             with trio.move_on_after(wire.IO_TIMEOUT):
                 await tls.do_handshake()
-                await _answer(tls)
+                await answer(tls)
                 await tls.aclose()
         except _EXPECTED:
             pass
@@ -203,6 +197,27 @@ def run_trio_server(handler: Handler, profile: Path | None = None) -> None:
             profiling.profiler.dump_stats(str(profile))
 
 
+def serve_until_signalled(settings: ApplianceSettings, write_line: Callable[[str], None],
+                          on_usr1: Callable[[], None] | None = None) -> None:
+    """Run the appliance until SIGTERM or SIGINT; SIGUSR1 calls `on_usr1` (a
+    benchmark's mark between its warm-up and its measured phase)."""
+    from pinata.appliance import serve
+
+    async def until_signalled() -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGUSR1) as signals:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(lambda: serve(settings, write_line=write_line))
+                async for signum in signals:
+                    if signum == signal.SIGUSR1:
+                        if on_usr1 is not None:
+                            on_usr1()
+                        continue
+                    nursery.cancel_scope.cancel()
+                    break
+
+    trio.run(until_signalled)
+
+
 def run_appliance_server(profile: Path | None = None, validation_threads: int | None = None
                          ) -> None:
     """The toy appliance as `pinata toy` runs it (validator, guard, journal,
@@ -211,7 +226,7 @@ def run_appliance_server(profile: Path | None = None, validation_threads: int | 
     import json
     from dataclasses import replace
 
-    from pinata.appliance import serve, toy_settings
+    from pinata.appliance import toy_settings
     from pinata.appliance.settings import Ports
 
     toy = toy_settings()
@@ -230,22 +245,11 @@ def run_appliance_server(profile: Path | None = None, validation_threads: int | 
         else:
             sink.write(line + "\n")
 
-    async def until_signalled() -> None:
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGUSR1) as signals:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(lambda: serve(settings, write_line=write_line))
-                async for signum in signals:
-                    if signum == signal.SIGUSR1:
-                        if profiling is not None:
-                            profiling.restart()
-                        continue
-                    nursery.cancel_scope.cancel()
-                    break
-
     if profiling is not None:
         profiling.profiler.enable()
     try:
-        trio.run(until_signalled)
+        serve_until_signalled(settings, write_line,
+                              profiling.restart if profiling is not None else None)
     finally:
         if profiling is not None and profile is not None:
             profiling.profiler.disable()

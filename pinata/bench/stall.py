@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import selectors
-import signal
 import socket
 import sys
 import time
@@ -24,12 +23,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import trio
-
-from pinata.appliance import serve, toy_settings
+from pinata.appliance import toy_settings
 from pinata.appliance.settings import Ports
 from pinata.bench import wire
 from pinata.bench.procs import raise_open_file_limit
+from pinata.bench.servers import serve_until_signalled
 
 # Connections opened before waiting for their answers: below the appliance's
 # listen backlog (128), so that no SYN is dropped and retried a second later.
@@ -107,19 +105,8 @@ def run_appliance(max_connections: int, trace_allocations: bool = False) -> None
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
 
-    async def until_signalled() -> None:
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGUSR1) as signals:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(lambda: serve(settings, write_line=write_line))
-                async for signum in signals:
-                    if signum == signal.SIGUSR1:
-                        if allocations is not None:
-                            allocations.report()
-                        continue
-                    nursery.cancel_scope.cancel()
-                    break
-
-    trio.run(until_signalled)
+    serve_until_signalled(settings, write_line,
+                          allocations.report if allocations is not None else None)
 
 
 def client_hello() -> bytes:

@@ -182,4 +182,4 @@ def test_small_chains_are_validated_on_the_loop_up_to_the_stated_size() -> None:
     from pinata.appliance.guard import SMALL_CHAIN_BYTES
 
     stated = int(figure(r"once the chain's bytes pass (\d+) KiB").group(1))
-    assert SMALL_CHAIN_BYTES == stated * 1024
+    assert stated * 1024 == SMALL_CHAIN_BYTES

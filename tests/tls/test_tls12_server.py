@@ -102,7 +102,7 @@ def test_the_trace_names_the_version_and_the_random_carries_the_sentinel() -> No
 
 def test_tls12_only_client_against_a_tls13_only_server_is_protocol_version() -> None:
     client = connect(server_config("p256", client_auth=False, versions=(TLS13,)))
-    with pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL"):
+    with pytest.raises(ssl.SSLError, match=r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL"):
         client.handshake()
     refused = failure(client.events)
     assert refused is not None and refused.alert.name == "protocol_version"

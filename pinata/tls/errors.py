@@ -44,6 +44,7 @@ class AlertDescription(enum.IntEnum):
     internal_error = 80
     inappropriate_fallback = 86
     user_canceled = 90
+    no_renegotiation = 100
     missing_extension = 109
     unsupported_extension = 110
     unrecognized_name = 112
@@ -257,11 +258,11 @@ _ALERTS: dict[Cause, AlertDescription | None] = {
     # RFC 5746 §3.6: "the server MUST ... abort the handshake" (we require it).
     _C.no_secure_renegotiation: _A.handshake_failure,
     _C.renegotiation_info_wrong: _A.handshake_failure,
-    # RFC 5746 §4.2 allows no_renegotiation as a warning; we end the
-    # connection instead, with handshake_failure as RFC 5246 §7.2.2 names
-    # for a refused negotiation (tlsfuzzer's test-renegotiation-disabled
-    # accepts it: it expects the connection to end, with an alert).
-    _C.renegotiation_refused: _A.handshake_failure,
+    # RFC 5246 §7.2.2: no_renegotiation "is always a warning"; the
+    # connection sends it, then close_notify, and ends (tlsfuzzer's
+    # test-renegotiation-disabled expects exactly that with its
+    # no_renego_close option: warning no_renegotiation, close_notify, close).
+    _C.renegotiation_refused: _A.no_renegotiation,
     _C.no_extended_master_secret: _A.handshake_failure,
     _C.inappropriate_fallback: _A.inappropriate_fallback,
     _C.downgrade_sentinel: _A.illegal_parameter,

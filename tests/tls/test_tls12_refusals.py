@@ -274,19 +274,29 @@ def _established() -> tuple[ServerConnection, SecondFlight]:
 
 
 @pytest.mark.parametrize(
-    ("message", "cause", "alert"),
+    ("message", "cause", "alerts"),
     [
-        (client_hello().encode(), Cause.renegotiation_refused, _A.handshake_failure),
-        (HelloRequest().encode(), Cause.renegotiation_refused, _A.handshake_failure),
-        (KeyUpdate(0).encode(), Cause.key_update_in_tls12, _A.unexpected_message),
+        (client_hello().encode(), Cause.renegotiation_refused, [(1, 100), (1, 0)]),
+        (HelloRequest().encode(), Cause.renegotiation_refused, [(1, 100), (1, 0)]),
+        (KeyUpdate(0).encode(), Cause.key_update_in_tls12, [(2, 10)]),
     ],
     ids=["client_hello", "hello_request", "key_update"],
 )
-def test_after_the_handshake(message: bytes, cause: Cause, alert: AlertDescription) -> None:
+def test_after_the_handshake(message: bytes, cause: Cause, alerts: list[tuple[int, int]]) -> None:
+    # Renegotiation: a warning no_renegotiation, then close_notify, then
+    # nothing (RFC 5246 §7.2.2; tlsfuzzer's test-renegotiation-disabled).
     server, second = _established()
-    protector = second.protector
-    refused = _refused(server.receive_data(protector.seal(ContentType.handshake, message)), server)
-    assert (refused.cause, refused.alert) == (cause, alert)
+    events = server.receive_data(second.protector.seal(ContentType.handshake, message))
+    refused = failure(events)
+    assert refused is not None and refused.cause == cause and server.closed
+    deframer = RecordDeframer()
+    deframer.feed(server.data_to_send())
+    sent = []
+    while (record := deframer.next_record()) is not None:
+        content_type, content = second.unprotector.open(record)
+        assert content_type == ContentType.alert
+        sent.append((content[0], content[1]))
+    assert sent == alerts
 
 
 def test_application_data_flows_and_alerts_are_encrypted() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pinata.tls.connection import ClientConnection
 from pinata.tls.constants import (
     DOWNGRADE_TLS11,
     DOWNGRADE_TLS12,
@@ -22,7 +23,6 @@ from pinata.tls.errors import AlertDescription, Cause
 from pinata.tls.events import ConnectionFailed, Event, LocalFailure
 from pinata.tls.extensions import Extension
 from pinata.tls.messages import ServerHello, parse_handshake_message
-from pinata.tls.connection import ClientConnection
 from tests.tls.pairs import client_config
 from tests.tls.peers import NOW
 from tests.tls.tls12_client_peers import (

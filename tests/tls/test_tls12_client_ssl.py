@@ -123,7 +123,7 @@ def test_tls12_only_client_ignores_the_sentinel_it_did_not_ask_for(tmp_path: Pat
     # A server that speaks 1.3 and negotiates 1.2 sets DOWNGRD\x01 (RFC 8446
     # §4.1.3); a client that offered only 1.2 must not take it for an attack.
     context = server_context(tmp_path, allow_tls13=True)
-    complete, client, *_ = converse(context, client_config(versions=(TLS12,)))
+    complete, _client, *_ = converse(context, client_config(versions=(TLS12,)))
     assert complete.version == TLS12
 
 

@@ -10,6 +10,7 @@ one field, and frames them again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ssl
 from collections.abc import Callable
@@ -207,10 +208,8 @@ def pump(
         if server.handshake_done and send and server.received == send and not replied:
             replied = True
             server.tls.write(reply)
-            try:
+            with contextlib.suppress(ssl.SSLWantReadError, ssl.SSLZeroReturnError):
                 server.tls.unwrap()
-            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
-                pass
         data = server.take()
         if data:
             moved = True

@@ -24,12 +24,13 @@ from pinata.tls.constants import (
     SignatureScheme,
     enum_name,
 )
-from pinata.tls.errors import Cause, ProtocolError
+from pinata.tls.errors import Cause, LocalProtocolError, ProtocolError
 from pinata.tls.established import ClientEstablished
 from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import (
     Carrier,
     Cookie,
+    Extension,
     KeyShareClientHello,
     KeyShareEntry,
     KeyShareHelloRetryRequest,
@@ -42,6 +43,8 @@ from pinata.tls.extensions import (
     SupportedVersionsServerHello,
     refuse_misplaced,
 )
+from pinata.tls.handshake import client12
+from pinata.tls.handshake.client12 import TLS12_HELLO_EXTENSIONS, Client12State, offered_schemes
 from pinata.tls.handshake.common import (
     Complete,
     HandshakeContext,
@@ -85,28 +88,7 @@ def _is_ip_literal(name: str) -> bool:
     return True
 
 
-# RFC 5246 §7.4.1.4.1: TLS 1.2 signs ServerKeyExchange and CertificateVerify
-# with these too (peers need them); never in TLS 1.3 (RFC 8446 §4.2.3), and
-# never SHA-1 or MD5.
-TLS12_ONLY_SCHEMES: tuple[SignatureScheme, ...] = (
-    SignatureScheme.rsa_pkcs1_sha256,
-    SignatureScheme.rsa_pkcs1_sha384,
-    SignatureScheme.rsa_pkcs1_sha512,
-)
-
-
-def offered_schemes(config: ClientConfig) -> tuple[int, ...]:
-    """What our signature_algorithms lists: the configured schemes, and the
-    PKCS#1 v1.5 ones when TLS 1.2 is offered (RFC 5246 §7.4.1.4.1)."""
-    schemes = tuple(config.signature_schemes)
-    if TLS12 in config.versions:
-        schemes += tuple(s for s in TLS12_ONLY_SCHEMES if s not in schemes)
-    return schemes
-
-
-def _hello_extensions(
-    config: ClientConfig, shares: tuple[ClientKeyShare, ...]
-) -> list[Extension]:
+def _hello_extensions(config: ClientConfig, shares: tuple[ClientKeyShare, ...]) -> list[Extension]:
     """The ClientHello's extensions for the versions we offer (§4.2; RFC 5246
     §7.4.1.4). TLS 1.3 only: exactly the hello of a TLS 1.3 client. With
     TLS 1.2: ec_point_formats (RFC 8422 §5.1.2), extended_master_secret
@@ -177,9 +159,7 @@ def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, lis
     return state, out
 
 
-def negotiated_version(
-    config: ClientConfig, message: ServerHello, after_retry: bool
-) -> int:
+def negotiated_version(config: ClientConfig, message: ServerHello, after_retry: bool) -> int:
     """The version a ServerHello (or HelloRetryRequest) picks among those we
     offered (RFC 8446 §4.1.3, §4.2.1; RFC 5246 §7.4.1.3); raises
     `ProtocolError` for any other answer."""
@@ -246,9 +226,7 @@ class ClientExpectServerHello:
     ) -> tuple[ClientState, list[Output]]:
         assert isinstance(message, ServerHello)
         if negotiated_version(self.config, message, self.retry_suite is not None) == TLS12:
-            return client12.server_hello(
-                ctx, self.config, self.hello, self.transcript, message, raw
-            )
+            return client12.server_hello(ctx, self.config, self.hello, message, raw)
         suite = _check_common_hello(self.hello, message, self.config)
         if message.is_hello_retry_request:
             return self._retry(ctx, message, raw, suite)
@@ -576,4 +554,5 @@ ClientState = (
     | ClientExpectCertificateVerify
     | ClientExpectFinished
     | ClientEstablished
+    | Client12State
 )

@@ -23,6 +23,9 @@ import hmac
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+
 from pinata.tls.config import ClientConfig, Credentials, VerifiedPeer
 from pinata.tls.constants import (
     TLS12,
@@ -47,16 +50,17 @@ from pinata.tls.handshake.common import (
     HandshakeContext,
     Output,
     SendChangeCipherSpec,
+    SendMessage,
     extension_map,
     note_in,
     note_out,
 )
+from pinata.tls.handshake.common12 import SetReadKeys12, SetWriteKeys12
 from pinata.tls.key_exchange import ClientKeyShare
 from pinata.tls.messages import (
     Certificate12,
     CertificateRequest12,
     CertificateVerify,
-    ChangeCipherSpec,
     ClientHello,
     ClientKeyExchange,
     Finished,
@@ -69,15 +73,11 @@ from pinata.tls.prf import (
     CLIENT_FINISHED_LABEL,
     SERVER_FINISHED_LABEL,
     extended_master_secret,
+    key_block,
     verify_data,
 )
 from pinata.tls.signatures import verify12
-from pinata.tls.handshake.common12 import (
-    SetReadKeys12,
-    SetWriteKeys12,
-    server_key_exchange_signed_content,
-)
-from pinata.tls.suites import Suite12Params, lookup_suite12
+from pinata.tls.suites import SuiteParams, lookup_suite12
 
 # RFC 5246 §7.4.1.4.1: TLS 1.2 signs ServerKeyExchange and CertificateVerify
 # with these too (its peers need them); never in TLS 1.3 (RFC 8446 §4.2.3).
@@ -135,7 +135,7 @@ class _Hello:
     config: ClientConfig
     client_random: bytes
     server_random: bytes
-    suite: Suite12Params
+    suite: SuiteParams
 
 
 # ---- ServerHello -----------------------------------------------------------
@@ -165,7 +165,10 @@ def _check_extensions(hello: ClientHello, message: ServerHello) -> None:
         raise ProtocolError(Cause.no_extended_master_secret)
     ExtendedMasterSecret.parse(ems)  # RFC 7627 §5.1: an empty body
     formats = exts.get(ExtensionType.ec_point_formats)
-    if formats is not None and ECPointFormat.uncompressed not in EcPointFormats.parse(formats).formats:
+    if (
+        formats is not None
+        and ECPointFormat.uncompressed not in EcPointFormats.parse(formats).formats
+    ):
         raise ProtocolError(Cause.uncompressed_point_format_missing)
 
 
@@ -198,6 +201,12 @@ def server_hello(
 # ---- the server's certificate and key exchange ---------------------------
 
 
+def _key_fits(suite: SuiteParams, key: CertificatePublicKeyTypes) -> bool:
+    if suite.authentication == "RSA":
+        return isinstance(key, rsa.RSAPublicKey)
+    return isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey)
+
+
 def _authenticate(hello: _Hello, message: Certificate12, ctx: HandshakeContext) -> VerifiedPeer:
     if not message.certificate_list:
         # RFC 5246 §7.4.2: an ECDHE suite's server always sends a certificate.
@@ -207,7 +216,7 @@ def _authenticate(hello: _Hello, message: Certificate12, ctx: HandshakeContext) 
         raise ProtocolError(rejection_cause(verdict.alert), verdict.reason)
     # RFC 8422 §5.3 / RFC 5246 §7.4.2: the key must fit the suite's
     # authentication (ECDSA or EdDSA for ECDHE_ECDSA, RSA for ECDHE_RSA).
-    if not hello.suite.accepts_key(verdict.leaf_public_key):
+    if not _key_fits(hello.suite, verdict.leaf_public_key):
         raise ProtocolError(Cause.certificate_unsupported, "key does not fit the suite")
     return verdict
 
@@ -249,9 +258,8 @@ class Client12ExpectServerKeyExchange:
         # RFC 5246 §7.4.1.4.1: a scheme from our signature_algorithms.
         if message.algorithm not in offered_schemes(config):
             raise ProtocolError(Cause.signature_scheme_not_offered, f"0x{message.algorithm:04x}")
-        signed = server_key_exchange_signed_content(
-            self.hello.client_random, self.hello.server_random, message
-        )
+        # RFC 8422 §5.4: the signature covers both randoms and the params.
+        signed = b"".join((self.hello.client_random, self.hello.server_random, message.params()))
         verify12(
             message.algorithm,
             self.peer.leaf_public_key,
@@ -375,21 +383,85 @@ def _second_flight(
         signature = credentials.sign(scheme, b"".join(messages))
         messages = _sent(CertificateVerify(scheme, signature).encode(), messages, out)
         out.append(note_out("CertificateVerify", scheme=scheme.name))
-    keys = hello.suite.key_block(master, hello.server_random, hello.client_random)
-    out += [SendChangeCipherSpec(), SetWriteKeys12(hello.suite, keys.client_write_key, keys.client_write_iv)]
+    suite = hello.suite
+    keys = key_block(
+        hash_name, master, hello.server_random, hello.client_random, suite.key_len, suite.iv_len
+    )
+    out += [
+        # RFC 5246 §7.1: our ChangeCipherSpec, then our keys; the server's
+        # keys wait for its ChangeCipherSpec.
+        SendChangeCipherSpec(),
+        SetWriteKeys12(suite, keys.client_write_key, keys.client_write_iv),
+        SetReadKeys12(suite, keys.server_write_key, keys.server_write_iv),
+    ]
     finished = Finished(
         verify_data(hash_name, master, CLIENT_FINISHED_LABEL, _digest(hash_name, messages))
     )
     messages = _sent(finished.encode(), messages, out)
     out.append(note_out("Finished"))
-    state = Client12ExpectChangeCipherSpec(
-        _Keys(exchange, master, keys.server_write_key, keys.server_write_iv,
-              None if ours is None else ours[1]),
-        messages,
-    )
-    return state, out
+    our_scheme = None if ours is None else ours[1]
+    return Client12ExpectFinished(_Keys(exchange, master, our_scheme), messages), out
 
 
 def _sent(message: bytes, messages: tuple[bytes, ...], out: list[Output]) -> tuple[bytes, ...]:
     out.append(SendMessage(message))
     return (*messages, message)
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """After our Finished: what checking the server's needs."""
+
+    exchange: _KeyExchange
+    master_secret: bytes = field(repr=False)
+    our_scheme: SignatureScheme | None
+
+
+# ---- the server's ChangeCipherSpec and Finished ----------------------------
+
+
+@dataclass(frozen=True)
+class Client12ExpectFinished:
+    """Our flight is out; the server's ChangeCipherSpec moves the read stage
+    to its keys (the connection's business, RFC 5246 §7.1), then its
+    Finished arrives under them."""
+
+    keys: _Keys
+    messages: tuple[bytes, ...] = field(repr=False)
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (Finished,)
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[ClientEstablished12, list[Output]]:
+        assert isinstance(message, Finished)
+        exchange = self.keys.exchange
+        hash_name = exchange.hello.suite.hash_name
+        expected = verify_data(
+            hash_name,
+            self.keys.master_secret,
+            SERVER_FINISHED_LABEL,
+            _digest(hash_name, self.messages),
+        )
+        if len(message.verify_data) != len(expected):
+            raise ProtocolError(Cause.finished_wrong_length)
+        if not hmac.compare_digest(message.verify_data, expected):
+            raise ProtocolError(Cause.bad_finished)  # RFC 5246 §7.4.9: decrypt_error
+        event = HandshakeComplete(
+            version=TLS12,
+            cipher_suite=CipherSuite(exchange.hello.suite.suite),
+            group=exchange.group,
+            signature_scheme=self.keys.our_scheme,
+            peer_signature_scheme=exchange.peer_scheme,
+            peer=exchange.peer,
+        )
+        return ClientEstablished12(exchange.hello.suite), [note_in("Finished"), Complete(event)]
+
+
+Client12State = (
+    Client12ExpectCertificate
+    | Client12ExpectServerKeyExchange
+    | Client12ExpectCertificateRequestOrDone
+    | Client12ExpectServerHelloDone
+    | Client12ExpectFinished
+    | ClientEstablished12
+)

@@ -153,5 +153,3 @@ def test_hello_request_is_refused(tmp_path: Path) -> None:
     assert isinstance(failure, LocalFailure), failure
     assert failure.cause == Cause.renegotiation_refused
     assert failure.alert == AlertDescription.handshake_failure
-
-

@@ -10,7 +10,6 @@ one field, and frames them again.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import ssl
 from collections.abc import Callable
@@ -86,12 +85,16 @@ class MemoryServer:
         self.error: ssl.SSLError | None = None
         self.received = b""
         self.closed_by_peer = False
+        self.shutting_down = False
 
     def feed(self, data: bytes) -> None:
         """Give the server bytes from our client and let it act on them."""
         if data:
             self.incoming.write(data)
         if self.error is not None:
+            return
+        if self.shutting_down:
+            self._finish_shutdown()
             return
         try:
             if not self.handshake_done:
@@ -107,6 +110,20 @@ class MemoryServer:
             return
         except ssl.SSLZeroReturnError:
             self.closed_by_peer = True
+        except ssl.SSLError as error:
+            self.error = error
+
+    def close(self) -> None:
+        """Send close_notify (RFC 5246 §7.2.1); the peer's completes the shutdown."""
+        self.shutting_down = True
+        self._finish_shutdown()
+
+    def _finish_shutdown(self) -> None:
+        try:
+            self.tls.unwrap()
+            self.closed_by_peer = True
+        except ssl.SSLWantReadError:
+            return
         except ssl.SSLError as error:
             self.error = error
 
@@ -208,14 +225,13 @@ def pump(
         if server.handshake_done and send and server.received == send and not replied:
             replied = True
             server.tls.write(reply)
-            with contextlib.suppress(ssl.SSLWantReadError, ssl.SSLZeroReturnError):
-                server.tls.unwrap()
+            server.close()
         data = server.take()
         if data:
             moved = True
             new = client.receive_data(to_client(data))
             events += new
-            if any(isinstance(e, PeerClosed) for e in new) and not client.closed:
+            if any(isinstance(e, PeerClosed) for e in new):
                 client.close()
             if any(isinstance(e, ConnectionFailed) for e in new):
                 server.feed(client.data_to_send())

@@ -46,6 +46,7 @@ from pinata.tls.extensions import (
 from pinata.tls.handshake import client12
 from pinata.tls.handshake.client12 import TLS12_HELLO_EXTENSIONS, Client12State, offered_schemes
 from pinata.tls.handshake.common import (
+    ChooseVersion,
     Complete,
     HandshakeContext,
     Output,
@@ -129,7 +130,7 @@ def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, lis
     offers13, offers12 = TLS13 in config.versions, TLS12 in config.versions
     if not (offers13 or offers12) or set(config.versions) - {TLS13, TLS12}:
         raise LocalProtocolError("a client offers TLS 1.3, TLS 1.2 or both, nothing else")
-    shares = ()
+    shares: tuple[ClientKeyShare, ...] = ()
     if offers13:
         shares = tuple(ClientKeyShare.generate(g, ctx.random) for g in config.key_share_groups)
     suites = tuple(config.cipher_suites) if offers13 else ()
@@ -226,7 +227,7 @@ class ClientExpectServerHello:
     ) -> tuple[ClientState, list[Output]]:
         assert isinstance(message, ServerHello)
         if negotiated_version(self.config, message, self.retry_suite is not None) == TLS12:
-            return client12.server_hello(ctx, self.config, self.hello, message, raw)
+            return client12.server_hello(self.config, self.hello, message, raw)
         suite = _check_common_hello(self.hello, message, self.config)
         if message.is_hello_retry_request:
             return self._retry(ctx, message, raw, suite)
@@ -329,6 +330,7 @@ class ClientExpectServerHello:
             sent_ccs=self.retry_suite is not None and bool(self.hello.legacy_session_id),
         )
         return ClientExpectEncryptedExtensions(keys, transcript), [
+            ChooseVersion(TLS13),
             note_in(
                 "ServerHello",
                 version="TLS1.3",

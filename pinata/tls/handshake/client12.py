@@ -3,23 +3,21 @@ only: ECDHE with AEAD suites, the extended master secret required (RFC 7627),
 renegotiation refused (RFC 5746). The server always authenticates; we
 authenticate when asked.
 
-  ServerHello (read by `server_hello`, called from the first client state)
+  ServerHello (read by `server_hello`, handed over by the first client state)
     -> ExpectCertificate -> ExpectServerKeyExchange
     -> ExpectCertificateRequestOrDone -> [ExpectServerHelloDone]
     ==> [Certificate] ClientKeyExchange [CertificateVerify] ChangeCipherSpec Finished
-    -> ExpectChangeCipherSpec -> ExpectFinished -> Established
+    -> ExpectChangeCipherSpec -> ExpectFinished -> Established (version TLS12)
 
 Each state keeps the handshake messages so far (`messages`, as sent and
-received): TLS 1.2's CertificateVerify signs the messages themselves, not a
-hash of them (RFC 5246 §7.4.8), and the extended master secret and both
-Finished hash them with the suite's PRF hash (RFC 7627 §3, RFC 5246 §7.4.9).
-The connection bounds their total (`MAX_HANDSHAKE_TOTAL`).
+received, joined): TLS 1.2's CertificateVerify signs the messages
+themselves, not a hash of them (RFC 5246 §7.4.8); the extended master
+secret and both Finished hash them with the suite's PRF hash (RFC 7627 §3,
+RFC 5246 §7.4.9). The connection bounds their total (`MAX_HANDSHAKE_TOTAL`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -38,6 +36,7 @@ from pinata.tls.constants import (
     enum_name,
 )
 from pinata.tls.errors import Cause, ProtocolError, rejection_cause
+from pinata.tls.established import ClientEstablished
 from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import (
     EcPointFormats,
@@ -46,17 +45,28 @@ from pinata.tls.extensions import (
     RenegotiationInfo,
 )
 from pinata.tls.handshake.common import (
+    ChooseVersion,
     Complete,
     HandshakeContext,
     Output,
-    SendChangeCipherSpec,
     SendMessage,
+    SetReadKeys12,
+    SetWriteKeys12,
     extension_map,
     note_in,
     note_out,
 )
-from pinata.tls.handshake.common12 import SetReadKeys12, SetWriteKeys12
-from pinata.tls.key_exchange import ClientKeyShare
+from pinata.tls.handshake.common12 import (
+    TLS12_GROUPS,
+    AwaitingChangeCipherSpec,
+    EphemeralKey,
+    check_finished12,
+    check_signature12,
+    finished12,
+    key_stages,
+    master_secret,
+    server_key_exchange_content,
+)
 from pinata.tls.messages import (
     Certificate12,
     CertificateRequest12,
@@ -69,18 +79,11 @@ from pinata.tls.messages import (
     ServerHelloDone,
     ServerKeyExchange,
 )
-from pinata.tls.prf import (
-    CLIENT_FINISHED_LABEL,
-    SERVER_FINISHED_LABEL,
-    extended_master_secret,
-    key_block,
-    verify_data,
-)
-from pinata.tls.signatures import verify12
 from pinata.tls.suites import SuiteParams, lookup_suite12
+from pinata.tls.transcript import Transcript
 
-# RFC 5246 §7.4.1.4.1: TLS 1.2 signs ServerKeyExchange and CertificateVerify
-# with these too (its peers need them); never in TLS 1.3 (RFC 8446 §4.2.3).
+# RFC 5246 §7.4.1.4.1: TLS 1.2 peers sign ServerKeyExchange and
+# CertificateVerify with these too; never in TLS 1.3 (RFC 8446 §4.2.3).
 # Never SHA-1 or MD5.
 TLS12_ONLY_SCHEMES: tuple[SignatureScheme, ...] = (
     SignatureScheme.rsa_pkcs1_sha256,
@@ -90,16 +93,16 @@ TLS12_ONLY_SCHEMES: tuple[SignatureScheme, ...] = (
 
 # What a ClientHello offering TLS 1.2 adds: uncompressed points only (RFC
 # 8422 §5.1.2), the extended master secret (RFC 7627 §5.1), and an empty
-# renegotiation_info (RFC 5746 §3.4; the extension, not the SCSV, so that
-# every extension in the ServerHello is one we sent).
+# renegotiation_info (RFC 5746 §3.4: the extension rather than the SCSV, so
+# that every extension in the ServerHello is one we sent).
 TLS12_HELLO_EXTENSIONS: tuple[Extension, ...] = (
     EcPointFormats((ECPointFormat.uncompressed,)).to_extension(),
     ExtendedMasterSecret().to_extension(),
     RenegotiationInfo(b"").to_extension(),
 )
 
-# RFC 5246 §7.4.1.4: what a TLS 1.2 ServerHello may answer of what we sent
-# (server_name's acknowledgement is empty, RFC 6066 §3).
+# What a TLS 1.2 ServerHello may answer of what we send (RFC 5246 §7.4.1.4;
+# server_name's acknowledgement is empty, RFC 6066 §3).
 _SERVER_HELLO_EXTENSIONS = frozenset(
     (
         ExtensionType.server_name,
@@ -108,8 +111,6 @@ _SERVER_HELLO_EXTENSIONS = frozenset(
         ExtensionType.renegotiation_info,
     )
 )
-# The curves TLS 1.2 ECDHE may use here (RFC 8422 §5.1.1, RFC 7748).
-_TLS12_GROUPS = frozenset((NamedGroup.x25519, NamedGroup.secp256r1, NamedGroup.secp384r1))
 
 
 def offered_schemes(config: ClientConfig) -> tuple[int, ...]:
@@ -121,15 +122,12 @@ def offered_schemes(config: ClientConfig) -> tuple[int, ...]:
     return schemes
 
 
-def _digest(hash_name: str, messages: tuple[bytes, ...]) -> bytes:
-    h = hashlib.new(hash_name)
-    for message in messages:
-        h.update(message)
-    return h.digest()
+def _transcript(suite: SuiteParams, messages: bytes) -> Transcript:
+    return Transcript().add(messages).select_hash(suite.hash_name)
 
 
 @dataclass(frozen=True)
-class _Hello:
+class _Hellos:
     """What the hellos settled; every later state shares it."""
 
     config: ClientConfig
@@ -138,13 +136,13 @@ class _Hello:
     suite: SuiteParams
 
 
-# ---- ServerHello -----------------------------------------------------------
+# ---- ServerHello -------------------------------------------------------------
 
 
 def _check_extensions(hello: ClientHello, message: ServerHello) -> None:
-    """RFC 5246 §7.4.1.4: only what we sent, only what a 1.2 ServerHello may
-    carry; renegotiation_info empty (RFC 5746 §3.4), the extended master
-    secret (RFC 7627 §5.2), uncompressed points (RFC 8422 §5.1.2)."""
+    """Only what we sent and a 1.2 ServerHello may carry (RFC 5246 §7.4.1.4);
+    an empty renegotiation_info (RFC 5746 §3.4); the extended master secret
+    (RFC 7627 §5.2); uncompressed points (RFC 8422 §5.1.2)."""
     sent = {e.extension_type for e in hello.extensions}
     for e in message.extensions:
         name = enum_name(ExtensionType, e.extension_type)
@@ -159,80 +157,72 @@ def _check_extensions(hello: ClientHello, message: ServerHello) -> None:
     if renegotiation is None:
         raise ProtocolError(Cause.no_secure_renegotiation)
     if RenegotiationInfo.parse(renegotiation).renegotiated_connection:
-        raise ProtocolError(Cause.renegotiation_info_wrong)
+        raise ProtocolError(Cause.renegotiation_info_wrong, "non-empty on an initial handshake")
     ems = exts.get(ExtensionType.extended_master_secret)
     if ems is None:
         raise ProtocolError(Cause.no_extended_master_secret)
     ExtendedMasterSecret.parse(ems)  # RFC 7627 §5.1: an empty body
     formats = exts.get(ExtensionType.ec_point_formats)
-    if (
-        formats is not None
-        and ECPointFormat.uncompressed not in EcPointFormats.parse(formats).formats
-    ):
+    uncompressed = ECPointFormat.uncompressed
+    if formats is not None and uncompressed not in EcPointFormats.parse(formats).formats:
         raise ProtocolError(Cause.uncompressed_point_format_missing)
 
 
 def server_hello(
-    ctx: HandshakeContext,
-    config: ClientConfig,
-    hello: ClientHello,
-    message: ServerHello,
-    raw: bytes,
+    config: ClientConfig, hello: ClientHello, message: ServerHello, raw: bytes
 ) -> tuple[Client12State, list[Output]]:
-    """The TLS 1.2 ServerHello (RFC 5246 §7.4.1.3), once the first state
-    saw that the server chose 1.2; raises `ProtocolError` if it may not stand."""
+    """Takes a ServerHello that chose TLS 1.2 (the first client state
+    decided the version, RFC 8446 §4.1.3) and the ClientHello it answers;
+    returns the state expecting the server's Certificate; raises
+    `ProtocolError` for a suite, compression or extension we cannot accept
+    (RFC 5246 §7.4.1.3)."""
     if message.legacy_compression_method != 0:
         raise ProtocolError(Cause.compression_offered)
     suite = lookup_suite12(message.cipher_suite)
     if suite is None or message.cipher_suite not in config.cipher_suites_tls12:
         raise ProtocolError(Cause.unoffered_cipher_suite, f"0x{message.cipher_suite:04x}")
     _check_extensions(hello, message)
-    settled = _Hello(config, hello.random, message.random, suite)
-    state = Client12ExpectCertificate(settled, (hello.encode(), raw))
+    hellos = _Hellos(config, hello.random, message.random, suite)
+    # The session_id the server sends is ignored: we never resume (RFC 5246
+    # §7.4.1.3), and an abbreviated handshake would find no state expecting it.
+    state = Client12ExpectCertificate(hellos, hello.encode() + raw)
     return state, [
-        note_in(
-            "ServerHello",
-            version="TLS 1.2",
-            cipher_suite=enum_name(CipherSuite, message.cipher_suite),
-        )
+        ChooseVersion(TLS12),
+        note_in("ServerHello", version="TLS1.2", cipher_suite=enum_name(CipherSuite, suite.suite)),
     ]
 
 
-# ---- the server's certificate and key exchange ---------------------------
+# ---- the server's Certificate and ServerKeyExchange ------------------------
 
 
 def _key_fits(suite: SuiteParams, key: CertificatePublicKeyTypes) -> bool:
+    """RFC 8422 §5.3, RFC 5246 §7.4.2: ECDHE_ECDSA needs an ECDSA or EdDSA
+    key, ECDHE_RSA an RSA one."""
     if suite.authentication == "RSA":
         return isinstance(key, rsa.RSAPublicKey)
     return isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey)
 
 
-def _authenticate(hello: _Hello, message: Certificate12, ctx: HandshakeContext) -> VerifiedPeer:
-    if not message.certificate_list:
-        # RFC 5246 §7.4.2: an ECDHE suite's server always sends a certificate.
-        raise ProtocolError(Cause.server_certificate_empty)
-    verdict = hello.config.authenticate_server(tuple(message.certificate_list), ctx.now)
-    if not isinstance(verdict, VerifiedPeer):
-        raise ProtocolError(rejection_cause(verdict.alert), verdict.reason)
-    # RFC 8422 §5.3 / RFC 5246 §7.4.2: the key must fit the suite's
-    # authentication (ECDSA or EdDSA for ECDHE_ECDSA, RSA for ECDHE_RSA).
-    if not _key_fits(hello.suite, verdict.leaf_public_key):
-        raise ProtocolError(Cause.certificate_unsupported, "key does not fit the suite")
-    return verdict
-
-
 @dataclass(frozen=True)
 class Client12ExpectCertificate:
-    hello: _Hello
-    messages: tuple[bytes, ...] = field(repr=False)
+    hellos: _Hellos
+    messages: bytes = field(repr=False)
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (Certificate12,)
 
     def handle(
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
     ) -> tuple[Client12State, list[Output]]:
         assert isinstance(message, Certificate12)
-        peer = _authenticate(self.hello, message, ctx)
-        state = Client12ExpectServerKeyExchange(self.hello, (*self.messages, raw), peer)
+        if not message.certificate_list:
+            # RFC 5246 §7.4.2: with an ECDHE suite the server always sends one.
+            raise ProtocolError(Cause.server_certificate_empty)
+        judge = self.hellos.config.authenticate_server
+        peer = judge(message.certificate_list, ctx.now)
+        if not isinstance(peer, VerifiedPeer):
+            raise ProtocolError(rejection_cause(peer.alert), peer.reason)
+        if not _key_fits(self.hellos.suite, peer.leaf_public_key):
+            raise ProtocolError(Cause.certificate_unsupported, "the key does not fit the suite")
+        state = Client12ExpectServerKeyExchange(self.hellos, self.messages + raw, peer)
         return state, [
             note_in("Certificate", certificates=len(message.certificate_list)),
             note_in("peer_chain", subjects=peer.subjects[:8]),
@@ -240,60 +230,10 @@ class Client12ExpectCertificate:
 
 
 @dataclass(frozen=True)
-class Client12ExpectServerKeyExchange:
-    hello: _Hello
-    messages: tuple[bytes, ...] = field(repr=False)
-    peer: VerifiedPeer
-    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (ServerKeyExchange,)
-
-    def handle(
-        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
-    ) -> tuple[Client12State, list[Output]]:
-        assert isinstance(message, ServerKeyExchange)
-        config = self.hello.config
-        group = message.named_curve
-        # RFC 8422 §5.4: a curve we offered (and one TLS 1.2 can use).
-        if group not in config.groups or group not in _TLS12_GROUPS:
-            raise ProtocolError(Cause.key_share_in_unoffered_group, enum_name(NamedGroup, group))
-        # RFC 5246 §7.4.1.4.1: a scheme from our signature_algorithms.
-        if message.algorithm not in offered_schemes(config):
-            raise ProtocolError(Cause.signature_scheme_not_offered, f"0x{message.algorithm:04x}")
-        # RFC 8422 §5.4: the signature covers both randoms and the params.
-        signed = b"".join((self.hello.client_random, self.hello.server_random, message.params()))
-        verify12(
-            message.algorithm,
-            self.peer.leaf_public_key,
-            signed,
-            message.signature,
-            key_is_rsassa_pss=self.peer.leaf_key_is_rsassa_pss,
-        )
-        # Our share now, so that a point off the curve or compressed is
-        # refused here (illegal_parameter, RFC 8422 §5.1.2, §5.4).
-        share = ClientKeyShare.generate(group, ctx.random)
-        pre_master_secret = share.shared_secret(message.public)
-        state = Client12ExpectCertificateRequestOrDone(
-            _KeyExchange(
-                self.hello,
-                self.peer,
-                SignatureScheme(message.algorithm),
-                NamedGroup(group),
-                share.key_exchange,
-                pre_master_secret,
-            ),
-            (*self.messages, raw),
-        )
-        return state, [
-            note_in(
-                "ServerKeyExchange",
-                group=enum_name(NamedGroup, group),
-                scheme=enum_name(SignatureScheme, message.algorithm),
-            )
-        ]
-
-
-@dataclass(frozen=True)
 class _KeyExchange:
-    hello: _Hello
+    """The server's authenticated ECDHE parameters and our answer to them."""
+
+    hellos: _Hellos
     peer: VerifiedPeer
     peer_scheme: SignatureScheme
     group: NamedGroup
@@ -302,9 +242,53 @@ class _KeyExchange:
 
 
 @dataclass(frozen=True)
+class Client12ExpectServerKeyExchange:
+    hellos: _Hellos
+    messages: bytes = field(repr=False)
+    peer: VerifiedPeer
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (ServerKeyExchange,)
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[Client12State, list[Output]]:
+        assert isinstance(message, ServerKeyExchange)
+        hellos, group = self.hellos, message.named_curve
+        # RFC 8422 §5.4: a curve we offered, and one TLS 1.2 can use here.
+        if group not in hellos.config.groups or group not in TLS12_GROUPS:
+            raise ProtocolError(Cause.key_share_in_unoffered_group, enum_name(NamedGroup, group))
+        # RFC 8422 §5.4: the signature covers both randoms and the params;
+        # a scheme we did not offer is refused first (RFC 5246 §7.4.1.4.1).
+        scheme = check_signature12(
+            message.algorithm,
+            message.signature,
+            offered_schemes(hellos.config),
+            self.peer.leaf_public_key,
+            server_key_exchange_content(
+                hellos.client_random, hellos.server_random, message.params()
+            ),
+            key_is_rsassa_pss=self.peer.leaf_key_is_rsassa_pss,
+        )
+        # Our key pair now, so that a point off the curve, or a compressed
+        # one, is refused here (illegal_parameter, RFC 8422 §5.1.2, §5.4).
+        key = EphemeralKey.generate(group, ctx.random)
+        exchange = _KeyExchange(
+            hellos,
+            self.peer,
+            scheme,
+            NamedGroup(group),
+            key.key_exchange,
+            key.shared_secret(message.public),
+        )
+        state = Client12ExpectCertificateRequestOrDone(exchange, self.messages + raw)
+        return state, [
+            note_in("ServerKeyExchange", group=enum_name(NamedGroup, group), scheme=scheme.name)
+        ]
+
+
+@dataclass(frozen=True)
 class Client12ExpectCertificateRequestOrDone:
     exchange: _KeyExchange
-    messages: tuple[bytes, ...] = field(repr=False)
+    messages: bytes = field(repr=False)
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (
         CertificateRequest12,
         ServerHelloDone,
@@ -313,18 +297,19 @@ class Client12ExpectCertificateRequestOrDone:
     def handle(
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
     ) -> tuple[Client12State, list[Output]]:
-        messages = (*self.messages, raw)
         if isinstance(message, ServerHelloDone):
-            return _second_flight(self.exchange, messages, None)
+            return _second_flight(self.exchange, self.messages + raw, None)
         assert isinstance(message, CertificateRequest12)
-        state = Client12ExpectServerHelloDone(self.exchange, messages, message)
-        return state, [note_in("CertificateRequest", version="TLS 1.2")]
+        state = Client12ExpectServerHelloDone(self.exchange, self.messages + raw, message)
+        return state, [
+            note_in("CertificateRequest", types=tuple(map(str, message.certificate_types)))
+        ]
 
 
 @dataclass(frozen=True)
 class Client12ExpectServerHelloDone:
     exchange: _KeyExchange
-    messages: tuple[bytes, ...] = field(repr=False)
+    messages: bytes = field(repr=False)
     request: CertificateRequest12
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (ServerHelloDone,)
 
@@ -332,129 +317,124 @@ class Client12ExpectServerHelloDone:
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
     ) -> tuple[Client12State, list[Output]]:
         assert isinstance(message, ServerHelloDone)
-        return _second_flight(self.exchange, (*self.messages, raw), self.request)
+        return _second_flight(self.exchange, self.messages + raw, self.request)
 
 
 # ---- our flight --------------------------------------------------------------
 
 
-def _our_credentials(
+def _answer_request(
     config: ClientConfig, request: CertificateRequest12
 ) -> tuple[Credentials, SignatureScheme] | None:
-    """Our credentials and a scheme the server listed, when both fit the
-    request (RFC 5246 §7.4.4, §7.4.6); None sends an empty Certificate."""
+    """Our credentials and a scheme the server listed, when both fit its
+    request (RFC 5246 §7.4.4, §7.4.6; RFC 8422 §5.5: ecdsa_sign covers
+    EdDSA keys too); None: we answer with an empty Certificate."""
     credentials = config.credentials
     if credentials is None:
         return None
-    kind = (
-        ClientCertificateType.rsa_sign
-        if credentials.schemes[0].name.startswith("rsa")
-        else ClientCertificateType.ecdsa_sign
-    )
+    rsa_key = credentials.schemes[0].name.startswith("rsa_")
+    kind = ClientCertificateType.rsa_sign if rsa_key else ClientCertificateType.ecdsa_sign
     if kind not in request.certificate_types:
         return None
-    scheme = credentials.choose_scheme(request.supported_signature_algorithms)
+    scheme = credentials.choose_scheme_tls12(request.supported_signature_algorithms)
     return None if scheme is None else (credentials, scheme)
 
 
 def _second_flight(
-    exchange: _KeyExchange, messages: tuple[bytes, ...], request: CertificateRequest12 | None
+    exchange: _KeyExchange, messages: bytes, request: CertificateRequest12 | None
 ) -> tuple[Client12State, list[Output]]:
     """Our answer to ServerHelloDone (RFC 5246 §7.3): [Certificate]
     ClientKeyExchange [CertificateVerify] ChangeCipherSpec Finished."""
-    hello = exchange.hello
-    hash_name = hello.suite.hash_name
+    hellos = exchange.hellos
+    suite = hellos.suite
     out: list[Output] = [note_in("ServerHelloDone")]
-    ours = None if request is None else _our_credentials(hello.config, request)
+    ours = None if request is None else _answer_request(hellos.config, request)
     if request is not None:
         chain = ours[0].chain if ours is not None else ()
-        certificate = Certificate12(tuple(chain)).encode()
-        messages = _sent(certificate, messages, out)
+        messages = _send(Certificate12(chain).encode(), messages, out)
         out.append(note_out("Certificate", certificates=len(chain)))
-    messages = _sent(ClientKeyExchange(exchange.our_public).encode(), messages, out)
+    messages = _send(ClientKeyExchange(exchange.our_public).encode(), messages, out)
     out.append(note_out("ClientKeyExchange"))
-    # RFC 7627 §4: session_hash covers the messages through ClientKeyExchange.
-    master = extended_master_secret(
-        hash_name, exchange.pre_master_secret, _digest(hash_name, messages)
-    )
+    # RFC 7627 §4: the session hash runs through ClientKeyExchange.
+    master = master_secret(suite, exchange.pre_master_secret, _transcript(suite, messages).digest())
     if ours is not None:
         credentials, scheme = ours
         # RFC 5246 §7.4.8: the signature is over the messages themselves.
-        signature = credentials.sign(scheme, b"".join(messages))
-        messages = _sent(CertificateVerify(scheme, signature).encode(), messages, out)
+        verify = CertificateVerify(scheme, credentials.sign_tls12(scheme, messages))
+        messages = _send(verify.encode(), messages, out)
         out.append(note_out("CertificateVerify", scheme=scheme.name))
-    suite = hello.suite
-    keys = key_block(
-        hash_name, master, hello.server_random, hello.client_random, suite.key_len, suite.iv_len
+    protector, unprotector = key_stages(
+        suite, master, hellos.client_random, hellos.server_random, is_server=False
     )
-    out += [
-        # RFC 5246 §7.1: our ChangeCipherSpec, then our keys; the server's
-        # keys wait for its ChangeCipherSpec.
-        SendChangeCipherSpec(),
-        SetWriteKeys12(suite, keys.client_write_key, keys.client_write_iv),
-        SetReadKeys12(suite, keys.server_write_key, keys.server_write_iv),
-    ]
-    finished = Finished(
-        verify_data(hash_name, master, CLIENT_FINISHED_LABEL, _digest(hash_name, messages))
-    )
-    messages = _sent(finished.encode(), messages, out)
-    out.append(note_out("Finished"))
+    finished = finished12(suite, master, _transcript(suite, messages), from_server=False)
+    # RFC 5246 §7.1: our ChangeCipherSpec, then our Finished under our keys;
+    # the server's keys wait for its ChangeCipherSpec.
+    out += [SetWriteKeys12(protector), note_out("ChangeCipherSpec")]
+    messages = _send(finished.encode(), messages, out)
+    out += [note_out("Finished"), SetReadKeys12(unprotector)]
     our_scheme = None if ours is None else ours[1]
-    return Client12ExpectFinished(_Keys(exchange, master, our_scheme), messages), out
+    state = Client12ExpectChangeCipherSpec(
+        exchange, master, our_scheme, _transcript(suite, messages)
+    )
+    return state, out
 
 
-def _sent(message: bytes, messages: tuple[bytes, ...], out: list[Output]) -> tuple[bytes, ...]:
+def _send(message: bytes, messages: bytes, out: list[Output]) -> bytes:
     out.append(SendMessage(message))
-    return (*messages, message)
-
-
-@dataclass(frozen=True)
-class _Keys:
-    """After our Finished: what checking the server's needs."""
-
-    exchange: _KeyExchange
-    master_secret: bytes = field(repr=False)
-    our_scheme: SignatureScheme | None
+    return messages + message
 
 
 # ---- the server's ChangeCipherSpec and Finished ----------------------------
 
 
 @dataclass(frozen=True)
-class Client12ExpectFinished:
-    """Our flight is out; the server's ChangeCipherSpec moves the read stage
-    to its keys (the connection's business, RFC 5246 §7.1), then its
-    Finished arrives under them."""
+class Client12ExpectChangeCipherSpec(AwaitingChangeCipherSpec):
+    """No handshake message may come before the server's ChangeCipherSpec
+    (RFC 5246 §7.1); the connection calls `after_change_cipher_spec`."""
 
-    keys: _Keys
-    messages: tuple[bytes, ...] = field(repr=False)
+    exchange: _KeyExchange
+    master: bytes = field(repr=False)
+    our_scheme: SignatureScheme | None
+    transcript: Transcript
+    expects: ClassVar[tuple[type[HandshakeMessage], ...]] = ()
+
+    def handle(
+        self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
+    ) -> tuple[Client12State, list[Output]]:
+        raise ProtocolError(Cause.unexpected_handshake_message, "before ChangeCipherSpec")
+
+    def after_change_cipher_spec(self) -> Client12ExpectFinished:
+        """The state that reads the server's Finished under its keys."""
+        return Client12ExpectFinished(self.exchange, self.master, self.our_scheme, self.transcript)
+
+
+@dataclass(frozen=True)
+class Client12ExpectFinished:
+    exchange: _KeyExchange
+    master: bytes = field(repr=False)
+    our_scheme: SignatureScheme | None
+    transcript: Transcript
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (Finished,)
 
     def handle(
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
-    ) -> tuple[ClientEstablished12, list[Output]]:
+    ) -> tuple[ClientEstablished, list[Output]]:
         assert isinstance(message, Finished)
-        exchange = self.keys.exchange
-        hash_name = exchange.hello.suite.hash_name
-        expected = verify_data(
-            hash_name,
-            self.keys.master_secret,
-            SERVER_FINISHED_LABEL,
-            _digest(hash_name, self.messages),
-        )
-        if len(message.verify_data) != len(expected):
-            raise ProtocolError(Cause.finished_wrong_length)
-        if not hmac.compare_digest(message.verify_data, expected):
-            raise ProtocolError(Cause.bad_finished)  # RFC 5246 §7.4.9: decrypt_error
+        exchange = self.exchange
+        suite = exchange.hellos.suite
+        # decrypt_error on a mismatch (RFC 5246 §7.4.9).
+        check_finished12(message, suite, self.master, self.transcript, from_server=True)
         event = HandshakeComplete(
             version=TLS12,
-            cipher_suite=CipherSuite(exchange.hello.suite.suite),
+            cipher_suite=CipherSuite(suite.suite),
             group=exchange.group,
-            signature_scheme=self.keys.our_scheme,
+            signature_scheme=self.our_scheme,
             peer_signature_scheme=exchange.peer_scheme,
             peer=exchange.peer,
         )
-        return ClientEstablished12(exchange.hello.suite), [note_in("Finished"), Complete(event)]
+        # No secret survives: TLS 1.2 has no KeyUpdate, and we never resume.
+        established = ClientEstablished(suite, None, None, version=TLS12)
+        return established, [note_in("Finished"), Complete(event)]
 
 
 Client12State = (
@@ -462,6 +442,20 @@ Client12State = (
     | Client12ExpectServerKeyExchange
     | Client12ExpectCertificateRequestOrDone
     | Client12ExpectServerHelloDone
+    | Client12ExpectChangeCipherSpec
     | Client12ExpectFinished
-    | ClientEstablished12
 )
+
+__all__ = [
+    "TLS12_HELLO_EXTENSIONS",
+    "TLS12_ONLY_SCHEMES",
+    "Client12ExpectCertificate",
+    "Client12ExpectCertificateRequestOrDone",
+    "Client12ExpectChangeCipherSpec",
+    "Client12ExpectFinished",
+    "Client12ExpectServerHelloDone",
+    "Client12ExpectServerKeyExchange",
+    "Client12State",
+    "offered_schemes",
+    "server_hello",
+]

@@ -30,6 +30,7 @@ from pinata.tls.extensions import (
 )
 from pinata.tls.handshake.common12 import server_key_exchange_content
 from pinata.tls.messages import (
+    CertificateRequest12,
     ClientHello,
     ClientKeyExchange,
     Finished,
@@ -413,3 +414,19 @@ def test_a_bad_client_point_is_illegal_parameter(group: NamedGroup) -> None:
     refused = _refused(server.receive_data(handshake_record(ClientKeyExchange(point).encode())),
                        server)  # fmt: skip
     assert (refused.cause, refused.alert) == (Cause.invalid_key_share, _A.illegal_parameter)
+
+
+def test_the_certificate_request_names_the_configured_authorities() -> None:
+    config = server_config("p256")  # client authentication, the test CA named
+    assert config.certificate_authorities
+    server = ServerConnection(config, now=NOW)
+    server.receive_data(handshake_record(client_hello().encode()))
+    messages = handshake_messages(server.data_to_send())
+    assert [m[0] for m in messages] == [2, 11, 12, 13, 14]
+    request = parse_handshake_message(13, messages[3][4:], TLS12)
+    assert isinstance(request, CertificateRequest12)
+    assert request.certificate_authorities == config.certificate_authorities
+    assert request.certificate_types == (64, 1)  # ecdsa_sign, rsa_sign
+    # What we accept in CertificateVerify: 1.3's schemes and PKCS#1 with SHA-2.
+    assert SignatureScheme.rsa_pkcs1_sha256 in request.supported_signature_algorithms
+    assert 0x0201 not in request.supported_signature_algorithms

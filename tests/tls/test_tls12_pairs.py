@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from pinata.tls.constants import TLS12, TLS13, CipherSuite, NamedGroup
+from pinata.tls.errors import LocalProtocolError
 from pinata.tls.events import ApplicationData, PeerClosed
 from pinata.tls.suites import TLS12_SUITES
 from tests.tls.pairs import client_config, completed, failure, new_pair, pump, server_config
@@ -115,3 +116,16 @@ def test_a_seeded_pair_is_deterministic() -> None:
         assert client.handshake_complete and server.handshake_complete
         wires.append(out)
     assert wires[0] == wires[1]
+
+
+def test_update_keys_is_a_local_error_in_tls12() -> None:
+    client, server = new_pair(server_config(client_auth=False), client_config(versions=(TLS12,)))
+    pump(client, server)
+    assert server.handshake_complete and server.version == TLS12
+    with pytest.raises(LocalProtocolError):
+        server.update_keys()
+    with pytest.raises(LocalProtocolError):
+        client.update_keys(request_peer_update=True)
+    client.send_application_data(b"still fine")
+    _, server_events = pump(client, server)
+    assert ApplicationData(b"still fine") in server_events

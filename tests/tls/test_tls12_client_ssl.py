@@ -216,3 +216,32 @@ def test_mutated_server_flights_end_in_one_typed_failure(tmp_path: Path) -> None
         assert len(found) <= 1
         failures += len(found)
     assert failures >= 290, failures  # almost every mutation is caught (298 seen)
+
+
+@pytest.mark.parametrize(
+    ("kind", "schemes", "expected"),
+    [
+        ("ed25519", None, {SignatureScheme.ed25519}),
+        # TLS 1.2 binds no curve to an ECDSA scheme (RFC 8446 §4.2.3 does, for 1.3).
+        (
+            "p384",
+            None,
+            {SignatureScheme.ecdsa_secp256r1_sha256, SignatureScheme.ecdsa_secp384r1_sha384},
+        ),
+        ("rsa2048", None, {SignatureScheme.rsa_pss_rsae_sha256}),
+        # Offering no RSA-PSS leaves the server PKCS#1 v1.5 (RFC 5246 §7.4.1.4.1).
+        (
+            "rsa2048",
+            (SignatureScheme.ecdsa_secp256r1_sha256,),
+            {SignatureScheme.rsa_pkcs1_sha256},
+        ),
+    ],
+    ids=["ed25519", "p384", "rsa-pss", "rsa-pkcs1"],
+)
+def test_server_key_exchange_signatures(
+    tmp_path: Path, kind: str, schemes: tuple[SignatureScheme, ...] | None, expected: set[int]
+) -> None:
+    config = client_config() if schemes is None else client_config(signature_schemes=schemes)
+    complete, *_ = converse(server_context(tmp_path, kind), config)
+    assert complete.version == TLS12
+    assert complete.peer_signature_scheme in expected

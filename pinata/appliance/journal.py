@@ -102,7 +102,7 @@ class ConnectionRecord:
 
     @property
     def stat_group(self) -> StatGroup:
-        return group_of(self.outcome or Outcome.internal_error, self.alert_code)
+        return group_of(self.outcome or Outcome.internal_error, self.alert_code, self.cause)
 
     def to_json(self) -> dict[str, object]:
         record: dict[str, object] = {

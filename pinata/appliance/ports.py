@@ -38,6 +38,8 @@ async def handshake(
                 await linger(state, tls)
             return None
         record.handshake(done)
+        if record.version is not None:
+            state.counters.handshake_completed(record.version)
         return done
     if deadline.cancelled_caught:
         record.finish(Outcome.timeout, "handshake deadline")

@@ -40,7 +40,16 @@ class StatGroup(enum.StrEnum):
     secret_released = "secret released"
     released_to_self = "secret released to itself"
     # The original's own families, each one cause family of the engine's.
+    unknown_record_version = "unknown record version"
+    heartbeat = "heartbeat"
+    version_too_old = "SSLv3 or older hello"
+    no_secure_renegotiation = "no secure renegotiation (RFC 5746)"
     no_common_cipher_suite = "no common cipher suite"
+    # Ours: what TLS 1.2 as we speak it refuses beyond the original's families.
+    renegotiation_refused = "renegotiation refused"
+    no_extended_master_secret = "no extended master secret"
+    inappropriate_fallback = "inappropriate fallback"
+    downgrade = "downgrade detected"
     no_certificate = "no certificate"
     bad_signature = "bad signature"
     x509_failure = "X.509 failure"
@@ -63,7 +72,10 @@ class StatGroup(enum.StrEnum):
 # Refused by a check: what the page counts as an attacker turned away, in the
 # order it shows them (the original's families first).
 REFUSED_GROUPS: tuple[StatGroup, ...] = (
-    StatGroup.no_common_cipher_suite,
+    StatGroup.unknown_record_version, StatGroup.heartbeat, StatGroup.version_too_old,
+    StatGroup.no_secure_renegotiation, StatGroup.no_common_cipher_suite,
+    StatGroup.renegotiation_refused, StatGroup.no_extended_master_secret,
+    StatGroup.inappropriate_fallback, StatGroup.downgrade,
     StatGroup.no_certificate, StatGroup.bad_signature, StatGroup.x509_failure,
     StatGroup.unsupported_version, StatGroup.unexpected_message,
     StatGroup.no_shared_parameters, StatGroup.malformed,
@@ -71,7 +83,23 @@ REFUSED_GROUPS: tuple[StatGroup, ...] = (
 
 # Causes counted apart from their alert's group, as the original counted them.
 _BY_CAUSE: dict[Cause, StatGroup] = {
+    Cause.record_version_unknown: StatGroup.unknown_record_version,
+    Cause.heartbeat_record: StatGroup.heartbeat,
+    # An SSLv3 (or SSLv2-compatible, or TLS 1.0/1.1) hello, or a record below 1.2.
+    Cause.version_too_old: StatGroup.version_too_old,
+    # RFC 5746 §3.6: neither renegotiation_info nor the SCSV; or a wrong one.
+    Cause.no_secure_renegotiation: StatGroup.no_secure_renegotiation,
+    Cause.renegotiation_info_wrong: StatGroup.no_secure_renegotiation,
     Cause.no_common_cipher_suite: StatGroup.no_common_cipher_suite,
+    Cause.renegotiation_refused: StatGroup.renegotiation_refused,
+    Cause.no_extended_master_secret: StatGroup.no_extended_master_secret,
+    Cause.inappropriate_fallback: StatGroup.inappropriate_fallback,
+    # RFC 8446 §4.1.3's sentinel, seen by our client: whoever sent it, in 1.2 or 1.3.
+    Cause.downgrade_sentinel: StatGroup.downgrade,
+    Cause.downgrade_detected: StatGroup.downgrade,
+    # RFC 5246 §7.4.6: its alert is handshake_failure, but it is what
+    # certificate_required says in 1.3 (§4.4.2.4), and counted with it.
+    Cause.client_certificate_missing_tls12: StatGroup.no_certificate,
 }
 
 _BY_SENT_ALERT: dict[int, StatGroup] = {

@@ -97,6 +97,19 @@ def test_causes_the_original_counted_apart_have_their_own_group() -> None:
     record = ConnectionRecord("tls_server", 10000, ("192.0.2.1", 1), T0)
     record.failed(ConnectionFailed(LocalFailure(Cause.no_common_cipher_suite)))
     assert record.to_json()["group"] == "no common cipher suite"
+    # The original's families, whatever their alert shares with others.
+    for cause, group in [
+        (Cause.record_version_unknown, StatGroup.unknown_record_version),
+        (Cause.heartbeat_record, StatGroup.heartbeat),
+        (Cause.version_too_old, StatGroup.version_too_old),
+        (Cause.no_secure_renegotiation, StatGroup.no_secure_renegotiation),
+        (Cause.renegotiation_info_wrong, StatGroup.no_secure_renegotiation),
+        (Cause.client_certificate_missing_tls12, StatGroup.no_certificate),
+        (Cause.tls13_not_offered, StatGroup.unsupported_version),
+    ]:
+        failed = ConnectionRecord("tls_server", 10000, ("192.0.2.1", 1), T0)
+        failed.failed(ConnectionFailed(LocalFailure(cause)))
+        assert failed.stat_group is group, cause
 
 
 def test_handshakes_are_counted_by_version_in_json_prometheus_and_across_workers() -> None:

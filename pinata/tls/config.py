@@ -25,7 +25,7 @@ from pinata.tls.constants import TLS12, TLS13, CipherSuite, NamedGroup, Signatur
 from pinata.tls.errors import AlertDescription, LocalProtocolError
 from pinata.tls.extensions import CertificateAuthorities, SignatureAlgorithms
 from pinata.tls.messages import Certificate, CertificateEntry, CertificateRequest
-from pinata.tls.signatures import schemes_for_key, sign
+from pinata.tls.signatures import schemes_for_key, schemes_for_key_tls12, sign, sign_tls12
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class Credentials:
     schemes it can sign with, best first. Nothing else decides them.
     """
 
-    __slots__ = ("_private_key", "chain", "key_is_rsassa_pss", "schemes")
+    __slots__ = ("_private_key", "chain", "key_is_rsassa_pss", "schemes", "schemes_tls12")
 
     def __init__(
         self, chain: Sequence[bytes], private_key: CertificateIssuerPrivateKeyTypes
@@ -108,6 +108,10 @@ class Credentials:
         )
         if not self.schemes:
             raise InvalidCredentials("the key can sign with no TLS 1.3 signature scheme")
+        # TLS 1.2 adds RSA PKCS#1 v1.5 (RFC 5246 §7.4.1.4.1), SHA-2 only.
+        self.schemes_tls12: tuple[SignatureScheme, ...] = schemes_for_key_tls12(
+            private_key, key_is_rsassa_pss=self.key_is_rsassa_pss
+        )
 
     @property
     def private_key(self) -> CertificateIssuerPrivateKeyTypes:
@@ -117,6 +121,19 @@ class Credentials:
         """Our preferred scheme among those the peer offered, or None (§4.4.2.2)."""
         wanted = frozenset(offered)
         return next((s for s in self.schemes if s in wanted), None)
+
+    def choose_scheme_tls12(self, offered: Sequence[int]) -> SignatureScheme | None:
+        """Our preferred TLS 1.2 scheme among those the peer offered, or None."""
+        wanted = frozenset(offered)
+        return next((s for s in self.schemes_tls12 if s in wanted), None)
+
+    def sign_tls12(self, scheme: SignatureScheme, message: bytes) -> bytes:
+        """A TLS 1.2 signature (RFC 5246 §4.7) with one of `schemes_tls12`."""
+        if scheme not in self.schemes_tls12:
+            raise LocalProtocolError(f"these credentials cannot sign with {scheme.name}")
+        return sign_tls12(
+            scheme, self._private_key, message, key_is_rsassa_pss=self.key_is_rsassa_pss
+        )
 
     def sign(self, scheme: SignatureScheme, message: bytes) -> bytes:
         """A CertificateVerify signature with one of `schemes` (else `LocalProtocolError`)."""

@@ -142,6 +142,7 @@ class Cause(enum.StrEnum):
     uncompressed_point_format_missing = "uncompressed_point_format_missing"
     null_compression_missing = "null_compression_missing"
     key_update_in_tls12 = "key_update_in_tls12"
+    curve_type_not_named = "curve_type_not_named"
     # ---- authentication (§4.3, §4.4) ----
     request_context_not_empty = "request_context_not_empty"
     unrequested_certificate_extension = "unrequested_certificate_extension"
@@ -268,6 +269,10 @@ _ALERTS: dict[Cause, AlertDescription | None] = {
     _C.null_compression_missing: _A.illegal_parameter,
     # RFC 5246 has no KeyUpdate (a TLS 1.3 message): unexpected.
     _C.key_update_in_tls12: _A.unexpected_message,
+    # RFC 8422 §5.4: explicit curves are deprecated; we cannot use them.
+    _C.curve_type_not_named: _A.illegal_parameter,
+    # RFC 5246 §7.4.6: a server that requires a certificate "MAY respond
+    # with a fatal handshake_failure alert" to an empty list.
     _C.client_certificate_missing_tls12: _A.handshake_failure,
     _C.request_context_not_empty: _A.illegal_parameter,
     _C.unrequested_certificate_extension: _A.unsupported_extension,

@@ -62,7 +62,7 @@ def credentials(args: argparse.Namespace) -> tuple[Credentials, str]:
         raise ConfigError("--cert/--toy/--forge", "give exactly one of them")
     if args.forge:
         toy = bait_ca_toy.load()
-        forged = _forged(args.forge, toy.anchor, role)
+        forged = forged_chain(args.forge, toy.anchor, role)
         return Credentials(forged.chain, forged.private_key), (
             f"forged chain {args.forge}: {forged.defect}")
     if args.toy:
@@ -81,7 +81,8 @@ def credentials(args: argparse.Namespace) -> tuple[Credentials, str]:
     return Credentials(creds.chain, creds.private_key), str(args.cert)
 
 
-def _forged(kind: str, ca: forge.Issued, role: forge.Role) -> forge.ForgedChain:
+def forged_chain(kind: str, ca: forge.Issued, role: forge.Role) -> forge.ForgedChain:
+    """`--forge KIND`'s chain (one of `FORGE_KINDS`) under `ca`, for `role`."""
     # HOSTILE's entries build client chains; the same builders take a role.
     if kind == "self_signed_leaf":
         return forge.self_signed_leaf(role)

@@ -212,8 +212,9 @@ def _selftalk_statement(report: Record) -> str:
     ends = ("Both handshakes completed and the secret crossed the relay encrypted, both ways."
             if both else "This run did not complete both handshakes.")
     return (f"<p>What the relay saw: {len(kinds)} records, {total} bytes. {hellos} in the "
-            f"clear (solid arrows: the hellos, which carry no secret), {ccs} one-byte "
-            "change_cipher_spec (a compatibility no-op) and "
+            "clear (solid arrows: the hellos and, in TLS 1.2, the certificates and key "
+            f"exchange, which carry no secret), {ccs} one-byte change_cipher_spec (in TLS 1.3 "
+            "a compatibility no-op) and "
             f"{sealed} encrypted (dashed arrows: the rest of both handshakes, then the secret "
             f"each way), of which it saw only ciphertext. {ends} {verdict}</p>")
 

@@ -21,10 +21,23 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from pinata.tls.constants import TLS12, TLS13, CipherSuite, NamedGroup, SignatureScheme
+from pinata.tls.constants import (
+    TLS12,
+    TLS13,
+    CipherSuite,
+    ClientCertificateType,
+    NamedGroup,
+    SignatureScheme,
+)
 from pinata.tls.errors import AlertDescription, LocalProtocolError
 from pinata.tls.extensions import CertificateAuthorities, SignatureAlgorithms
-from pinata.tls.messages import Certificate, CertificateEntry, CertificateRequest
+from pinata.tls.messages import (
+    Certificate,
+    Certificate12,
+    CertificateEntry,
+    CertificateRequest,
+    CertificateRequest12,
+)
 from pinata.tls.signatures import schemes_for_key, schemes_for_key_tls12, sign, sign_tls12
 
 
@@ -159,6 +172,11 @@ DEFAULT_CIPHER_SUITES_TLS12: tuple[CipherSuite, ...] = (
     CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
     CipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 )
+_PKCS1_SHA2 = (
+    SignatureScheme.rsa_pkcs1_sha256,
+    SignatureScheme.rsa_pkcs1_sha384,
+    SignatureScheme.rsa_pkcs1_sha512,
+)
 # The protocol versions negotiated, best first; nothing else ever is.
 DEFAULT_VERSIONS: tuple[int, ...] = (TLS13, TLS12)
 DEFAULT_GROUPS: tuple[NamedGroup, ...] = (
@@ -217,6 +235,26 @@ class ServerConfig:
         if self.certificate_authorities:
             extensions.append(CertificateAuthorities(self.certificate_authorities).to_extension())
         return CertificateRequest(b"", tuple(extensions)).encode()
+
+    @cached_property
+    def signature_schemes_tls12(self) -> tuple[SignatureScheme, ...]:
+        """What we accept in a TLS 1.2 CertificateVerify: `signature_schemes`
+        and RSA PKCS#1 v1.5 with SHA-2, which TLS 1.2 allows (RFC 5246 §7.4.1.4.1)."""
+        extra = tuple(s for s in _PKCS1_SHA2 if s not in self.signature_schemes)
+        return (*self.signature_schemes, *extra)
+
+    @cached_property
+    def encoded_certificate12(self) -> bytes:
+        return Certificate12(self.credentials.chain).encode()
+
+    @cached_property
+    def encoded_certificate_request12(self) -> bytes:
+        # RFC 5246 §7.4.4, RFC 8422 §5.5: ECDSA (and Ed25519) or RSA client keys.
+        return CertificateRequest12(
+            (ClientCertificateType.ecdsa_sign, ClientCertificateType.rsa_sign),
+            self.signature_schemes_tls12,
+            self.certificate_authorities,
+        ).encode()
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ class AlertDescription(enum.IntEnum):
     internal_error = 80
     inappropriate_fallback = 86
     user_canceled = 90
+    no_renegotiation = 100
     missing_extension = 109
     unsupported_extension = 110
     unrecognized_name = 112
@@ -143,6 +144,8 @@ class Cause(enum.StrEnum):
     null_compression_missing = "null_compression_missing"
     key_update_in_tls12 = "key_update_in_tls12"
     curve_type_not_named = "curve_type_not_named"
+    signature_algorithms_absent_tls12 = "signature_algorithms_absent_tls12"
+    no_common_version = "no_common_version"
     # ---- authentication (§4.3, §4.4) ----
     request_context_not_empty = "request_context_not_empty"
     unrequested_certificate_extension = "unrequested_certificate_extension"
@@ -255,11 +258,11 @@ _ALERTS: dict[Cause, AlertDescription | None] = {
     # RFC 5746 §3.6: "the server MUST ... abort the handshake" (we require it).
     _C.no_secure_renegotiation: _A.handshake_failure,
     _C.renegotiation_info_wrong: _A.handshake_failure,
-    # RFC 5746 §4.2 allows no_renegotiation as a warning; we end the
-    # connection instead, with handshake_failure as RFC 5246 §7.2.2 names
-    # for a refused negotiation (tlsfuzzer's test-renegotiation-disabled
-    # accepts it: it expects the connection to end, with an alert).
-    _C.renegotiation_refused: _A.handshake_failure,
+    # RFC 5246 §7.2.2: no_renegotiation "is always a warning"; the
+    # connection sends it, then close_notify, and ends (tlsfuzzer's
+    # test-renegotiation-disabled expects exactly that with its
+    # no_renego_close option: warning no_renegotiation, close_notify, close).
+    _C.renegotiation_refused: _A.no_renegotiation,
     _C.no_extended_master_secret: _A.handshake_failure,
     _C.inappropriate_fallback: _A.inappropriate_fallback,
     _C.downgrade_sentinel: _A.illegal_parameter,
@@ -274,6 +277,12 @@ _ALERTS: dict[Cause, AlertDescription | None] = {
     # RFC 5246 §7.4.6: a server that requires a certificate "MAY respond
     # with a fatal handshake_failure alert" to an empty list.
     _C.client_certificate_missing_tls12: _A.handshake_failure,
+    # RFC 5246 §7.4.1.4.1's default for a missing signature_algorithms is
+    # SHA-1, which we never accept: nothing is left to negotiate. TLS 1.2
+    # has no missing_extension alert (RFC 8446 added it).
+    _C.signature_algorithms_absent_tls12: _A.handshake_failure,
+    # RFC 8446 §4.2.1 / RFC 5246 Appendix E.1: no version both sides speak.
+    _C.no_common_version: _A.protocol_version,
     _C.request_context_not_empty: _A.illegal_parameter,
     _C.unrequested_certificate_extension: _A.unsupported_extension,
     # §4.4.2.4 lets a client abort with decode_error when the server sends none.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
@@ -38,6 +39,16 @@ TLS12_GROUPS: frozenset[int] = frozenset(
 # An ephemeral ECDHE key pair; the same object serves either role (the
 # class's name is from TLS 1.3, where only the client generates first).
 EphemeralKey = ClientKeyShare
+
+
+class AwaitingChangeCipherSpec:
+    """A TLS 1.2 handshake state in which the peer's ChangeCipherSpec is the
+    next thing due (RFC 5246 §7.1): it accepts no handshake message, and the
+    connection, on the ChangeCipherSpec, asks it for the state after."""
+
+    def after_change_cipher_spec(self) -> Any:
+        """The state that expects the peer's Finished."""
+        raise NotImplementedError
 
 
 def server_key_exchange_content(client_random: bytes, server_random: bytes, params: bytes) -> bytes:
@@ -138,6 +149,7 @@ def check_certificate_verify12(
 
 __all__ = [
     "TLS12_GROUPS",
+    "AwaitingChangeCipherSpec",
     "EphemeralKey",
     "check_certificate_verify12",
     "check_finished12",

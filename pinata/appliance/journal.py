@@ -78,6 +78,11 @@ class ConnectionRecord:
                 hashlib.sha256(der).hexdigest() for der in event.peer.chain
             )
 
+    @property
+    def handshake_completed(self) -> bool:
+        """Whether a handshake completed (a failed one may have named its version)."""
+        return self.cipher_suite is not None
+
     def failed(self, failure: ConnectionFailed) -> None:
         if failure.alert is None:
             self.outcome = Outcome.closed_by_peer

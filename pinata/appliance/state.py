@@ -36,7 +36,8 @@ class Slot:
 
     @property
     def evictable(self) -> bool:
-        return not self.evicted and self.record.version is None and not self.record.http_requests
+        return (not self.evicted and not self.record.handshake_completed
+                and not self.record.http_requests)
 
 
 def utc_now() -> datetime:

@@ -151,7 +151,7 @@ def run_try_paced(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, 
     return code, shown
 
 
-@pytest.mark.parametrize("version", ["1.3"])
+@pytest.mark.parametrize("version", ["1.3", "1.2"])
 @pytest.mark.parametrize("port", PORTS)
 def test_the_version_is_chosen_with_tls_version(
     toy: ToyProcess, capsys: pytest.CaptureFixture[str], port: int, version: str

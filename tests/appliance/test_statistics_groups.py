@@ -10,8 +10,10 @@ the connection counted in its group: in its JSON line, in `/stats` and in
 
 from __future__ import annotations
 
+import shutil
 import socket
 import struct
+import subprocess
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +22,7 @@ import pytest
 
 from pinata.appliance.outcome import REFUSED_GROUPS, StatGroup
 from pinata.tls.errors import AlertDescription, Cause
-from tests.appliance.harness import RunningAppliance
+from tests.appliance.harness import RunningAppliance, toy_path
 
 HANDSHAKE, ALERT, HEARTBEAT = 22, 21, 24
 TLS12, SSL3 = 0x0303, 0x0300
@@ -149,3 +151,62 @@ def test_every_group_provoked_is_in_stats_and_metrics(appliance: RunningApplianc
 
 def test_the_page_shows_every_refused_group() -> None:
     assert {p.group for p in PROVOCATIONS.values()} <= set(REFUSED_GROUPS)
+
+
+def server_hello_with_sentinel(client_hello_record: bytes) -> bytes:
+    """A TLS 1.2 ServerHello whose random ends in RFC 8446 §4.1.3's DOWNGRD\\x01,
+    echoing the ClientHello's session id; its record."""
+    session_id_at = 5 + 4 + 2 + 32
+    session_id = client_hello_record[session_id_at + 1:
+                                     session_id_at + 1 + client_hello_record[session_id_at]]
+    extensions = (_extension(0xFF01, b"\x00") + _extension(23, b"")
+                  + _extension(11, _vector(1, b"\x00")))
+    body = (struct.pack(">H", TLS12) + bytes(24) + b"DOWNGRD\x01" + _vector(1, session_id)
+            + struct.pack(">HB", ECDHE_ECDSA_AES128_GCM, 0) + _vector(2, extensions))
+    return record(HANDSHAKE, bytes((2,)) + _vector(3, body), version=TLS12)
+
+
+def test_a_downgrade_sentinel_is_its_own_group(appliance: RunningAppliance) -> None:
+    """Port 10002: the piñata offers 1.3 and 1.2, so a 1.2 ServerHello carrying
+    the sentinel means someone stripped its 1.3 offer."""
+    with socket.create_connection(("127.0.0.1", appliance.ports["tls_client"]), timeout=10) as s:
+        source_port = s.getsockname()[1]
+        hello = b""
+        while len(hello) < 5 or len(hello) < 5 + int.from_bytes(hello[3:5], "big"):
+            chunk = s.recv(4096)
+            assert chunk, "the piñata sent no ClientHello"
+            hello += chunk
+        s.sendall(server_hello_with_sentinel(hello))
+        assert first_alert(s) == AlertDescription.illegal_parameter
+    line = appliance.record_from("tls_client", source_port)
+    assert (line["cause"], line["group"]) == ("downgrade_sentinel", "downgrade detected")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl")
+def test_renegotiation_on_the_https_page_is_its_own_group(appliance: RunningAppliance) -> None:
+    """The bounty ports read nothing after the secret; the page reads requests, so
+    `openssl s_client -tls1_2`'s R command reaches the engine there."""
+    def completed() -> int:
+        count: int = appliance.stats()["handshakes_by_version"].get("TLS 1.2", 0)
+        return count
+
+    before = completed()
+    client = subprocess.Popen(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{appliance.ports['https']}", "-tls1_2",
+         "-CAfile", toy_path("anchor.pem")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 15
+        while completed() == before:
+            assert time.monotonic() < deadline, "no TLS 1.2 handshake on the page"
+            time.sleep(0.02)
+        assert client.stdin is not None
+        client.stdin.write(b"R\n")
+        client.stdin.flush()
+        line = appliance.wait_for_record(lambda r: r.get("listener") == "https"
+                                         and r.get("cause") == "renegotiation_refused")
+    finally:
+        client.kill()
+        client.communicate()
+    assert (line["alert"], line["group"]) == ("no_renegotiation", "renegotiation refused")
+    assert line["version"] == "TLS 1.2"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pinata.tls.connection import ClientConnection
 from pinata.tls.constants import ContentType
-from pinata.tls.events import ApplicationData, ConnectionFailed, Event, PeerClosed
+from pinata.tls.events import ApplicationData, ConnectionFailed, Event, LocalFailure, PeerClosed
 from tests.tls.peers import cert_pem, key_pem, leaf, test_ca
 
 # Rewrites one handshake message (type, whole message with its header) of the
@@ -246,3 +246,19 @@ def pump(
 
 def received(events: list[Event]) -> bytes:
     return b"".join(e.data for e in events if isinstance(e, ApplicationData))
+
+
+def refused(
+    client: ClientConnection, server: MemoryServer, to_client: Callable[[bytes], bytes]
+) -> LocalFailure:
+    """Our client's one failure when the server's bytes pass `to_client`;
+    the server must have received our alert (OpenSSL names it in its error)."""
+    events = pump(client, server, to_client=to_client)
+    failures = [e for e in events if isinstance(e, ConnectionFailed)]
+    assert len(failures) == 1, events
+    failure = failures[0].failure
+    assert isinstance(failure, LocalFailure), failure
+    assert client.closed
+    assert server.error is not None
+    assert failure.alert.name.upper() in str(server.error).upper().replace(" ", "_")
+    return failure

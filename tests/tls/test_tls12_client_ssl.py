@@ -5,6 +5,7 @@ connection fed whole."""
 
 from __future__ import annotations
 
+import random
 import ssl
 from pathlib import Path
 
@@ -174,3 +175,36 @@ def test_one_byte_at_a_time_equals_all_at_once(tmp_path: Path) -> None:
         events += second.receive_data(bytes((byte,)))
     assert events == whole
     assert second.version == TLS12
+
+
+def test_mutated_server_flights_end_in_one_typed_failure(tmp_path: Path) -> None:
+    """Bounded, seeded mutation of a recorded server conversation: every
+    variant ends with events (at most one failure), never an exception."""
+    context = server_context(tmp_path, client_auth=True)
+    config = client_config("ed25519")
+    recorded: list[bytes] = []
+
+    def record(data: bytes) -> bytes:
+        recorded.append(data)
+        return data
+
+    pump(
+        ClientConnection(config, now=NOW, random=counter_random(9)),
+        MemoryServer(context),
+        to_client=record,
+        send=b"ping",
+        reply=b"pong",
+    )
+    stream = b"".join(recorded)
+    failures = 0
+    for seed in range(300):
+        chooser = random.Random(seed)
+        mutated = bytearray(stream)
+        for _ in range(chooser.randint(1, 3)):
+            mutated[chooser.randrange(len(mutated))] = chooser.randrange(256)
+        client = ClientConnection(config, now=NOW, random=counter_random(9))
+        events = client.receive_data(bytes(mutated))
+        found = [e for e in events if isinstance(e, ConnectionFailed)]
+        assert len(found) <= 1
+        failures += len(found)
+    assert failures >= 290, failures  # almost every mutation is caught (298 seen)

@@ -205,6 +205,7 @@ def pump(
     server: MemoryServer,
     *,
     to_client: Callable[[bytes], bytes] = lambda b: b,
+    to_server: Callable[[bytes], bytes] = lambda b: b,
     send: bytes = b"",
     reply: bytes = b"",
     rounds: int = 20,
@@ -221,7 +222,7 @@ def pump(
         data = client.data_to_send()
         if data:
             moved = True
-            server.feed(data)
+            server.feed(to_server(data))
         if server.handshake_done and send and server.received == send and not replied:
             replied = True
             server.tls.write(reply)
@@ -249,11 +250,15 @@ def received(events: list[Event]) -> bytes:
 
 
 def refused(
-    client: ClientConnection, server: MemoryServer, to_client: Callable[[bytes], bytes]
+    client: ClientConnection,
+    server: MemoryServer,
+    to_client: Callable[[bytes], bytes],
+    to_server: Callable[[bytes], bytes] = lambda b: b,
 ) -> LocalFailure:
-    """Our client's one failure when the server's bytes pass `to_client`;
-    the server must have received our alert (OpenSSL names it in its error)."""
-    events = pump(client, server, to_client=to_client)
+    """Our client's one failure when the server's bytes pass `to_client`
+    (and ours `to_server`); the server must have received our alert (OpenSSL
+    names it in its error)."""
+    events = pump(client, server, to_client=to_client, to_server=to_server)
     failures = [e for e in events if isinstance(e, ConnectionFailed)]
     assert len(failures) == 1, events
     failure = failures[0].failure

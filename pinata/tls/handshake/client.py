@@ -1,9 +1,12 @@
 """The client's side of the TLS 1.3 handshake (RFC 8446 §2, §4), full
 handshake only: the server must always authenticate, we authenticate when asked.
+The ClientHello offers the configured versions; a ServerHello that picks
+TLS 1.2 hands over to `client12` (RFC 8446 §4.1.3 decides which it is).
 
   ExpectServerHello ──(HelloRetryRequest, once)──> ExpectServerHello
-        └──> ExpectEncryptedExtensions -> ExpectCertificateOrRequest
-             -> [ExpectCertificate] -> ExpectCertificateVerify -> ExpectFinished -> Established
+        ├──> ExpectEncryptedExtensions -> ExpectCertificateOrRequest
+        │    -> [ExpectCertificate] -> ExpectCertificateVerify -> ExpectFinished -> Established
+        └──(TLS 1.2)──> client12's states
 """
 
 from __future__ import annotations

@@ -57,7 +57,9 @@ def sandboxed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxed]:
         run.wait_event("sandbox")
         yield Sandboxed(run, ports, connect_back)
     finally:
-        run.kill()
+        # SIGTERM, which the tender forwards: a SIGKILLed tender leaves its guest
+        # running, orphaned, on its ports.
+        run.stop()
 
 
 VERSIONS = ("1.3", "1.2")

@@ -174,3 +174,17 @@ def test_an_old_version_cannot_be_chosen(capsys: pytest.CaptureFixture[str]) -> 
         main(["try", "10000", "--toy", "--tls-version", "1.1"])
     assert refused.value.code == 2
     assert "invalid choice: '1.1'" in capsys.readouterr().err
+
+
+def test_the_printed_versions_note_works_as_printed(
+    toy: ToyProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pinata.appliance import toy_settings
+    from pinata.cli import how_to_reach
+
+    text = how_to_reach(toy_settings(port_offset=toy.offset))
+    assert "(the piñata speaks TLS 1.3 and TLS 1.2: add --tls-version 1.2" in text
+    first = next(line.strip() for line in text.splitlines()
+                 if line.strip().startswith("pinata try 10000"))
+    code, shown = run_try(capsys, *first.split("#")[0].split()[2:], "--tls-version", "1.2")
+    assert code == 0 and shown["version"] == "TLS 1.2", shown

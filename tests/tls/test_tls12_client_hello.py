@@ -118,6 +118,14 @@ def test_other_versions_are_a_local_mistake(versions: tuple[int, ...]) -> None:
         ClientConnection(client_config(versions=versions), now=NOW)
 
 
+def test_tls12_alone_without_its_suites_is_a_local_mistake() -> None:
+    with pytest.raises(LocalProtocolError):
+        ClientConnection(client_config(versions=(TLS12,), cipher_suites_tls12=()), now=NOW)
+    # With TLS 1.3 beside it, the 1.3 suites are still something to offer.
+    _, hello = first_hello_of(ClientConnection(client_config(cipher_suites_tls12=()), now=NOW))
+    assert hello.cipher_suites == DEFAULT_CIPHER_SUITES
+
+
 # ---- the version a ServerHello picks (RFC 8446 §4.1.3, §4.2.1; RFC 5246 E.1) ----
 
 ECDSA_AES128 = CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256

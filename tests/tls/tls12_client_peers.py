@@ -3,14 +3,14 @@ memory BIOs, in this thread, so a test moves every byte by hand and can
 rewrite the server's first flight (which TLS 1.2 sends in the clear,
 RFC 5246 §7.3) before our client sees it.
 
-Nothing here is a TLS implementation of its own: the rewriting parses the
-server's records and handshake messages with the engine's own codecs, changes
-one field, and frames them again.
+Nothing here is a TLS implementation of its own: the rewriting cuts the
+server's clear-text records into handshake messages by their length
+prefixes, hands each to the test (which parses and re-encodes it with the
+engine's own codecs), and frames the result again.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -182,22 +182,6 @@ def replace_message(message_type: int, change: Callable[[bytes], bytes]) -> Mess
         return change(whole) if kind == message_type else whole
 
     return rewrite
-
-
-def with_body(whole: bytes, body: bytes) -> bytes:
-    """A handshake message with a new body (the header's length follows)."""
-    return whole[:1] + len(body).to_bytes(3, "big") + body
-
-
-def rebuild(message: object) -> bytes:
-    """A message dataclass encoded again, after `dataclasses.replace`."""
-    encode = getattr(message, "encode")  # noqa: B009 - every message has it
-    data: bytes = encode()
-    return data
-
-
-def replaced(message: object, **changes: object) -> bytes:
-    return rebuild(dataclasses.replace(message, **changes))  # type: ignore[type-var]
 
 
 def pump(

@@ -307,7 +307,7 @@ def connection_html(number: int, record: Record) -> str:
     fields = [("port", str(record.get("port", ""))), ("time", str(record.get("time", ""))),
               ("from", mask_address(str(_mapping(record.get("peer")).get("address", ""))))]
     fields += [(k, str(record[k])) for k in (
-        "outcome", "group", "alert", "detail", "version", "cipher_suite", "named_group",
+        "outcome", "group", "alert", "cause", "detail", "version", "cipher_suite", "named_group",
         "signature_scheme", "peer_signature_scheme", "duration", "trace_dropped") if k in record]
     chain = record.get("peer_chain")
     for i, link in enumerate(chain if isinstance(chain, Sequence) else ()):

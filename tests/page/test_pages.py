@@ -232,3 +232,17 @@ def test_the_page_names_the_versions_spoken_and_each_connections_version() -> No
     assert '<dd data-stat="handshakes_by_version/TLS 1.2">7</dd>' in page
     assert '<dd data-stat="handshakes_by_version/TLS 1.3">3</dd>' in page
     assert '<dd data-stat="outcomes/no common cipher suite">4</dd>' in page
+
+
+def test_a_connection_page_names_its_cause_group_and_version() -> None:
+    journal = Journal(lambda line: None, keep=4)
+    journal.write(record(outcome=Outcome.alert_sent, alert_code=AlertDescription.handshake_failure,
+                         alert="handshake_failure", cause="no_secure_renegotiation",
+                         version="TLS 1.2"))
+    found = journal.by_number(1)
+    assert found is not None
+    page = connection_html(1, found)
+    for shown in ("<td>cause</td><td>no_secure_renegotiation</td>",
+                  "<td>group</td><td>no secure renegotiation (RFC 5746)</td>",
+                  "<td>version</td><td>TLS 1.2</td>"):
+        assert shown in page

@@ -13,13 +13,23 @@ from pathlib import Path
 import trio
 
 from pinata.appliance import ConfigError, load_config, run, toy_settings, workers
+from pinata.appliance.journal import version_name
 from pinata.appliance.selftalk import RelayResult, relay
 from pinata.appliance.settings import ApplianceSettings, parse_trusted_proxies
 from pinata.secret import Secret
+from pinata.tls.constants import TLS12
 from pinata.trial import command as try_command
 from pinata.trial.record import fetch_own_record
 
 SELFTALK_TIMEOUT = 15.0
+
+
+def _versions_note(versions: tuple[int, ...]) -> str:
+    names = " and ".join(version_name(v) for v in versions)
+    if TLS12 in versions and len(versions) > 1:
+        return (f"  (the piñata speaks {names}: add --tls-version 1.2 to any of these, "
+                "or -tls1_2 to OpenSSL, to play over TLS 1.2)")
+    return f"  (the piñata speaks {names} only)"
 
 
 def how_to_reach(settings: ApplianceSettings) -> str:
@@ -41,6 +51,7 @@ def how_to_reach(settings: ApplianceSettings) -> str:
         f"  pinata try 10002{where} --toy    # be the TLS server on your own connection",
         f"  pinata try 10000{where} --forge expired_leaf    # watch a refusal "
         "(pinata try --help lists the forgeries)",
+        _versions_note(settings.tls_versions),
         "",
         "the same with OpenSSL alone:",
         f"  port {p.tls_server}:",

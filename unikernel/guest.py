@@ -57,6 +57,7 @@ def settings_document(m: mf.Manifest, bound: Mapping[str, int]) -> dict[str, obj
         "ports": {**bound, "connect_back_target": m.connect_back_port},
         "credentials": credentials,
         "selftalk_interval": m.selftalk_interval,
+        "tls": {"versions": appliance_settings.tls_version_names(m.tls_versions)},
         **{name: dict(table) for name, table in m.appliance.items()},
     }
 
@@ -88,8 +89,12 @@ def _manifest_field(document_field: str) -> str:
 
 
 def numbers_reached(settings: ApplianceSettings) -> dict[str, object]:
-    """Every table of numbers in the settings the guest runs with, for its startup line."""
-    return {name: asdict(getattr(settings, name)) for name in appliance_settings.NUMBER_TABLES}
+    """Every table of numbers in the settings the guest runs with, and the TLS versions
+    it speaks, for its startup line."""
+    reached: dict[str, object] = {name: asdict(getattr(settings, name))
+                                  for name in appliance_settings.NUMBER_TABLES}
+    reached["tls"] = {"versions": appliance_settings.tls_version_names(settings.tls_versions)}
+    return reached
 
 
 class _UnregisteredWakeupFd:

@@ -13,6 +13,8 @@ with a `ManifestError` naming the field, before anything is opened.
     port = 40001
     [selftalk]                         # the appliance talking to itself through
     interval = 600                     # its own 10002 and 10000; 0: never
+    [tls]                              # optional: the versions spoken (default
+    versions = ["1.3", "1.2"]          # both), as in `pinata serve`'s TOML
     [limits]                           # the sandbox's, and any of the appliance's
     memory_mib = 1024                  # (pinata.appliance.settings.Limits)
     open_files = 256
@@ -108,6 +110,8 @@ class Manifest:
     # Sandboxed guests serving the same ports (SO_REUSEPORT), each with its own tender;
     # "auto" in the manifest: the cores available.
     workers: int = 1
+    # The TLS versions the appliance speaks, as `pinata serve`'s `[tls]` table names them.
+    tls_versions: tuple[int, ...] = settings.DEFAULT_TLS_VERSIONS
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,7 @@ def parse(raw: bytes, *, base: Path) -> Manifest:
         raise ManifestError("<file>", f"not TOML: {e}") from None
     top = {"entry", "listeners", "connect_back", "selftalk", "limits", "boot"}
     allow_weaker = _allow_weaker(doc)
-    optional = {"allow_weaker", "workers", *settings.NUMBER_TABLES}
+    optional = {"allow_weaker", "workers", "tls", *settings.NUMBER_TABLES}
     _keys({k: v for k, v in doc.items() if k not in optional - top}, "", required=top)
     entry = _str(doc, "entry", "")
     if entry not in ENTRIES:
@@ -173,11 +177,12 @@ def parse(raw: bytes, *, base: Path) -> Manifest:
     boot = _boot(_table(doc, "boot", ""), base)
     try:
         workers = settings.parse_workers(doc.get("workers", 1))
+        tls_versions = settings.tls_versions_from(_table(doc, "tls", "") if "tls" in doc else {})
     except settings.ConfigError as e:
         raise ManifestError(e.field, e.reason) from None
     return Manifest(
         entry, listeners, connect_back_port, selftalk_interval, limits, boot, allow_weaker,
-        appliance, workers,
+        appliance, workers, tls_versions,
     )
 
 

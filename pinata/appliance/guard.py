@@ -39,9 +39,12 @@ HELLO_STATES = frozenset({"ServerExpectClientHello", "ServerExpectSecondClientHe
                           "ClientExpectServerHello"})
 # States in which the next bytes may carry a certificate chain to validate: the
 # client's second flight, or the server's whole first flight (RFC 8446 §2).
+# TLS 1.2 (RFC 5246 §7.3): the client's Certificate opens its second flight,
+# and the server's follows its ServerHello in the first.
 VALIDATING_STATES = frozenset({"ServerExpectCertificate", "ClientExpectServerHello",
                                "ClientExpectEncryptedExtensions",
-                               "ClientExpectCertificateOrRequest", "ClientExpectCertificate"})
+                               "ClientExpectCertificateOrRequest", "ClientExpectCertificate",
+                               "Server12ExpectCertificate", "Client12ExpectCertificate"})
 
 # A chain that arrives in at most this many bytes (a few certificates; with the
 # validator's cost budget at worst a couple of milliseconds of work) is
@@ -125,6 +128,11 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         return self.received == 0
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if not self.hello_done and self._preauth is not None and self.held > self._hello_bytes:
+            # Checked before the next read, once the engine has seen the last: one
+            # read may end the hello and carry what follows it (TLS 1.2 packs the
+            # ServerHello and a large Certificate into the same records).
+            raise Refused(HELLO_BYTES)
         with trio.move_on_at(self._deadline) as scope:
             data = bytes(await self.inner.receive_some(max_bytes))
         if scope.cancelled_caught:
@@ -142,8 +150,6 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         if not self._preauth.take(n):
             raise Refused(PREAUTH_MEMORY)
         self.held += n
-        if not self.hello_done and self.held > self._hello_bytes:
-            raise Refused(HELLO_BYTES)
 
     def authenticated(self) -> None:
         """The peer authenticated: what it sent no longer counts against the budget."""

@@ -78,6 +78,11 @@ class ConnectionRecord:
                 hashlib.sha256(der).hexdigest() for der in event.peer.chain
             )
 
+    @property
+    def handshake_completed(self) -> bool:
+        """Whether a handshake completed (a failed one may have named its version)."""
+        return self.cipher_suite is not None
+
     def failed(self, failure: ConnectionFailed) -> None:
         if failure.alert is None:
             self.outcome = Outcome.closed_by_peer
@@ -102,7 +107,7 @@ class ConnectionRecord:
 
     @property
     def stat_group(self) -> StatGroup:
-        return group_of(self.outcome or Outcome.internal_error, self.alert_code)
+        return group_of(self.outcome or Outcome.internal_error, self.alert_code, self.cause)
 
     def to_json(self) -> dict[str, object]:
         record: dict[str, object] = {

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
+from pinata.appliance.outcome import REFUSED_GROUPS
 from pinata.appliance.page.chart import history_svg
 from pinata.appliance.page.history import BOUNTY_LISTENERS, History, failed_check
 from pinata.appliance.page.ladder import arrows, ladder_svg
@@ -44,6 +45,8 @@ class PageInputs:
     software_count: int
     selftalk: Record | None
     recent: Sequence[tuple[int, Record]]
+    # The versions every TLS port speaks, by name ("TLS 1.3", "TLS 1.2"), highest first.
+    tls_versions: Sequence[str]
 
 
 def _rows(pairs: Iterable[tuple[str, str]]) -> str:
@@ -66,8 +69,11 @@ If the wallet is empty, someone broke in.</p></header>
 holds a certificate issued under the single trust anchor below.</li>
 <li>The anchor's private key existed only in memory while it signed the piñata's own
 certificates, and was then dropped (the toy build's anchor key is public, on purpose).</li>
-<li>So the only way in is through a flaw: in the TLS 1.3 engine, the X.509 validator, or the
+<li>So the only way in is through a flaw: in the TLS engine, the X.509 validator, or the
 code around them. No name is checked; only the chain matters.</li>
+<li>Every port speaks <span id="tls-versions">{escape(" and ".join(page.tls_versions))}</span>,
+with ECDHE key exchange and AEAD suites only. Older versions, renegotiation, heartbeats,
+compression and session resumption are refused, and counted below.</li>
 <li>Break it and the coins are yours. Denial of service is not a win.</li>
 </ol></section>"""
 
@@ -146,8 +152,7 @@ def _released(stats: Mapping[str, object]) -> str:
                     stats.get("secrets_released_to_self", 0), "secrets_released_to_self"))
 
 
-REFUSED = ("no certificate", "bad signature", "X.509 failure", "unsupported version",
-           "unexpected message", "no shared parameters", "malformed message")
+REFUSED = tuple(g.value for g in REFUSED_GROUPS)
 OTHERWISE = ("alert received", "closed by peer", "timeout", "limit", "connect-back failed",
              "internal error")
 
@@ -158,6 +163,12 @@ def _checks(history: History) -> str:
     items = "".join(f"<li><code>{escape(check)}</code>: {n}</li>"
                     for check, n in history.x509_checks.most_common())
     return f'<ul class="checks" id="x509-checks">{items}</ul>'
+
+
+def _handshakes(page: PageInputs) -> str:
+    by_version = _mapping(page.stats.get("handshakes_by_version"))
+    shown = [*page.tls_versions, *(v for v in by_version if v not in page.tls_versions)]
+    return "".join(_stat(v, by_version.get(v, 0), f"handshakes_by_version/{v}") for v in shown)
 
 
 def _counters(page: PageInputs) -> str:
@@ -174,7 +185,8 @@ def _counters(page: PageInputs) -> str:
 <p>Since {escape(_when(stats.get("started")))}: <span class="big" id="attempts">{attempts}
 </span> connections to the three ports.</p>
 <div class="grid">
-<div class="card"><h3>The secret</h3><dl class="stats">{_released(stats)}</dl></div>
+<div class="card"><h3>The secret</h3><dl class="stats">{_released(stats)}</dl>
+<h3>Completed handshakes</h3><dl class="stats" id="handshakes">{_handshakes(page)}</dl></div>
 <div class="card"><h3>Refused</h3><dl class="stats">{refused}</dl>{_checks(page.history)}</div>
 <div class="card"><h3>Ended otherwise</h3><dl class="stats">{otherwise}</dl>
 {f'<p class="muted">Limits: {limit_list}</p>' if limit_list else ""}</div>
@@ -200,8 +212,9 @@ def _selftalk_statement(report: Record) -> str:
     ends = ("Both handshakes completed and the secret crossed the relay encrypted, both ways."
             if both else "This run did not complete both handshakes.")
     return (f"<p>What the relay saw: {len(kinds)} records, {total} bytes. {hellos} in the "
-            f"clear (solid arrows: the hellos, which carry no secret), {ccs} one-byte "
-            "change_cipher_spec (a compatibility no-op) and "
+            "clear (solid arrows: the hellos and, in TLS 1.2, the certificates and key "
+            f"exchange, which carry no secret), {ccs} one-byte change_cipher_spec (in TLS 1.3 "
+            "a compatibility no-op) and "
             f"{sealed} encrypted (dashed arrows: the rest of both handshakes, then the secret "
             f"each way), of which it saw only ciphertext. {ends} {verdict}</p>")
 
@@ -252,13 +265,15 @@ def _recent(page: PageInputs) -> str:
             f"<td class=\"wide\">{escape(str(r.get('time', ''))[11:19])}</td>"
             f"<td>{escape(str(r.get('port', '')))}</td>"
             f"<td>{escape(mask_address(str(_mapping(r.get('peer')).get('address', ''))))}</td>"
+            f"<td>{escape(str(r.get('version', '')))}</td>"
             f"<td>{escape(str(r.get('outcome', '')))}</td>"
             f"<td>{escape(refusing_check(r))}</td></tr>"
             for n, r in shown
         )
         table = ('<div class="scroll"><table id="recent-table"><thead><tr><th>#</th>'
-                 '<th class="wide">time (UTC)</th><th>port</th><th>from</th><th>outcome</th>'
-                 f"<th>refused by</th></tr></thead><tbody>{rows}</tbody></table></div>")
+                 '<th class="wide">time (UTC)</th><th>port</th><th>from</th><th>version</th>'
+                 "<th>outcome</th><th>refused by</th></tr></thead>"
+                 f"<tbody>{rows}</tbody></table></div>")
     return (f'<section id="recent"><h2>Recent connections</h2>'
             "<p>Addresses are shown as their network only (IPv4 /24, IPv6 /48). Follow a "
             f"number for that connection's handshake trace.</p>{table}</section>")
@@ -292,7 +307,7 @@ def connection_html(number: int, record: Record) -> str:
     fields = [("port", str(record.get("port", ""))), ("time", str(record.get("time", ""))),
               ("from", mask_address(str(_mapping(record.get("peer")).get("address", ""))))]
     fields += [(k, str(record[k])) for k in (
-        "outcome", "group", "alert", "detail", "version", "cipher_suite", "named_group",
+        "outcome", "group", "alert", "cause", "detail", "version", "cipher_suite", "named_group",
         "signature_scheme", "peer_signature_scheme", "duration", "trace_dropped") if k in record]
     chain = record.get("peer_chain")
     for i, link in enumerate(chain if isinstance(chain, Sequence) else ()):

@@ -13,7 +13,7 @@ import os
 import trio
 
 from pinata.appliance.guard import GuardedStream, Refused
-from pinata.appliance.journal import ConnectionRecord
+from pinata.appliance.journal import ConnectionRecord, version_name
 from pinata.appliance.limits import Knock
 from pinata.appliance.net import dial
 from pinata.appliance.outcome import Outcome
@@ -32,16 +32,27 @@ async def handshake(
             done = await tls.do_handshake()
         except TLSFailed as exc:
             record.failed(exc.failure)
+            _note_version(tls, record)
             if exc.failure.sent:
                 # Let the peer read our alert: a close with its later records
                 # unread would reset the connection and could destroy it.
                 await linger(state, tls)
             return None
         record.handshake(done)
+        if record.version is not None:
+            state.counters.handshake_completed(record.version)
         return done
     if deadline.cancelled_caught:
         record.finish(Outcome.timeout, "handshake deadline")
     return None
+
+
+def _note_version(tls: TLSStream, record: ConnectionRecord) -> None:
+    """A failed handshake's version, if the hellos had settled one (a refused
+    chain over TLS 1.2 is logged as such)."""
+    engine = tls.engine
+    if isinstance(engine, ServerConnection | ClientConnection) and engine.version is not None:
+        record.version = version_name(engine.version)
 
 
 async def _release(

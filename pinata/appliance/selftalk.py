@@ -55,11 +55,14 @@ class RecordTap:
     def _note(self, kind: int, body: bytes) -> None:
         entry: dict[str, object] = {"type": enum_name(ContentType, kind), "length": len(body),
                                     "seq": next(self.order)}
-        if kind == ContentType.application_data:
+        if kind in (ContentType.application_data, ContentType.change_cipher_spec):
+            # TLS 1.2 encrypts what follows ChangeCipherSpec (RFC 5246 §7.1), its
+            # Finished a handshake record; TLS 1.3 sends it, if at all, just
+            # before its first protected record (RFC 8446 §D.4).
             self._encrypted = True
         elif kind == ContentType.handshake and not self._encrypted:
-            # RFC 8446 §5.1: until keys change, handshake records are cleartext;
-            # list the message names (4-byte headers: type, u24 length).
+            # Until keys change, handshake records are cleartext (RFC 8446 §5.1,
+            # RFC 5246 §6.2.1); list the message names (4-byte headers: type, u24 length).
             names, at = [], 0
             while at + 4 <= len(body):
                 names.append(enum_name(HandshakeType, body[at]).removeprefix("0x"))

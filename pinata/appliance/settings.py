@@ -31,6 +31,7 @@ from bait_ca.ca import ceremony
 from bait_ca.issued import Issued
 from pinata.secret import Secret
 from pinata.tls.config import Credentials, InvalidCredentials
+from pinata.tls.constants import TLS12, TLS13
 
 # What the original piñata listened on, and where it connected back to.
 TLS_SERVER_PORT = 10000
@@ -41,6 +42,12 @@ HTTP_PORT = 8080
 HTTPS_PORT = 8443
 
 LISTENER_NAMES = ("tls_server", "connect_back", "tls_client", "http", "https")
+
+# The protocol versions a config may name (`[tls] versions`), by the names
+# people use. Nothing below TLS 1.2 is speakable: RFC 8996 deprecates 1.0 and
+# 1.1, and the original's SSLv3 hellos are a statistic, not a feature.
+TLS_VERSIONS: dict[str, int] = {"1.3": TLS13, "1.2": TLS12}
+DEFAULT_TLS_VERSIONS: tuple[int, ...] = (TLS13, TLS12)
 
 
 class ConfigError(Exception):
@@ -195,6 +202,9 @@ class ApplianceSettings:
     # Processes serving the same listeners (SO_REUSEPORT), `pinata.appliance.workers`;
     # `Limits` and `Budgets` apply to each worker, so the appliance's totals are N times theirs.
     workers: int = 1
+    # The TLS versions every engine config of the appliance speaks (the three
+    # bounty ports, the HTTPS page, self-talk), highest first (`[tls] versions`).
+    tls_versions: tuple[int, ...] = DEFAULT_TLS_VERSIONS
 
     @property
     def anchor_pem(self) -> str:
@@ -437,6 +447,44 @@ def parse_trusted_proxies(
     return tuple(networks)
 
 
+def parse_tls_versions(value: object, field_name: str = "tls.versions") -> tuple[int, ...]:
+    """Protocol versions from a list of names ("1.3", "1.2"), highest first.
+
+    Takes the TOML value; returns the versions as `pinata.tls.constants` numbers,
+    sorted highest first (the order written does not matter: the highest version
+    both sides speak is negotiated, RFC 8446 §4.2.1). Raises ConfigError naming
+    the field for an empty list, a duplicate, or any other name ("1.1", "SSLv3").
+    """
+    if not isinstance(value, list) or not value:
+        raise ConfigError(field_name, 'must be a non-empty list such as ["1.3", "1.2"]')
+    versions: list[int] = []
+    for name in value:
+        if not isinstance(name, str) or name not in TLS_VERSIONS:
+            spoken = ", ".join(f'"{n}"' for n in TLS_VERSIONS)
+            raise ConfigError(field_name, f"{name!r} is not a version we speak ({spoken})")
+        if TLS_VERSIONS[name] in versions:
+            raise ConfigError(field_name, f"{name!r} is named twice")
+        versions.append(TLS_VERSIONS[name])
+    return tuple(sorted(versions, reverse=True))
+
+
+def tls_version_names(versions: tuple[int, ...]) -> list[str]:
+    """The `[tls] versions` names of `versions`, in their order (for documents and events)."""
+    by_number = {number: name for name, number in TLS_VERSIONS.items()}
+    return [by_number[v] for v in versions]
+
+
+def tls_versions_from(table: Mapping[str, object]) -> tuple[int, ...]:
+    """The versions of a `[tls]` table (the default when it names none); raises
+    ConfigError naming `tls.<key>` for an unknown key or a bad `versions`."""
+    unknown = sorted(set(table) - {"versions"})
+    if unknown:
+        raise ConfigError(f"tls.{unknown[0]}", "unknown setting")
+    if "versions" not in table:
+        return DEFAULT_TLS_VERSIONS
+    return parse_tls_versions(table["versions"])
+
+
 def _pair(creds: Mapping[str, object], files: FileSource, role: str) -> Credentials:
     p = "credentials."
     chain, key = f"{role}_chain", f"{role}_key"
@@ -518,6 +566,7 @@ def build_settings(
         selftalk_interval=float(interval),
         trusted_proxies=parse_trusted_proxies(doc.get("trusted_proxies", [])),
         workers=parse_workers(doc.get("workers", 1)),
+        tls_versions=tls_versions_from(_table(doc, "tls", required=False)),
         credential_files=credential_files,
         **numbers,  # type: ignore[arg-type]
     )

@@ -36,7 +36,8 @@ class Slot:
 
     @property
     def evictable(self) -> bool:
-        return not self.evicted and self.record.version is None and not self.record.http_requests
+        return (not self.evicted and not self.record.handshake_completed
+                and not self.record.http_requests)
 
 
 def utc_now() -> datetime:
@@ -104,13 +105,16 @@ def build_state(
         authenticate_client=authenticator(anchor, Purpose.CLIENT_AUTH),
         # §4.2.4: tell clients which anchor we accept, so they pick the right chain.
         certificate_authorities=(anchor_subject,),
+        versions=settings.tls_versions,
     )
     https_config = ServerConfig(
         credentials=settings.https_credentials or settings.server_credentials,
+        versions=settings.tls_versions,
     )
     client_config = ClientConfig(
         authenticate_server=authenticator(anchor, Purpose.SERVER_AUTH),
         credentials=settings.client_credentials,
+        versions=settings.tls_versions,
     )
     limits, budgets = settings.limits, settings.budgets
     prefixes = {"prefix_v4": budgets.network_prefix_v4, "prefix_v6": budgets.network_prefix_v6}

@@ -1,6 +1,6 @@
 """Live counters: connections per listener, outcomes by statistics group,
-limits hit, HTTP responses. Rendered as JSON (/stats) and in the Prometheus
-text exposition format (/metrics)."""
+handshakes by protocol version, limits hit, HTTP responses. Rendered as
+JSON (/stats) and in the Prometheus text exposition format (/metrics)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class Fleet(Protocol):
 
 
 # The plain tallies a snapshot carries under their own names.
-_TALLIES = ("connect_back", "connections", "active", "limits", "selftalk_runs")
+_TALLIES = ("connect_back", "connections", "active", "limits", "selftalk_runs", "handshakes")
 
 
 class Counters:
@@ -55,6 +55,9 @@ class Counters:
         self.limits: Counter[str] = Counter()
         self.http_responses: Counter[int] = Counter()
         self.selftalk_runs: Counter[str] = Counter()
+        # Completed handshakes by negotiated version ("TLS 1.3", "TLS 1.2"): at most
+        # the versions the configs speak, so a bounded key set.
+        self.handshakes: Counter[str] = Counter()
 
     def opened(self, listener: str) -> None:
         self.connections[listener] += 1
@@ -63,6 +66,10 @@ class Counters:
     def finished(self, listener: str, group: StatGroup) -> None:
         self.active[listener] -= 1
         self.outcomes[(listener, group)] += 1
+
+    def handshake_completed(self, version: str) -> None:
+        """A handshake completed (bounty ports and HTTPS) with this version's name."""
+        self.handshakes[version] += 1
 
     def refused(self, listener: str, limit: str) -> None:
         """A connection turned away by a limit before any handler ran."""
@@ -176,6 +183,7 @@ class Counters:
             "secrets_released_to_stranger": self.secrets_released,
             "secrets_released_to_self": self.secrets_released_to_self,
             "outcomes": dict(sorted(totals.items())),
+            "handshakes_by_version": dict(sorted(self.handshakes.items())),
             "listeners": listeners,
             "limits_hit": dict(sorted(self.limits.items())),
             "http_responses": {str(k): v for k, v in sorted(self.http_responses.items())},
@@ -215,6 +223,10 @@ class Counters:
         for (listener, group), n in sorted(self.outcomes.items()):
             labels = f'listener="{listener}",outcome="{_label(group.value)}"'
             lines.append(f"pinata_outcomes_total{{{labels}}} {n}")
+        family("pinata_handshakes_total", "counter",
+               "Completed TLS handshakes, per negotiated protocol version.")
+        for version, n in sorted(self.handshakes.items()):
+            lines.append(f'pinata_handshakes_total{{version="{_label(version)}"}} {n}')
         family("pinata_secrets_released_total", "counter",
                "Secrets released to a peer other than the pinata itself (a break).")
         lines.append(f"pinata_secrets_released_total {self.secrets_released}")

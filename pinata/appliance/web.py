@@ -13,7 +13,7 @@ import h11
 import trio
 
 from pinata.appliance import pages
-from pinata.appliance.journal import ConnectionRecord
+from pinata.appliance.journal import ConnectionRecord, version_name
 from pinata.appliance.outcome import Outcome
 from pinata.appliance.page.history import BOUNTY_LISTENERS
 from pinata.appliance.page.layout import CONTENT_SECURITY_POLICY
@@ -72,6 +72,7 @@ def _index(state: ApplianceState) -> Response:
         software_count=len(state.software),
         selftalk=state.selftalk_reports[-1] if state.selftalk_reports else None,
         recent=state.journal.numbered(),
+        tls_versions=[version_name(v) for v in settings.tls_versions],
     )
     return 200, HTML, pages.index_html(page).encode()
 

@@ -9,7 +9,12 @@ from pathlib import Path
 
 from bait_ca import forge
 from bait_ca import toy as bait_ca_toy
-from pinata.appliance.settings import ConfigError, credentials_from_pem
+from pinata.appliance.settings import (
+    TLS_VERSIONS,
+    ConfigError,
+    credentials_from_pem,
+    parse_tls_versions,
+)
 from pinata.tls.config import Credentials
 from pinata.trial.play import PORT_ROLES, Trial, TrialResult, play
 from pinata.trial.record import fetch_own_record
@@ -43,6 +48,9 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
                      help="the appliance's HTTP port, for its record (default 8080 + offset)")
     sub.add_argument("--listen-port", type=int,
                      help="10001 only: where to wait for the piñata (default 40001 + offset)")
+    sub.add_argument("--tls-version", choices=sorted(TLS_VERSIONS, reverse=True),
+                     help="offer (or, as the server, accept) only this version; "
+                          "default: both, and the highest common one is negotiated")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -54,7 +62,7 @@ def credentials(args: argparse.Namespace) -> tuple[Credentials, str]:
         raise ConfigError("--cert/--toy/--forge", "give exactly one of them")
     if args.forge:
         toy = bait_ca_toy.load()
-        forged = _forged(args.forge, toy.anchor, role)
+        forged = forged_chain(args.forge, toy.anchor, role)
         return Credentials(forged.chain, forged.private_key), (
             f"forged chain {args.forge}: {forged.defect}")
     if args.toy:
@@ -73,7 +81,8 @@ def credentials(args: argparse.Namespace) -> tuple[Credentials, str]:
     return Credentials(creds.chain, creds.private_key), str(args.cert)
 
 
-def _forged(kind: str, ca: forge.Issued, role: forge.Role) -> forge.ForgedChain:
+def forged_chain(kind: str, ca: forge.Issued, role: forge.Role) -> forge.ForgedChain:
+    """`--forge KIND`'s chain (one of `FORGE_KINDS`) under `ca`, for `role`."""
     # HOSTILE's entries build client chains; the same builders take a role.
     if kind == "self_signed_leaf":
         return forge.self_signed_leaf(role)
@@ -93,7 +102,7 @@ def report(trial: Trial, presented: str, result: TrialResult,
         "port": trial.target_port, "role": trial.role, "host": trial.host,
         "presented": presented, "outcome": result.outcome,
     }
-    for key in ("alert", "alert_sent_by", "reason", "cipher_suite", "source_port"):
+    for key in ("alert", "alert_sent_by", "reason", "version", "cipher_suite", "source_port"):
         value = getattr(result, key)
         if value is not None:
             out[key] = value
@@ -126,7 +135,8 @@ def render_text(shown: dict[str, object], result: TrialResult) -> str:
     lines += _trace_lines(result.trace)
     lines.append("")
     if result.secret_received:
-        lines += [f"SECRET RECEIVED ({len(result.received)} bytes):", f"  {shown['received']}"]
+        lines += [f"SECRET RECEIVED ({len(result.received)} bytes) over {result.version}:",
+                  f"  {shown['received']}"]
     elif result.alert is not None:
         lines.append(f"REFUSED: {result.alert_sent_by} sent the alert {result.alert}"
                      f" ({result.reason})")
@@ -151,8 +161,11 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"pinata try: {exc}", file=sys.stderr)
         return 2
+    versions = parse_tls_versions(
+        [args.tls_version] if args.tls_version else list(TLS_VERSIONS), "--tls-version")
     trial = Trial(port=args.port, host=args.host, port_offset=args.port_offset,
-                  credentials=creds, timeout=args.timeout, listen_port=args.listen_port)
+                  credentials=creds, timeout=args.timeout, listen_port=args.listen_port,
+                  versions=versions)
     try:
         result = play(trial)
     except OSError as exc:

@@ -18,9 +18,11 @@ from datetime import UTC, datetime
 import trio
 from cryptography import x509
 
+from pinata.appliance.journal import version_name
 from pinata.appliance.net import dial
 from pinata.appliance.tls_stream import Engine, TLSFailed, TLSStream
 from pinata.tls.config import (
+    DEFAULT_VERSIONS,
     ClientConfig,
     Credentials,
     PeerRejected,
@@ -62,6 +64,8 @@ class Trial:
     timeout: float = 20.0
     # Where we wait for the connect-back (10001); None: the canonical 40001 + offset.
     listen_port: int | None = None
+    # The TLS versions our side offers (client) or accepts (server), highest first.
+    versions: tuple[int, ...] = DEFAULT_VERSIONS
 
     @property
     def role(self) -> str:
@@ -88,6 +92,8 @@ class TrialResult:
     source_port: int | None = None
     peer_subjects: tuple[str, ...] = ()
     cipher_suite: str | None = None
+    # The negotiated protocol version's name ("TLS 1.2"), once the handshake completed.
+    version: str | None = None
 
     @property
     def secret_received(self) -> bool:
@@ -107,9 +113,11 @@ class Attempt:
         now = datetime.now(UTC)
         if stream_role == "client":
             config = ClientConfig(authenticate_server=accept_any_chain,
-                                  credentials=self.trial.credentials)
+                                  credentials=self.trial.credentials,
+                                  versions=self.trial.versions)
             return ClientConnection(config, random=os.urandom, now=now)
-        return ServerConnection(ServerConfig(credentials=self.trial.credentials),
+        return ServerConnection(ServerConfig(credentials=self.trial.credentials,
+                                             versions=self.trial.versions),
                                 random=os.urandom, now=now)
 
     async def converse(self, transport: trio.abc.Stream, stream_role: str) -> None:
@@ -123,6 +131,7 @@ class Attempt:
             if done.peer is not None:
                 result.peer_subjects = done.peer.subjects
             result.cipher_suite = done.cipher_suite.name
+            result.version = version_name(done.version)
             while len(result.received) < MAX_RECEIVED:
                 chunk = await tls.receive_some(READ_SIZE)
                 if not chunk:

@@ -177,9 +177,11 @@ def write_pem(tmp: Path, stem: str, chain_pem: bytes, key: Any) -> tuple[str, st
     return str(cert), str(keyfile)
 
 
-def client_context(cert: str | None = None, key: str | None = None) -> ssl.SSLContext:
+def client_context(cert: str | None = None, key: str | None = None,
+                   version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_3) -> ssl.SSLContext:
+    """A Python client speaking only `version`, trusting the toy anchor."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.minimum_version = context.maximum_version = version
     context.check_hostname = False
     context.load_verify_locations(toy_path("anchor.pem"))
     if cert is not None:
@@ -187,9 +189,11 @@ def client_context(cert: str | None = None, key: str | None = None) -> ssl.SSLCo
     return context
 
 
-def server_context(cert: str, key: str) -> ssl.SSLContext:
+def server_context(cert: str, key: str,
+                   version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_3) -> ssl.SSLContext:
+    """A Python server speaking only `version`, requiring a chain to the toy anchor."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.minimum_version = context.maximum_version = version
     context.load_cert_chain(cert, key)
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_verify_locations(toy_path("anchor.pem"))

@@ -144,9 +144,12 @@ def expensive(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return expensive_chain(TOY.anchor, tmp_path_factory.mktemp("expensive"), n=40, bits=2048)
 
 
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2],
+                         ids=["TLS 1.3", "TLS 1.2"])
 @pytest.mark.parametrize("threads", [2, 0], ids=["worker threads", "on the loop (sandbox)"])
 def test_2_expensive_chains_are_validated_off_the_loop_and_within_a_budget(
     make_appliance: Callable[..., RunningAppliance], expensive: tuple[str, str], threads: int,
+    version: ssl.TLSVersion,
 ) -> None:
     appliance = make_appliance(validation_cpu_per_second=0.001, validation_cpu_burst=0.01,
                                validation_threads=threads)
@@ -169,6 +172,7 @@ def test_2_expensive_chains_are_validated_off_the_loop_and_within_a_budget(
         appliance.state.server_config, authenticate_client=watched)))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.minimum_version = context.maximum_version = version
     context.load_cert_chain(*expensive)
     outcomes = []
     for i in range(4):

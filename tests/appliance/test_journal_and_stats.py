@@ -83,3 +83,45 @@ def test_counters_json_and_prometheus_agree() -> None:
     assert "pinata_secrets_released_total 1" in text
     assert 'pinata_limits_hit_total{limit="max_connections"} 1' in text
     assert text.endswith("\n")
+
+
+def test_causes_the_original_counted_apart_have_their_own_group() -> None:
+    sent = Outcome.alert_sent
+    handshake_failure = AlertDescription.handshake_failure
+    assert group_of(sent, handshake_failure, Cause.no_common_cipher_suite.value) is (
+        StatGroup.no_common_cipher_suite)
+    # Another cause with the same alert stays in the alert's group.
+    assert group_of(sent, handshake_failure, Cause.no_common_group.value) is (
+        StatGroup.no_shared_parameters)
+    assert group_of(sent, handshake_failure, "not a cause") is StatGroup.no_shared_parameters
+    record = ConnectionRecord("tls_server", 10000, ("192.0.2.1", 1), T0)
+    record.failed(ConnectionFailed(LocalFailure(Cause.no_common_cipher_suite)))
+    assert record.to_json()["group"] == "no common cipher suite"
+    # The original's families, whatever their alert shares with others.
+    for cause, group in [
+        (Cause.record_version_unknown, StatGroup.unknown_record_version),
+        (Cause.heartbeat_record, StatGroup.heartbeat),
+        (Cause.version_too_old, StatGroup.version_too_old),
+        (Cause.no_secure_renegotiation, StatGroup.no_secure_renegotiation),
+        (Cause.renegotiation_info_wrong, StatGroup.no_secure_renegotiation),
+        (Cause.client_certificate_missing_tls12, StatGroup.no_certificate),
+        (Cause.tls13_not_offered, StatGroup.unsupported_version),
+    ]:
+        failed = ConnectionRecord("tls_server", 10000, ("192.0.2.1", 1), T0)
+        failed.failed(ConnectionFailed(LocalFailure(cause)))
+        assert failed.stat_group is group, cause
+
+
+def test_handshakes_are_counted_by_version_in_json_prometheus_and_across_workers() -> None:
+    counters = Counters(T0)
+    for version in ("TLS 1.3", "TLS 1.2", "TLS 1.2"):
+        counters.handshake_completed(version)
+    stats = counters.to_json(T0)
+    assert stats["handshakes_by_version"] == {"TLS 1.2": 2, "TLS 1.3": 1}
+    text = counters.to_prometheus(T0)
+    assert 'pinata_handshakes_total{version="TLS 1.2"} 2' in text
+    assert 'pinata_handshakes_total{version="TLS 1.3"} 1' in text
+    other = Counters(T0)
+    other.add(json.loads(json.dumps(counters.snapshot())))
+    other.handshake_completed("TLS 1.3")
+    assert other.to_json(T0)["handshakes_by_version"] == {"TLS 1.2": 2, "TLS 1.3": 2}

@@ -115,3 +115,16 @@ def test_carried_finds_the_secret_when_it_is_there() -> None:
     result = RelayResult(1, 2, (leg, Leg("b")), timed_out=False)
     assert result.carried(Secret(b"s3cret"))
     assert not result.carried(Secret(b"other"))
+
+
+def test_record_tap_names_messages_only_before_change_cipher_spec() -> None:
+    """In TLS 1.2 the Finished after ChangeCipherSpec is an encrypted handshake
+    record: its bytes are no message names."""
+    def framed(kind: int, body: bytes) -> bytes:
+        return bytes([kind, 3, 3]) + len(body).to_bytes(2, "big") + body
+
+    client_key_exchange = bytes([16, 0, 0, 2, 1, 0])
+    records = _records([framed(22, client_key_exchange), framed(20, b"\x01"),
+                        framed(22, bytes([20, 0, 0, 12]) + bytes(12))])
+    assert records[0]["messages"] == ["client_key_exchange"]
+    assert [r.get("messages") for r in records[1:]] == [None, None]

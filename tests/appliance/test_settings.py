@@ -10,6 +10,7 @@ import pytest
 from bait_ca import forge
 from bait_ca.keys import private_key_pem
 from pinata.appliance.settings import (
+    DEFAULT_TLS_VERSIONS,
     NUMBER_TABLES,
     Budgets,
     ConfigError,
@@ -20,6 +21,7 @@ from pinata.appliance.settings import (
     numbers_from,
     toy_settings,
 )
+from pinata.tls.constants import TLS12, TLS13
 from tests.appliance.harness import SECRET, TOY
 
 
@@ -192,3 +194,43 @@ def test_budgets_come_from_the_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as refused:
         load_config(write_config(tmp_path, bad))
     assert refused.value.field == "budgets.log_keep_file"
+
+
+def _with_tls(tmp: Path, table: str) -> Path:
+    return write_config(tmp, GOOD.replace("[credentials]", f"[tls]\n{table}\n[credentials]"))
+
+
+def test_tls_versions_default_to_both() -> None:
+    assert DEFAULT_TLS_VERSIONS == (TLS13, TLS12)
+    assert toy_settings().tls_versions == (TLS13, TLS12)
+
+
+@pytest.mark.parametrize(("written", "versions"), [
+    ('versions = ["1.2"]', (TLS12,)),
+    ('versions = ["1.3"]', (TLS13,)),
+    ('versions = ["1.2", "1.3"]', (TLS13, TLS12)),
+    ("", (TLS13, TLS12)),
+])
+def test_tls_versions_come_from_the_config(
+    tmp_path: Path, written: str, versions: tuple[int, ...]
+) -> None:
+    assert load_config(_with_tls(tmp_path, written)).tls_versions == versions
+
+
+@pytest.mark.parametrize(("written", "field", "reason"), [
+    ('versions = ["1.3", "1.1"]', "tls.versions", "'1.1' is not a version we speak"),
+    ('versions = ["1.0"]', "tls.versions", "'1.0' is not a version we speak"),
+    ('versions = ["SSLv3"]', "tls.versions", "'SSLv3' is not a version we speak"),
+    ("versions = [1.2]", "tls.versions", "1.2 is not a version we speak"),
+    ("versions = []", "tls.versions", "must be a non-empty list"),
+    ('versions = "1.3"', "tls.versions", "must be a non-empty list"),
+    ('versions = ["1.2", "1.2"]', "tls.versions", "'1.2' is named twice"),
+    ('version = ["1.2"]', "tls.version", "unknown setting"),
+])
+def test_other_tls_versions_are_refused_by_name(
+    tmp_path: Path, written: str, field: str, reason: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(_with_tls(tmp_path, written))
+    assert refused.value.field == field
+    assert refused.value.reason.startswith(reason)

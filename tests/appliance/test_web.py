@@ -7,12 +7,20 @@ import http.client
 import json
 import re
 import socket
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from cryptography import x509
 
-from tests.appliance.harness import RunningAppliance, client_context, toy_path, written
+from pinata.tls.constants import TLS13
+from tests.appliance.harness import (
+    RunningAppliance,
+    client_context,
+    test_settings,
+    toy_path,
+    written,
+)
 
 
 def get(appliance: RunningAppliance, path: str, *, https: bool = False,
@@ -64,6 +72,13 @@ def test_index_states_rules_ports_anchor_and_address(
         assert str(appliance.ports[name]) in page
     assert "BEGIN CERTIFICATE" in page
     assert "Rules" in page and "Talking to itself" in page
+    assert '<span id="tls-versions">TLS 1.3 and TLS 1.2</span>' in page
+
+
+def test_the_rules_name_the_versions_the_settings_speak(make_appliance: Any) -> None:
+    running = make_appliance(replace(test_settings(), tls_versions=(TLS13,)))
+    _, _, body = get(running, "/")
+    assert '<span id="tls-versions">TLS 1.3</span>' in body.decode()
 
 
 def test_anchor_pem_is_the_toy_anchor(appliance: RunningAppliance) -> None:

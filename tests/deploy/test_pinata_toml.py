@@ -19,6 +19,7 @@ from pinata.appliance.settings import (
     ApplianceSettings,
     Ports,
     load_config,
+    tls_version_names,
 )
 from tests.appliance.harness import toy_path, written
 from tests.appliance.test_cli import listening, start, stop
@@ -40,6 +41,7 @@ NOT_TOP_LEVEL = {
     "log_path": "log.path",
     "software": "the image's software list, not configuration",
     "credential_files": "pinata toy's files for visitors, not configuration",
+    "tls_versions": "tls.versions",
 }
 
 
@@ -71,6 +73,7 @@ def test_every_top_level_setting_is_there_at_its_default() -> None:
     assert doc["workers"] == defaults["workers"]
     assert doc["listen"] == {"address": "127.0.0.1"}
     assert doc["credentials"] == {"anchor": EPHEMERAL, "host_name": "localhost"}
+    assert doc["tls"] == {"versions": tls_version_names(defaults["tls_versions"])}  # type: ignore[arg-type]
     text = DEPLOY.read_text()
     for name in NOT_TOP_LEVEL:
         assert name in defaults, f"{name} is no longer a setting"

@@ -147,7 +147,7 @@ def page_inputs(journal: Journal) -> PageInputs:
         connect_back_target=40001, anchor_pem="-----BEGIN CERTIFICATE-----\n",
         anchor_der=b"anchor", stats={"outcomes": {HOSTILE: 1}, "limits_hit": {HOSTILE: 2}},
         history=History(), now=NOW, software_count=3, selftalk=selftalk_report(),
-        recent=journal.numbered())
+        recent=journal.numbered(), tls_versions=("TLS 1.3", "TLS 1.2"))
 
 
 def test_index_escapes_what_peers_choose() -> None:
@@ -213,3 +213,36 @@ def test_recent_connections_shows_the_latest_twenty() -> None:
     page = index_html(page_inputs(journal))
     links = re.findall(r'<a href="/connection/(\d+)">', page)
     assert links == [str(n) for n in range(30, 10, -1)]
+
+
+def test_the_page_names_the_versions_spoken_and_each_connections_version() -> None:
+    journal = Journal(lambda line: None, keep=8)
+    journal.write(record(outcome=Outcome.secret_released, version="TLS 1.2"))
+    journal.write(record(outcome=Outcome.alert_sent, alert_code=AlertDescription.protocol_version,
+                         alert="protocol_version"))
+    inputs = page_inputs(journal)
+    stats = {"outcomes": {"no common cipher suite": 4},
+             "handshakes_by_version": {"TLS 1.2": 7, "TLS 1.3": 3}}
+    page = index_html(PageInputs(**{**vars(inputs), "stats": stats}))
+    assert '<span id="tls-versions">TLS 1.3 and TLS 1.2</span>' in page
+    rows = re.findall(r"<tr><td><a href=\"/connection/(\d+)\">.*?</tr>", page, re.S)
+    assert rows == ["2", "1"]
+    first, second = re.findall(r"<tr><td><a href=\"/connection/\d+\">.*?</tr>", page, re.S)
+    assert "<td>TLS 1.2</td>" in second and "TLS 1." not in first
+    assert '<dd data-stat="handshakes_by_version/TLS 1.2">7</dd>' in page
+    assert '<dd data-stat="handshakes_by_version/TLS 1.3">3</dd>' in page
+    assert '<dd data-stat="outcomes/no common cipher suite">4</dd>' in page
+
+
+def test_a_connection_page_names_its_cause_group_and_version() -> None:
+    journal = Journal(lambda line: None, keep=4)
+    journal.write(record(outcome=Outcome.alert_sent, alert_code=AlertDescription.handshake_failure,
+                         alert="handshake_failure", cause="no_secure_renegotiation",
+                         version="TLS 1.2"))
+    found = journal.by_number(1)
+    assert found is not None
+    page = connection_html(1, found)
+    for shown in ("<td>cause</td><td>no_secure_renegotiation</td>",
+                  "<td>group</td><td>no secure renegotiation (RFC 5746)</td>",
+                  "<td>version</td><td>TLS 1.2</td>"):
+        assert shown in page

@@ -57,29 +57,40 @@ def sandboxed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxed]:
         run.wait_event("sandbox")
         yield Sandboxed(run, ports, connect_back)
     finally:
-        run.kill()
+        # SIGTERM, which the tender forwards: a SIGKILLed tender leaves its guest
+        # running, orphaned, on its ports.
+        run.stop()
 
 
+VERSIONS = ("1.3", "1.2")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("listener", sorted(CANONICAL))
 def test_try_earns_the_secret_from_the_sandboxed_image(
-    sandboxed: Sandboxed, capsys: pytest.CaptureFixture[str], listener: str
+    sandboxed: Sandboxed, capsys: pytest.CaptureFixture[str], listener: str, version: str
 ) -> None:
-    code = main([*sandboxed.try_args(listener), "--toy"])
+    code = main([*sandboxed.try_args(listener), "--toy", "--tls-version", version])
     shown = json.loads(capsys.readouterr().out)
     assert code == 0, shown
     assert shown["received"].encode() == TOY.secret_wif
+    assert shown["version"] == f"TLS {version}"
     assert shown["appliance_record"]["outcome"] == "secret released"
     assert shown["appliance_record"]["listener"] == listener
+    assert shown["appliance_record"]["version"] == f"TLS {version}"
 
 
+@pytest.mark.parametrize("version", VERSIONS)
 def test_try_with_a_forged_chain_is_refused_by_the_sandboxed_image(
-    sandboxed: Sandboxed, capsys: pytest.CaptureFixture[str]
+    sandboxed: Sandboxed, capsys: pytest.CaptureFixture[str], version: str
 ) -> None:
-    code = main([*sandboxed.try_args("tls_server"), "--forge", "rogue_ca_same_subject"])
+    code = main([*sandboxed.try_args("tls_server"), "--forge", "rogue_ca_same_subject",
+                 "--tls-version", version])
     shown = json.loads(capsys.readouterr().out)
     assert code == 1
     assert shown["alert_sent_by"] == "the piñata"
     assert shown["appliance_record"]["group"] == "X.509 failure"
+    assert shown["appliance_record"]["version"] == f"TLS {version}"
 
 
 @pytest.mark.parametrize("width", (375, 1280))

@@ -5,6 +5,7 @@ names its defect, and the appliance's own record of the same connection agrees."
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -93,7 +94,7 @@ def test_text_report_names_the_secret_and_the_record(
 ) -> None:
     assert main(["try", "10000", "--toy", "--port-offset", str(toy.offset)]) == 0
     out = capsys.readouterr().out
-    assert "SECRET RECEIVED (52 bytes)" in out
+    assert "SECRET RECEIVED (52 bytes) over TLS 1.3" in out
     assert TOY.secret_wif.decode() in out
     assert "the appliance's record of this connection" in out
     assert "outcome: secret released" in out
@@ -137,3 +138,53 @@ def test_make_toy_instructions_work_as_printed(
         code, shown = run_try(capsys, *command[2:])
         expected = 1 if "--forge" in command else 0
         assert code == expected, shown
+
+
+def run_try_paced(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    """`run_try`, waiting out the toy's connect-back rate (1 a second per network,
+    burst 3) when this module's knocks on 10001 have spent it."""
+    for _ in range(5):
+        code, shown = run_try(capsys, *args)
+        if shown["outcome"] != "no connect-back":
+            break
+        time.sleep(1.0)
+    return code, shown
+
+
+@pytest.mark.parametrize("version", ["1.3", "1.2"])
+@pytest.mark.parametrize("port", PORTS)
+def test_the_version_is_chosen_with_tls_version(
+    toy: ToyProcess, capsys: pytest.CaptureFixture[str], port: int, version: str
+) -> None:
+    """The toy speaks both; `--tls-version` makes our side offer (or accept) one,
+    and a forged chain is refused with the same alert in either."""
+    offset = ("--port-offset", str(toy.offset))
+    code, shown = run_try_paced(capsys, str(port), "--toy", "--tls-version", version, *offset)
+    assert code == 0, shown
+    assert shown["version"] == f"TLS {version}"
+    assert shown["appliance_record"]["version"] == f"TLS {version}"
+    code, shown = run_try_paced(capsys, str(port), "--forge", "expired_leaf", "--tls-version",
+                                version, *offset)
+    assert code == 1 and shown["alert"] == "certificate_expired", shown
+    assert shown["appliance_record"]["alert"] == "certificate_expired"
+
+
+def test_an_old_version_cannot_be_chosen(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(["try", "10000", "--toy", "--tls-version", "1.1"])
+    assert refused.value.code == 2
+    assert "invalid choice: '1.1'" in capsys.readouterr().err
+
+
+def test_the_printed_versions_note_works_as_printed(
+    toy: ToyProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pinata.appliance import toy_settings
+    from pinata.cli import how_to_reach
+
+    text = how_to_reach(toy_settings(port_offset=toy.offset))
+    assert "(the piñata speaks TLS 1.3 and TLS 1.2: add --tls-version 1.2" in text
+    first = next(line.strip() for line in text.splitlines()
+                 if line.strip().startswith("pinata try 10000"))
+    code, shown = run_try(capsys, *first.split("#")[0].split()[2:], "--tls-version", "1.2")
+    assert code == 0 and shown["version"] == "TLS 1.2", shown

@@ -45,7 +45,12 @@ def toml_tables(tables: dict[str, dict[str, object]]) -> str:
     )
 
 
+# Not the default (both), so arriving at it proves the manifest's [tls] reached the guest.
+TLS_VERSIONS = {"versions": ["1.2"]}
+
+
 def test_every_number_set_in_a_manifest_reaches_the_running_guest(tmp_path: Path) -> None:
+    """Every table of numbers, and the TLS versions."""
     wanted = every_number_changed()
     assert wanted["limits"], "the appliance has limits to set"
     manifest = write_manifest(tmp_path, entry="appliance", max_connections=100)
@@ -54,6 +59,7 @@ def test_every_number_set_in_a_manifest_reaches_the_running_guest(tmp_path: Path
     body = text.split("[limits]\n")[0] + "[limits]\n" + sandbox_limits
     tables = dict(wanted)
     body += "".join(f"{k} = {v!r}\n" for k, v in tables.pop("limits").items())
+    tables["tls"] = TLS_VERSIONS
     manifest.write_text(body + toml_tables(tables) + "[boot]" + rest)
     run = Launched.manifest(manifest)
     try:
@@ -63,6 +69,16 @@ def test_every_number_set_in_a_manifest_reaches_the_running_guest(tmp_path: Path
     assert "filtered" not in exit_event, run.stderr
     for name, values in wanted.items():
         assert reached[name] == values, name
+    assert reached["tls"] == TLS_VERSIONS
+
+
+def test_a_manifest_naming_an_old_tls_version_is_refused() -> None:
+    text = write_manifest_text().replace("[boot]", '[tls]\nversions = ["1.3", "1.1"]\n[boot]')
+    with pytest.raises(mf.ManifestError) as refused:
+        mf.parse(text.encode(), base=Path("/base"))
+    assert refused.value.field == "tls.versions"
+    assert mf.parse(write_manifest_text().encode(), base=Path("/base")).tls_versions == (
+        settings.DEFAULT_TLS_VERSIONS)
 
 
 def test_a_manifest_asking_for_validation_threads_is_refused() -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pinata.appliance.journal import ConnectionRecord
-from pinata.appliance.outcome import StatGroup
+from pinata.appliance.outcome import REFUSED_GROUPS, StatGroup
 
 MINUTES = 24 * 60
 MAX_CHECKS = 32
@@ -35,11 +35,7 @@ class Kind:
 
 KINDS = (Kind.released, Kind.refused, Kind.other)
 
-_REFUSED = {
-    StatGroup.no_certificate, StatGroup.bad_signature, StatGroup.x509_failure,
-    StatGroup.unsupported_version, StatGroup.unexpected_message,
-    StatGroup.no_shared_parameters, StatGroup.malformed,
-}
+_REFUSED = frozenset(REFUSED_GROUPS)
 
 
 def kind_of(group: StatGroup) -> str:

@@ -96,7 +96,6 @@ _BY_CAUSE: dict[Cause, StatGroup] = {
     Cause.inappropriate_fallback: StatGroup.inappropriate_fallback,
     # RFC 8446 §4.1.3's sentinel, seen by our client: whoever sent it, in 1.2 or 1.3.
     Cause.downgrade_sentinel: StatGroup.downgrade,
-    Cause.downgrade_detected: StatGroup.downgrade,
     # RFC 5246 §7.4.6: its alert is handshake_failure, but it is what
     # certificate_required says in 1.3 (§4.4.2.4), and counted with it.
     Cause.client_certificate_missing_tls12: StatGroup.no_certificate,

@@ -103,7 +103,6 @@ class Cause(enum.StrEnum):
     # ---- hellos (§4.1, §4.2) ----
     tls13_not_offered = "tls13_not_offered"
     legacy_version_wrong = "legacy_version_wrong"
-    downgrade_detected = "downgrade_detected"
     version_not_offered = "version_not_offered"
     compression_offered = "compression_offered"
     pre_shared_key_not_last = "pre_shared_key_not_last"
@@ -227,7 +226,6 @@ _ALERTS: dict[Cause, AlertDescription | None] = {
     _C.invalid_key_update_request: _A.illegal_parameter,
     _C.tls13_not_offered: _A.protocol_version,
     _C.legacy_version_wrong: _A.protocol_version,
-    _C.downgrade_detected: _A.illegal_parameter,
     _C.version_not_offered: _A.illegal_parameter,
     _C.compression_offered: _A.illegal_parameter,
     _C.pre_shared_key_not_last: _A.illegal_parameter,

@@ -177,11 +177,11 @@ def negotiated_version(config: ClientConfig, message: ServerHello, after_retry: 
         if selected != TLS13 or TLS13 not in config.versions:
             raise ProtocolError(Cause.version_not_offered, f"0x{selected:04x}")
         return TLS13
+    # §4.1.3: a client that offered TLS 1.3 refuses either sentinel from a
+    # server that picked an older version: someone stripped our 1.3 offer.
+    if TLS13 in config.versions and message.random[-8:] in (DOWNGRADE_TLS12, DOWNGRADE_TLS11):
+        raise ProtocolError(Cause.downgrade_sentinel)
     if TLS12 not in config.versions:
-        # A TLS 1.2-or-older server. Its downgrade sentinel means someone
-        # stripped our TLS 1.3 offer (§4.1.3); otherwise it simply lacks 1.3.
-        if message.random[-8:] in (DOWNGRADE_TLS12, DOWNGRADE_TLS11):
-            raise ProtocolError(Cause.downgrade_detected)
         raise ProtocolError(Cause.tls13_not_offered, "by the server")
     legacy = message.legacy_version
     if legacy < TLS12:
@@ -192,9 +192,6 @@ def negotiated_version(config: ClientConfig, message: ServerHello, after_retry: 
     if after_retry:
         # §4.1.4: the version a HelloRetryRequest chose is the version.
         raise ProtocolError(Cause.version_changed_after_retry)
-    # §4.1.3: a TLS 1.3 client refuses both sentinels when a server picks 1.2.
-    if TLS13 in config.versions and message.random[-8:] in (DOWNGRADE_TLS12, DOWNGRADE_TLS11):
-        raise ProtocolError(Cause.downgrade_sentinel)
     return TLS12
 
 

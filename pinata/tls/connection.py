@@ -73,6 +73,7 @@ from pinata.tls.messages import (
     HelloRequest,
     KeyUpdate,
     NewSessionTicket,
+    handshake_message_kind,
     parse_handshake_message,
 )
 from pinata.tls.record import (
@@ -519,6 +520,7 @@ class _Connection:
         while len(buffer) >= 4 and not isinstance(self._read, ReadClosed):
             msg_type = buffer[0]
             length = int.from_bytes(buffer[1:4], "big")
+            self._check_expected(msg_type)
             _check_message_length(msg_type, length)
             if len(buffer) < 4 + length:
                 return
@@ -529,16 +531,25 @@ class _Connection:
                 # §5.1: a handshake message may not span a change of keys.
                 raise ProtocolError(Cause.handshake_message_spans_key_change)
 
+    def _check_expected(self, msg_type: int) -> None:
+        # RFC 5246 §7.2.2, RFC 8446 §6.2: a message the state does not expect
+        # is unexpected_message, decided at its header, before its body is
+        # buffered or read in a layout it was never meant to have.
+        state = self._state
+        if isinstance(state, Established):
+            return  # post-handshake messages are judged whole
+        kind = handshake_message_kind(msg_type, self._version or TLS13)
+        if not issubclass(kind, state.expects):
+            raise ProtocolError(
+                Cause.unexpected_handshake_message,
+                f"{kind.__name__} in state {self.state_name}",
+            )
+
     def _on_handshake_message(self, msg_type: int, raw: bytes, events: list[Event]) -> bool:
         message = parse_handshake_message(msg_type, memoryview(raw)[4:], self._version or TLS13)
         state = self._state
         if isinstance(state, Established):
             return self._on_post_handshake(state, message)
-        if not isinstance(message, state.expects):
-            raise ProtocolError(
-                Cause.unexpected_handshake_message,
-                f"{type(message).__name__} in state {self.state_name}",
-            )
         self._state, outputs = state.handle(self._ctx, message, raw)
         return self._apply(outputs, events)
 

@@ -99,6 +99,7 @@ class Cause(enum.StrEnum):
     duplicate_extension = "duplicate_extension"
     duplicate_key_share = "duplicate_key_share"
     duplicate_host_name = "duplicate_host_name"
+    host_name_invalid = "host_name_invalid"
     invalid_key_update_request = "invalid_key_update_request"
     # ---- hellos (§4.1, §4.2) ----
     tls13_not_offered = "tls13_not_offered"
@@ -223,6 +224,7 @@ _ALERTS: dict[Cause, AlertDescription | None] = {
     _C.duplicate_extension: _A.illegal_parameter,
     _C.duplicate_key_share: _A.illegal_parameter,
     _C.duplicate_host_name: _A.illegal_parameter,
+    _C.host_name_invalid: _A.illegal_parameter,
     _C.invalid_key_update_request: _A.illegal_parameter,
     _C.tls13_not_offered: _A.protocol_version,
     _C.legacy_version_wrong: _A.protocol_version,

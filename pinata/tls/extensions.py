@@ -32,7 +32,7 @@ from pinata.tls.codec import (
     wire,
 )
 from pinata.tls.constants import ExtensionType
-from pinata.tls.errors import Cause, ProtocolError, decode_error
+from pinata.tls.errors import Cause, ProtocolError
 
 
 class Carrier(enum.Enum):
@@ -152,9 +152,7 @@ def refuse_misplaced(extensions: Iterable[Extension], carrier: Carrier) -> None:
             )
 
 
-# The extension blocks' schemas (§4.1.2-§4.6.1). A hello's block, when
-# present, must hold at least one extension; TLS 1.2's grammar (which a
-# hello may follow) allows no tighter minimum than that.
+# The extension blocks' schemas (§4.1.2-§4.6.1).
 EXTENSIONS = Vector(2)  # Extension extensions<0..2^16-1>
 PRESENT_EXTENSIONS = Vector(2, 1)
 TICKET_EXTENSIONS = Vector(2, 0, 0xFFFE)  # NewSessionTicket: <0..2^16-2>
@@ -209,13 +207,15 @@ def extension_block(schema: Vector) -> Kind:
 
 
 def _read_hello_extensions(r: Reader) -> tuple[Extension, ...]:
-    # A hello from TLS 1.2 or earlier may stop after the compression methods
-    # (RFC 5246 §7.4.1.2). Such a hello parses with no extensions, so the state
-    # machine can answer it with protocol_version (§4.1.2, §4.2.1) rather
-    # than decode_error. A block that is present must not be empty.
+    # A hello from TLS 1.2 or earlier may stop after the compression methods,
+    # or carry an empty block (RFC 5246 §7.4.1.2: extensions<0..2^16-1>).
+    # Either parses with no extensions, so the state machine refuses the hello
+    # for what it lacks (protocol_version, §4.1.2 and §4.2.1; or RFC 5746's
+    # handshake_failure) rather than decode_error. A hello with TLS 1.3's
+    # tighter minimum has supported_versions, so it is never empty.
     if r._pos >= r._end:
         return ()
-    return parse_extensions(r, PRESENT_EXTENSIONS)
+    return parse_extensions(r, EXTENSIONS)
 
 
 def _write_hello_extensions(w: Writer, exts: tuple[Extension, ...]) -> None:
@@ -420,20 +420,42 @@ class _ServerNameEntry:
 _SERVER_NAME_LIST = list_of(Vector(2, 1), struct_kind(_ServerNameEntry))
 
 
+# RFC 6066 §3: "HostName contains the fully qualified DNS hostname of the
+# server ... represented as a byte string using ASCII encoding without a
+# trailing dot". We hold it to DNS's letters, digits, hyphen (and the
+# underscore seen in the wild), in non-empty labels: a NUL, a control
+# character, an escape sequence or UTF-8 is a parameter we refuse, as
+# OpenSSL does.
+_HOST_NAME_CHARACTERS = frozenset(
+    b"abcdefghijklmnopqrstuvwxyz" b"ABCDEFGHIJKLMNOPQRSTUVWXYZ" b"0123456789-_"
+)
+
+
+def _dns_name(name: bytes) -> str:
+    labels = name.split(b".")
+    if any(not label or not _HOST_NAME_CHARACTERS.issuperset(label) for label in labels):
+        raise ProtocolError(Cause.host_name_invalid, f"{len(name)} bytes")
+    return name.decode("ascii")
+
+
 @dataclass(frozen=True)
 class ServerName(_Body):
-    """A client's host_name, or None: the server's empty acknowledgement
-    (RFC 6066 §3, "extension_data field ... SHALL be empty") or a list that
-    names no host. The wire struct is a `_SERVER_NAME_LIST`; this is its meaning."""
+    """A client's host_name, or None: a list that names no host (only other
+    name types). The wire struct is a `_SERVER_NAME_LIST`; this is its
+    meaning. The server's acknowledgement (RFC 6066 §3, "extension_data field
+    ... SHALL be empty") is not this list: the client checks it is empty, and
+    `ServerName(None).encode()` is that empty body."""
 
     extension_type: ClassVar[ExtensionType] = ExtensionType.server_name
     host_name: str | None
 
     @classmethod
     def parse(cls, data: bytes) -> Self:
-        """The host name in the body, if any; refuses a second one and non-ASCII."""
-        if not data:
-            return cls(None)
+        """The host name in a ClientHello's body, if any; raises
+        `ProtocolError` for an empty list (decode_error), a second host name
+        or one that is not a DNS name (illegal_parameter)."""
+        # An empty body is only the server's acknowledgement, which the client
+        # checks as such; in a ClientHello the list is <1..2^16-1>.
         r = Reader(data)
         entries: tuple[_ServerNameEntry, ...] = _SERVER_NAME_LIST.read(r)
         r.expect_end("server_name")
@@ -445,12 +467,7 @@ class ServerName(_Body):
             # same name_type."
             if host_name is not None:
                 raise ProtocolError(Cause.duplicate_host_name)
-            try:
-                host_name = entry.name.decode("ascii")
-            except UnicodeDecodeError:
-                # "The hostname is represented as a byte string using ASCII
-                # encoding without a trailing dot."
-                raise decode_error("host_name is not ASCII") from None
+            host_name = _dns_name(entry.name)
         return cls(host_name)
 
     def encode(self) -> bytes:

@@ -401,12 +401,9 @@ _PARSERS_TLS12: dict[int, type[HandshakeMessage]] = {
 }
 
 
-def parse_handshake_message(
-    msg_type: int, body: bytes | memoryview, version: int = TLS13
-) -> HandshakeMessage:
-    """The message of type `msg_type` whose body is exactly `body`, as
-    `version` (TLS13 or TLS12; before the ServerHello, TLS13: the hellos
-    read the same in both) lays it out.
+def handshake_message_kind(msg_type: int, version: int = TLS13) -> type[HandshakeMessage]:
+    """The message class of type `msg_type` as `version` (TLS13 or TLS12)
+    lays it out; raises `ProtocolError` for a type we do not know.
 
     message_hash (254) never travels on the wire (§4.4.1), so it is as
     unexpected here as any type we do not know.
@@ -414,6 +411,16 @@ def parse_handshake_message(
     kind = (_PARSERS_TLS12 if version == TLS12 else _PARSERS).get(msg_type)
     if kind is None:
         raise ProtocolError(Cause.unknown_handshake_type, f"type {msg_type}")
+    return kind
+
+
+def parse_handshake_message(
+    msg_type: int, body: bytes | memoryview, version: int = TLS13
+) -> HandshakeMessage:
+    """The message of type `msg_type` whose body is exactly `body`, as
+    `version` (TLS13 or TLS12; before the ServerHello, TLS13: the hellos
+    read the same in both) lays it out."""
+    kind = handshake_message_kind(msg_type, version)
     r = Reader(body)
     message: HandshakeMessage = kind.wire.read(r)
     r.expect_end(kind.__name__)
@@ -440,5 +447,6 @@ __all__ = [
     "ServerHello",
     "ServerHelloDone",
     "ServerKeyExchange",
+    "handshake_message_kind",
     "parse_handshake_message",
 ]

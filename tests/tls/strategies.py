@@ -76,9 +76,6 @@ def extension_blocks(
 # --- typed extensions ---------------------------------------------------------
 
 key_share_entries = st.builds(KeyShareEntry, u16, opaque(1, 40))
-host_names = st.text(
-    alphabet=st.characters(min_codepoint=0, max_codepoint=127), min_size=1, max_size=40
-)
 
 supported_versions_client_hello = st.builds(SupportedVersionsClientHello, u16_lists(1, 127))
 supported_versions_server_hello = st.builds(SupportedVersionsServerHello, u16)
@@ -92,7 +89,12 @@ key_share_client_hello = st.builds(
 key_share_server_hello = st.builds(KeyShareServerHello, key_share_entries)
 key_share_hello_retry_request = st.builds(KeyShareHelloRetryRequest, u16)
 cookies = st.builds(Cookie, opaque(1, 60))
-server_names = st.builds(ServerName, st.none() | host_names)
+# RFC 6066 §3 DNS names: what a ClientHello's list may name. (None encodes
+# the server's empty acknowledgement, which is not a list and never parsed.)
+_dns_labels = st.text("abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=20)
+server_names = st.builds(
+    ServerName, st.lists(_dns_labels, min_size=1, max_size=4).map(".".join)
+)
 certificate_authorities = st.builds(
     CertificateAuthorities, st.lists(opaque(1, 30), min_size=1, max_size=4).map(tuple)
 )

@@ -193,10 +193,34 @@ def test_client_hello_over_its_grammar_is_decode_error() -> None:
 
 
 def test_other_messages_over_the_policy_cap_are_illegal_parameter() -> None:
-    # A Certificate of 1 MiB is grammatical (up to 2^24-1) but over our cap.
-    header = bytes([HandshakeType.certificate]) + (2**20).to_bytes(3, "big")
-    stream = encode_plaintext_records(ContentType.handshake, header)
-    assert server_alert_for(stream).alert == A.illegal_parameter
+    # The client's Certificate, where the server expects it, announced at
+    # 1 MiB: grammatical (up to 2^24-1) but over our cap.
+    client, server = new_pair()
+    _rewrite(
+        client,
+        HandshakeType.certificate,
+        lambda raw: bytes([HandshakeType.certificate]) + (2**20).to_bytes(3, "big") + raw[4:],
+    )
+    _, server_events = pump(client, server)
+    f = failure(server_events)
+    assert f is not None and f.sent and f.alert == A.illegal_parameter
+    assert f.cause is Cause.message_over_cap
+
+
+@pytest.mark.parametrize(
+    "msg_type",
+    [HandshakeType.server_hello, HandshakeType.certificate, HandshakeType.finished,
+     HandshakeType.key_update, HandshakeType.certificate_request],
+)
+def test_a_first_message_of_another_type_is_unexpected_at_its_header(msg_type: int) -> None:
+    # RFC 8446 §6.2 / RFC 5246 §7.2.2: the wrong message is unexpected_message,
+    # whatever its body or its announced length (tlsfuzzer's "Client Hello
+    # type fuzz"): the type is judged before the length or the body.
+    for length in (0, 40, 2**20):
+        header = bytes([msg_type]) + length.to_bytes(3, "big")
+        stream = encode_plaintext_records(ContentType.handshake, header + bytes(min(length, 40)))
+        f = server_alert_for(stream)
+        assert (f.alert, f.cause) == (A.unexpected_message, Cause.unexpected_handshake_message)
 
 
 def test_the_largest_signature_algorithms_list_that_fits_completes() -> None:
@@ -437,3 +461,16 @@ def test_the_limits_are_the_figures_the_readme_states() -> None:
         5,
         32,
     )
+
+
+@pytest.mark.parametrize("block", [b"", b"\x00\x00"])
+def test_a_tls12_hello_without_extensions_is_refused_for_what_it_lacks(block: bytes) -> None:
+    # No block, or an empty one (both legal in RFC 5246 §7.4.1.2), offering a
+    # suite we speak: the hello lacks RFC 5746's signal, handshake_failure
+    # (RFC 5746 §4.3 as our policy), not decode_error.
+    from tests.tls.test_messages import ch_body
+
+    body = ch_body(suites=b"\x00\x02\xc0\x2b", extensions=block)
+    message = bytes([HandshakeType.client_hello]) + len(body).to_bytes(3, "big") + body
+    f = server_alert_for(encode_plaintext_records(ContentType.handshake, message))
+    assert (f.alert, f.cause) == (A.handshake_failure, Cause.no_secure_renegotiation)

@@ -193,9 +193,10 @@ def test_server_name_examples() -> None:
     data = u16s(9) + b"\x00" + u16s(6) + b"server"
     assert ServerName.parse(data) == ServerName("server")
     assert ServerName("server").encode() == data
-    # The server's acknowledgement in EncryptedExtensions is empty.
-    assert ServerName.parse(b"") == ServerName(None)
+    # The server's acknowledgement in EncryptedExtensions is empty; in a
+    # ClientHello the list is <1..2^16-1> (RFC 6066 §3).
     assert ServerName(None).to_extension() == Extension(0, b"")
+    assert alert_of(ServerName.parse, b"") is AlertDescription.decode_error
 
 
 def test_server_name_skips_unknown_name_types() -> None:
@@ -212,10 +213,25 @@ def test_server_name_two_host_names_is_illegal_parameter() -> None:
     assert alert_of(ServerName.parse, data) is AlertDescription.illegal_parameter
 
 
-def test_server_name_must_be_ascii() -> None:
-    name = "bücher".encode()
+@pytest.mark.parametrize(
+    "name",
+    ["bücher.example".encode(), b"exa\x00mple", b"bell\x07", b"\x1b[31mred", b"a..b", b".", b"",
+     b"trailing.dot.", b"space here"],
+)
+def test_server_name_must_be_a_dns_name(name: bytes) -> None:
+    # RFC 6066 §3: ASCII, no trailing dot; a NUL, a control character, an
+    # escape sequence or UTF-8 is illegal_parameter, as OpenSSL answers.
     data = u16s(3 + len(name)) + b"\x00" + u16s(len(name)) + name
-    assert alert_of(ServerName.parse, data) is AlertDescription.decode_error
+    expected = AlertDescription.decode_error if not name else AlertDescription.illegal_parameter
+    assert alert_of(ServerName.parse, data) is expected
+
+
+@pytest.mark.parametrize(
+    "name", [b"localhost", b"pinata.example", b"_srv.x-1.example", b"127.0.0.1"]
+)
+def test_server_name_accepts_dns_names(name: bytes) -> None:
+    data = u16s(3 + len(name)) + b"\x00" + u16s(len(name)) + name
+    assert ServerName.parse(data) == ServerName(name.decode())
 
 
 def test_alpn_example() -> None:

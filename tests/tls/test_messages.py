@@ -210,7 +210,7 @@ def test_rfc8448_server_flight_fields() -> None:
     ee = parse_full(RFC8448_ENCRYPTED_EXTENSIONS)
     assert isinstance(ee, EncryptedExtensions)
     assert [e.extension_type for e in ee.extensions] == [10, 28, 0]
-    assert find_typed(ee.extensions, ServerName) == ServerName(None)
+    assert find_extension(ee.extensions, ExtensionType.server_name) == b""
 
     cert = parse_full(RFC8448_CERTIFICATE)
     assert isinstance(cert, Certificate)
@@ -342,6 +342,15 @@ def test_ch_body_helper_is_valid() -> None:
     assert isinstance(parse_handshake_message(1, ch_body()), ClientHello)
 
 
+def test_hellos_with_an_empty_extension_block_parse() -> None:
+    # RFC 5246 §7.4.1.2: a present block is extensions<0..2^16-1>; what the
+    # hello then lacks is the state machine's to refuse, not the decoder's.
+    hello = parse_handshake_message(1, ch_body(extensions=b"\x00\x00"))
+    assert isinstance(hello, ClientHello) and hello.extensions == ()
+    server_hello = b"\x03\x03" + bytes(32) + b"\x00\xc0\x2b\x00\x00\x00"
+    assert parse_handshake_message(2, server_hello).extensions == ()  # type: ignore[attr-defined]
+
+
 DECODE_ERRORS = [
     ("short random", 1, b"\x03\x03" + bytes(31)),
     ("session id of 33 bytes", 1, ch_body(session_id=bytes(33))),
@@ -349,17 +358,11 @@ DECODE_ERRORS = [
     ("odd-length cipher_suites", 1, ch_body(suites=b"\x00\x03\x13\x01\x13")),
     ("cipher_suites of 2^16-1 bytes", 1, ch_body(suites=b"\xff\xff" + bytes(0xFFFF))),
     ("no compression methods", 1, ch_body(compression=b"\x00")),
-    ("empty extension block", 1, ch_body(extensions=b"\x00\x00")),
     ("extension block cut short", 1, ch_body(extensions=b"\x00\x06\x00\x2b\x00\x02")),
     ("half an extension length", 1, ch_body(extensions=b"\x00")),
     ("trailing byte", 1, ch_body() + b"\x00"),
     ("server hello session id of 33", 2, b"\x03\x03" + bytes(32) + b"\x21" + bytes(36)),
     ("server hello without method", 2, b"\x03\x03" + bytes(32) + b"\x00\x13\x01"),
-    (
-        "server hello empty extension block",
-        2,
-        b"\x03\x03" + bytes(32) + b"\x00\x13\x01\x00\x00\x00",
-    ),
     ("encrypted extensions empty body", 8, b""),
     ("encrypted extensions trailing", 8, b"\x00\x00\x00"),
     ("certificate request no extensions", 13, b"\x00\x00\x00"),

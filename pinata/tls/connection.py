@@ -100,7 +100,7 @@ from pinata.tls.stages import (
     ccs_seen,
 )
 from pinata.tls.suites import TAG_LEN
-from pinata.tls.trace import Trace
+from pinata.tls.trace import Trace, TraceEntry
 
 # Bounds on what a peer can make us hold (bytes of handshake message body).
 # Over these caps a message the grammar allows is refused as a policy
@@ -559,7 +559,7 @@ class _Connection:
             if isinstance(output, SendMessage):
                 self._pending_handshake += output.data
             elif isinstance(output, Note):
-                self.trace.append(output.kind, output.what, output.details)
+                self.trace.append(output)
             elif isinstance(output, SetWriteKeys):
                 self._flush_handshake()
                 self._write = _write_stage(output)
@@ -586,7 +586,7 @@ class _Connection:
             elif isinstance(output, Complete):
                 self._flush_handshake()
                 events.append(output.event)
-        self.trace.add("state", self.state_name)
+        self.trace.append(TraceEntry("state", type(self._state).__name__))
         return read_keys_changed
 
     def _on_post_handshake(

@@ -19,7 +19,7 @@ from pinata.tls.messages import Certificate, CertificateEntry, CertificateVerify
 from pinata.tls.record import RecordProtector12, RecordUnprotector12
 from pinata.tls.signatures import certificate_verify_message, verify
 from pinata.tls.suites import SuiteParams
-from pinata.tls.trace import TraceValue
+from pinata.tls.trace import TraceEntry, TraceValue
 from pinata.tls.transcript import Transcript
 
 RandomSource = Callable[[int], bytes]
@@ -98,13 +98,9 @@ class Complete:
     event: HandshakeComplete
 
 
-@dataclass(frozen=True, slots=True)
-class Note:
-    """A trace entry: never keys, secrets or application data."""
-
-    kind: str
-    what: str
-    details: tuple[tuple[str, TraceValue], ...] = ()
+# A trace entry: never keys, secrets or application data. The connection
+# stores it in its trace as it is (`pinata.tls.trace`).
+Note = TraceEntry
 
 
 Output = (

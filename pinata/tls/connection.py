@@ -146,6 +146,12 @@ _APPLICATION_DATA = int(ContentType.application_data)
 _CHANGE_CIPHER_SPEC = int(ContentType.change_cipher_spec)
 
 State = ServerState | client_states.ClientState
+# The stages every connection starts in are values (NamedTuples), so one of
+# each is shared: a connection that never completes a ClientHello holds
+# nothing of its own for them (issue 18: bytes per stalled handshake).
+_READ_PLAINTEXT = ReadPlaintext()
+_WRITE_PLAINTEXT = WritePlaintext()
+_WRITE_PLAINTEXT_AFTER_FIRST = WritePlaintext(first_flight=False)
 
 
 def _check_message_length(msg_type: int, length: int) -> None:
@@ -173,8 +179,8 @@ class _Connection:
     def __init__(self, state: State, ctx: HandshakeContext, *, tls12: bool) -> None:
         self._ctx = ctx
         self._state: State = state
-        self._read: ReadStage = ReadPlaintext()
-        self._write: WriteStage = WritePlaintext()
+        self._read: ReadStage = _READ_PLAINTEXT
+        self._write: WriteStage = _WRITE_PLAINTEXT
         # The negotiated version, once a ServerHello is sent or read.
         self._version: int | None = None
         self._deframer = RecordDeframer(tls12=tls12)
@@ -301,7 +307,7 @@ class _Connection:
             self._out.append(
                 encode_plaintext_records(_HANDSHAKE, data, legacy_record_version=version)
             )
-            self._write = WritePlaintext(first_flight=False)
+            self._write = _WRITE_PLAINTEXT_AFTER_FIRST
 
     def _send_alert(self, description: AlertDescription) -> None:
         level = AlertLevel.warning if description in _WARNINGS else AlertLevel.fatal

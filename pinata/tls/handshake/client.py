@@ -211,7 +211,7 @@ def _check_common_hello(
     return suite
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientExpectServerHello:
     config: ClientConfig
     hello: ClientHello
@@ -345,7 +345,7 @@ class ClientExpectServerHello:
         ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _HandshakeKeys:
     config: ClientConfig
     schedule: KeySchedule
@@ -359,7 +359,7 @@ class _HandshakeKeys:
     sent_ccs: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientExpectEncryptedExtensions:
     keys: _HandshakeKeys
     transcript: Transcript
@@ -404,7 +404,7 @@ def _accept_server_certificate(
     ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientExpectCertificateOrRequest:
     keys: _HandshakeKeys
     transcript: Transcript
@@ -434,7 +434,7 @@ class ClientExpectCertificateOrRequest:
         ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientExpectCertificate:
     keys: _HandshakeKeys
     transcript: Transcript
@@ -451,7 +451,7 @@ class ClientExpectCertificate:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientExpectCertificateVerify:
     keys: _HandshakeKeys
     transcript: Transcript
@@ -482,7 +482,7 @@ class ClientExpectCertificateVerify:
         return state, [note_in("CertificateVerify", scheme=scheme.name)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientExpectFinished:
     keys: _HandshakeKeys
     transcript: Transcript

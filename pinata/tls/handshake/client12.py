@@ -131,7 +131,7 @@ def _transcript(suite: SuiteParams, messages: bytes) -> Transcript:
     return Transcript().add(messages).select_hash(suite.hash_name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Hellos:
     """What the hellos settled; every later state shares it."""
 
@@ -208,7 +208,7 @@ def _key_fits(suite: SuiteParams, key: CertificatePublicKeyTypes) -> bool:
     return isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Client12ExpectCertificate:
     hellos: _Hellos
     messages: bytes = field(repr=False)
@@ -234,7 +234,7 @@ class Client12ExpectCertificate:
         ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _KeyExchange:
     """The server's authenticated ECDHE parameters and our answer to them."""
 
@@ -246,7 +246,7 @@ class _KeyExchange:
     pre_master_secret: bytes = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Client12ExpectServerKeyExchange:
     hellos: _Hellos
     messages: bytes = field(repr=False)
@@ -290,7 +290,7 @@ class Client12ExpectServerKeyExchange:
         ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Client12ExpectCertificateRequestOrDone:
     exchange: _KeyExchange
     messages: bytes = field(repr=False)
@@ -311,7 +311,7 @@ class Client12ExpectCertificateRequestOrDone:
         ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Client12ExpectServerHelloDone:
     exchange: _KeyExchange
     messages: bytes = field(repr=False)
@@ -392,7 +392,7 @@ def _send(message: bytes, messages: bytes, out: list[Output]) -> bytes:
 # ---- the server's ChangeCipherSpec and Finished ----------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Client12ExpectChangeCipherSpec(AwaitingChangeCipherSpec):
     """No handshake message may come before the server's ChangeCipherSpec
     (RFC 5246 §7.1); the connection calls `after_change_cipher_spec`."""
@@ -413,7 +413,7 @@ class Client12ExpectChangeCipherSpec(AwaitingChangeCipherSpec):
         return Client12ExpectFinished(self.exchange, self.master, self.our_scheme, self.transcript)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Client12ExpectFinished:
     exchange: _KeyExchange
     master: bytes = field(repr=False)

@@ -46,6 +46,8 @@ class AwaitingChangeCipherSpec:
     next thing due (RFC 5246 §7.1): it accepts no handshake message, and the
     connection, on the ChangeCipherSpec, asks it for the state after."""
 
+    __slots__ = ()
+
     def after_change_cipher_spec(self) -> Any:
         """The state that expects the peer's Finished."""
         raise NotImplementedError

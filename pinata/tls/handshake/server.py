@@ -86,14 +86,14 @@ from pinata.tls.transcript import Transcript
 _EMPTY_ENCRYPTED_EXTENSIONS = EncryptedExtensions(()).encode()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Negotiated:
     suite: SuiteParams
     group: NamedGroup
     scheme: SignatureScheme
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HelloChoices:
     """What the server picked from a ClientHello before any key exchange."""
 
@@ -393,7 +393,7 @@ def _check_unchanged(first: ClientHello, second: ClientHello) -> None:
         raise ProtocolError(Cause.second_client_hello_changed)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServerExpectClientHello:
     config: ServerConfig
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (ClientHello,)
@@ -444,7 +444,7 @@ class ServerExpectClientHello:
         return state2, [*notes, *flight]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServerExpectSecondClientHello:
     config: ServerConfig
     transcript: Transcript
@@ -493,7 +493,7 @@ class ServerExpectSecondClientHello:
         return state, [note_in("ClientHello", retry=1), *flight]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _AfterServerFlight:
     config: ServerConfig
     schedule: KeySchedule
@@ -504,7 +504,7 @@ class _AfterServerFlight:
     server_application_secret: bytes = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServerExpectCertificate:
     common: _AfterServerFlight
     transcript: Transcript
@@ -527,7 +527,7 @@ class ServerExpectCertificate:
         ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServerExpectCertificateVerify:
     common: _AfterServerFlight
     transcript: Transcript
@@ -550,7 +550,7 @@ class ServerExpectCertificateVerify:
         ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServerExpectFinished:
     common: _AfterServerFlight
     transcript: Transcript

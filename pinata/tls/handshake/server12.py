@@ -86,7 +86,7 @@ _VALIDATED: tuple[type[TypedExtension], ...] = (ServerName, ApplicationLayerProt
 _T = TypeVar("_T", bound=TypedExtension)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Choices12:
     """What the server picked from a TLS 1.2 ClientHello."""
 
@@ -96,7 +96,7 @@ class Choices12:
     echo_point_formats: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Offer:
     """A TLS 1.2 ClientHello's extensions, every body we use decoded first:
     a malformed one is decode_error before any policy of ours is applied."""
@@ -264,7 +264,7 @@ def _send_all(messages: list[bytes]) -> list[Output]:
     return [SendMessage(m) for m in messages]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Flow:
     """What every later state needs from the hellos."""
 
@@ -274,7 +274,7 @@ class _Flow:
     server_random: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Server12ExpectCertificate:
     flow: _Flow
     key: EphemeralKey = field(repr=False)
@@ -302,7 +302,7 @@ class Server12ExpectCertificate:
         return state, [note, note_in("peer_chain", subjects=verdict.subjects[:8])]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Server12ExpectClientKeyExchange:
     flow: _Flow
     key: EphemeralKey = field(repr=False)
@@ -337,7 +337,7 @@ def _transcript(suite: SuiteParams, messages: bytes) -> Transcript:
     return Transcript().add(messages).select_hash(suite.hash_name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Keys:
     """The master secret (for both Finished) and the record keys; dropped
     with the state once the handshake is over."""
@@ -347,7 +347,7 @@ class _Keys:
     unprotector: RecordUnprotector12 = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Server12ExpectCertificateVerify:
     flow: _Flow
     keys: _Keys = field(repr=False)
@@ -370,7 +370,7 @@ class Server12ExpectCertificateVerify:
         ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Server12ExpectChangeCipherSpec(AwaitingChangeCipherSpec):
     """No handshake message may come before the client's ChangeCipherSpec
     (RFC 5246 §7.1); the connection calls `after_change_cipher_spec`."""
@@ -393,7 +393,7 @@ class Server12ExpectChangeCipherSpec(AwaitingChangeCipherSpec):
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Server12ExpectFinished:
     flow: _Flow
     keys: _Keys = field(repr=False)

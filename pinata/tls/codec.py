@@ -69,27 +69,38 @@ class Reader:
         return bytes(self._take(n))
 
     def _length(self, prefix: int, minimum: int, maximum: int) -> int:
-        if prefix == 1:
-            n = self.u8()
-        elif prefix == 2:
-            n = self.u16()
-        elif prefix == 3:
-            n = self.u24()
-        else:  # pragma: no cover - programming error, not peer input
-            raise ValueError("prefix must be 1, 2 or 3")
+        # The prefix is read here, not through u8/u16/u24 and `_take`: every
+        # vector of every message passes through this (issue 18: calls per
+        # handshake). `prefix` is 1, 2 or 3, checked where a Vector is built.
+        pos = self._pos
+        start = pos + prefix
+        if start > self._end:
+            raise decode_error(f"need {prefix} bytes, {self._end - pos} remain")
+        n = int.from_bytes(self._buf[pos:start], "big")
         if n < minimum or n > maximum:
             raise decode_error(f"vector length {n} outside [{minimum}, {maximum}]")
+        self._pos = start
         return n
+
+    def _opaque(self, prefix: int, minimum: int, maximum: int) -> bytes:
+        # `opaque x<minimum..maximum>` in one call: the length, then the content.
+        n = self._length(prefix, minimum, maximum)
+        pos = self._pos
+        if n > self._end - pos:
+            raise decode_error(f"need {n} bytes, {self._end - pos} remain")
+        self._pos = pos + n
+        return bytes(self._buf[pos : pos + n])
 
     def vector(self, prefix: int, minimum: int = 0, maximum: int | None = None) -> bytes:
         """An opaque vector `opaque x<minimum..maximum>` with a `prefix`-byte length."""
-        bound = _PREFIX_MAX[prefix] if maximum is None else maximum
-        return bytes(self._take(self._length(prefix, minimum, bound)))
+        bound = _PREFIX_MAX[prefix]  # KeyError for a prefix other than 1, 2 or 3
+        return self._opaque(prefix, minimum, bound if maximum is None else maximum)
 
     def sub(self, prefix: int, minimum: int = 0, maximum: int | None = None) -> Reader:
         """A reader over a length-prefixed vector, for parsing its elements."""
-        bound = _PREFIX_MAX[prefix] if maximum is None else maximum
-        return Reader(self._take(self._length(prefix, minimum, bound)))
+        bound = _PREFIX_MAX[prefix]  # KeyError for a prefix other than 1, 2 or 3
+        n = self._length(prefix, minimum, bound if maximum is None else maximum)
+        return Reader(self._take(n))
 
     def rest(self) -> bytes:
         return bytes(self._take(self._end - self._pos))
@@ -162,12 +173,14 @@ class Vector:
     bound: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.prefix not in _PREFIX_MAX:
+            raise ValueError("prefix must be 1, 2 or 3")
         bound = _PREFIX_MAX[self.prefix] if self.maximum is None else self.maximum
         object.__setattr__(self, "bound", bound)
 
     def read(self, r: Reader) -> bytes:
         """The vector's content at `r`."""
-        data = bytes(r._take(r._length(self.prefix, self.minimum, self.bound)))
+        data = r._opaque(self.prefix, self.minimum, self.bound)
         if self.item != 1 and len(data) % self.item:
             raise decode_error(
                 f"vector of {len(data)} bytes is not a list of {self.item}-byte items"
@@ -280,8 +293,7 @@ def opaque(vector: Vector) -> Kind:
     """`opaque x<min..max>` as bytes."""
     inline = None
     if vector.item == 1:
-        length = f"r._length({int(vector.prefix)}, {int(vector.minimum)}, {int(vector.bound)})"
-        inline = f"bytes(r._take({length}))"
+        inline = f"r._opaque({int(vector.prefix)}, {int(vector.minimum)}, {int(vector.bound)})"
     return Kind(vector.read, vector.write, vector, inline)
 
 

@@ -12,12 +12,16 @@ constants, while keeping the parsed numbers would hold a ClientHello's
 integers for as long as the connection stalls (measured: +550 bytes per
 stalled handshake). A NamedTuple entry is cheaper to build (about 4 µs a
 handshake) but 8 bytes larger than this slotted one, held per stalled
-handshake; we keep the smaller.
+handshake; we keep the smaller. An entry's details are one flat tuple
+(key, value, key, value) rather than a tuple of pairs: 338 bytes fewer per
+stalled handshake (3,282 to 2,944), CPU unchanged within noise.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import chain
 
 MAX_TRACE_ENTRIES = 48
 
@@ -33,7 +37,21 @@ class TraceEntry:
 
     kind: str
     what: str
-    details: Details = ()
+    # The details as key, value, key, value: one tuple rather than one per
+    # pair, since every entry is held for as long as a handshake stalls
+    # (a three-detail entry: 88 bytes instead of 232). `details` pairs them.
+    flat: tuple[TraceValue, ...] = ()
+
+    @classmethod
+    def of(cls, kind: str, what: str, details: Mapping[str, TraceValue]) -> TraceEntry:
+        """An entry with `details` in their given order."""
+        return cls(kind, what, tuple(chain.from_iterable(details.items())) if details else ())
+
+    @property
+    def details(self) -> Details:
+        """The details as (key, value) pairs, in the order given."""
+        flat = self.flat
+        return tuple((str(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2))
 
     def to_json(self) -> dict[str, object]:
         """The entry as JSON-ready values."""
@@ -52,7 +70,7 @@ class Trace:
 
     def add(self, kind: str, what: str, **details: TraceValue) -> None:
         """Record one entry; dropped (and counted) once the trace is full."""
-        self.append(TraceEntry(kind, what, tuple(details.items())))
+        self.append(TraceEntry.of(kind, what, details))
 
     def append(self, entry: TraceEntry) -> None:
         """Record an entry built elsewhere (a handler's `Note`) as it is."""

@@ -119,12 +119,12 @@ Output = (
 
 def note_in(what: str, **details: TraceValue) -> Note:
     """A trace entry for a message received."""
-    return Note("in", what, tuple(details.items()))
+    return Note.of("in", what, details)
 
 
 def note_out(what: str, **details: TraceValue) -> Note:
     """A trace entry for a message sent."""
-    return Note("out", what, tuple(details.items()))
+    return Note.of("out", what, details)
 
 
 def send(message: bytes, transcript: Transcript, out: list[Output]) -> Transcript:

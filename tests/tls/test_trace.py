@@ -1,0 +1,32 @@
+"""The trace keeps an entry's details in one flat tuple (bytes held per
+stalled handshake, issue 18); what it gives back is unchanged."""
+
+from __future__ import annotations
+
+from pinata.tls.trace import MAX_TRACE_ENTRIES, Trace, TraceEntry
+
+
+def test_details_come_back_as_pairs_in_the_order_given() -> None:
+    entry = TraceEntry.of("out", "ServerHello", {"version": "TLS1.3", "group": "x25519",
+                                                 "suites": ("a", "b")})
+    assert entry.flat == ("version", "TLS1.3", "group", "x25519", "suites", ("a", "b"))
+    assert entry.details == (("version", "TLS1.3"), ("group", "x25519"), ("suites", ("a", "b")))
+    assert entry.to_json() == {"kind": "out", "what": "ServerHello", "version": "TLS1.3",
+                               "group": "x25519", "suites": ["a", "b"]}
+
+
+def test_an_entry_without_details_holds_the_empty_tuple() -> None:
+    entry = TraceEntry.of("in", "Finished", {})
+    assert entry.flat == () and entry.details == ()
+    assert entry.to_json() == {"kind": "in", "what": "Finished"}
+
+
+def test_the_trace_stores_entries_as_given_and_counts_what_it_drops() -> None:
+    trace = Trace()
+    first = TraceEntry.of("in", "ClientHello", {"retry": 1})
+    trace.append(first)
+    assert trace.entries[0] is first
+    for _ in range(MAX_TRACE_ENTRIES + 2):
+        trace.add("in", "KeyUpdate", request_update=0)
+    assert len(trace.entries) == MAX_TRACE_ENTRIES
+    assert trace.to_json()[-1] == {"kind": "note", "what": "trace_truncated", "dropped": 3}

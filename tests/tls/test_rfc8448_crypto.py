@@ -263,7 +263,7 @@ def test_key_schedule_secrets() -> None:
     assert ap.master_secret == MASTER_SECRET
     assert ap.client_application_traffic_secret_0 == C_AP_TRAFFIC
     assert ap.server_application_traffic_secret_0 == S_AP_TRAFFIC
-    assert ap.exporter_master_secret == EXPORTER_MASTER
+    assert ks.exporter_master_secret(ap.master_secret, SERVER_FINISHED_HASH) == EXPORTER_MASTER
 
 
 def test_secrets_hide_from_repr() -> None:

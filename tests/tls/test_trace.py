@@ -1,5 +1,6 @@
-"""The trace keeps an entry's details in one flat tuple (bytes held per
-stalled handshake, issue 18); what it gives back is unchanged."""
+"""The trace keeps its entries in one flat list and an entry's details in
+one flat tuple (bytes held per stalled handshake, issue 18); what it gives
+back is unchanged."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ def test_an_entry_without_details_holds_the_empty_tuple() -> None:
     assert entry.to_json() == {"kind": "in", "what": "Finished"}
 
 
-def test_the_trace_stores_entries_as_given_and_counts_what_it_drops() -> None:
+def test_the_trace_gives_back_the_entries_it_was_given_and_counts_what_it_drops() -> None:
     trace = Trace()
-    first = TraceEntry.of("in", "ClientHello", {"retry": 1})
+    first = TraceEntry.of("in", "ClientHello", {"retry": 1, "suites": ("a",)})
     trace.append(first)
-    assert trace.entries[0] is first
-    for _ in range(MAX_TRACE_ENTRIES + 2):
+    trace.add("state", "ServerExpectCertificate")
+    assert trace.entries == (first, TraceEntry("state", "ServerExpectCertificate"))
+    for _ in range(MAX_TRACE_ENTRIES + 1):
         trace.add("in", "KeyUpdate", request_update=0)
     assert len(trace.entries) == MAX_TRACE_ENTRIES
     assert trace.to_json()[-1] == {"kind": "note", "what": "trace_truncated", "dropped": 3}

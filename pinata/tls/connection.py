@@ -55,7 +55,6 @@ from pinata.tls.handshake.common import (
     ChooseVersion,
     Complete,
     HandshakeContext,
-    Note,
     Output,
     RandomSource,
     SendChangeCipherSpec,
@@ -564,7 +563,7 @@ class _Connection:
         for output in outputs:
             if isinstance(output, SendMessage):
                 self._pending_handshake += output.data
-            elif isinstance(output, Note):
+            elif isinstance(output, TraceEntry):
                 self.trace.append(output)
             elif isinstance(output, SetWriteKeys):
                 self._flush_handshake()

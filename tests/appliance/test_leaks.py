@@ -59,7 +59,8 @@ def one(appliance: RunningAppliance, i: int) -> None:
                 pass  # closed by peer
         elif kind == 4:
             with socket.create_connection(("127.0.0.1", ports["tls_server"]), timeout=5) as sock:
-                sock.sendall(b"\x16\x03\x01\x00\x05hello")  # not a ClientHello
+                # A ClientHello of one byte: malformed.
+                sock.sendall(b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00")
                 while sock.recv(65536):
                     pass
         elif kind == 5:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pinata.bench import SUBCOMMANDS, main
+from pinata.bench import SUBCOMMANDS, main, startup
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -132,6 +134,16 @@ def test_startup_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     kernel = doc["targets"]["toy unikernel (sandboxed)"]
     # Either measured, or the reason it could not be is given.
     assert positive(kernel.get("first_response_ms")) or kernel["reason"]
+
+
+def test_startup_children_cache_their_bytecode(tmp_path: Path) -> None:
+    # Where the environment forbids writing bytecode, the children still write
+    # it under the scratch prefix: a second start reads it instead of compiling.
+    forbidding = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**forbidding, **startup.bytecode_env(tmp_path / "pycache")}
+    subprocess.run([sys.executable, "-c", "import pinata.bench.wire"], env=env,
+                   check=True, timeout=60)
+    assert list((tmp_path / "pycache").rglob("wire.cpython-*.pyc"))
 
 
 def test_validation_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

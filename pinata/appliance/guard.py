@@ -118,13 +118,29 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         self.held = 0  # bytes charged to the global pre-authentication budget
         self.received = 0
         self.chain_bytes = 0  # bytes received where a chain may arrive
+        self._unread = b""  # what `first_bytes` received, for the handler's first read
 
     @property
     def silent(self) -> bool:
         """The peer has sent nothing yet."""
         return self.received == 0
 
+    async def first_bytes(self) -> None:
+        """Wait for the peer's first bytes (under the first-byte deadline and the
+        budgets, as any read) and keep them for the next `receive_some`.
+
+        Until its peer speaks, a connection is its socket, its admission and
+        this wait: the handler (engine, adapter, handshake deadline, a deeper
+        chain of frames) is built only once there is something to handle, so a
+        silent connection holds a few KiB less while it stalls (issue 18).
+        """
+        self._unread = await self.receive_some()
+
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._unread:
+            n = len(self._unread) if max_bytes is None else max(1, max_bytes)
+            data, self._unread = self._unread[:n], self._unread[n:]
+            return data
         with trio.move_on_at(self._deadline) as scope:
             data = bytes(await self.inner.receive_some(max_bytes))
         if scope.cancelled_caught:

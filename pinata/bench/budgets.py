@@ -56,6 +56,7 @@ FIGURES = {
     "adapter_calls": "Python calls per handshake over TLSStream, both roles, trio included",
     "engine_stalled_bytes": "bytes held per stalled handshake, engine alone",
     "appliance_stalled_bytes": "bytes held per stalled handshake, appliance port 10000",
+    "appliance_silent_bytes": "bytes held per connection to port 10000 that sent nothing",
 }
 
 
@@ -227,11 +228,12 @@ def engine_stalled_bytes(configs: Configs, count: int) -> int:
     return (after - before) // count
 
 
-def appliance_stalled_bytes(configs: Configs, count: int) -> int:
+def appliance_stalled_bytes(configs: Configs, count: int, *, hello: bool = True) -> int:
     """Bytes the appliance holds per connection to port 10000 whose ClientHello
-    it answered and whose next flight never comes: the connection's task, its
-    record, guard, adapter and engine (over in-memory streams, whose own cost
-    is left out by creating them before the baseline)."""
+    it answered and whose next flight never comes (or, with `hello` False, whose
+    peer never says a word): the connection's task, its record, guard, adapter
+    and engine (over in-memory streams, whose own cost is left out by creating
+    them before the baseline)."""
     from pinata.appliance import server as appliance
     from pinata.appliance import toy_settings
     from pinata.appliance.state import build_state
@@ -250,9 +252,10 @@ def appliance_stalled_bytes(configs: Configs, count: int) -> int:
                 for i, (ours, theirs) in enumerate(pairs):
                     nursery.start_soon(appliance._run_connection, state, "tls_server", ours,
                                        ("127.0.0.1", 1024 + i))
-                    await theirs.send_all(hellos[i])
+                    if hello:
+                        await theirs.send_all(hellos[i])
                 await trio.testing.wait_all_tasks_blocked()
-                for _, theirs in pairs:  # the flight leaves us, as into a socket
+                for _, theirs in pairs if hello else ():  # the flight leaves us, as into a socket
                     if not await theirs.receive_some():
                         raise RuntimeError("the appliance did not answer a ClientHello")
                 await trio.testing.wait_all_tasks_blocked()
@@ -281,6 +284,7 @@ def measure(samples: int = SAMPLES, stalled: int = STALLED) -> dict[str, int]:
         "adapter_calls": round(adapter),
         "engine_stalled_bytes": engine_stalled_bytes(configs, stalled),
         "appliance_stalled_bytes": appliance_stalled_bytes(configs, stalled),
+        "appliance_silent_bytes": appliance_stalled_bytes(configs, stalled, hello=False),
     }
 
 

@@ -51,7 +51,7 @@ async def _release(
         # Refuse by default: a handshake without a verified peer earns nothing.
         record.finish(Outcome.internal_error, "handshake completed without a verified peer")
         return
-    await tls.send_all(state.settings.secret.reveal_for_verified_peer())
+    await tls.send_last(state.settings.secret.reveal_for_verified_peer())
     # Our own leaf (self-talk, or anyone relaying us into ourselves) is no break.
     own = done.peer.chain[0] in state.own_leaves
     record.finish(Outcome.released_to_self if own else Outcome.secret_released)

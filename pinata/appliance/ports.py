@@ -171,7 +171,10 @@ async def _dial_back(state: ApplianceState, record: ConnectionRecord) -> None:
     if outbound is None:
         record.finish(Outcome.connect_back_failed, f"connect to port {target}: timeout")
         return
+    guard = guarded(state, outbound, address)
     try:
-        await tls_client(state, guarded(state, outbound, address), record)
+        await tls_client(state, guard, record)
     finally:
-        await trio.aclose_forcefully(outbound)
+        # Through the guard, which gives back the bytes charged to the
+        # pre-authentication budget, then closes the socket.
+        await trio.aclose_forcefully(guard)

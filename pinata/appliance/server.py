@@ -157,7 +157,6 @@ async def _run_connection(state: ApplianceState, listener: str,
         if not live:
             state.live.pop(state.caps.network(peer[0]), None)
         record.duration = trio.current_time() - started
-        state.caps.release(peer[0], listener)
         state.counters.finished(listener, record.stat_group)
         if logged and guarded.silent and listener != "connect_back":
             # Nothing was said, so there is nothing to read in a line of its own.
@@ -165,7 +164,12 @@ async def _run_connection(state: ApplianceState, listener: str,
             state.refusals.note(SILENT, state.caps.network(peer[0]))
         if logged:
             state.journal.write(record)
-        await trio.aclose_forcefully(guarded)
+        try:
+            # Here, not in the handlers (which leave it open): its owner closes it.
+            await trio.aclose_forcefully(guarded)
+        finally:
+            # The admission slot stands for the socket: released once it is closed.
+            state.caps.release(peer[0], listener)
 
 
 async def _accept_loop(state: ApplianceState, name: str, listener: trio.SocketListener,

@@ -20,6 +20,7 @@ taken leaves its bytes (a KeyUpdate answer, an alert) to that sender.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -245,13 +246,16 @@ class TLSStream(trio.abc.Stream):
         return chunk
 
     async def close_gracefully(self, linger_bytes: int) -> None:
-        """close_notify, half-close, then drop what the peer still sends.
+        """close_notify, half-close, then drop what the peer still sends; the
+        transport stays open for its owner to close (the appliance's connection
+        task always does: closing it here too cost a second close of every
+        layer and one more event-loop step per connection, issue 18).
 
         Closing a socket with unread data makes the kernel send a reset, which
         can destroy our last records in flight; reading until the peer's EOF
         (bounded in bytes here, in time by the caller's deadline) avoids it.
         """
-        try:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             if not self.engine.closed:
                 self.engine.close()
             await self._flush()
@@ -263,10 +267,6 @@ class TLSStream(trio.abc.Stream):
                     if not data:
                         break
                     drained += len(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        finally:
-            await trio.aclose_forcefully(self.transport)
 
     async def aclose(self) -> None:
         try:

@@ -36,6 +36,10 @@ def test_every_figure_is_a_real_measurement(measured: dict[str, int]) -> None:
     assert measured["server_peak_bytes"] > 4096 and measured["client_peak_bytes"] > 4096
     # The appliance holds the engine's state and more (task, guard, record).
     assert measured["appliance_stalled_bytes"] > measured["engine_stalled_bytes"] > 1024
+    # Through the appliance both engines run, and the shell adds its own; a
+    # bounty takes more than one event-loop step per flight each way.
+    assert measured["appliance_calls"] > measured["server_calls"] + measured["client_calls"]
+    assert measured["appliance_steps"] > 8
     # A connection whose peer said nothing holds its task, record and guard,
     # but no engine and no handler yet: less than one that sent its hello.
     assert 1024 < measured["appliance_silent_bytes"] < measured["appliance_stalled_bytes"]

@@ -130,6 +130,8 @@ def test_startup_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert toy["measured"] is True
     assert positive(toy["first_response_ms"])
     assert toy["connect_ms"] <= toy["first_response_ms"]
+    # A process's CPU to its first answer cannot exceed the wall time it took.
+    assert 0 < toy["first_response_cpu_ms"] <= toy["first_response_ms"]
     assert positive(toy["rss_mib_after_start"])
     kernel = doc["targets"]["toy unikernel (sandboxed)"]
     # Either measured, or the reason it could not be is given.

@@ -108,8 +108,8 @@ async def _handle(state: ApplianceState, listener: str, guarded: GuardedStream,
                   record: ConnectionRecord, slot: Slot) -> bool:
     """Run the listener's handler; whether the connection deserves its own log line."""
     try:
-        # One scope for both ends of a connection, the deadline and eviction: a
-        # cancel scope is about 0.5 KiB held for as long as the connection stalls.
+        # One scope for both ways a connection is cut short, its deadline and
+        # eviction: a cancel scope is about 0.5 KiB, held while the peer stalls.
         with slot.scope:
             if listener in PEER_SPEAKS_FIRST:
                 await guarded.first_bytes()

@@ -13,11 +13,13 @@ from collections.abc import Callable
 import pytest
 
 from pinata.tls.codec import Reader
+from pinata.tls.config import ClientConfig
 from pinata.tls.connection import ClientConnection, ServerConnection
 from pinata.tls.constants import (
     DOWNGRADE_TLS12,
     HELLO_RETRY_REQUEST_RANDOM,
     TLS12,
+    TLS13,
     ContentType,
     ExtensionType,
     HandshakeType,
@@ -138,17 +140,22 @@ def _flip_last_byte(raw: bytes) -> bytes:
 # ---- ClientHello refusals ------------------------------------------------
 
 
+def _tls13_only_server() -> ServerConnection:
+    return ServerConnection(server_config(versions=(TLS13,)), now=NOW)
+
+
 def test_tls12_client_hello_is_protocol_version() -> None:
+    # A server configured for TLS 1.3 only (TLS 1.2's own tests: test_tls12_*).
     hello = with_extensions(first_client_hello(), drop(ExtensionType.supported_versions))
-    assert_server_refuses(hello, AlertDescription.protocol_version)
+    refused = server_alert_for(hello_record(hello), _tls13_only_server())
+    assert refused.alert == AlertDescription.protocol_version
 
 
 def test_supported_versions_without_tls13_is_protocol_version() -> None:
     only12 = SupportedVersionsClientHello((TLS12, 0x0302)).to_extension()
-    assert_server_refuses(
-        with_extensions(first_client_hello(), replace_ext(only12)),
-        AlertDescription.protocol_version,
-    )
+    hello = with_extensions(first_client_hello(), replace_ext(only12))
+    refused = server_alert_for(hello_record(hello), _tls13_only_server())
+    assert refused.alert == AlertDescription.protocol_version
 
 
 def test_ssl3_legacy_version_is_protocol_version() -> None:
@@ -511,9 +518,12 @@ def test_early_data_is_skipped_not_fatal() -> None:
 
 
 def _client_alert(
-    msg_type: int, edit: Callable[[bytes], bytes], **server_kw: object
+    msg_type: int,
+    edit: Callable[[bytes], bytes],
+    client_cfg: ClientConfig | None = None,
+    **server_kw: object,
 ) -> ConnectionFailed:
-    client, server = new_pair(server_config(**server_kw))
+    client, server = new_pair(server_config(**server_kw), client_cfg)
     _rewrite(server, msg_type, edit)
     client_events, _ = pump(client, server)
     f = failure(client_events)
@@ -526,6 +536,8 @@ def _edit_server_hello(edit: Callable[[ServerHello], ServerHello]) -> Callable[[
 
 
 def test_tls12_server_hello_is_protocol_version() -> None:
+    # A client that offered TLS 1.3 only (one that offers 1.2 reads this
+    # hello as 1.2, and refuses its TLS 1.3 suite: tests/tls/test_tls12_client*).
     f = _client_alert(
         HandshakeType.server_hello,
         _edit_server_hello(
@@ -536,6 +548,7 @@ def test_tls12_server_hello_is_protocol_version() -> None:
                 ),
             )
         ),
+        client_config(versions=(TLS13,)),
     )
     assert f.alert == AlertDescription.protocol_version
 

@@ -85,8 +85,16 @@ class Validation:
         lock, waiting = self._turns.get(network, (trio.Lock(), 0))
         self._turns[network] = (lock, waiting + 1)
         try:
-            async with lock:
+            # A free turn is taken without yielding (`Lock.acquire` always yields
+            # to the scheduler: one extra round trip per flight, issue 18).
+            try:
+                lock.acquire_nowait()
+            except trio.WouldBlock:
+                await lock.acquire()
+            try:
                 yield
+            finally:
+                lock.release()
         finally:
             lock, waiting = self._turns[network]
             if waiting <= 1:
@@ -121,13 +129,29 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         self.held = 0  # bytes charged to the global pre-authentication budget
         self.received = 0
         self.chain_bytes = 0  # bytes received where a chain may arrive
+        self._unread = b""  # what `first_bytes` received, for the handler's first read
 
     @property
     def silent(self) -> bool:
         """The peer has sent nothing yet."""
         return self.received == 0
 
+    async def first_bytes(self) -> None:
+        """Wait for the peer's first bytes (under the first-byte deadline and the
+        budgets, as any read) and keep them for the next `receive_some`.
+
+        Until its peer speaks, a connection is its socket, its admission and
+        this wait: the handler (engine, adapter, handshake deadline, a deeper
+        chain of frames) is built only once there is something to handle, so a
+        silent connection holds a few KiB less while it stalls (issue 18).
+        """
+        self._unread = await self.receive_some()
+
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._unread:
+            n = len(self._unread) if max_bytes is None else max(1, max_bytes)
+            data, self._unread = self._unread[:n], self._unread[n:]
+            return data
         if not self.hello_done and self._preauth is not None and self.held > self._hello_bytes:
             # Checked before the next read, once the engine has seen the last: one
             # read may end the hello and carry what follows it (TLS 1.2 packs the

@@ -62,7 +62,7 @@ async def _release(
         # Refuse by default: a handshake without a verified peer earns nothing.
         record.finish(Outcome.internal_error, "handshake completed without a verified peer")
         return
-    await tls.send_all(state.settings.secret.reveal_for_verified_peer())
+    await tls.send_last(state.settings.secret.reveal_for_verified_peer())
     # Our own leaf (self-talk, or anyone relaying us into ourselves) is no break.
     own = done.peer.chain[0] in state.own_leaves
     record.finish(Outcome.released_to_self if own else Outcome.secret_released)
@@ -182,7 +182,10 @@ async def _dial_back(state: ApplianceState, record: ConnectionRecord) -> None:
     if outbound is None:
         record.finish(Outcome.connect_back_failed, f"connect to port {target}: timeout")
         return
+    guard = guarded(state, outbound, address)
     try:
-        await tls_client(state, guarded(state, outbound, address), record)
+        await tls_client(state, guard, record)
     finally:
-        await trio.aclose_forcefully(outbound)
+        # Through the guard, which gives back the bytes charged to the
+        # pre-authentication budget, then closes the socket.
+        await trio.aclose_forcefully(guard)

@@ -54,8 +54,11 @@ FIGURES = {
     "server_peak_bytes": "bytes allocated at the peak, server role, per handshake",
     "client_peak_bytes": "bytes allocated at the peak, client role, per handshake",
     "adapter_calls": "Python calls per handshake over TLSStream, both roles, trio included",
+    "appliance_calls": "Python calls per bounty through port 10000's path, our client included",
+    "appliance_steps": "event-loop task steps per bounty through port 10000's path, both ends",
     "engine_stalled_bytes": "bytes held per stalled handshake, engine alone",
     "appliance_stalled_bytes": "bytes held per stalled handshake, appliance port 10000",
+    "appliance_silent_bytes": "bytes held per connection to port 10000 that sent nothing",
 }
 
 
@@ -200,6 +203,65 @@ def over_trio(configs: Configs) -> None:
     trio.run(main)
 
 
+class _TaskSteps(trio.abc.Instrument):
+    """Counts every step the scheduler runs: each is a trip through trio's loop."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.steps += 1
+
+
+def over_appliance(configs: Configs) -> tuple[int, int]:
+    """One bounty through the appliance's port 10000 path (record, guard,
+    adapter, validator, release, linger, journal, close) with our client on
+    `TLSStream` over in-memory streams: (Python calls, event-loop task steps),
+    both ends together, from the first byte of the connection to its end."""
+    from pinata.appliance import server as appliance
+    from pinata.appliance import toy_settings
+    from pinata.appliance.state import build_state
+    from pinata.appliance.tls_stream import TLSStream
+
+    steps = _TaskSteps()
+    calls = 0
+    received = bytearray()
+
+    def observe(frame: FrameType, event: str, arg: object) -> None:
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    async def main() -> None:
+        state = build_state(toy_settings(), lambda line: None, trio.current_time())
+        state.bound["tls_server"] = ("127.0.0.1", 10000)
+        ours, theirs = trio.testing.memory_stream_pair()
+        client = TLSStream(theirs, ClientConnection(configs.client, random=os.urandom,
+                                                    now=datetime.now(UTC)))
+
+        async def bounty_hunter() -> None:
+            await client.do_handshake()
+            while data := await client.receive_some():
+                received.extend(data)
+            await client.aclose()
+
+        trio.lowlevel.add_instrument(steps)
+        sys.setprofile(observe)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(appliance._run_connection, state, "tls_server", ours,
+                                   ("127.0.0.1", 1024))
+                nursery.start_soon(bounty_hunter)
+        finally:
+            sys.setprofile(None)
+            trio.lowlevel.remove_instrument(steps)
+
+    trio.run(main)
+    if not received:
+        raise RuntimeError("the appliance released nothing to the toy client")
+    return calls, steps.steps
+
+
 def client_hellos(configs: Configs, count: int) -> list[bytes]:
     now = datetime.now(UTC)
     return [ClientConnection(configs.client, random=os.urandom, now=now).data_to_send()
@@ -227,11 +289,12 @@ def engine_stalled_bytes(configs: Configs, count: int) -> int:
     return (after - before) // count
 
 
-def appliance_stalled_bytes(configs: Configs, count: int) -> int:
+def appliance_stalled_bytes(configs: Configs, count: int, *, hello: bool = True) -> int:
     """Bytes the appliance holds per connection to port 10000 whose ClientHello
-    it answered and whose next flight never comes: the connection's task, its
-    record, guard, adapter and engine (over in-memory streams, whose own cost
-    is left out by creating them before the baseline)."""
+    it answered and whose next flight never comes (or, with `hello` False, whose
+    peer never says a word): the connection's task, its record, guard, adapter
+    and engine (over in-memory streams, whose own cost is left out by creating
+    them before the baseline)."""
     from pinata.appliance import server as appliance
     from pinata.appliance import toy_settings
     from pinata.appliance.state import build_state
@@ -250,9 +313,10 @@ def appliance_stalled_bytes(configs: Configs, count: int) -> int:
                 for i, (ours, theirs) in enumerate(pairs):
                     nursery.start_soon(appliance._run_connection, state, "tls_server", ours,
                                        ("127.0.0.1", 1024 + i))
-                    await theirs.send_all(hellos[i])
+                    if hello:
+                        await theirs.send_all(hellos[i])
                 await trio.testing.wait_all_tasks_blocked()
-                for _, theirs in pairs:  # the flight leaves us, as into a socket
+                for _, theirs in pairs if hello else ():  # the flight leaves us, as into a socket
                     if not await theirs.receive_some():
                         raise RuntimeError("the appliance did not answer a ClientHello")
                 await trio.testing.wait_all_tasks_blocked()
@@ -273,14 +337,19 @@ def measure(samples: int = SAMPLES, stalled: int = STALLED) -> dict[str, int]:
     server_peak, client_peak = per_handshake(configs, peak_bytes, samples)
     over_trio(configs)  # warm
     adapter = statistics.median(count_calls(lambda: over_trio(configs)) for _ in range(samples))
+    over_appliance(configs)  # warm: the validator's parse cache, the network cache
+    bounties = [over_appliance(configs) for _ in range(samples)]
     return {
         "server_calls": server_calls,
         "client_calls": client_calls,
         "server_peak_bytes": server_peak,
         "client_peak_bytes": client_peak,
         "adapter_calls": round(adapter),
+        "appliance_calls": round(statistics.median(b[0] for b in bounties)),
+        "appliance_steps": round(statistics.median(b[1] for b in bounties)),
         "engine_stalled_bytes": engine_stalled_bytes(configs, stalled),
         "appliance_stalled_bytes": appliance_stalled_bytes(configs, stalled),
+        "appliance_silent_bytes": appliance_stalled_bytes(configs, stalled, hello=False),
     }
 
 

@@ -44,9 +44,20 @@ def _connect(port: int) -> socket.socket:
     return raw
 
 
-def ssl_client_context(pki_dir: Path) -> ssl.SSLContext:
+# The TLS 1.2 suites the TLS 1.2 clients offer: ECDHE with AES-128-GCM, as
+# in TLS 1.3 (RFC 5289 §3.2); the bench's ECDSA certificates select the first.
+TLS12_CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+
+
+def ssl_client_context(pki_dir: Path, *, tls12: bool = False) -> ssl.SSLContext:
+    """Python's ssl as the bench's client: TLS 1.3, or with `tls12` TLS 1.2 only
+    (`maximum_version`), each with the client certificate."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    if tls12:
+        context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers(TLS12_CIPHERS)
+    else:
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
     context.load_verify_locations(pki_dir / "anchor.pem")
     context.load_cert_chain(pki_dir / "client.pem", pki_dir / "client.key")
     context.options |= ssl.OP_NO_TICKET
@@ -54,8 +65,8 @@ def ssl_client_context(pki_dir: Path) -> ssl.SSLContext:
 
 
 class SSLClient:
-    def __init__(self, pki_dir: Path) -> None:
-        self.context = ssl_client_context(pki_dir)
+    def __init__(self, pki_dir: Path, *, tls12: bool = False) -> None:
+        self.context = ssl_client_context(pki_dir, tls12=tls12)
 
     def hello(self, port: int) -> str:
         with _connect(port) as raw, self.context.wrap_socket(

@@ -62,6 +62,8 @@ class Scenario:
     pki: KeyKind
     # The first is "A"; every other one is compared with it.
     contenders: tuple[Contender, ...]
+    # The groups every Python ssl process offers, best first (OpenSSL's syntax).
+    groups: str = "X25519"
 
 
 # The same trio shell and request with no TLS at all: the floor under ours.
@@ -80,6 +82,19 @@ APPLIANCE = Scenario("appliance port 10000 (toy, ECDSA P-256)", "ecdsa-p256", (
 ))
 
 
+# The same handshake over TLS 1.2 (issue 18): Python's ssl clients capped at
+# TLS 1.2 (ECDHE-ECDSA-AES128-GCM-SHA256, X25519, client certificate), against
+# our server and against ssl on trio with TLS 1.2 allowed; the ECDSA scenario
+# above is the same over TLS 1.3.
+# In TLS 1.2 the client's supported groups also bound the curve of an ECDSA
+# certificate (RFC 8422 §5.1): the clients offer P-256 after X25519, which
+# both servers pick for the key exchange.
+TLS12 = Scenario("TLS 1.2: ECDSA P-256, X25519, AES-128-GCM", "ecdsa-p256", (
+    Contender("ours on trio, TLS 1.2", "ours", "ssl-tls12"),
+    Contender("ssl on trio, TLS 1.2", "ssl", "ssl-tls12", extra=("--tls12",)),
+), groups="X25519:P-256")
+
+
 def scenarios(include_openssl: bool, include_tlslite: bool) -> list[Scenario]:
     """Every comparison this machine can run (openssl and tlslite-ng are optional)."""
 
@@ -95,6 +110,7 @@ def scenarios(include_openssl: bool, include_tlslite: bool) -> list[Scenario]:
             Contender("ours, X25519MLKEM768", "ours", "ours", "X25519MLKEM768"),
             Contender("ours, X25519 (our client)", "ours", "ours", "x25519"),
         )),
+        TLS12,
         APPLIANCE,
     ]
 
@@ -150,7 +166,7 @@ def crypto_floor_us(rounds: int) -> dict[str, float]:
 def _run_scenario(scenario: Scenario, scratch: Path, n: int, rounds: int,
                   client_count: int) -> dict[str, object]:
     pki_dir = write_pki(scenario.pki, scratch / scenario.pki)
-    conf = openssl_conf(scratch, "aes128gcm")
+    conf = openssl_conf(scratch, "aes128gcm", scenario.groups)
     children: list[Child] = []
     try:
         servers: dict[tuple[str, tuple[str, ...]], tuple[Child, int]] = {}

@@ -24,17 +24,17 @@ OPENSSL_SUITES = {
 START_TIMEOUT = 30.0
 
 
-def openssl_conf(directory: Path, suite: str) -> Path:
+def openssl_conf(directory: Path, suite: str, groups: str = "X25519") -> Path:
     """An OpenSSL configuration that narrows every context in a process to one
-    TLS 1.3 suite and X25519: Python 3.11's ssl has no API for either."""
-    path = directory / f"openssl-{suite}.cnf"
+    TLS 1.3 suite and to `groups` (X25519): Python 3.11's ssl has no API for either."""
+    path = directory / f"openssl-{suite}-{groups.replace(':', '-')}.cnf"
     path.write_text(
         "openssl_conf = default_conf\n"
         "[default_conf]\nssl_conf = ssl_sect\n"
         "[ssl_sect]\nsystem_default = system_default_sect\n"
         "[system_default_sect]\n"
         f"Ciphersuites = {OPENSSL_SUITES[suite]}\n"
-        "Groups = X25519\n"
+        f"Groups = {groups}\n"
     )
     return path
 
@@ -91,14 +91,18 @@ def start_server(
 
 def start_clients(kind: str, pki_dir: Path, count: int, *, conf: Path | None = None,
                   group: str = "x25519") -> list[Child]:
-    """`count` client processes of `kind` ("ssl" or "ours"), ready for commands."""
+    """`count` client processes of `kind` ("ssl", "ssl-tls12", "ours" or "plain"),
+    ready for commands."""
     env = {"OPENSSL_CONF": str(conf)} if conf is not None else None
     args = [] if kind == "plain" else ["--pki", str(pki_dir)]
     args += ["--group", group] if kind == "ours" else []
+    role = kind
+    if kind == "ssl-tls12":  # Python's ssl with maximum_version TLS 1.2
+        role, args = "ssl", [*args, "--tls12"]
     started: list[Child] = []
     try:
         for _ in range(count):
-            started.append(Child(worker_argv(f"client-{kind}", *args), env=env))
+            started.append(Child(worker_argv(f"client-{role}", *args), env=env))
         for child in started:
             child.read_json(START_TIMEOUT)
     except BaseException:

@@ -121,11 +121,12 @@ def plain_handler() -> Handler:
     return handle
 
 
-def ssl_server_context(pki_dir: Path) -> ssl.SSLContext:
-    """Python's ssl as a server configured like ours: TLS 1.3, client certificate
-    required against the same anchor, no tickets (we issue none either)."""
+def ssl_server_context(pki_dir: Path, *, tls12: bool = False) -> ssl.SSLContext:
+    """Python's ssl as a server configured like ours: TLS 1.3 (and with `tls12`
+    TLS 1.2 too, as ours), client certificate required against the same
+    anchor, no tickets (we issue none either)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.minimum_version = ssl.TLSVersion.TLSv1_2 if tls12 else ssl.TLSVersion.TLSv1_3
     context.load_cert_chain(pki_dir / "server.pem", pki_dir / "server.key")
     context.load_verify_locations(pki_dir / "anchor.pem")
     context.verify_mode = ssl.CERT_REQUIRED
@@ -135,9 +136,9 @@ def ssl_server_context(pki_dir: Path) -> ssl.SSLContext:
 
 def ssl_handler(pki_dir: Path,
                 answer: Callable[[trio.SSLStream[trio.SocketStream]], Awaitable[None]] = _answer,
-                ) -> Handler:
+                *, tls12: bool = False) -> Handler:
     """Python's ssl on trio: handshake, `answer` (the bench protocol by default), close."""
-    context = ssl_server_context(pki_dir)
+    context = ssl_server_context(pki_dir, tls12=tls12)
 
     async def handle(stream: trio.SocketStream) -> None:
         tls = trio.SSLStream(stream, context, server_side=True)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pinata.appliance import toy_settings
-from pinata.appliance.settings import Ports
+from pinata.appliance.settings import LISTENER_NAMES, Ports
 from pinata.bench import wire
 from pinata.bench.procs import raise_open_file_limit
 from pinata.bench.servers import serve_until_signalled
@@ -85,10 +85,14 @@ def run_appliance(max_connections: int, trace_allocations: bool = False) -> None
     raise_open_file_limit()
     allocations = _Allocations() if trace_allocations else None
     toy = toy_settings()
+    # The other listeners keep their reserved slots out of port 10000's reach:
+    # without them counted in, 64 of 1,000 stalled connections were never
+    # answered (and the bytes per connection read 6 % low).
+    reserved = toy.budgets.reserved_per_listener * (len(LISTENER_NAMES) - 1)
     settings = replace(
         toy,
         ports=Ports(tls_server=0, connect_back=0, tls_client=0, http=0, https=0),
-        limits=replace(toy.limits, max_connections=max_connections,
+        limits=replace(toy.limits, max_connections=max_connections + reserved,
                        max_connections_per_address=max_connections,
                        handshake_timeout=LONG, connection_timeout=LONG),
         # Every stalled connection comes from one address and waits forever:

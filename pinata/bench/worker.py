@@ -29,6 +29,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--max-connections", type=int, default=1024)
     parser.add_argument("--trace-allocations", action="store_true")
     parser.add_argument("--validation-threads", type=int)
+    parser.add_argument("--tls12", action="store_true",
+                        help="Python's ssl, client or server: TLS 1.2 (the client: only)")
     args = parser.parse_args(argv)
     # Each role imports only what it runs, so a server's memory and start-up
     # are its own.
@@ -39,7 +41,7 @@ def main(argv: list[str]) -> int:
     elif args.role == "server-ssl":
         from pinata.bench import servers
 
-        servers.run_trio_server(servers.ssl_handler(args.pki))
+        servers.run_trio_server(servers.ssl_handler(args.pki, tls12=args.tls12))
     elif args.role == "server-appliance":
         from pinata.bench import servers
 
@@ -63,7 +65,7 @@ def main(argv: list[str]) -> int:
     elif args.role == "client-ssl":
         from pinata.bench import clients
 
-        clients.serve_commands(clients.SSLClient(args.pki))
+        clients.serve_commands(clients.SSLClient(args.pki, tls12=args.tls12))
     elif args.role == "client-ours":
         from pinata.bench import clients
         from pinata.tls.constants import NamedGroup

@@ -171,6 +171,31 @@ def test_first_byte_deadline() -> None:
     assert limit == FIRST_BYTE and took == pytest.approx(2.0)
 
 
+def test_first_bytes_are_kept_for_the_handler() -> None:
+    async def main() -> tuple[list[bytes], int, float]:
+        budget = ByteBudget(10_000)
+        stream = _guarded(_Peer([(1.0, b"hello"), (1.0, b"more")]), budget)
+        await stream.first_bytes()
+        waited = trio.current_time()
+        # Handed out once, in the reader's pieces, charged once.
+        reads = [await stream.receive_some(2), await stream.receive_some(),
+                 await stream.receive_some()]
+        return reads, budget.in_use, waited
+
+    reads, held, waited = _run(main)  # type: ignore[misc]
+    assert reads == [b"he", b"llo", b"more"] and held == 9 and waited == pytest.approx(1.0)
+
+
+def test_first_bytes_keep_the_first_byte_deadline() -> None:
+    async def main() -> str:
+        stream = _guarded(_Peer([]))
+        with pytest.raises(Refused) as refused:
+            await stream.first_bytes()
+        return refused.value.limit
+
+    assert _run(main) == FIRST_BYTE
+
+
 def test_each_step_has_its_own_deadline() -> None:
     async def main() -> tuple[str, float, float]:
         # The first byte at 1 s, the rest of the flight at 4 s; then we answer

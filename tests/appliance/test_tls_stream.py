@@ -158,3 +158,56 @@ def test_one_sender_and_one_receiver_at_once_after_the_handshake() -> None:
         assert got == {"server": b"".join(chunks), "client": b"".join(chunks)}
 
     trio.run(main)
+
+
+class _CountingWrites(trio.abc.Stream):
+    """A stream that counts the writes made through it."""
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+        self.writes = 0
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes += 1
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.parametrize("size", [0, 5, 300_000])
+def test_send_last_writes_the_data_and_close_notify_together(size: int) -> None:
+    data = os.urandom(size)  # nothing, one record, several slices
+
+    async def main() -> None:
+        server, client = pair()
+        counted = _CountingWrites(server.transport)
+        server.transport = counted
+        received: dict[str, bytes] = {}
+
+        async def server_side() -> None:
+            await server.do_handshake()
+            before = counted.writes
+            await server.send_last(data)
+            # One write per slice; the close_notify rides in the last one.
+            assert counted.writes - before == max(1, -(-size // (8 * 16384)))
+
+        async def client_side() -> None:
+            await client.do_handshake()
+            received["client"] = await receive_all(client)
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(server_side)
+                nursery.start_soon(client_side)
+        assert received == {"client": data}
+        # The client read every byte, then our close_notify: a clean close.
+        assert client.peer_closed is not None and client.peer_closed.clean
+
+    trio.run(main)

@@ -36,6 +36,31 @@ def test_every_figure_is_a_real_measurement(measured: dict[str, int]) -> None:
     assert measured["server_peak_bytes"] > 4096 and measured["client_peak_bytes"] > 4096
     # The appliance holds the engine's state and more (task, guard, record).
     assert measured["appliance_stalled_bytes"] > measured["engine_stalled_bytes"] > 1024
+    # Through the appliance both engines run, and the shell adds its own; a
+    # bounty takes more than one event-loop step per flight each way.
+    assert measured["appliance_calls"] > measured["server_calls"] + measured["client_calls"]
+    assert measured["appliance_steps"] > 8
+    # A connection whose peer said nothing holds its task, record and guard,
+    # but no engine and no handler yet: less than one that sent its hello.
+    assert 1024 < measured["appliance_silent_bytes"] < measured["appliance_stalled_bytes"]
+
+
+def test_a_silent_connection_holds_no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The handler (and its engine) starts at the peer's first bytes: a peer
+    # that never speaks never costs us a ServerConnection.
+    built: list[object] = []
+    init = ServerConnection.__init__
+
+    def counting(self: ServerConnection, *args: object, **kwargs: object) -> None:
+        built.append(self)
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ServerConnection, "__init__", counting)
+    configs = budgets.toy_configs()
+    budgets.appliance_stalled_bytes(configs, 5, hello=False)
+    assert built == []
+    budgets.appliance_stalled_bytes(configs, 5)
+    assert len(built) == 5
 
 
 def test_a_heavier_handshake_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:

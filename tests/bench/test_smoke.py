@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pinata.bench import SUBCOMMANDS, main
+from pinata.bench import SUBCOMMANDS, main, startup
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -80,13 +82,17 @@ def test_handshake_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
             else:
                 assert positive(contender["cpu_us_per_handshake"])
             assert positive(contender["handshakes_per_second"])
-            if contender["server"] != "plain":
+            if scenario["name"].startswith("TLS 1.2"):
+                # Both servers spoke TLS 1.2 with the suite its clients offer first.
+                assert contender["negotiated"] == "ECDHE-ECDSA-AES128-GCM-SHA256"
+            elif contender["server"] != "plain":
                 assert "TLS_AES_128_GCM_SHA256" in contender["negotiated"]
         for comparison in scenario["comparisons"]:
             if comparison["b"].startswith("no TLS"):
                 continue  # its CPU may read zero in smoke mode (see above): no ratio
             assert positive(comparison["cpu_ratio_median"])
     assert {"ours", "ssl", "tlslite", "plain", "appliance", "ssl-secret"} <= labels
+    assert any(s["name"].startswith("TLS 1.2") for s in scenarios)
     assert any("X25519MLKEM768" in c["negotiated"]
                for s in scenarios for c in s["contenders"])
     assert positive(doc["crypto_floor_us"]["total"])
@@ -128,10 +134,22 @@ def test_startup_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert toy["measured"] is True
     assert positive(toy["first_response_ms"])
     assert toy["connect_ms"] <= toy["first_response_ms"]
+    # A process's CPU to its first answer cannot exceed the wall time it took.
+    assert 0 < toy["first_response_cpu_ms"] <= toy["first_response_ms"]
     assert positive(toy["rss_mib_after_start"])
     kernel = doc["targets"]["toy unikernel (sandboxed)"]
     # Either measured, or the reason it could not be is given.
     assert positive(kernel.get("first_response_ms")) or kernel["reason"]
+
+
+def test_startup_children_cache_their_bytecode(tmp_path: Path) -> None:
+    # Where the environment forbids writing bytecode, the children still write
+    # it under the scratch prefix: a second start reads it instead of compiling.
+    forbidding = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**forbidding, **startup.bytecode_env(tmp_path / "pycache")}
+    subprocess.run([sys.executable, "-c", "import pinata.bench.wire"], env=env,
+                   check=True, timeout=60)
+    assert list((tmp_path / "pycache").rglob("wire.cpython-*.pyc"))
 
 
 def test_validation_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
-ATTEMPTS = 30
+ATTEMPTS = 100  # 10 s: a record is written after the appliance lingers on an alert it sent
 PAUSE = 0.1
 MAX_BODY = 1 << 20
 

@@ -166,7 +166,8 @@ def test_the_version_is_chosen_with_tls_version(
     code, shown = run_try_paced(capsys, str(port), "--forge", "expired_leaf", "--tls-version",
                                 version, *offset)
     assert code == 1 and shown["alert"] == "certificate_expired", shown
-    assert shown["appliance_record"].get("alert") == "certificate_expired", shown["appliance_record"]
+    record = shown["appliance_record"]
+    assert record.get("alert") == "certificate_expired", record
 
 
 def test_an_old_version_cannot_be_chosen(capsys: pytest.CaptureFixture[str]) -> None:

@@ -419,7 +419,7 @@ def _ssl_context(pki: Pki, options: Options, *, server: bool) -> ssl.SSLContext:
     low, high = options.versions
     return ssl_context12(
         pki, server=server, kind=options.kind, suite=options.suite,
-        client_auth=options.client_auth is not None,
+        client_auth=options.client_auth,
         minimum=_SSL_VERSION[low], maximum=_SSL_VERSION[high],
     )  # fmt: skip
 

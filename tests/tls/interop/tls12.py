@@ -377,13 +377,14 @@ def ssl_context12(
     server: bool,
     kind: str | None = "p256",
     suite: Suite12 | None = None,
-    client_auth: bool = True,
+    client_auth: str | None = "require",
     maximum: str = "TLSv1_2",
     minimum: str = "TLSv1_2",
 ) -> ssl.SSLContext:
     """An `ssl` context between `minimum` and `maximum`, verifying the peer
-    against the test CA (a server requires a client certificate when
-    `client_auth`), with `kind`'s certificate if not None."""
+    against the test CA (a server asks for a client certificate as
+    `client_auth` says: "require", "request" or None), with `kind`'s
+    certificate if not None."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
     with warnings.catch_warnings():
         # TLSv1_1 is deprecated in `ssl`: exactly why it is the refused peer here.
@@ -396,7 +397,11 @@ def ssl_context12(
         context.set_ciphers(suite.openssl)
     context.load_verify_locations(cafile=str(pki.ca_path))
     if server:
-        context.verify_mode = ssl.CERT_REQUIRED if client_auth else ssl.CERT_NONE
+        context.verify_mode = {
+            "require": ssl.CERT_REQUIRED,
+            "request": ssl.CERT_OPTIONAL,
+            None: ssl.CERT_NONE,
+        }[client_auth]
     if kind is not None:
         party = pki.party("server" if server else "client", kind)
         context.load_cert_chain(str(party.cert_path), str(party.key_path))

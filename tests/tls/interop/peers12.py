@@ -224,6 +224,8 @@ def _client_process(
 
 class OpenSSL:
     name = "openssl"
+    # The roles in which it says whether extended_master_secret was used.
+    reports_ems: frozenset[str] = frozenset({"client"})
     # What its server sends a client whose Certificate is empty (RFC 5246
     # §7.4.6 leaves the choice to the server).
     no_client_certificate_alert: int | None = AlertDescription.handshake_failure
@@ -292,6 +294,8 @@ def listening_port(pid: int, timeout: float = PEER_TIMEOUT) -> int:
 
 class GnuTLS:
     name = "gnutls"
+    # The roles in which it says whether extended_master_secret was used.
+    reports_ems: frozenset[str] = frozenset({"client", "server"})
     # GnuTLS 3.7's "No certificate was found" goes out as decode_error.
     no_client_certificate_alert: int | None = AlertDescription.decode_error
 
@@ -353,6 +357,8 @@ def _tlslite_failure(error: BaseException) -> Report:
 
 class TlsLite:
     name = "tlslite"
+    # The roles in which it says whether extended_master_secret was used.
+    reports_ems: frozenset[str] = frozenset({"client", "server"})
     # tlslite's server accepts an empty Certificate it asked for: the
     # refusal is left to the application.
     no_client_certificate_alert: int | None = None
@@ -446,6 +452,8 @@ def _read_line(read: Callable[[], bytes]) -> bytes:
 
 class PythonSsl:
     name = "ssl"
+    # The roles in which it says whether extended_master_secret was used.
+    reports_ems: frozenset[str] = frozenset(set())
     no_client_certificate_alert: int | None = AlertDescription.handshake_failure
 
     def client(self, pki: Pki, port: int, options: Options, answer: bytes | None) -> Report:

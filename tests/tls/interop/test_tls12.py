@@ -91,13 +91,16 @@ def connection_version(connection: ServerConnection | ClientConnection | None) -
     return connection.version
 
 
-def assert_peer_saw(report: Report, version: int, suite: int | None = None) -> None:
-    """The peer's view agrees; what it does not report stays unchecked."""
-    assert report.version in (version, None), report
+def assert_peer_saw(
+    report: Report, peer: Peer, role: str, version: int, suite: int | None = None
+) -> None:
+    """The peer's own view agrees: every peer reports the version and the
+    suite; the extended master secret where the peer prints it."""
+    assert report.version == version, report
     if suite is not None:
-        assert report.suite in (suite, None), report
-    if version == TLS12:
-        assert report.ems in (True, None), report
+        assert report.suite == suite, report
+    if version == TLS12 and role in peer.reports_ems:
+        assert report.ems is True, report
 
 
 def assert_refused(outcome: Outcome, cause: Cause, alert: AlertDescription) -> None:
@@ -157,7 +160,7 @@ def test_peer_client_each_suite_and_group(
     assert connection_version(connection) == TLS12
     assert complete.peer is not None  # the client's certificate, validated
     assert complete.peer_signature_scheme == SignatureScheme.ed25519
-    assert_peer_saw(report, TLS12, suite.code)
+    assert_peer_saw(report, peer, "client", TLS12, suite.code)
     assert report.group in (group.code, None), report
 
 
@@ -188,7 +191,7 @@ def test_peer_client_each_scheme(pki: Pki, peer: Peer, scheme: Scheme12) -> None
         assert complete.peer_signature_scheme in accepted
     assert complete.peer is not None
     assert complete.peer.leaf_key_is_rsassa_pss == (scheme.kind == "rsapss")
-    assert_peer_saw(report, TLS12, scheme.suite.code)
+    assert_peer_saw(report, peer, "client", TLS12, scheme.suite.code)
     assert connection_version(connection) == TLS12
 
 
@@ -215,7 +218,7 @@ def test_peer_client_not_asked_for_a_certificate(pki: Pki, peer: Peer) -> None:
     complete = outcome.complete
     assert complete is not None and complete.version == TLS12
     assert complete.peer is None and complete.peer_signature_scheme is None
-    assert_peer_saw(report, TLS12)
+    assert_peer_saw(report, peer, "client", TLS12)
 
 
 @pytest.mark.parametrize("peer", PEERS, ids=peer_id)
@@ -226,7 +229,7 @@ def test_peer_client_offering_13_and_12_gets_13(pki: Pki, peer: Peer) -> None:
     )
     assert outcome.complete is not None and outcome.complete.version == TLS13
     assert connection_version(connection) == TLS13
-    assert report.version in (TLS13, None), report
+    assert report.version == TLS13, report
 
 
 @pytest.mark.parametrize("peer", PEERS, ids=peer_id)
@@ -237,7 +240,7 @@ def test_peer_client_at_12_against_our_default_config(pki: Pki, peer: Peer) -> N
     report, outcome, connection = against_our_server(pki, peer, Options(), config12(pki, "p256"))
     assert outcome.complete is not None and outcome.complete.version == TLS12
     assert connection_version(connection) == TLS12
-    assert_peer_saw(report, TLS12)
+    assert_peer_saw(report, peer, "client", TLS12)
 
 
 @pytest.mark.parametrize("peer", PEERS, ids=peer_id)
@@ -271,7 +274,7 @@ def test_peer_client_fallback_scsv_at_our_highest_is_accepted(pki: Pki, peer: Pe
         pki, peer, Options(fallback_scsv=True), config12(pki, "p256", versions=(TLS12,))
     )
     assert outcome.complete is not None and outcome.complete.version == TLS12
-    assert_peer_saw(report, TLS12)
+    assert_peer_saw(report, peer, "client", TLS12)
 
 
 @pytest.mark.parametrize("peer", PEERS, ids=peer_id)
@@ -336,7 +339,7 @@ def test_peer_server_each_suite_and_group(
     )  # fmt: skip
     assert complete.signature_scheme == SignatureScheme.ed25519  # our CertificateVerify
     assert connection_version(connection) == TLS12
-    assert_peer_saw(report, TLS12, suite.code)
+    assert_peer_saw(report, peer, "server", TLS12, suite.code)
     assert outcome.closed_by_peer is not None
 
 
@@ -359,7 +362,7 @@ def test_peer_server_each_scheme(pki: Pki, peer: Peer, scheme: Scheme12) -> None
     assert complete.peer is not None
     assert complete.peer.leaf_key_is_rsassa_pss == (scheme.kind == "rsapss")
     assert connection_version(connection) == TLS12
-    assert_peer_saw(report, TLS12, scheme.suite.code)
+    assert_peer_saw(report, peer, "server", TLS12, scheme.suite.code)
 
 
 @pytest.mark.parametrize("peer", PEERS, ids=peer_id)
@@ -386,7 +389,7 @@ def test_peer_server_asking_gets_an_empty_certificate(pki: Pki, peer: Peer) -> N
     complete = outcome.complete
     assert complete is not None, f"{outcome.events}\n{report}"
     assert complete.version == TLS12 and complete.signature_scheme is None
-    assert_peer_saw(report, TLS12)
+    assert_peer_saw(report, peer, "server", TLS12)
 
 
 @pytest.mark.parametrize("peer", PEERS, ids=peer_id)
@@ -396,7 +399,7 @@ def test_peer_server_at_12_only_with_our_default_config(pki: Pki, peer: Peer) ->
     report, outcome, connection = against_peer_server(pki, peer, Options())
     assert outcome.complete is not None and outcome.complete.version == TLS12
     assert connection_version(connection) == TLS12
-    assert_peer_saw(report, TLS12)
+    assert_peer_saw(report, peer, "server", TLS12)
 
 
 @pytest.mark.parametrize("peer", PEERS, ids=peer_id)
@@ -410,7 +413,7 @@ def test_peer_server_speaking_13_and_12(pki: Pki, peer: Peer) -> None:
     report, outcome, connection = against_peer_server(pki, peer, both, versions=(TLS12,))
     assert outcome.complete is not None and outcome.complete.version == TLS12, report
     assert connection_version(connection) == TLS12
-    assert_peer_saw(report, TLS12)
+    assert_peer_saw(report, peer, "server", TLS12)
 
 
 @pytest.mark.parametrize("peer", PEERS, ids=peer_id)

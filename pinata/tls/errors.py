@@ -146,6 +146,7 @@ class Cause(enum.StrEnum):
     curve_type_not_named = "curve_type_not_named"
     signature_algorithms_absent_tls12 = "signature_algorithms_absent_tls12"
     no_common_version = "no_common_version"
+    version_changed_after_retry = "version_changed_after_retry"
     # ---- authentication (§4.3, §4.4) ----
     request_context_not_empty = "request_context_not_empty"
     unrequested_certificate_extension = "unrequested_certificate_extension"
@@ -283,6 +284,8 @@ _ALERTS: dict[Cause, AlertDescription | None] = {
     _C.signature_algorithms_absent_tls12: _A.handshake_failure,
     # RFC 8446 §4.2.1 / RFC 5246 Appendix E.1: no version both sides speak.
     _C.no_common_version: _A.protocol_version,
+    # RFC 8446 §4.1.4: the ServerHello must keep the HelloRetryRequest's version.
+    _C.version_changed_after_retry: _A.illegal_parameter,
     _C.request_context_not_empty: _A.illegal_parameter,
     _C.unrequested_certificate_extension: _A.unsupported_extension,
     # §4.4.2.4 lets a client abort with decode_error when the server sends none.

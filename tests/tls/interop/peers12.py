@@ -224,6 +224,9 @@ def _client_process(
 
 class OpenSSL:
     name = "openssl"
+    # What its server, at TLS 1.1 only, sends our 1.3/1.2 ClientHello: no
+    # version in common, or (first) no suite, ours being 1.2 AEAD only.
+    tls11_server_alert: int = AlertDescription.protocol_version
     # The roles in which it says whether extended_master_secret was used.
     reports_ems: frozenset[str] = frozenset({"client"})
     # What its server sends a client whose Certificate is empty (RFC 5246
@@ -294,6 +297,9 @@ def listening_port(pid: int, timeout: float = PEER_TIMEOUT) -> int:
 
 class GnuTLS:
     name = "gnutls"
+    # What its server, at TLS 1.1 only, sends our 1.3/1.2 ClientHello: no
+    # version in common, or (first) no suite, ours being 1.2 AEAD only.
+    tls11_server_alert: int = AlertDescription.handshake_failure
     # The roles in which it says whether extended_master_secret was used.
     reports_ems: frozenset[str] = frozenset({"client", "server"})
     # GnuTLS 3.7's "No certificate was found" goes out as decode_error.
@@ -357,6 +363,9 @@ def _tlslite_failure(error: BaseException) -> Report:
 
 class TlsLite:
     name = "tlslite"
+    # What its server, at TLS 1.1 only, sends our 1.3/1.2 ClientHello: no
+    # version in common, or (first) no suite, ours being 1.2 AEAD only.
+    tls11_server_alert: int = AlertDescription.handshake_failure
     # The roles in which it says whether extended_master_secret was used.
     reports_ems: frozenset[str] = frozenset({"client", "server"})
     # tlslite's server accepts an empty Certificate it asked for: the
@@ -452,6 +461,9 @@ def _read_line(read: Callable[[], bytes]) -> bytes:
 
 class PythonSsl:
     name = "ssl"
+    # What its server, at TLS 1.1 only, sends our 1.3/1.2 ClientHello: no
+    # version in common, or (first) no suite, ours being 1.2 AEAD only.
+    tls11_server_alert: int = AlertDescription.protocol_version
     # The roles in which it says whether extended_master_secret was used.
     reports_ems: frozenset[str] = frozenset(set())
     no_client_certificate_alert: int | None = AlertDescription.handshake_failure
@@ -485,12 +497,12 @@ class PythonSsl:
             raw.settimeout(PEER_TIMEOUT)
             try:
                 with context.wrap_socket(raw, server_side=True) as tls:
-                    received = _read_line(lambda: tls.recv(100))
+                    report = _ssl_report(tls, _read_line(lambda: tls.recv(100)))
                     tls.sendall(b"pong\n")
                     with contextlib.suppress(OSError):
                         tls.recv(100)  # b"": the client's close_notify
                         tls.unwrap()
-                    return _ssl_report(tls, received)
+                    return report
             except ssl.SSLError as error:
                 return Report(alert_received=_ssl_alert(error), error=repr(error))
             finally:

@@ -31,21 +31,25 @@ from pinata.tls.errors import AlertDescription, Cause
 from pinata.tls.events import LocalFailure, PeerAlert, PeerClosed
 from tests.tls.driver import Outcome
 from tests.tls.interop.conftest import (
+    OutputReader,
     Pki,
     authenticator,
     now,
     our_client,
     our_server,
+    peer_process,
     server_config,
 )
 from tests.tls.interop.peers12 import (
     PEERS,
     TLS11,
+    GnuTLS,
     Options,
     Peer,
     PythonSsl,
     Report,
     available,
+    listening_port,
     peer_id,
 )
 from tests.tls.interop.tls12 import (
@@ -57,6 +61,8 @@ from tests.tls.interop.tls12 import (
     Group12,
     Scheme12,
     Suite12,
+    gnutls_priority12,
+    gnutls_serv12,
 )
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
@@ -75,6 +81,12 @@ OUR_CHOICE = {
     "rsapss": SignatureScheme.rsa_pss_pss_sha256,
     "ed25519": SignatureScheme.ed25519,
 }
+
+
+def accepted_tls12(scheme: Scheme12) -> set[int]:
+    """What we accept from a peer when narrowed to `scheme` in TLS 1.2: it,
+    and PKCS#1 v1.5 with SHA-2, which TLS 1.2 peers need."""
+    return {scheme.code, *(s.code for s in SCHEMES12 if s.rsa_padding == "pkcs1")}
 
 
 def matrix_kind(suite: Suite12) -> str:
@@ -187,8 +199,7 @@ def test_peer_client_each_scheme(pki: Pki, peer: Peer, scheme: Scheme12) -> None
         assert complete.peer_signature_scheme == scheme.code
     else:
         assert complete.signature_scheme == OUR_CHOICE[scheme.kind]
-        accepted = {scheme.code, *(s.code for s in SCHEMES12 if s.rsa_padding == "pkcs1")}
-        assert complete.peer_signature_scheme in accepted
+        assert complete.peer_signature_scheme in accepted_tls12(scheme)
     assert complete.peer is not None
     assert complete.peer.leaf_key_is_rsassa_pss == (scheme.kind == "rsapss")
     assert_peer_saw(report, peer, "client", TLS12, scheme.suite.code)
@@ -331,6 +342,7 @@ def test_peer_server_each_suite_and_group(
         pki, peer, Options(kind=matrix_kind(suite), suite=suite, group=narrowed),
         client_kind="ed25519",
         cipher_suites_tls12=(CipherSuite(suite.code),), groups=(NamedGroup(group.code),),
+        key_share_groups=(NamedGroup(group.code),),
     )  # fmt: skip
     complete = outcome.complete
     assert complete is not None, f"{outcome.events}\n{report}"
@@ -347,7 +359,8 @@ def test_peer_server_each_suite_and_group(
 @pytest.mark.parametrize("scheme", SCHEMES12, ids=lambda s: s.id)
 def test_peer_server_each_scheme(pki: Pki, peer: Peer, scheme: Scheme12) -> None:
     """The peer's ServerKeyExchange is signed with `scheme`, the only one our
-    signature_algorithms offers; our CertificateVerify too."""
+    signature_algorithms offers; our CertificateVerify too, where the peer's
+    CertificateRequest can be narrowed to it."""
     narrowable = not isinstance(peer, PythonSsl)
     report, outcome, connection = against_peer_server(
         pki, peer,
@@ -357,8 +370,15 @@ def test_peer_server_each_scheme(pki: Pki, peer: Peer, scheme: Scheme12) -> None
     complete = outcome.complete
     assert complete is not None, f"{outcome.events}\n{report}"
     assert complete.version == TLS12
-    assert complete.peer_signature_scheme == scheme.code
-    assert complete.signature_scheme == scheme.code
+    if narrowable:
+        assert complete.peer_signature_scheme == scheme.code
+        assert complete.signature_scheme == scheme.code
+    else:
+        # Python's ssl asks for any scheme: we sign with our first choice;
+        # its own signature is held only to what we offer, which in TLS 1.2
+        # adds PKCS#1 v1.5 (RFC 5246 §7.4.1.4.1).
+        assert complete.signature_scheme == OUR_CHOICE[scheme.kind]
+        assert complete.peer_signature_scheme in accepted_tls12(scheme)
     assert complete.peer is not None
     assert complete.peer.leaf_key_is_rsassa_pss == (scheme.kind == "rsapss")
     assert connection_version(connection) == TLS12
@@ -427,12 +447,39 @@ def test_peer_server_without_ems_is_refused(pki: Pki, peer: Peer) -> None:
 
 
 @pytest.mark.parametrize("peer", PEERS, ids=peer_id)
-def test_peer_server_at_11_gets_protocol_version(pki: Pki, peer: Peer) -> None:
+def test_peer_server_at_11_refuses_us(pki: Pki, peer: Peer) -> None:
+    # A TLS 1.1-only server finds nothing it can answer in our hello: no
+    # common version, or no suite (ours are TLS 1.2 AEAD suites), as each
+    # peer checks first. None answers with a 1.1 ServerHello, so our own
+    # refusal of one (version_too_old) is the engine tests' to show.
     _, outcome, _ = against_peer_server(pki, peer, Options(versions=(TLS11, TLS11)))
     failure = outcome.failure
     assert failure is not None, outcome.events
-    # Either the peer finds no common version in our hello and says so, or
-    # it answers 1.1 and we refuse: protocol_version both ways.
-    assert failure.alert == AlertDescription.protocol_version, failure
-    if failure.sent:
-        assert failure.failure == LocalFailure(Cause.version_too_old, failure.failure.detail)  # type: ignore[union-attr]
+    assert failure.failure == PeerAlert(peer.tls11_server_alert)
+
+
+def test_gnutls_serv_narrowed_to_ed25519_is_refused_for_its_empty_certificate_types(
+    pki: Pki,
+) -> None:
+    """GnuTLS 3.7 derives a TLS 1.2 CertificateRequest's certificate_types
+    from the signatures it allows, and sends none when only Ed25519 is left;
+    RFC 5246 §7.4.4 says `certificate_types<1..2^8-1>`, so we refuse the
+    message as malformed (OpenSSL accepts it). The scheme matrix therefore
+    lets GnuTLS also allow ECDSA-SHA256 when narrowed to Ed25519."""
+    peer = GnuTLS()
+    available(peer)
+    ed25519 = next(s for s in SCHEMES12 if s.kind == "ed25519")
+    prio = gnutls_priority12(ed25519.suite) + ":-SIGN-ALL:+SIGN-EDDSA-ED25519"
+    connection = ClientConnection(
+        ClientConfig(
+            authenticate_server=authenticator(),
+            credentials=pki.party("client", "ed25519").credentials,
+            signature_schemes=(SignatureScheme.ed25519,),
+        ),
+        now=now(),
+    )
+    with peer_process(gnutls_serv12(pki, prio, "ed25519")) as process:
+        reader = OutputReader(process)
+        reader.wait_for(lambda line: "listening on IPv4" in line)
+        outcome = our_client(listening_port(process.pid), connection, send=b"ping\n")
+    assert_refused(outcome, Cause.malformed_message, AlertDescription.decode_error)

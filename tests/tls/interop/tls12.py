@@ -283,6 +283,11 @@ def gnutls_priority12(
         parts += ["-GROUP-ALL", "+GROUP-" + group.gnutls]
     if scheme is not None:
         parts += ["-SIGN-ALL", "+SIGN-" + scheme.gnutls.upper()]
+        if scheme.kind == "ed25519":
+            # With Ed25519 alone, GnuTLS 3.7's TLS 1.2 CertificateRequest has
+            # an empty certificate_types, which RFC 5246 §7.4.4 forbids (see
+            # test_tls12's test of it); an Ed25519 key still signs Ed25519.
+            parts.append("+SIGN-ECDSA-SHA256")
     return ":".join([*parts, *extra])
 
 

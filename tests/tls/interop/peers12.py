@@ -70,6 +70,8 @@ class Options:
     fallback_scsv: bool = False
     # A server narrowed to `scheme` also accepts this one from the client.
     also_accept: Scheme12 | None = None
+    # Neither renegotiation_info nor its SCSV (RFC 5746): GnuTLS only.
+    no_secure_renegotiation: bool = False
 
 
 @dataclass
@@ -80,6 +82,8 @@ class Report:
     suite: int | None = None
     group: int | None = None
     ems: bool | None = None
+    secure_renegotiation: bool | None = None  # RFC 5746, as the peer reports it
+    heartbeat: bool | None = None  # RFC 6520 agreed, as tlslite reports it
     received: bytes = b""
     alert_received: int | None = None
     error: str = ""
@@ -123,12 +127,14 @@ def _openssl_report(output: str, answer: bytes) -> Report:
     cipher = _search(r"Cipher is (\S+)", output) or _search(r"^Ciphersuite: (\S+)", output)
     temp_key = _search(r"Server Temp Key: (.+?), \d+ bits", output)
     ems = _search(r"Extended master secret: (\w+)", output)
+    renegotiation = re.search(r"Secure Renegotiation IS (NOT )?supported", output)
     alert = _search(r"SSL alert number (\d+)", output)
     return Report(
         version=_VERSION_NAME.get(version or ""),
         suite=_BY_OPENSSL.get(cipher or ""),
         group=_BY_TEMP_KEY.get(temp_key or ""),
         ems=None if ems is None else ems == "yes",
+        secure_renegotiation=None if renegotiation is None else renegotiation.group(1) is None,
         received=answer if _printed(output, answer) else b"",
         alert_received=int(alert) if alert else None,
         output=output,
@@ -148,6 +154,7 @@ def _gnutls_report(output: str, answer: bytes) -> Report:
     alert = _search(r"Received alert \[(\d+)\]", output)
     report = Report(
         ems=None if options is None else "extended master secret" in options,
+        secure_renegotiation=None if options is None else "safe renegotiation" in options,
         received=answer if _printed(output, answer) else b"",
         alert_received=int(alert) if alert else None,
         output=output,
@@ -284,6 +291,8 @@ def _gnutls_priority(options: Options) -> str:
     low, high = options.versions
     versions = [_GNUTLS_VERSIONS[v] for v in (TLS13, TLS12, TLS11) if low <= v <= high]
     extra = ["%NO_SESSION_HASH"] if options.no_ems else []
+    if options.no_secure_renegotiation:
+        extra.append("%DISABLE_SAFE_RENEGOTIATION")
     if options.fallback_scsv:
         extra.append("%FALLBACK_SCSV")
     return gnutls_priority12(options.suite, options.group, options.scheme, versions, extra)
@@ -340,6 +349,7 @@ def _tlslite_report(connection: object, received: bytes) -> Report:
         suite=session.cipherSuite,
         group=connection.ecdhCurve,  # type: ignore[attr-defined]
         ems=bool(session.extendedMasterSecret),
+        heartbeat=bool(connection.heartbeat_supported),  # type: ignore[attr-defined]
         received=received,
     )
 

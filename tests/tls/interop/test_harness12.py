@@ -158,3 +158,16 @@ def test_tls13_and_12_on_both_sides_gives_13(pki: Pki, pair: tuple[Peer, Peer]) 
     both = Options(versions=(TLS12, TLS13))
     client, _ = talk(pki, pair, both, both)
     assert client.version == TLS13, client
+
+
+def test_gnutls_without_secure_renegotiation(pki: Pki) -> None:
+    # GnuTLS is the one peer that can leave out RFC 5746 altogether; OpenSSL's
+    # server still talks to it, and says so.
+    off = Options(no_secure_renegotiation=True)
+    client, _ = talk(pki, (GnuTLS(), OpenSSL()), off, Options())
+    assert client.received == b"gnip\n" and client.secure_renegotiation is False, client
+    # OpenSSL 3.0's client, as ours, refuses a server without it.
+    client, _ = talk(pki, (OpenSSL(), GnuTLS()), Options(), off, refused=True)
+    assert "unsafe legacy renegotiation disabled" in client.output, client
+    client, _ = talk(pki, (OpenSSL(), GnuTLS()), Options(), Options())
+    assert client.secure_renegotiation is True, client

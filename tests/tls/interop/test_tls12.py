@@ -174,6 +174,8 @@ def test_peer_client_each_suite_and_group(
     assert complete.peer_signature_scheme == SignatureScheme.ed25519
     assert_peer_saw(report, peer, "client", TLS12, suite.code)
     assert report.group in (group.code, None), report
+    # tlslite offers heartbeat (RFC 6520); we never agree to it.
+    assert report.heartbeat in (False, None), report
 
 
 @pytest.mark.parametrize("peer", PEERS, ids=peer_id)
@@ -301,6 +303,17 @@ def test_peer_client_without_ems_is_refused(pki: Pki, peer: Peer) -> None:
         pki, peer, Options(no_ems=True), config12(pki, "p256"), refused=True
     )
     assert_refused(outcome, Cause.no_extended_master_secret, AlertDescription.handshake_failure)
+    assert report.alert_received == AlertDescription.handshake_failure, report
+
+
+def test_gnutls_cli_without_secure_renegotiation_is_refused(pki: Pki) -> None:
+    # RFC 5746 §3.6, as the issue asks: neither renegotiation_info nor the
+    # SCSV in a TLS 1.2 ClientHello, and we refuse.
+    peer = GnuTLS()
+    report, outcome, _ = against_our_server(
+        pki, peer, Options(no_secure_renegotiation=True), config12(pki, "p256"), refused=True
+    )
+    assert_refused(outcome, Cause.no_secure_renegotiation, AlertDescription.handshake_failure)
     assert report.alert_received == AlertDescription.handshake_failure, report
 
 
@@ -494,3 +507,14 @@ def test_gnutls_serv_narrowed_to_ed25519_is_refused_for_its_empty_certificate_ty
         reader.wait_for(lambda line: "listening on IPv4" in line)
         outcome = our_client(listening_port(process.pid), connection, send=b"ping\n")
     assert_refused(outcome, Cause.malformed_message, AlertDescription.decode_error)
+
+
+def test_gnutls_serv_without_secure_renegotiation_is_refused(pki: Pki) -> None:
+    # RFC 5746 §3.4: a client that insists on secure renegotiation aborts a
+    # ServerHello without renegotiation_info; we do.
+    report, outcome, _ = against_peer_server(pki, GnuTLS(), Options(no_secure_renegotiation=True))
+    failure = outcome.failure
+    assert failure is not None, f"{outcome.events}\n{report}"
+    assert isinstance(failure.failure, LocalFailure), failure
+    assert failure.failure.cause == Cause.no_secure_renegotiation
+    assert (failure.alert, failure.sent) == (AlertDescription.handshake_failure, True)

@@ -20,6 +20,9 @@ groups are left at their defaults.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import ssl
 from typing import Any
 
 import pytest
@@ -31,6 +34,8 @@ from pinata.tls.errors import AlertDescription, Cause
 from pinata.tls.events import LocalFailure, PeerAlert, PeerClosed
 from tests.tls.driver import Outcome
 from tests.tls.interop.conftest import (
+    PEER_TIMEOUT,
+    InThread,
     OutputReader,
     Pki,
     authenticator,
@@ -63,6 +68,7 @@ from tests.tls.interop.tls12 import (
     Suite12,
     gnutls_priority12,
     gnutls_serv12,
+    ssl_context12,
 )
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
@@ -518,3 +524,82 @@ def test_gnutls_serv_without_secure_renegotiation_is_refused(pki: Pki) -> None:
     assert isinstance(failure.failure, LocalFailure), failure
     assert failure.failure.cause == Cause.no_secure_renegotiation
     assert (failure.alert, failure.sent) == (AlertDescription.handshake_failure, True)
+
+
+# ---- many records each way ---------------------------------------------------------
+
+# Six full records and a part (RFC 5246 §6.2.1: at most 2^14 bytes each), so
+# the explicit nonces and sequence numbers of RFC 5288 / RFC 7905 advance.
+BULK = bytes(range(256)) * 400
+
+
+def read_bulk(tls: ssl.SSLSocket, size: int) -> bytes:
+    """Up to `size` bytes, fewer if the stream ends (bounded by the socket's timeout)."""
+    received = b""
+    for _ in range(1000):
+        chunk = tls.recv(65536) if len(received) < size else b""
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
+def ssl_exchange(tls: ssl.SSLSocket, payload: bytes) -> bytes:
+    """Sends `payload`, reads as many bytes back, closes with close_notify."""
+    tls.sendall(payload)
+    received = read_bulk(tls, len(payload))
+    with contextlib.suppress(OSError):
+        tls.unwrap()
+    return received
+
+
+@pytest.mark.parametrize("suite", SUITES12, ids=lambda s: s.id)
+def test_ssl_client_bulk_both_ways(pki: Pki, suite: Suite12) -> None:
+    context = ssl_context12(pki, server=False, suite=suite)
+    with (
+        our_server(
+            config12(pki, suite.server_kind), send=BULK, expect_before_send=BULK, close=False
+        ) as (port, run),
+        socket.create_connection(("127.0.0.1", port), timeout=PEER_TIMEOUT) as raw,
+    ):
+        tls = context.wrap_socket(raw, server_hostname="localhost")
+        echoed = ssl_exchange(tls, BULK)
+    outcome = run.result()
+    assert outcome.complete is not None and outcome.complete.cipher_suite == suite.code
+    assert outcome.received == BULK
+    assert echoed == BULK
+
+
+@pytest.mark.parametrize("suite", SUITES12, ids=lambda s: s.id)
+def test_ssl_server_bulk_both_ways(pki: Pki, suite: Suite12) -> None:
+    context = ssl_context12(pki, server=True, kind=suite.server_kind, suite=suite)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(PEER_TIMEOUT)
+
+    def serve() -> bytes:
+        raw, _ = listener.accept()
+        raw.settimeout(PEER_TIMEOUT)
+        with context.wrap_socket(raw, server_side=True) as tls:
+            received = read_bulk(tls, len(BULK))
+            tls.sendall(received)
+            closed = tls.recv(100)  # b"": our client's close_notify
+            with contextlib.suppress(OSError):
+                tls.unwrap()
+            return received if closed == b"" else b"more than was sent"
+
+    with listener:
+        server = InThread(serve)
+        connection = ClientConnection(
+            ClientConfig(
+                authenticate_server=authenticator(),
+                credentials=pki.party("client", "p256").credentials,
+                server_name="localhost",
+            ),
+            now=now(),
+        )
+        outcome = our_client(
+            listener.getsockname()[1], connection, send=BULK, expect_before_close=BULK
+        )
+        assert server.result() == BULK
+    assert outcome.complete is not None and outcome.complete.cipher_suite == suite.code
+    assert outcome.received == BULK

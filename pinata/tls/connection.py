@@ -264,6 +264,8 @@ class _Connection:
         """Send KeyUpdate (§4.6.3) and move our write keys forward."""
         if not self.handshake_complete or not isinstance(self._write, WriteTraffic):
             raise LocalProtocolError("keys can be updated only on an established connection")
+        if self._version == TLS12:
+            raise LocalProtocolError("TLS 1.2 has no KeyUpdate")
         request = (
             KeyUpdateRequest.update_requested
             if request_peer_update

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pinata.tls.config import ServerConfig
@@ -14,25 +16,40 @@ from pinata.tls.constants import (
     ContentType,
     ExtensionType,
     NamedGroup,
+    SignatureScheme,
 )
-from pinata.tls.errors import AlertDescription, Cause
+from pinata.tls.errors import AlertDescription, Cause, ProtocolError
 from pinata.tls.events import ConnectionFailed, Event
 from pinata.tls.extensions import (
     EcPointFormats,
     Extension,
     RenegotiationInfo,
+    SignatureAlgorithms,
     SupportedGroups,
     SupportedVersionsClientHello,
 )
-from pinata.tls.messages import ClientHello, Finished, HelloRequest, KeyUpdate
+from pinata.tls.handshake.common12 import server_key_exchange_content
+from pinata.tls.messages import (
+    CertificateRequest12,
+    ClientHello,
+    ClientKeyExchange,
+    Finished,
+    HelloRequest,
+    KeyUpdate,
+    ServerHello,
+    ServerKeyExchange,
+    parse_handshake_message,
+)
 from pinata.tls.record import RecordDeframer
+from pinata.tls.signatures import verify_tls12
 from tests.tls.pairs import completed, failure, server_config
-from tests.tls.peers import NOW
+from tests.tls.peers import NOW, leaf
 from tests.tls.tls12_scripted import (
     CHANGE_CIPHER_SPEC,
     SecondFlight,
     client_hello,
     default_extensions,
+    handshake_messages,
     handshake_record,
     second_flight,
 )
@@ -310,3 +327,106 @@ def test_application_data_flows_and_alerts_are_encrypted() -> None:
     record = deframer.next_record()
     assert record is not None and record.content_type == ContentType.alert
     assert unprotector.open(record) == (ContentType.alert, b"\x01\x00")
+
+
+def _server_hello_and_key_exchange(flight: bytes) -> tuple[ServerHello, ServerKeyExchange]:
+    messages = handshake_messages(flight)
+    hello = parse_handshake_message(2, messages[0][4:], TLS12)
+    ske = parse_handshake_message(12, messages[2][4:], TLS12)
+    assert isinstance(hello, ServerHello) and isinstance(ske, ServerKeyExchange)
+    return hello, ske
+
+
+def test_our_server_hello_offers_nothing_we_do_not_do() -> None:
+    # A hello asking for a session, tickets, heartbeat, encrypt_then_mac,
+    # max_fragment_length, truncated_hmac and OCSP gets none of them.
+    asked = [
+        Extension(ExtensionType.session_ticket, b""),
+        Extension(ExtensionType.heartbeat, b"\x01"),
+        Extension(ExtensionType.encrypt_then_mac, b""),
+        Extension(ExtensionType.max_fragment_length, b"\x01"),
+        Extension(4, b""),  # truncated_hmac (RFC 6066 §7)
+        Extension(ExtensionType.status_request, b"\x01\x00\x00\x00\x00"),
+    ]
+    hello = dataclasses.replace(
+        client_hello(extensions=[*default_extensions(), *asked]),
+        legacy_session_id=bytes(range(32)),
+        legacy_compression_methods=b"\x01\x00",
+    )
+    server = _server()
+    server.receive_data(handshake_record(hello.encode()))
+    server_hello, _ = _server_hello_and_key_exchange(server.data_to_send())
+    assert server_hello.legacy_version == TLS12
+    assert server_hello.legacy_session_id_echo == b""
+    assert server_hello.legacy_compression_method == 0
+    assert [e.extension_type for e in server_hello.extensions] == [
+        ExtensionType.renegotiation_info,
+        ExtensionType.extended_master_secret,
+        ExtensionType.ec_point_formats,
+    ]
+    # ec_point_formats only in reply to the client's (RFC 8422 §5.2).
+    hello = client_hello(extensions=_without(ExtensionType.ec_point_formats))
+    server = _server()
+    server.receive_data(handshake_record(hello.encode()))
+    server_hello, _ = _server_hello_and_key_exchange(server.data_to_send())
+    assert ExtensionType.ec_point_formats not in [e.extension_type for e in server_hello.extensions]
+
+
+def test_rsa_pkcs1_is_signed_when_it_is_all_the_client_offers() -> None:
+    sigalgs = SignatureAlgorithms((SignatureScheme.rsa_pkcs1_sha384,)).to_extension()
+    hello = client_hello(
+        extensions=_replaced(sigalgs),
+        cipher_suites=(CipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,),
+    )
+    server = ServerConnection(server_config("rsa2048", client_auth=False), now=NOW)
+    server.receive_data(handshake_record(hello.encode()))
+    flight = server.data_to_send()
+    server_hello, ske = _server_hello_and_key_exchange(flight)
+    assert ske.algorithm == SignatureScheme.rsa_pkcs1_sha384
+    content = server_key_exchange_content(hello.random, server_hello.random, ske.params())
+    leaf_key = leaf("server", "rsa2048")[1].public_key()
+    verify_tls12(ske.algorithm, leaf_key, content, ske.signature)
+    with pytest.raises(ProtocolError):  # the signature covers the randoms
+        verify_tls12(ske.algorithm, leaf_key, bytes(32) + content[32:], ske.signature)
+    assert completed(server.receive_data(second_flight(hello, flight).all))
+
+
+@pytest.mark.parametrize(
+    "schemes", [(0x0201,), (0x0203,), (0x0101,), (0x0301,)], ids=["rsa_sha1", "ecdsa_sha1",
+                                                                   "rsa_md5", "rsa_sha224"]
+)  # fmt: skip
+def test_sha1_md5_and_sha224_are_never_signed(schemes: tuple[int, ...]) -> None:
+    hello = client_hello(extensions=_replaced(SignatureAlgorithms(schemes).to_extension()))
+    refused = _refuse_hello(hello)
+    assert (refused.cause, refused.alert) == (Cause.no_common_signature_scheme,
+                                              _A.handshake_failure)  # fmt: skip
+
+
+@pytest.mark.parametrize("group", [NamedGroup.secp256r1, NamedGroup.x25519], ids=lambda g: g.name)
+def test_a_bad_client_point_is_illegal_parameter(group: NamedGroup) -> None:
+    hello = client_hello(extensions=_replaced(SupportedGroups((group,)).to_extension()))
+    server = _server()
+    server.receive_data(handshake_record(hello.encode()))
+    server.data_to_send()
+    # A compressed P-256 point (RFC 8422 §5.1.2: uncompressed only), or a
+    # small-order X25519 point whose shared secret is zero (RFC 8422 §5.11).
+    point = b"\x02" + bytes(range(32)) if group == NamedGroup.secp256r1 else bytes(32)
+    refused = _refused(server.receive_data(handshake_record(ClientKeyExchange(point).encode())),
+                       server)  # fmt: skip
+    assert (refused.cause, refused.alert) == (Cause.invalid_key_share, _A.illegal_parameter)
+
+
+def test_the_certificate_request_names_the_configured_authorities() -> None:
+    config = server_config("p256")  # client authentication, the test CA named
+    assert config.certificate_authorities
+    server = ServerConnection(config, now=NOW)
+    server.receive_data(handshake_record(client_hello().encode()))
+    messages = handshake_messages(server.data_to_send())
+    assert [m[0] for m in messages] == [2, 11, 12, 13, 14]
+    request = parse_handshake_message(13, messages[3][4:], TLS12)
+    assert isinstance(request, CertificateRequest12)
+    assert request.certificate_authorities == config.certificate_authorities
+    assert request.certificate_types == (64, 1)  # ecdsa_sign, rsa_sign
+    # What we accept in CertificateVerify: 1.3's schemes and PKCS#1 with SHA-2.
+    assert SignatureScheme.rsa_pkcs1_sha256 in request.supported_signature_algorithms
+    assert 0x0201 not in request.supported_signature_algorithms

@@ -245,3 +245,13 @@ def test_wrong_server_finished(
     assert client.version == TLS12 and not client.handshake_complete
     told = failure(server_events)
     assert told is not None and told.failure == PeerAlert(alert)
+
+
+def test_hello_request_during_the_handshake(tmp_path: Path) -> None:
+    hello_request = bytes((HandshakeType.hello_request, 0, 0, 0))
+
+    def rewrite(kind: int, whole: bytes) -> bytes:
+        return hello_request + whole if kind == HandshakeType.server_hello_done else whole
+
+    failure = refused_flight(tmp_path, rewrite)
+    expect(failure, Cause.unexpected_handshake_message, AlertDescription.unexpected_message)

@@ -22,7 +22,7 @@ from pinata.tls.constants import (
 from pinata.tls.errors import AlertDescription, Cause
 from pinata.tls.events import ConnectionFailed, LocalFailure
 from pinata.tls.extensions import Extension
-from pinata.tls.messages import ServerHello, parse_handshake_message
+from pinata.tls.messages import ClientHello, ServerHello, parse_handshake_message
 from tests.tls.pairs import client_config
 from tests.tls.peers import NOW
 from tests.tls.tls12_client_peers import (
@@ -171,3 +171,27 @@ def test_tls12_when_only_tls13_was_offered_keeps_its_old_cause() -> None:
     assert len(events) == 1 and isinstance(events[0], ConnectionFailed)
     assert events[0].failure == LocalFailure(Cause.tls13_not_offered, "by the server")
     assert events[0].alert == AlertDescription.protocol_version
+
+
+def test_stripped_tls13_offer_is_caught_by_the_sentinel(tmp_path: Path) -> None:
+    # The attack RFC 8446 §4.1.3 is for: a man in the middle removes our
+    # supported_versions, so a server that speaks 1.3 answers with 1.2 and,
+    # being able to do better, says so in its random (DOWNGRD\x01).
+    def strip(data: bytes) -> bytes:
+        if data[0] != 22 or data[5] != HandshakeType.client_hello:
+            return data
+        hello = parse_handshake_message(data[5], data[9:])
+        assert isinstance(hello, ClientHello)
+        kept = tuple(
+            e for e in hello.extensions if e.extension_type != ExtensionType.supported_versions
+        )
+        body = dataclasses.replace(hello, extensions=kept).encode()
+        return data[:3] + len(body).to_bytes(2, "big") + body
+
+    client = ClientConnection(client_config(), now=NOW)
+    server = MemoryServer(server_context(tmp_path, allow_tls13=True))
+    failure = refused(client, server, lambda data: data, strip)
+    assert (failure.cause, failure.alert) == (
+        Cause.downgrade_sentinel,
+        AlertDescription.illegal_parameter,
+    )

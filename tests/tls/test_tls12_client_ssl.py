@@ -5,6 +5,7 @@ connection fed whole."""
 
 from __future__ import annotations
 
+import random
 import ssl
 from pathlib import Path
 
@@ -61,10 +62,11 @@ def converse(
     return complete, client, server, events
 
 
+@pytest.mark.parametrize("client_auth", [False, True], ids=["no-client-cert", "client-cert"])
 @pytest.mark.parametrize("suite", ECDSA_SUITES + RSA_SUITES, ids=lambda s: s.name)
-def test_each_suite(tmp_path: Path, suite: CipherSuite) -> None:
+def test_each_suite(tmp_path: Path, suite: CipherSuite, client_auth: bool) -> None:
     kind = "p256" if suite in ECDSA_SUITES else "rsa2048"
-    context = server_context(tmp_path, kind, suite=suite)
+    context = server_context(tmp_path, kind, suite=suite, client_auth=client_auth)
     complete, client, server, _ = converse(context, client_config())
     assert (complete.version, complete.cipher_suite) == (TLS12, suite)
     assert client.version == TLS12
@@ -72,15 +74,22 @@ def test_each_suite(tmp_path: Path, suite: CipherSuite) -> None:
     cipher = server.tls.cipher()
     assert cipher is not None and cipher[0] == OPENSSL_SUITE_NAMES[suite]
     assert complete.peer is not None and complete.peer_signature_scheme is not None
-    assert complete.signature_scheme is None  # no certificate was asked of us
+    # Our CertificateVerify only when asked; ssl then saw our certificate.
+    assert (complete.signature_scheme is not None) == client_auth
+    assert (server.tls.getpeercert() is not None) == client_auth
     notes = [e for e in client.trace.to_json() if "TLS 1.2" in str(e)]
     assert notes, "the trace names the version"
 
 
+@pytest.mark.parametrize("client_auth", [False, True], ids=["no-client-cert", "client-cert"])
 @pytest.mark.parametrize("group", GROUPS, ids=lambda g: g.name)
-def test_each_group_the_server_picks(tmp_path: Path, group: NamedGroup) -> None:
-    complete, *_ = converse(server_context(tmp_path, group=group), client_config())
+def test_each_group_the_server_picks(tmp_path: Path, group: NamedGroup, client_auth: bool) -> None:
+    context = server_context(tmp_path, group=group, client_auth=client_auth)
+    # An RSA client key: OpenSSL holds an ECDSA client key's curve to its own
+    # group list too, which this test narrows to one group.
+    complete, *_ = converse(context, client_config("rsa2048"))
     assert (complete.version, complete.group) == (TLS12, group)
+    assert (complete.signature_scheme is not None) == client_auth
 
 
 @pytest.mark.parametrize("group", GROUPS, ids=lambda g: g.name)
@@ -174,3 +183,65 @@ def test_one_byte_at_a_time_equals_all_at_once(tmp_path: Path) -> None:
         events += second.receive_data(bytes((byte,)))
     assert events == whole
     assert second.version == TLS12
+
+
+def test_mutated_server_flights_end_in_one_typed_failure(tmp_path: Path) -> None:
+    """Bounded, seeded mutation of a recorded server conversation: every
+    variant ends with events (at most one failure), never an exception."""
+    context = server_context(tmp_path, client_auth=True)
+    config = client_config("ed25519")
+    recorded: list[bytes] = []
+
+    def record(data: bytes) -> bytes:
+        recorded.append(data)
+        return data
+
+    pump(
+        ClientConnection(config, now=NOW, random=counter_random(9)),
+        MemoryServer(context),
+        to_client=record,
+        send=b"ping",
+        reply=b"pong",
+    )
+    stream = b"".join(recorded)
+    failures = 0
+    for seed in range(300):
+        chooser = random.Random(seed)
+        mutated = bytearray(stream)
+        for _ in range(chooser.randint(1, 3)):
+            mutated[chooser.randrange(len(mutated))] = chooser.randrange(256)
+        client = ClientConnection(config, now=NOW, random=counter_random(9))
+        events = client.receive_data(bytes(mutated))
+        found = [e for e in events if isinstance(e, ConnectionFailed)]
+        assert len(found) <= 1
+        failures += len(found)
+    assert failures >= 290, failures  # almost every mutation is caught (298 seen)
+
+
+@pytest.mark.parametrize(
+    ("kind", "schemes", "expected"),
+    [
+        ("ed25519", None, {SignatureScheme.ed25519}),
+        # TLS 1.2 binds no curve to an ECDSA scheme (RFC 8446 §4.2.3 does, for 1.3).
+        (
+            "p384",
+            None,
+            {SignatureScheme.ecdsa_secp256r1_sha256, SignatureScheme.ecdsa_secp384r1_sha384},
+        ),
+        ("rsa2048", None, {SignatureScheme.rsa_pss_rsae_sha256}),
+        # Offering no RSA-PSS leaves the server PKCS#1 v1.5 (RFC 5246 §7.4.1.4.1).
+        (
+            "rsa2048",
+            (SignatureScheme.ecdsa_secp256r1_sha256,),
+            {SignatureScheme.rsa_pkcs1_sha256},
+        ),
+    ],
+    ids=["ed25519", "p384", "rsa-pss", "rsa-pkcs1"],
+)
+def test_server_key_exchange_signatures(
+    tmp_path: Path, kind: str, schemes: tuple[SignatureScheme, ...] | None, expected: set[int]
+) -> None:
+    config = client_config() if schemes is None else client_config(signature_schemes=schemes)
+    complete, *_ = converse(server_context(tmp_path, kind), config)
+    assert complete.version == TLS12
+    assert complete.peer_signature_scheme in expected

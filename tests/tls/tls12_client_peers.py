@@ -3,14 +3,14 @@ memory BIOs, in this thread, so a test moves every byte by hand and can
 rewrite the server's first flight (which TLS 1.2 sends in the clear,
 RFC 5246 §7.3) before our client sees it.
 
-Nothing here is a TLS implementation of its own: the rewriting parses the
-server's records and handshake messages with the engine's own codecs, changes
-one field, and frames them again.
+Nothing here is a TLS implementation of its own: the rewriting cuts the
+server's clear-text records into handshake messages by their length
+prefixes, hands each to the test (which parses and re-encodes it with the
+engine's own codecs), and frames the result again.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -184,27 +184,12 @@ def replace_message(message_type: int, change: Callable[[bytes], bytes]) -> Mess
     return rewrite
 
 
-def with_body(whole: bytes, body: bytes) -> bytes:
-    """A handshake message with a new body (the header's length follows)."""
-    return whole[:1] + len(body).to_bytes(3, "big") + body
-
-
-def rebuild(message: object) -> bytes:
-    """A message dataclass encoded again, after `dataclasses.replace`."""
-    encode = getattr(message, "encode")  # noqa: B009 - every message has it
-    data: bytes = encode()
-    return data
-
-
-def replaced(message: object, **changes: object) -> bytes:
-    return rebuild(dataclasses.replace(message, **changes))  # type: ignore[type-var]
-
-
 def pump(
     client: ClientConnection,
     server: MemoryServer,
     *,
     to_client: Callable[[bytes], bytes] = lambda b: b,
+    to_server: Callable[[bytes], bytes] = lambda b: b,
     send: bytes = b"",
     reply: bytes = b"",
     rounds: int = 20,
@@ -221,7 +206,7 @@ def pump(
         data = client.data_to_send()
         if data:
             moved = True
-            server.feed(data)
+            server.feed(to_server(data))
         if server.handshake_done and send and server.received == send and not replied:
             replied = True
             server.tls.write(reply)
@@ -249,11 +234,15 @@ def received(events: list[Event]) -> bytes:
 
 
 def refused(
-    client: ClientConnection, server: MemoryServer, to_client: Callable[[bytes], bytes]
+    client: ClientConnection,
+    server: MemoryServer,
+    to_client: Callable[[bytes], bytes],
+    to_server: Callable[[bytes], bytes] = lambda b: b,
 ) -> LocalFailure:
-    """Our client's one failure when the server's bytes pass `to_client`;
-    the server must have received our alert (OpenSSL names it in its error)."""
-    events = pump(client, server, to_client=to_client)
+    """Our client's one failure when the server's bytes pass `to_client`
+    (and ours `to_server`); the server must have received our alert (OpenSSL
+    names it in its error)."""
+    events = pump(client, server, to_client=to_client, to_server=to_server)
     failures = [e for e in events if isinstance(e, ConnectionFailed)]
     assert len(failures) == 1, events
     failure = failures[0].failure

@@ -1,9 +1,12 @@
 """The client's side of the TLS 1.3 handshake (RFC 8446 §2, §4), full
 handshake only: the server must always authenticate, we authenticate when asked.
+The ClientHello offers the configured versions; a ServerHello that picks
+TLS 1.2 hands over to `client12` (RFC 8446 §4.1.3 decides which it is).
 
   ExpectServerHello ──(HelloRetryRequest, once)──> ExpectServerHello
-        └──> ExpectEncryptedExtensions -> ExpectCertificateOrRequest
-             -> [ExpectCertificate] -> ExpectCertificateVerify -> ExpectFinished -> Established
+        ├──> ExpectEncryptedExtensions -> ExpectCertificateOrRequest
+        │    -> [ExpectCertificate] -> ExpectCertificateVerify -> ExpectFinished -> Established
+        └──(TLS 1.2)──> client12's states
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, lis
     """Build the first ClientHello (§4.1.2; RFC 5246 §7.4.1.2) offering
     `config.versions`, with a key share per configured group when TLS 1.3
     is among them. Raises `LocalProtocolError` for a configuration that
-    offers neither TLS 1.3 nor TLS 1.2."""
+    offers neither TLS 1.3 nor TLS 1.2, or no cipher suite for them."""
     offers13, offers12 = TLS13 in config.versions, TLS12 in config.versions
     if not (offers13 or offers12) or set(config.versions) - {TLS13, TLS12}:
         raise LocalProtocolError("a client offers TLS 1.3, TLS 1.2 or both, nothing else")
@@ -136,6 +139,8 @@ def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, lis
     suites = tuple(config.cipher_suites) if offers13 else ()
     if offers12:
         suites += tuple(config.cipher_suites_tls12)
+    if not suites:
+        raise LocalProtocolError("no cipher suite to offer for the configured versions")
     hello = ClientHello(
         random=ctx.random(32),
         # A random session id turns on middlebox compatibility mode

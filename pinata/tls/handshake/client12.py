@@ -14,6 +14,11 @@ received, joined): TLS 1.2's CertificateVerify signs the messages
 themselves, not a hash of them (RFC 5246 §7.4.8); the extended master
 secret and both Finished hash them with the suite's PRF hash (RFC 7627 §3,
 RFC 5246 §7.4.9). The connection bounds their total (`MAX_HANDSHAKE_TOTAL`).
+
+A HelloRequest is never expected: during the handshake it is out of place
+(`unexpected_message`; RFC 5246 §7.4.1.1 lets a client ignore it there, we
+refuse what we have no use for), and after it the connection refuses it as
+renegotiation (a `no_renegotiation` warning, then close_notify).
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from tests.tls.interop.conftest import (
 )
 from tests.tls.interop.tls12 import (
     GROUPS12,
+    OPENSSL_TLS10,
     OPENSSL_TLS11,
     SUITES12,
     TLS12,
@@ -51,6 +52,7 @@ from tests.tls.interop.tls12 import (
 )
 
 TLS11 = 0x0302
+TLS10 = 0x0301
 PING = b"ping\n"
 
 
@@ -107,8 +109,8 @@ class Serving:
 
 # ---- parsing what the tools print -------------------------------------------
 
-_VERSION_NAME = {"TLSv1.3": TLS13, "TLSv1.2": TLS12, "TLSv1.1": TLS11,
-                 "TLS1.3": TLS13, "TLS1.2": TLS12, "TLS1.1": TLS11}  # fmt: skip
+_VERSION_NAME = {"TLSv1.3": TLS13, "TLSv1.2": TLS12, "TLSv1.1": TLS11, "TLSv1": TLS10,
+                 "TLS1.3": TLS13, "TLS1.2": TLS12, "TLS1.1": TLS11, "TLS1.0": TLS10}  # fmt: skip
 _BY_OPENSSL = {s.openssl: s.code for s in SUITES12}
 _BY_TEMP_KEY = {g.openssl_temp_key: g.code for g in GROUPS12}
 _BY_GNUTLS_GROUP = {g.gnutls: g.code for g in GROUPS12}
@@ -191,6 +193,8 @@ def _openssl_version_flags(versions: tuple[int, int]) -> tuple[str, ...]:
         return ("-tls1_3",)
     if versions == (TLS11, TLS11):
         return OPENSSL_TLS11
+    if versions == (TLS10, TLS10):
+        return OPENSSL_TLS10
     if versions == (TLS12, TLS13):
         return ("-no_tls1", "-no_tls1_1")
     raise ValueError(versions)
@@ -231,7 +235,7 @@ def _client_process(
 
 class OpenSSL:
     name = "openssl"
-    # What its server, at TLS 1.1 only, sends our 1.3/1.2 ClientHello: no
+    # What its server, at TLS 1.1 or 1.0 only, sends our 1.3/1.2 ClientHello: no
     # version in common, or (first) no suite, ours being 1.2 AEAD only.
     tls11_server_alert: int = AlertDescription.protocol_version
     # The roles in which it says whether extended_master_secret was used.
@@ -284,12 +288,12 @@ class OpenSSL:
 
 # ---- GnuTLS --------------------------------------------------------------------
 
-_GNUTLS_VERSIONS = {TLS12: "TLS1.2", TLS13: "TLS1.3", TLS11: "TLS1.1"}
+_GNUTLS_VERSIONS = {TLS12: "TLS1.2", TLS13: "TLS1.3", TLS11: "TLS1.1", TLS10: "TLS1.0"}
 
 
 def _gnutls_priority(options: Options) -> str:
     low, high = options.versions
-    versions = [_GNUTLS_VERSIONS[v] for v in (TLS13, TLS12, TLS11) if low <= v <= high]
+    versions = [_GNUTLS_VERSIONS[v] for v in (TLS13, TLS12, TLS11, TLS10) if low <= v <= high]
     extra = ["%NO_SESSION_HASH"] if options.no_ems else []
     if options.no_secure_renegotiation:
         extra.append("%DISABLE_SAFE_RENEGOTIATION")
@@ -306,7 +310,7 @@ def listening_port(pid: int, timeout: float = PEER_TIMEOUT) -> int:
 
 class GnuTLS:
     name = "gnutls"
-    # What its server, at TLS 1.1 only, sends our 1.3/1.2 ClientHello: no
+    # What its server, at TLS 1.1 or 1.0 only, sends our 1.3/1.2 ClientHello: no
     # version in common, or (first) no suite, ours being 1.2 AEAD only.
     tls11_server_alert: int = AlertDescription.handshake_failure
     # The roles in which it says whether extended_master_secret was used.
@@ -373,7 +377,7 @@ def _tlslite_failure(error: BaseException) -> Report:
 
 class TlsLite:
     name = "tlslite"
-    # What its server, at TLS 1.1 only, sends our 1.3/1.2 ClientHello: no
+    # What its server, at TLS 1.1 or 1.0 only, sends our 1.3/1.2 ClientHello: no
     # version in common, or (first) no suite, ours being 1.2 AEAD only.
     tls11_server_alert: int = AlertDescription.handshake_failure
     # The roles in which it says whether extended_master_secret was used.
@@ -437,7 +441,7 @@ class TlsLite:
 
 # ---- Python's ssl --------------------------------------------------------------
 
-_SSL_VERSION = {TLS13: "TLSv1_3", TLS12: "TLSv1_2", TLS11: "TLSv1_1"}
+_SSL_VERSION = {TLS13: "TLSv1_3", TLS12: "TLSv1_2", TLS11: "TLSv1_1", TLS10: "TLSv1"}
 
 
 def _ssl_context(pki: Pki, options: Options, *, server: bool) -> ssl.SSLContext:
@@ -471,7 +475,7 @@ def _read_line(read: Callable[[], bytes]) -> bytes:
 
 class PythonSsl:
     name = "ssl"
-    # What its server, at TLS 1.1 only, sends our 1.3/1.2 ClientHello: no
+    # What its server, at TLS 1.1 or 1.0 only, sends our 1.3/1.2 ClientHello: no
     # version in common, or (first) no suite, ours being 1.2 AEAD only.
     tls11_server_alert: int = AlertDescription.protocol_version
     # The roles in which it says whether extended_master_secret was used.

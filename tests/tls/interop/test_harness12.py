@@ -14,6 +14,7 @@ import pytest
 from pinata.tls.errors import AlertDescription
 from tests.tls.interop.conftest import Pki
 from tests.tls.interop.peers12 import (
+    TLS10,
     TLS11,
     GnuTLS,
     OpenSSL,
@@ -137,8 +138,11 @@ def test_without_extended_master_secret(pki: Pki, client_peer: Peer) -> None:
 
 
 @pytest.mark.parametrize("pair", PAIRS, ids=pair_id)
-def test_tls11_client_is_refused_by_a_tls12_server(pki: Pki, pair: tuple[Peer, Peer]) -> None:
-    client, server = talk(pki, pair, Options(versions=(TLS11, TLS11)), Options(), refused=True)
+@pytest.mark.parametrize("old", [TLS11, TLS10], ids=["tls1.1", "tls1.0"])
+def test_old_client_is_refused_by_a_tls12_server(
+    pki: Pki, pair: tuple[Peer, Peer], old: int
+) -> None:
+    client, server = talk(pki, pair, Options(versions=(old, old)), Options(), refused=True)
     assert client.received == b""
     seen = client.alert_received or server.alert_received
     assert seen == AlertDescription.protocol_version, f"{client}\n{server}"

@@ -47,6 +47,7 @@ from tests.tls.interop.conftest import (
 )
 from tests.tls.interop.peers12 import (
     PEERS,
+    TLS10,
     TLS11,
     GnuTLS,
     Options,
@@ -267,9 +268,10 @@ def test_peer_client_at_12_against_our_default_config(pki: Pki, peer: Peer) -> N
 
 
 @pytest.mark.parametrize("peer", PEERS, ids=peer_id)
-def test_peer_client_at_11_gets_protocol_version(pki: Pki, peer: Peer) -> None:
+@pytest.mark.parametrize("old", [TLS11, TLS10], ids=["tls1.1", "tls1.0"])
+def test_peer_client_below_12_gets_protocol_version(pki: Pki, peer: Peer, old: int) -> None:
     report, outcome, connection = against_our_server(
-        pki, peer, Options(versions=(TLS11, TLS11)), config12(pki, "p256"), refused=True
+        pki, peer, Options(versions=(old, old)), config12(pki, "p256"), refused=True
     )
     assert_refused(outcome, Cause.version_too_old, AlertDescription.protocol_version)
     assert report.alert_received == AlertDescription.protocol_version, report
@@ -478,12 +480,13 @@ def test_peer_server_without_ems_is_refused(pki: Pki, peer: Peer) -> None:
 
 
 @pytest.mark.parametrize("peer", PEERS, ids=peer_id)
-def test_peer_server_at_11_refuses_us(pki: Pki, peer: Peer) -> None:
-    # A TLS 1.1-only server finds nothing it can answer in our hello: no
+@pytest.mark.parametrize("old", [TLS11, TLS10], ids=["tls1.1", "tls1.0"])
+def test_peer_server_below_12_refuses_us(pki: Pki, peer: Peer, old: int) -> None:
+    # A TLS 1.1- or 1.0-only server finds nothing it can answer in our hello: no
     # common version, or no suite (ours are TLS 1.2 AEAD suites), as each
-    # peer checks first. None answers with a 1.1 ServerHello, so our own
+    # peer checks first. None answers with an older ServerHello, so our own
     # refusal of one (version_too_old) is the engine tests' to show.
-    _, outcome, _ = against_peer_server(pki, peer, Options(versions=(TLS11, TLS11)))
+    _, outcome, _ = against_peer_server(pki, peer, Options(versions=(old, old)))
     failure = outcome.failure
     assert failure is not None, outcome.events
     assert failure.failure == PeerAlert(peer.tls11_server_alert)

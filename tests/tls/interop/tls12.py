@@ -194,9 +194,10 @@ def no_ems_conf(pki: Pki) -> Path:
     return path
 
 
-# What OpenSSL needs to offer TLS 1.1: its SHA-1 and CBC suites live below
-# the default security level.
+# What OpenSSL needs to offer TLS 1.1 or 1.0: their SHA-1 and CBC suites
+# live below the default security level.
 OPENSSL_TLS11 = ("-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0")
+OPENSSL_TLS10 = ("-tls1", "-cipher", "DEFAULT@SECLEVEL=0")
 
 
 def s_client12(
@@ -323,7 +324,7 @@ def gnutls_serv12(
 
 # ---- tlslite-ng --------------------------------------------------------------
 
-TLSLITE_VERSION = {TLS12: (3, 3), TLS13: (3, 4), 0x0302: (3, 2)}
+TLSLITE_VERSION = {TLS12: (3, 3), TLS13: (3, 4), 0x0302: (3, 2), 0x0301: (3, 1)}
 
 
 def tlslite_settings12(

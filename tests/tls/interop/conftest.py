@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import shutil
 import socket
 import subprocess
@@ -374,3 +375,24 @@ class OutputReader:
     def wait_closed(self, timeout: float = PEER_TIMEOUT) -> str:
         self._thread.join(timeout)
         return self.text
+
+
+def listening_port(pid: int, timeout: float = PEER_TIMEOUT) -> int:
+    """The IPv4 port a process listens on, from its socket inodes and /proc/net/tcp."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        inodes = set()
+        with_fds = Path(f"/proc/{pid}/fd")
+        for fd in os.listdir(with_fds):
+            try:
+                link = os.readlink(with_fds / fd)
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:[") : -1])
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: TCP_LISTEN
+                return int(fields[1].rsplit(":", 1)[1], 16)
+        time.sleep(0.02)
+    pytest.fail(f"process {pid} is not listening")

@@ -27,6 +27,7 @@ from tests.tls.interop.conftest import (
     InThread,
     OutputReader,
     Pki,
+    listening_port,
     peer_process,
 )
 from tests.tls.interop.tls12 import (
@@ -300,12 +301,6 @@ def _gnutls_priority(options: Options) -> str:
     if options.fallback_scsv:
         extra.append("%FALLBACK_SCSV")
     return gnutls_priority12(options.suite, options.group, options.scheme, versions, extra)
-
-
-def listening_port(pid: int, timeout: float = PEER_TIMEOUT) -> int:
-    from tests.tls.interop.test_gnutls import listening_port as port_of
-
-    return port_of(pid, timeout)
 
 
 class GnuTLS:

@@ -304,8 +304,10 @@ def require_tool(tool: str, package: str) -> None:
 
 
 @contextlib.contextmanager
-def peer_process(args: Sequence[str]) -> Iterator[subprocess.Popen[str]]:
-    """A peer on pipes; killed on the way out whatever happened."""
+def peer_process(
+    args: Sequence[str], env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """A peer on pipes (in `env` if given); killed on the way out whatever happened."""
     process = subprocess.Popen(
         list(args),
         stdin=subprocess.PIPE,
@@ -313,6 +315,7 @@ def peer_process(args: Sequence[str]) -> Iterator[subprocess.Popen[str]]:
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
+        env=env,
     )
     try:
         yield process

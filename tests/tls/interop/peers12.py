@@ -209,12 +209,7 @@ def _client_process(
 ) -> Report:
     """A command-line client: it says ping; once it printed `answer` (or
     without waiting if None) its input ends, and it closes and exits."""
-    process = subprocess.Popen(
-        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, errors="replace", env=env,
-    )  # fmt: skip
-    with contextlib.ExitStack() as stack:
-        stack.callback(lambda: process.poll() is None and process.kill())
+    with peer_process(args, env) as process:
         assert process.stdin is not None
         reader = OutputReader(process)
         with contextlib.suppress(OSError):
@@ -231,7 +226,6 @@ def _client_process(
         except subprocess.TimeoutExpired:
             pytest.fail(f"{args[0]} did not exit:\n{reader.text}")
         return parse(reader.wait_closed(), answer or b"")
-    raise AssertionError("unreachable")
 
 
 class OpenSSL:
@@ -265,11 +259,7 @@ class OpenSSL:
             versions=_openssl_version_flags(options.versions), also_accept=options.also_accept,
         )  # fmt: skip
         env = openssl_env(no_ems_conf(pki) if options.no_ems else None)
-        process = subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, errors="replace", env=env,
-        )  # fmt: skip
-        try:
+        with peer_process(args, env) as process:
             reader = OutputReader(process)
             accept = reader.wait_for(lambda line: line.startswith("ACCEPT"))
 
@@ -281,10 +271,6 @@ class OpenSSL:
                 return _openssl_report(reader.wait_closed(), b"")
 
             yield Serving(int(accept.rsplit(":", 1)[1]), b"gnip\n", finish)
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait(PEER_TIMEOUT)
 
 
 # ---- GnuTLS --------------------------------------------------------------------
@@ -363,7 +349,7 @@ def _tlslite_settings(options: Options) -> object:
 
 
 def _tlslite_failure(error: BaseException) -> Report:
-    from tlslite.api import TLSRemoteAlert
+    from tlslite.api import TLSRemoteAlert  # type: ignore[import-untyped]
 
     if isinstance(error, TLSRemoteAlert):
         return Report(alert_received=int(error.description), error=repr(error))
@@ -382,7 +368,7 @@ class TlsLite:
     no_client_certificate_alert: int | None = None
 
     def client(self, pki: Pki, port: int, options: Options, answer: bytes | None) -> Report:
-        from tlslite.api import TLSConnection
+        from tlslite.api import TLSConnection  # type: ignore[import-untyped]
 
         chain, key = tlslite_credentials(pki, "client", options.kind)
         with socket.create_connection(("127.0.0.1", port), timeout=PEER_TIMEOUT) as raw:
@@ -402,7 +388,7 @@ class TlsLite:
 
     @contextlib.contextmanager
     def server(self, pki: Pki, options: Options) -> Iterator[Serving]:
-        from tlslite.api import TLSConnection
+        from tlslite.api import TLSConnection  # type: ignore[import-untyped]
 
         chain, key = tlslite_credentials(pki, "server", options.kind or "p256")
         listener = socket.create_server(("127.0.0.1", 0))

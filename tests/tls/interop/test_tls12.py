@@ -39,6 +39,7 @@ from tests.tls.interop.conftest import (
     OutputReader,
     Pki,
     authenticator,
+    listening_port,
     now,
     our_client,
     our_server,
@@ -55,7 +56,6 @@ from tests.tls.interop.peers12 import (
     PythonSsl,
     Report,
     available,
-    listening_port,
     peer_id,
 )
 from tests.tls.interop.tls12 import (
@@ -105,7 +105,7 @@ def connection_version(connection: ServerConnection | ClientConnection | None) -
     assert connection is not None
     notes = [e["what"] for e in connection.trace.to_json() if e["kind"] == "note"]
     named = {"TLS 1.2": TLS12, "TLS 1.3": TLS13}
-    seen = [named[n] for n in notes if n in named]  # type: ignore[index]
+    seen = [named[n] for n in notes if n in named]
     assert seen == [connection.version], notes
     return connection.version
 

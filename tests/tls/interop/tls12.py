@@ -259,8 +259,9 @@ def s_server12(
     if group is not None:
         args += ["-groups", group.openssl]
     if scheme is not None:
-        also = also_accept is not None and also_accept != scheme
-        accepted = scheme.openssl + (f":{also_accept.openssl}" if also else "")
+        accepted = scheme.openssl
+        if also_accept is not None and also_accept != scheme:
+            accepted += ":" + also_accept.openssl
         args += ["-sigalgs", scheme.openssl, "-client_sigalgs", accepted]
     return args + list(extra)
 
@@ -336,7 +337,7 @@ def tlslite_settings12(
     """tlslite-ng's HandshakeSettings between `versions` (lowest, highest),
     narrowed to one suite, group or scheme. tlslite offers its heartbeat
     extension by default (RFC 6520); it stays on, as a real client has it."""
-    from tlslite.api import HandshakeSettings
+    from tlslite.api import HandshakeSettings  # type: ignore[import-untyped]
 
     chosen = HandshakeSettings()
     chosen.minVersion, chosen.maxVersion = (TLSLITE_VERSION[v] for v in versions)
@@ -366,7 +367,7 @@ def tlslite_credentials(pki: Pki, role: str, kind: str | None) -> tuple[object, 
     """tlslite's (certificate chain, private key), or (None, None)."""
     if kind is None:
         return None, None
-    from tlslite.api import X509CertChain, parsePEMKey
+    from tlslite.api import X509CertChain, parsePEMKey  # type: ignore[import-untyped]
 
     party = pki.party(role, kind)
     chain = X509CertChain()

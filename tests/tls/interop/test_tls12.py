@@ -126,7 +126,8 @@ def assert_refused(outcome: Outcome, cause: Cause, alert: AlertDescription) -> N
     """We refused with `cause` and sent its alert (the one table's mapping)."""
     failure = outcome.failure
     assert failure is not None, outcome.events
-    assert failure.failure == LocalFailure(cause, failure.failure.detail)  # type: ignore[union-attr]
+    assert isinstance(failure.failure, LocalFailure), failure
+    assert failure.failure.cause == cause, failure
     assert (failure.alert, failure.sent) == (alert, True)
     assert outcome.complete is None
 
@@ -311,6 +312,26 @@ def test_peer_client_without_ems_is_refused(pki: Pki, peer: Peer) -> None:
         pki, peer, Options(no_ems=True), config12(pki, "p256"), refused=True
     )
     assert_refused(outcome, Cause.no_extended_master_secret, AlertDescription.handshake_failure)
+    assert report.alert_received == AlertDescription.handshake_failure, report
+
+
+@pytest.mark.parametrize("peer", PEERS, ids=peer_id)
+def test_peer_client_without_our_certificate_curve_gets_no_suite(pki: Pki, peer: Peer) -> None:
+    """RFC 8422 §4: a server "MUST NOT negotiate the use of an ECC cipher
+    suite unless [it] can complete the handshake while respecting the choice
+    of curves specified by the client". A client that lists only x25519
+    cannot check our P-256 certificate's signatures (OpenSSL, GnuTLS and
+    tlslite all abort if we try), so with only that certificate no suite is
+    left: handshake_failure before our ServerHello."""
+    if isinstance(peer, PythonSsl):
+        pytest.skip(
+            "Python's ssl cannot be narrowed to one group (set_ecdh_curve takes NIST curves)"
+        )
+    x25519 = GROUPS12[0]
+    report, outcome, _ = against_our_server(
+        pki, peer, Options(kind="rsa2048", group=x25519), config12(pki, "p256"), refused=True
+    )
+    assert_refused(outcome, Cause.no_common_cipher_suite, AlertDescription.handshake_failure)
     assert report.alert_received == AlertDescription.handshake_failure, report
 
 

@@ -55,6 +55,7 @@ from tests.tls.interop.peers12 import (
     Peer,
     PythonSsl,
     Report,
+    TlsLite,
     available,
     peer_id,
 )
@@ -273,6 +274,17 @@ def test_peer_client_at_12_against_our_default_config(pki: Pki, peer: Peer) -> N
 def test_peer_client_below_12_gets_protocol_version(pki: Pki, peer: Peer, old: int) -> None:
     report, outcome, connection = against_our_server(
         pki, peer, Options(versions=(old, old)), config12(pki, "p256"), refused=True
+    )
+    assert_refused(outcome, Cause.version_too_old, AlertDescription.protocol_version)
+    assert report.alert_received == AlertDescription.protocol_version, report
+    assert connection.version is None
+
+
+def test_tlslite_sslv3_hello_gets_protocol_version(pki: Pki) -> None:
+    # The original Piñata counted SSLv3 hellos; tlslite-ng is the one peer
+    # here that still sends one (OpenSSL 3.0 and GnuTLS 3.7 cannot).
+    report, outcome, connection = against_our_server(
+        pki, TlsLite(), Options(versions=(0x0300, 0x0300)), config12(pki, "p256"), refused=True
     )
     assert_refused(outcome, Cause.version_too_old, AlertDescription.protocol_version)
     assert report.alert_received == AlertDescription.protocol_version, report

@@ -325,7 +325,7 @@ def gnutls_serv12(
 
 # ---- tlslite-ng --------------------------------------------------------------
 
-TLSLITE_VERSION = {TLS12: (3, 3), TLS13: (3, 4), 0x0302: (3, 2), 0x0301: (3, 1)}
+TLSLITE_VERSION = {TLS12: (3, 3), TLS13: (3, 4), 0x0302: (3, 2), 0x0301: (3, 1), 0x0300: (3, 0)}
 
 
 def tlslite_settings12(

@@ -292,13 +292,19 @@ def test_tlslite_sslv3_hello_gets_protocol_version(pki: Pki) -> None:
 
 
 @pytest.mark.parametrize("peer", PEERS, ids=peer_id)
-def test_peer_client_fallback_scsv_gets_inappropriate_fallback(pki: Pki, peer: Peer) -> None:
-    # RFC 7507 §3: the SCSV at 1.2 while we speak 1.3 means a downgrade.
+@pytest.mark.parametrize("version", [TLS12, TLS11], ids=["tls1.2", "tls1.1"])
+def test_peer_client_fallback_scsv_gets_inappropriate_fallback(
+    pki: Pki, peer: Peer, version: int
+) -> None:
+    # RFC 7507 §3: the SCSV from a client whose highest version is below
+    # ours means a downgrade, and is answered before the version itself is
+    # judged (so a TLS 1.1 hello with it gets this alert too).
     if isinstance(peer, PythonSsl):
         pytest.skip(NOT_FOR_SSL)
     report, outcome, _ = against_our_server(
-        pki, peer, Options(fallback_scsv=True), config12(pki, "p256"), refused=True
-    )
+        pki, peer, Options(fallback_scsv=True, versions=(version, version)),
+        config12(pki, "p256"), refused=True,
+    )  # fmt: skip
     assert_refused(outcome, Cause.inappropriate_fallback, AlertDescription.inappropriate_fallback)
     assert report.alert_received == AlertDescription.inappropriate_fallback, report
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import shutil
 import socket
 import subprocess
@@ -43,7 +44,8 @@ from tests.tls.peers import cert_pem, key_pem, leaf, test_ca
 # Wall-clock bound on one peer process or one engine conversation (seconds).
 PEER_TIMEOUT = 15.0
 
-SUITES = tuple(s for s in CipherSuite if s != CipherSuite.TLS_EMPTY_RENEGOTIATION_INFO_SCSV)
+# TLS 1.3's suites (RFC 8446 §B.4, 0x13xx); TLS 1.2's are in tls12.py.
+SUITES = tuple(s for s in CipherSuite if s >> 8 == 0x13)
 # X25519MLKEM768 is ours-to-ours only: the machine's OpenSSL 3.0 lacks it.
 GROUPS = (NamedGroup.x25519, NamedGroup.secp256r1, NamedGroup.secp384r1)
 SCHEMES = (
@@ -302,8 +304,10 @@ def require_tool(tool: str, package: str) -> None:
 
 
 @contextlib.contextmanager
-def peer_process(args: Sequence[str]) -> Iterator[subprocess.Popen[str]]:
-    """A peer on pipes; killed on the way out whatever happened."""
+def peer_process(
+    args: Sequence[str], env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """A peer on pipes (in `env` if given); killed on the way out whatever happened."""
     process = subprocess.Popen(
         list(args),
         stdin=subprocess.PIPE,
@@ -311,6 +315,7 @@ def peer_process(args: Sequence[str]) -> Iterator[subprocess.Popen[str]]:
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
+        env=env,
     )
     try:
         yield process
@@ -373,3 +378,24 @@ class OutputReader:
     def wait_closed(self, timeout: float = PEER_TIMEOUT) -> str:
         self._thread.join(timeout)
         return self.text
+
+
+def listening_port(pid: int, timeout: float = PEER_TIMEOUT) -> int:
+    """The IPv4 port a process listens on, from its socket inodes and /proc/net/tcp."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        inodes = set()
+        with_fds = Path(f"/proc/{pid}/fd")
+        for fd in os.listdir(with_fds):
+            try:
+                link = os.readlink(with_fds / fd)
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:[") : -1])
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: TCP_LISTEN
+                return int(fields[1].rsplit(":", 1)[1], 16)
+        time.sleep(0.02)
+    pytest.fail(f"process {pid} is not listening")

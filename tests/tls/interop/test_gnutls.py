@@ -10,10 +10,7 @@ listening port is read from /proc. Skipped without Debian's gnutls-bin.
 
 from __future__ import annotations
 
-import os
 import re
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +30,7 @@ from tests.tls.interop.conftest import (
     Pki,
     authenticator,
     key_kind,
+    listening_port,
     now,
     our_client,
     our_server,
@@ -214,27 +212,6 @@ def test_gnutls_cli_key_update(pki: Pki) -> None:
 
 
 # ---- gnutls-serv against our client ----------------------------------------
-
-
-def listening_port(pid: int, timeout: float = PEER_TIMEOUT) -> int:
-    """The IPv4 port a process listens on, from its socket inodes and /proc/net/tcp."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        inodes = set()
-        with_fds = Path(f"/proc/{pid}/fd")
-        for fd in os.listdir(with_fds):
-            try:
-                link = os.readlink(with_fds / fd)
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                inodes.add(link[len("socket:[") : -1])
-        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and fields[9] in inodes:  # 0A: TCP_LISTEN
-                return int(fields[1].rsplit(":", 1)[1], 16)
-        time.sleep(0.02)
-    pytest.fail("gnutls-serv is not listening")
 
 
 def gnutls_serv(pki: Pki, prio: str, kind: str = "p256") -> list[str]:

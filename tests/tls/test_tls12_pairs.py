@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from pinata.tls.constants import TLS12, TLS13, CipherSuite, NamedGroup
-from pinata.tls.errors import LocalProtocolError
+from pinata.tls.errors import AlertDescription, Cause, LocalProtocolError
 from pinata.tls.events import ApplicationData, PeerClosed
 from pinata.tls.suites import TLS12_SUITES
 from tests.tls.pairs import client_config, completed, failure, new_pair, pump, server_config
@@ -17,7 +17,34 @@ _GROUPS = [NamedGroup.x25519, NamedGroup.secp256r1, NamedGroup.secp384r1]
 
 
 def _kind(suite: CipherSuite) -> str:
-    return "rsa2048" if TLS12_SUITES[suite].authentication == "RSA" else "p256"
+    # Ed25519 for the ECDSA suites: a P-256 key is usable only when the client
+    # lists secp256r1 (RFC 8422 §5.1), and each case here offers one group.
+    return "rsa2048" if TLS12_SUITES[suite].authentication == "RSA" else "ed25519"
+
+
+@pytest.mark.parametrize(
+    ("groups", "usable"),
+    [((NamedGroup.x25519,), False), ((NamedGroup.secp384r1,), False),
+     ((NamedGroup.x25519, NamedGroup.secp256r1), True), ((NamedGroup.secp256r1,), True)],
+)
+def test_an_ecdsa_key_is_used_only_on_a_curve_the_client_lists(
+    groups: tuple[NamedGroup, ...], usable: bool
+) -> None:
+    # RFC 8422 §5.1: no ECC suite the handshake cannot complete "while
+    # respecting the choice of curves specified by the client": our P-256
+    # certificate needs secp256r1 in the client's supported_groups.
+    client, server = new_pair(
+        server_config("p256", client_auth=False),
+        client_config(None, versions=(TLS12,), groups=groups, key_share_groups=groups[:1]),
+    )
+    _, server_events = pump(client, server)
+    if usable:
+        event = completed(server_events)
+        assert event is not None and event.version == TLS12, server_events
+    else:
+        f = failure(server_events)
+        assert f is not None and f.sent and f.cause is Cause.no_common_cipher_suite
+        assert f.alert == AlertDescription.handshake_failure
 
 
 @pytest.mark.parametrize("group", _GROUPS, ids=lambda g: g.name)

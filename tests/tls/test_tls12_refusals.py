@@ -404,7 +404,7 @@ def test_sha1_md5_and_sha224_are_never_signed(schemes: tuple[int, ...]) -> None:
 
 @pytest.mark.parametrize("group", [NamedGroup.secp256r1, NamedGroup.x25519], ids=lambda g: g.name)
 def test_a_bad_client_point_is_illegal_parameter(group: NamedGroup) -> None:
-    hello = client_hello(extensions=_replaced(SupportedGroups((group,)).to_extension()))
+    hello = client_hello(extensions=default_extensions(group))
     server = _server()
     server.receive_data(handshake_record(hello.encode()))
     server.data_to_send()

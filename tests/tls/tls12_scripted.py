@@ -43,8 +43,11 @@ def random_from(seed: str, n: int = 32) -> bytes:
 
 
 def default_extensions(group: NamedGroup = NamedGroup.x25519) -> list[Extension]:
+    # secp256r1 listed too: the test server's P-256 key is usable only on a
+    # curve the client lists (RFC 8422 §5.1); the server still prefers `group`
+    # when it comes first in its own order (x25519 does).
     return [
-        SupportedGroups((group,)).to_extension(),
+        SupportedGroups(tuple(dict.fromkeys((group, NamedGroup.secp256r1)))).to_extension(),
         EcPointFormats((0,)).to_extension(),
         SignatureAlgorithms(
             (SignatureScheme.ecdsa_secp256r1_sha256, SignatureScheme.rsa_pss_rsae_sha256)

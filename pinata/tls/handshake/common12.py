@@ -66,6 +66,21 @@ def suite_fits_key(params: SuiteParams, credentials: Credentials) -> bool:
     return params.authentication == ("RSA" if rsa else "ECDSA")
 
 
+# The curve an ECDSA scheme's key lies on (RFC 8446 §4.2.3 binds each
+# ecdsa_* scheme to one curve); Ed25519 and RSA keys have none to negotiate.
+_SCHEME_CURVES = {
+    SignatureScheme.ecdsa_secp256r1_sha256: NamedGroup.secp256r1,
+    SignatureScheme.ecdsa_secp384r1_sha384: NamedGroup.secp384r1,
+    SignatureScheme.ecdsa_secp521r1_sha512: NamedGroup.secp521r1,
+}
+
+
+def certificate_curve(credentials: Credentials) -> NamedGroup | None:
+    """The named curve of our certificate's ECDSA key, or None for a key
+    that is not on a negotiated curve (RSA, Ed25519)."""
+    return _SCHEME_CURVES.get(credentials.schemes[0])
+
+
 def master_secret(params: SuiteParams, pre_master_secret: bytes, session_hash: bytes) -> bytes:
     """The extended master secret (RFC 7627 §4): `session_hash` is the
     transcript hash through ClientKeyExchange (§3). We never compute the

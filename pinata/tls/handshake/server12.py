@@ -56,6 +56,7 @@ from pinata.tls.handshake.common12 import (
     TLS12_GROUPS,
     AwaitingChangeCipherSpec,
     EphemeralKey,
+    certificate_curve,
     check_certificate_verify12,
     check_finished12,
     finished12,
@@ -162,6 +163,11 @@ def _choose(config: ServerConfig, hello: ClientHello, offer: _Offer) -> Choices1
         (g for g in config.groups if g in TLS12_GROUPS and (offered is None or g in offered)),
         None,
     )
+    # RFC 8422 §5.1: a server "MUST NOT negotiate the use of an ECC cipher
+    # suite unless" it can complete the handshake "while respecting the
+    # choice of curves specified by the client": our ECDSA key's curve too.
+    curve = certificate_curve(config.credentials)
+    key_usable = curve is None or offered is None or curve in offered
     suite = next(
         (
             params
@@ -176,6 +182,8 @@ def _choose(config: ServerConfig, hello: ClientHello, offer: _Offer) -> Choices1
         raise ProtocolError(Cause.no_common_cipher_suite)
     if group is None:
         raise ProtocolError(Cause.no_common_group)
+    if not key_usable:
+        raise ProtocolError(Cause.no_common_cipher_suite, f"our key's curve {curve!r} not listed")
     if scheme is None:
         raise ProtocolError(Cause.no_common_signature_scheme)
     return Choices12(suite, NamedGroup(group), scheme, offer.point_formats is not None)

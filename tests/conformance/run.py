@@ -68,6 +68,21 @@ REASONS = {
     "ml-dsa": "ML-DSA signatures are not offered",
     "mlkem-groups": "SecP256r1MLKEM768 and SecP384r1MLKEM1024 are not offered (X25519MLKEM768 is)",
     "tls12": "TLS 1.2 and below are not offered: the case expects a server that negotiates them",
+    "below-tls12": "SSL 2, SSL 3, TLS 1.0 and 1.1 are refused (protocol_version): the case or"
+                   " script needs a server that negotiates one of them",
+    "cbc": "TLS 1.2 offers AEAD suites only (AES-GCM, ChaCha20-Poly1305): no CBC, RC4, 3DES,"
+           " NULL or export suite, so nothing to MAC or pad (and no encrypt-then-MAC)",
+    "rsa-kex": "TLS 1.2 key exchange is ECDHE only: no static RSA key transport",
+    "dhe": "TLS 1.2 key exchange is ECDHE only: no DHE_RSA suites (nor FFDHE groups)",
+    "dsa": "DSA keys and signatures are not offered",
+    "ems-required": "TLS 1.2 requires the extended master secret (RFC 7627 §5.2): a ClientHello"
+                    " without it is refused with handshake_failure",
+    "renegotiation": "renegotiation is refused (RFC 5746 sent and checked in the initial"
+                     " handshake only): the case needs a server that renegotiates",
+    "resumption": "no TLS 1.2 session resumption, neither by session ID nor by ticket",
+    "sha1": "TLS 1.2 signatures never use SHA-1 or MD5: the case offers only those",
+    "alpn": "ALPN (RFC 7301) is not offered",
+    "ocsp": "OCSP stapling (status_request) is not offered",
     "hrr-cookie": "our HelloRetryRequest always carries a cookie (RFC 8446 §4.2.2 allows it);"
                   " this script has no option to accept one",
     "server-key": "the case needs a server key of another kind than this run's server holds;"
@@ -191,9 +206,10 @@ def load_expectations(text: str) -> Expectations:
     return Expectations(runs, not_run)
 
 
-def tls13_scripts(tlsfuzzer: Path) -> set[str]:
-    """The snapshot's TLS 1.3 scripts by name (`test-tls13-*`)."""
-    return {p.stem for p in (tlsfuzzer / "scripts").glob("test-tls13-*.py")}
+def snapshot_scripts(tlsfuzzer: Path) -> set[str]:
+    """The snapshot's conformance scripts by name (`test-*`: TLS 1.3 and the
+    rest), each of which the expectations run or excuse."""
+    return {p.stem for p in (tlsfuzzer / "scripts").glob("test-*.py")}
 
 
 @dataclass(frozen=True)
@@ -412,10 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.tlsfuzzer_python = os.path.abspath(args.tlsfuzzer_python)
     expectations = load_expectations(EXPECTATIONS.read_text())
     named = {r.script for r in expectations.runs} | set(expectations.not_run)
-    if not tls13_scripts(args.tlsfuzzer):
-        print(f"no tlsfuzzer snapshot (scripts/test-tls13-*.py) at {args.tlsfuzzer}")
+    if not snapshot_scripts(args.tlsfuzzer):
+        print(f"no tlsfuzzer snapshot (scripts/test-*.py) at {args.tlsfuzzer}")
         return 1
-    unnamed = tls13_scripts(args.tlsfuzzer) - named
+    unnamed = snapshot_scripts(args.tlsfuzzer) - named
     if unnamed:
         print(f"scripts neither run nor excluded with a reason: {sorted(unnamed)}")
         return 1

@@ -30,7 +30,7 @@ from tests.conformance.run import (
     judge,
     load_expectations,
     parse_summary,
-    tls13_scripts,
+    snapshot_scripts,
 )
 from tests.conformance.server import (
     RESPONSE,
@@ -52,9 +52,10 @@ def test_committed_expectations_load_and_give_every_reason() -> None:
     assert set(r for r, _ in expectations.not_run.values()) <= FEATURES
 
 
-def test_every_tls13_script_of_the_snapshot_is_run_or_excused() -> None:
-    scripts = tls13_scripts(TLSFUZZER)
-    assert len(scripts) >= 50, f"no tlsfuzzer snapshot with TLS 1.3 scripts at {TLSFUZZER}"
+def test_every_script_of_the_snapshot_is_run_or_excused() -> None:
+    scripts = snapshot_scripts(TLSFUZZER)
+    assert len(scripts) >= 160, f"no tlsfuzzer snapshot with its scripts at {TLSFUZZER}"
+    assert {s for s in scripts if not s.startswith("test-tls13-")}, "no TLS 1.2 scripts"
     expectations = load_expectations(EXPECTATIONS.read_text())
     named = {r.script for r in expectations.runs} | set(expectations.not_run)
     assert scripts <= named

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from pinata.tls.constants import CipherSuite, NamedGroup, SignatureScheme
+from pinata.tls.constants import TLS12, TLS13, CipherSuite, NamedGroup, SignatureScheme
 from pinata.tls.errors import AlertDescription, LocalProtocolError
 from pinata.tls.extensions import CertificateAuthorities, SignatureAlgorithms
 from pinata.tls.messages import Certificate, CertificateEntry, CertificateRequest
@@ -133,6 +133,17 @@ DEFAULT_CIPHER_SUITES: tuple[CipherSuite, ...] = (
     CipherSuite.TLS_CHACHA20_POLY1305_SHA256,
     CipherSuite.TLS_AES_256_GCM_SHA384,
 )
+# TLS 1.2 suites, server preference first: AEAD ECDHE only (RFC 5289, RFC 7905).
+DEFAULT_CIPHER_SUITES_TLS12: tuple[CipherSuite, ...] = (
+    CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    CipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    CipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+)
+# The protocol versions negotiated, best first; nothing else ever is.
+DEFAULT_VERSIONS: tuple[int, ...] = (TLS13, TLS12)
 DEFAULT_GROUPS: tuple[NamedGroup, ...] = (
     NamedGroup.x25519,
     NamedGroup.secp256r1,
@@ -172,6 +183,9 @@ class ServerConfig:
     cipher_suites: tuple[CipherSuite, ...] = DEFAULT_CIPHER_SUITES
     groups: tuple[NamedGroup, ...] = DEFAULT_GROUPS
     signature_schemes: tuple[SignatureScheme, ...] = DEFAULT_SIGNATURE_SCHEMES
+    # (TLS13,) speaks TLS 1.3 only, exactly as before TLS 1.2 existed here.
+    versions: tuple[int, ...] = DEFAULT_VERSIONS
+    cipher_suites_tls12: tuple[CipherSuite, ...] = DEFAULT_CIPHER_SUITES_TLS12
 
     # The server's Certificate and CertificateRequest are the same for every
     # connection: encode them once per configuration, not once per handshake.
@@ -202,3 +216,5 @@ class ClientConfig:
     key_share_groups: tuple[NamedGroup, ...] = (NamedGroup.x25519,)
     signature_schemes: tuple[SignatureScheme, ...] = DEFAULT_SIGNATURE_SCHEMES
     signature_schemes_cert: tuple[SignatureScheme, ...] = DEFAULT_SIGNATURE_SCHEMES_CERT
+    versions: tuple[int, ...] = DEFAULT_VERSIONS
+    cipher_suites_tls12: tuple[CipherSuite, ...] = DEFAULT_CIPHER_SUITES_TLS12

@@ -73,6 +73,7 @@ from pinata.tls.record import (
     encode_plaintext_records,
 )
 from pinata.tls.stages import (
+    ReadAwaitingChangeCipherSpec,
     ReadClosed,
     ReadHandshake,
     ReadPlaintext,
@@ -398,6 +399,7 @@ class _Connection:
             # ClientHello, say), ends the skipping.
             self._read = stage
         else:
+            assert not isinstance(stage, ReadAwaitingChangeCipherSpec)  # TLS 1.3 only
             self._read = ReadSkippingEarlyData(stage, read.budget)
         return content_type, content
 
@@ -542,12 +544,20 @@ class _Connection:
         )
 
 
+_InTheClear = ReadPlaintext | ReadAwaitingChangeCipherSpec
+
+
 def _open_in(
-    read: ReadPlaintext | ReadHandshake | ReadTraffic | ReadClosed, record: Record
-) -> tuple[ReadPlaintext | ReadHandshake | ReadTraffic, int, bytes | memoryview]:
+    read: ReadPlaintext | ReadHandshake | ReadTraffic | ReadAwaitingChangeCipherSpec | ReadClosed,
+    record: Record,
+) -> tuple[
+    ReadPlaintext | ReadHandshake | ReadTraffic | ReadAwaitingChangeCipherSpec,
+    int,
+    bytes | memoryview,
+]:
     """The stage after `record`, and the record's content type and content."""
     content_type = record.content_type
-    if isinstance(read, ReadPlaintext):
+    if isinstance(read, _InTheClear):
         if content_type == _APPLICATION_DATA:
             raise ProtocolError(Cause.protected_record_before_keys)
         if len(record.fragment) > MAX_PLAINTEXT:

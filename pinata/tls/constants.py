@@ -12,6 +12,8 @@ TLS12 = 0x0303
 TLS13 = 0x0304
 # legacy_record_version of a ClientHello may be 0x0301 for compatibility (§5.1).
 TLS10 = 0x0301
+TLS11 = 0x0302
+SSL30 = 0x0300
 
 MAX_PLAINTEXT = 1 << 14  # §5.1
 MAX_CIPHERTEXT = (1 << 14) + 256  # §5.2
@@ -27,15 +29,27 @@ class ContentType(enum.IntEnum):
     application_data = 23
 
 
+# RFC 6520 §2: the heartbeat content type; never accepted (a record of it is
+# `Cause.heartbeat_record`). Not a `ContentType` member: those are the types
+# the deframer lets through.
+HEARTBEAT_CONTENT_TYPE = 24
+
+
 class HandshakeType(enum.IntEnum):
+    # TLS 1.2 only (RFC 5246 §7.4): hello_request, server_key_exchange,
+    # server_hello_done, client_key_exchange.
+    hello_request = 0
     client_hello = 1
     server_hello = 2
     new_session_ticket = 4
     end_of_early_data = 5
     encrypted_extensions = 8
     certificate = 11
+    server_key_exchange = 12
     certificate_request = 13
+    server_hello_done = 14
     certificate_verify = 15
+    client_key_exchange = 16
     finished = 20
     key_update = 24
     message_hash = 254
@@ -76,8 +90,40 @@ class CipherSuite(enum.IntEnum):
     TLS_AES_128_GCM_SHA256 = 0x1301
     TLS_AES_256_GCM_SHA384 = 0x1302
     TLS_CHACHA20_POLY1305_SHA256 = 0x1303
-    # Signalling value, never negotiated (RFC 5746 §3.3); ignored in TLS 1.3.
+    # TLS 1.2, ECDHE only (RFC 5289 §3.2, RFC 7905 §2).
+    TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 = 0xC02B
+    TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 = 0xC02F
+    TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 = 0xC02C
+    TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 = 0xC030
+    TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 = 0xCCA9
+    TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 = 0xCCA8
+    # Signalling values, never negotiated: RFC 5746 §3.3 (ignored in TLS
+    # 1.3) and RFC 7507 §2.
     TLS_EMPTY_RENEGOTIATION_INFO_SCSV = 0x00FF
+    TLS_FALLBACK_SCSV = 0x5600
+
+
+TLS_EMPTY_RENEGOTIATION_INFO_SCSV = CipherSuite.TLS_EMPTY_RENEGOTIATION_INFO_SCSV
+TLS_FALLBACK_SCSV = CipherSuite.TLS_FALLBACK_SCSV
+
+
+class ECPointFormat(enum.IntEnum):
+    """RFC 8422 §5.1.2: only `uncompressed` may be used."""
+
+    uncompressed = 0
+    ansiX962_compressed_prime = 1
+    ansiX962_compressed_char2 = 2
+
+
+class ClientCertificateType(enum.IntEnum):
+    """RFC 5246 §7.4.4 and RFC 8422 §5.5."""
+
+    rsa_sign = 1
+    ecdsa_sign = 64
+
+
+# RFC 8422 §5.4: ECParameters.curve_type for a named curve.
+EC_CURVE_TYPE_NAMED_CURVE = 3
 
 
 class NamedGroup(enum.IntEnum):

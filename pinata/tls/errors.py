@@ -83,6 +83,11 @@ class Cause(enum.StrEnum):
     too_many_key_updates = "too_many_key_updates"
     too_many_warning_alerts = "too_many_warning_alerts"
     too_many_empty_records = "too_many_empty_records"
+    # ---- TLS 1.2 records (RFC 5246 §6) ----
+    record_version_unknown = "record_version_unknown"
+    heartbeat_record = "heartbeat_record"
+    change_cipher_spec_out_of_place = "change_cipher_spec_out_of_place"
+    malformed_change_cipher_spec = "malformed_change_cipher_spec"
     # ---- message framing and codecs (§3, §4) ----
     malformed_message = "malformed_message"
     message_too_long_for_type = "message_too_long_for_type"
@@ -126,11 +131,24 @@ class Cause(enum.StrEnum):
     unrequested_extension = "unrequested_extension"
     extension_not_allowed_here = "extension_not_allowed_here"
     server_name_reply_not_empty = "server_name_reply_not_empty"
+    # ---- TLS 1.2 hellos and versions (RFC 5246, 5746, 7627, 7507, 8422) ----
+    version_too_old = "version_too_old"
+    no_secure_renegotiation = "no_secure_renegotiation"
+    renegotiation_info_wrong = "renegotiation_info_wrong"
+    renegotiation_refused = "renegotiation_refused"
+    no_extended_master_secret = "no_extended_master_secret"
+    inappropriate_fallback = "inappropriate_fallback"
+    downgrade_sentinel = "downgrade_sentinel"
+    uncompressed_point_format_missing = "uncompressed_point_format_missing"
+    null_compression_missing = "null_compression_missing"
+    key_update_in_tls12 = "key_update_in_tls12"
+    curve_type_not_named = "curve_type_not_named"
     # ---- authentication (§4.3, §4.4) ----
     request_context_not_empty = "request_context_not_empty"
     unrequested_certificate_extension = "unrequested_certificate_extension"
     server_certificate_empty = "server_certificate_empty"
     client_certificate_missing = "client_certificate_missing"
+    client_certificate_missing_tls12 = "client_certificate_missing_tls12"
     signature_scheme_not_offered = "signature_scheme_not_offered"
     signature_scheme_forbidden = "signature_scheme_forbidden"
     signature_scheme_wrong_key = "signature_scheme_wrong_key"
@@ -179,6 +197,16 @@ _ALERTS: dict[Cause, AlertDescription | None] = {
     _C.too_many_key_updates: _A.unexpected_message,
     _C.too_many_warning_alerts: _A.unexpected_message,
     _C.too_many_empty_records: _A.unexpected_message,
+    # RFC 5246 §6.2.1 / RFC 8446 §5.1: a major version other than 3 is no
+    # TLS record at all; protocol_version, as OpenSSL and tlsfuzzer's
+    # test-record-layer-fragmentation expect, rather than decode_error.
+    _C.record_version_unknown: _A.protocol_version,
+    # RFC 6520 §2: heartbeat was never negotiated, so its records are
+    # unexpected (RFC 5246 §6: an unexpected content type).
+    _C.heartbeat_record: _A.unexpected_message,
+    _C.change_cipher_spec_out_of_place: _A.unexpected_message,
+    # RFC 5246 §7.1: ChangeCipherSpec is one byte, of value 1.
+    _C.malformed_change_cipher_spec: _A.decode_error,
     _C.malformed_message: _A.decode_error,
     # A length its own type does not allow is a decoding fault (§6.2).
     _C.message_too_long_for_type: _A.decode_error,
@@ -222,6 +250,30 @@ _ALERTS: dict[Cause, AlertDescription | None] = {
     _C.unrequested_extension: _A.unsupported_extension,
     _C.extension_not_allowed_here: _A.illegal_parameter,
     _C.server_name_reply_not_empty: _A.decode_error,
+    # RFC 5246 Appendix E.1 / RFC 8446 §4.2.1: below what we speak.
+    _C.version_too_old: _A.protocol_version,
+    # RFC 5746 §3.6: "the server MUST ... abort the handshake" (we require it).
+    _C.no_secure_renegotiation: _A.handshake_failure,
+    _C.renegotiation_info_wrong: _A.handshake_failure,
+    # RFC 5746 §4.2 allows no_renegotiation as a warning; we end the
+    # connection instead, with handshake_failure as RFC 5246 §7.2.2 names
+    # for a refused negotiation (tlsfuzzer's test-renegotiation-disabled
+    # accepts it: it expects the connection to end, with an alert).
+    _C.renegotiation_refused: _A.handshake_failure,
+    _C.no_extended_master_secret: _A.handshake_failure,
+    _C.inappropriate_fallback: _A.inappropriate_fallback,
+    _C.downgrade_sentinel: _A.illegal_parameter,
+    _C.uncompressed_point_format_missing: _A.illegal_parameter,
+    # RFC 5246 §7.4.1.2: the list "MUST contain" null; a hello without it is
+    # a parameter we cannot accept.
+    _C.null_compression_missing: _A.illegal_parameter,
+    # RFC 5246 has no KeyUpdate (a TLS 1.3 message): unexpected.
+    _C.key_update_in_tls12: _A.unexpected_message,
+    # RFC 8422 §5.4: explicit curves are deprecated; we cannot use them.
+    _C.curve_type_not_named: _A.illegal_parameter,
+    # RFC 5246 §7.4.6: a server that requires a certificate "MAY respond
+    # with a fatal handshake_failure alert" to an empty list.
+    _C.client_certificate_missing_tls12: _A.handshake_failure,
     _C.request_context_not_empty: _A.illegal_parameter,
     _C.unrequested_certificate_extension: _A.unsupported_extension,
     # §4.4.2.4 lets a client abort with decode_error when the server sends none.

@@ -84,14 +84,60 @@ ALLOWED_IN: Mapping[int, frozenset[Carrier]] = MappingProxyType(
 )
 
 
+# The same table for TLS 1.2, where only the hellos carry extensions (RFC
+# 5246 §7.4.1.4): ServerHello may answer only what the ClientHello offered
+# (§7.4.1.4: "MUST NOT ... unless the same extension type appeared in the
+# corresponding ClientHello"), and only these make sense in it.
+ALLOWED_IN_TLS12: Mapping[int, frozenset[Carrier]] = MappingProxyType(
+    {
+        _E.server_name: frozenset({_CH, _SH}),  # RFC 6066 §3
+        _E.max_fragment_length: frozenset({_CH, _SH}),  # RFC 6066 §4
+        _E.status_request: frozenset({_CH, _SH}),  # RFC 6066 §8
+        _E.supported_groups: frozenset({_CH}),  # RFC 8422 §5.1
+        _E.ec_point_formats: frozenset({_CH, _SH}),  # RFC 8422 §5.2
+        _E.signature_algorithms: frozenset({_CH}),  # RFC 5246 §7.4.1.4.1
+        _E.heartbeat: frozenset({_CH, _SH}),  # RFC 6520 §2
+        _E.application_layer_protocol_negotiation: frozenset({_CH, _SH}),  # RFC 7301
+        _E.signed_certificate_timestamp: frozenset({_CH, _SH}),  # RFC 6962 §3.3.1
+        _E.padding: frozenset({_CH}),  # RFC 7685 §3
+        _E.encrypt_then_mac: frozenset({_CH, _SH}),  # RFC 7366 §2
+        _E.extended_master_secret: frozenset({_CH, _SH}),  # RFC 7627 §5.1
+        _E.record_size_limit: frozenset({_CH, _SH}),  # RFC 8449 §4
+        _E.session_ticket: frozenset({_CH, _SH}),  # RFC 5077 §3.2
+        _E.renegotiation_info: frozenset({_CH, _SH}),  # RFC 5746 §3.2
+        # TLS 1.3's own extensions, ignored by a 1.2 server in a hello that
+        # also offers 1.3, never allowed in a TLS 1.2 ServerHello.
+        _E.supported_versions: frozenset({_CH}),
+        _E.key_share: frozenset({_CH}),
+        _E.pre_shared_key: frozenset({_CH}),
+        _E.early_data: frozenset({_CH}),
+        _E.cookie: frozenset({_CH}),
+        _E.psk_key_exchange_modes: frozenset({_CH}),
+        _E.certificate_authorities: frozenset({_CH}),
+        _E.post_handshake_auth: frozenset({_CH}),
+        _E.signature_algorithms_cert: frozenset({_CH}),
+    }
+)
+
+
 _ALLOWED_BY_CARRIER: Mapping[Carrier, frozenset[int]] = MappingProxyType(
     {c: frozenset(t for t, carriers in ALLOWED_IN.items() if c in carriers) for c in Carrier}
+)
+
+
+_ALLOWED_BY_CARRIER_TLS12: Mapping[Carrier, frozenset[int]] = MappingProxyType(
+    {c: frozenset(t for t, carriers in ALLOWED_IN_TLS12.items() if c in carriers) for c in Carrier}
 )
 
 
 def allowed_in(carrier: Carrier) -> frozenset[int]:
     """The extension types §4.2 lets `carrier` hold."""
     return _ALLOWED_BY_CARRIER[carrier]
+
+
+def allowed_in_tls12(carrier: Carrier) -> frozenset[int]:
+    """The extension types a TLS 1.2 `carrier` (a hello) may hold (`ALLOWED_IN_TLS12`)."""
+    return _ALLOWED_BY_CARRIER_TLS12[carrier]
 
 
 def refuse_misplaced(extensions: Iterable[Extension], carrier: Carrier) -> None:
@@ -460,8 +506,40 @@ class EarlyDataIndication(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.early_data
 
 
+# --- TLS 1.2: extended_master_secret (RFC 7627 §5.1), renegotiation_info
+# (RFC 5746 §3.2), ec_point_formats (RFC 8422 §5.1.2) ------------------------
+
+
+@wire
+@dataclass(frozen=True)
+class ExtendedMasterSecret(_Body):
+    """RFC 7627 §5.1: "The extension_data field of this extension is empty"."""
+
+    extension_type: ClassVar[ExtensionType] = ExtensionType.extended_master_secret
+
+
+@wire
+@dataclass(frozen=True)
+class RenegotiationInfo(_Body):
+    """RFC 5746 §3.2: opaque renegotiated_connection<0..255>; empty on an
+    initial handshake, the only kind we do."""
+
+    extension_type: ClassVar[ExtensionType] = ExtensionType.renegotiation_info
+    renegotiated_connection: Annotated[bytes, Vector(1, 0, 255)] = b""
+
+
+@wire
+@dataclass(frozen=True)
+class EcPointFormats(_Body):
+    """RFC 8422 §5.1.2: ECPointFormat ec_point_format_list<1..2^8-1>."""
+
+    extension_type: ClassVar[ExtensionType] = ExtensionType.ec_point_formats
+    formats: Annotated[tuple[int, ...], uint8s(Vector(1, 1))]
+
+
 __all__ = [
     "ALLOWED_IN",
+    "ALLOWED_IN_TLS12",
     "EXTENSIONS",
     "HELLO_EXTENSIONS",
     "PRESENT_EXTENSIONS",
@@ -471,12 +549,15 @@ __all__ = [
     "CertificateAuthorities",
     "Cookie",
     "EarlyDataIndication",
+    "EcPointFormats",
+    "ExtendedMasterSecret",
     "Extension",
     "KeyShareClientHello",
     "KeyShareEntry",
     "KeyShareHelloRetryRequest",
     "KeyShareServerHello",
     "PskKeyExchangeModes",
+    "RenegotiationInfo",
     "ServerName",
     "SignatureAlgorithms",
     "SignatureAlgorithmsCert",
@@ -485,6 +566,7 @@ __all__ = [
     "SupportedVersionsServerHello",
     "TypedExtension",
     "allowed_in",
+    "allowed_in_tls12",
     "extension_block",
     "find_extension",
     "find_typed",

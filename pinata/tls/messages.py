@@ -24,11 +24,19 @@ from pinata.tls.codec import (
     Writer,
     fixed,
     list_of,
+    opaque,
     struct_kind,
+    uint8s,
     uint16s,
     wire,
 )
-from pinata.tls.constants import HELLO_RETRY_REQUEST_RANDOM, TLS12, HandshakeType
+from pinata.tls.constants import (
+    EC_CURVE_TYPE_NAMED_CURVE,
+    HELLO_RETRY_REQUEST_RANDOM,
+    TLS12,
+    TLS13,
+    HandshakeType,
+)
 from pinata.tls.errors import Cause, ProtocolError
 from pinata.tls.extensions import (
     EXTENSIONS,
@@ -227,6 +235,114 @@ class EndOfEarlyData(_Message):
     msg_type: ClassVar[HandshakeType] = HandshakeType.end_of_early_data
 
 
+# ---- TLS 1.2 (RFC 5246 §7.4, RFC 8422 §5) ---------------------------------
+
+
+def _read_curve_type(r: Reader) -> int:
+    curve_type = r.u8()
+    # RFC 8422 §5.4: explicit_prime and explicit_char2 are deprecated and
+    # laid out differently; only named_curve can be read at all.
+    if curve_type != EC_CURVE_TYPE_NAMED_CURVE:
+        raise ProtocolError(Cause.curve_type_not_named, f"curve_type {curve_type}")
+    return curve_type
+
+
+def _write_curve_type(w: Writer, curve_type: int) -> None:
+    if curve_type != EC_CURVE_TYPE_NAMED_CURVE:
+        raise ValueError("only named_curve (3) is sent")
+    w.u8(curve_type)
+
+
+# ECCurveType curve_type, as far as we speak it: named_curve only.
+_CURVE_TYPE = Kind(_read_curve_type, _write_curve_type)
+# RFC 8422 §5.4: struct { opaque point <1..2^8-1>; } ECPoint;
+_EC_POINT = Vector(1, 1)
+# RFC 5246 §7.4.2: opaque ASN.1Cert<1..2^24-1>;
+_ASN1_CERT = opaque(Vector(3, 1))
+# RFC 5246 §7.4.4: opaque DistinguishedName<1..2^16-1>;
+_DISTINGUISHED_NAME = opaque(Vector(2, 1))
+
+
+@wire
+@dataclass(frozen=True)
+class HelloRequest(_Message):
+    """RFC 5246 §7.4.1.1: struct { } HelloRequest. We never send one; a
+    server's is refused (we do not renegotiate)."""
+
+    msg_type: ClassVar[HandshakeType] = HandshakeType.hello_request
+
+
+@wire
+@dataclass(frozen=True)
+class ServerKeyExchange(_Message):
+    """RFC 8422 §5.4 for ECDHE_ECDSA / ECDHE_RSA: ServerECDHParams (named
+    curve, point) then a digitally-signed struct (RFC 5246 §4.7: the
+    SignatureAndHashAlgorithm, which is a SignatureScheme code point, then
+    opaque signature<0..2^16-1>)."""
+
+    msg_type: ClassVar[HandshakeType] = HandshakeType.server_key_exchange
+    curve_type: Annotated[int, _CURVE_TYPE]
+    named_curve: Annotated[int, U16]
+    public: Annotated[bytes, _EC_POINT]
+    algorithm: Annotated[int, U16]
+    signature: Annotated[bytes, Vector(2)]
+
+    def params(self) -> bytes:
+        """ServerECDHParams as sent: what the signature covers, after the randoms."""
+        w = Writer()
+        _CURVE_TYPE.write(w, self.curve_type)
+        w.u16(self.named_curve)
+        _EC_POINT.write(w, self.public)
+        return w.getvalue()
+
+
+@wire
+@dataclass(frozen=True)
+class ServerHelloDone(_Message):
+    """RFC 5246 §7.4.5: struct { } ServerHelloDone."""
+
+    msg_type: ClassVar[HandshakeType] = HandshakeType.server_hello_done
+
+
+@wire
+@dataclass(frozen=True)
+class ClientKeyExchange(_Message):
+    """RFC 8422 §5.7 for ECDHE: ClientECDiffieHellmanPublic, always the
+    explicit point (the implicit form is for fixed ECDH, which we refuse)."""
+
+    msg_type: ClassVar[HandshakeType] = HandshakeType.client_key_exchange
+    public: Annotated[bytes, _EC_POINT]
+
+
+@wire
+@dataclass(frozen=True)
+class CertificateRequest12(_Message):
+    """RFC 5246 §7.4.4 (RFC 8422 §5.5 adds ecdsa_sign)."""
+
+    msg_type: ClassVar[HandshakeType] = HandshakeType.certificate_request
+    # ClientCertificateType certificate_types<1..2^8-1>;
+    certificate_types: Annotated[tuple[int, ...], uint8s(Vector(1, 1))]
+    # SignatureAndHashAlgorithm supported_signature_algorithms<2..2^16-2>;
+    supported_signature_algorithms: Annotated[
+        tuple[int, ...], uint16s(Vector(2, 2, 0xFFFE, item=2))
+    ]
+    # DistinguishedName certificate_authorities<0..2^16-1>;
+    certificate_authorities: Annotated[tuple[bytes, ...], list_of(Vector(2), _DISTINGUISHED_NAME)]
+
+
+@wire
+@dataclass(frozen=True)
+class Certificate12(_Message):
+    """RFC 5246 §7.4.2: ASN.1Cert certificate_list<0..2^24-1>; no request
+    context, no per-entry extensions (those are TLS 1.3's)."""
+
+    msg_type: ClassVar[HandshakeType] = HandshakeType.certificate
+    certificate_list: Annotated[tuple[bytes, ...], list_of(Vector(3), _ASN1_CERT)]
+
+    def __repr__(self) -> str:  # certificates are kilobytes of DER
+        return f"Certificate12(<{len(self.certificate_list)} certificates>)"
+
+
 HandshakeMessage = (
     ClientHello
     | ServerHello
@@ -238,6 +354,12 @@ HandshakeMessage = (
     | KeyUpdate
     | NewSessionTicket
     | EndOfEarlyData
+    | HelloRequest
+    | ServerKeyExchange
+    | ServerHelloDone
+    | ClientKeyExchange
+    | CertificateRequest12
+    | Certificate12
 )
 
 _PARSERS: dict[int, type[HandshakeMessage]] = {
@@ -257,13 +379,39 @@ _PARSERS: dict[int, type[HandshakeMessage]] = {
 }
 
 
-def parse_handshake_message(msg_type: int, body: bytes | memoryview) -> HandshakeMessage:
-    """The message of type `msg_type` whose body is exactly `body`.
+# TLS 1.2's messages (RFC 5246 §7.4): Certificate and CertificateRequest
+# have their 1.2 layouts; CertificateVerify and Finished share the wire
+# format. KeyUpdate is parsed so that Established can name it (a TLS 1.3
+# message in a 1.2 connection); the other TLS 1.3-only types are unknown.
+_PARSERS_TLS12: dict[int, type[HandshakeMessage]] = {
+    cls.msg_type: cls
+    for cls in (
+        HelloRequest,
+        ClientHello,
+        ServerHello,
+        Certificate12,
+        ServerKeyExchange,
+        CertificateRequest12,
+        ServerHelloDone,
+        CertificateVerify,
+        ClientKeyExchange,
+        Finished,
+        KeyUpdate,
+    )
+}
+
+
+def parse_handshake_message(
+    msg_type: int, body: bytes | memoryview, version: int = TLS13
+) -> HandshakeMessage:
+    """The message of type `msg_type` whose body is exactly `body`, as
+    `version` (TLS13 or TLS12; before the ServerHello, TLS13: the hellos
+    read the same in both) lays it out.
 
     message_hash (254) never travels on the wire (§4.4.1), so it is as
     unexpected here as any type we do not know.
     """
-    kind = _PARSERS.get(msg_type)
+    kind = (_PARSERS_TLS12 if version == TLS12 else _PARSERS).get(msg_type)
     if kind is None:
         raise ProtocolError(Cause.unknown_handshake_type, f"type {msg_type}")
     r = Reader(body)
@@ -275,16 +423,22 @@ def parse_handshake_message(msg_type: int, body: bytes | memoryview) -> Handshak
 __all__ = [
     "MAX_HANDSHAKE_MESSAGE",
     "Certificate",
+    "Certificate12",
     "CertificateEntry",
     "CertificateRequest",
+    "CertificateRequest12",
     "CertificateVerify",
     "ClientHello",
+    "ClientKeyExchange",
     "EncryptedExtensions",
     "EndOfEarlyData",
     "Finished",
     "HandshakeMessage",
+    "HelloRequest",
     "KeyUpdate",
     "NewSessionTicket",
     "ServerHello",
+    "ServerHelloDone",
+    "ServerKeyExchange",
     "parse_handshake_message",
 ]

@@ -1,4 +1,5 @@
-"""The TLS 1.3 record layer (RFC 8446 §5): framing, and AEAD protection.
+"""The TLS 1.3 record layer (RFC 8446 §5): framing, and AEAD protection;
+and TLS 1.2's AEAD record protection (`RecordProtector12`, RFC 5246 §6.2.3.3).
 
 `RecordDeframer` cuts a byte stream into records and judges only what the
 5-byte header says. `RecordProtector` and `RecordUnprotector` hold one
@@ -268,3 +269,126 @@ class RecordUnprotector(_Direction):
         if seq > _MAX_SEQUENCE:
             raise SequenceExhausted("peer's sequence number would wrap")
         return (self._iv ^ seq).to_bytes(12, "big")
+
+
+# ---- TLS 1.2 (RFC 5246 §6.2.3.3, RFC 5288 §3, RFC 7905 §2) ----------------
+
+# The outer types a TLS 1.2 protected record may have; change_cipher_spec is
+# never protected here (it is the key change itself) and is handled before.
+_TLS12_PROTECTED_TYPES = frozenset(
+    (ContentType.alert, ContentType.handshake, ContentType.application_data)
+)
+_TLS12_VERSION = TLS12.to_bytes(2, "big")
+
+
+class _Direction12:
+    """One direction's TLS 1.2 AEAD state: the key, the implicit nonce part
+    (`iv`: AES-GCM's 4-byte salt, ChaCha20-Poly1305's 12-byte IV) and the
+    64-bit sequence number, which is also AES-GCM's explicit nonce, so a
+    nonce is never used twice under one key (RFC 5288 §6.1)."""
+
+    __slots__ = ("_aead", "_explicit", "_iv", "_salt", "sequence_number")
+
+    def __init__(self, params: SuiteParams, key: bytes, iv: bytes) -> None:
+        if len(iv) != params.iv_len or not params.authentication:
+            raise ValueError(f"{params.suite.name} is no TLS 1.2 suite with a {len(iv)}-byte IV")
+        self._aead = params.aead(key)
+        self._explicit = params.record_iv_len
+        self._salt = iv if self._explicit else b""
+        self._iv = 0 if self._explicit else int.from_bytes(iv, "big")
+        self.sequence_number = 0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sequence_number={self.sequence_number})"
+
+    def _nonce(self, seq: int) -> bytes:
+        if seq > _MAX_SEQUENCE:
+            raise SequenceExhausted("sequence number would wrap; the connection must end")
+        if self._explicit:
+            # RFC 5288 §3: nonce = salt (4, from the key block) || nonce_explicit (8).
+            return self._salt + seq.to_bytes(8, "big")
+        # RFC 7905 §2: the padded sequence number XOR the 12-byte IV.
+        return (self._iv ^ seq).to_bytes(12, "big")
+
+
+def _additional_data(seq: int, content_type: int, length: int, version: int = TLS12) -> bytes:
+    # RFC 5246 §6.2.3.3: seq_num + TLSCompressed.type + TLSCompressed.version
+    # + TLSCompressed.length (the plaintext's length); the version is the
+    # record's own, so a changed header fails authentication.
+    return b"".join(
+        (
+            seq.to_bytes(8, "big"),
+            bytes((content_type, version >> 8, version & 0xFF)),
+            length.to_bytes(2, "big"),
+        )
+    )
+
+
+class RecordProtector12(_Direction12):
+    """Seals TLS 1.2 records (our sending direction) with an AEAD suite."""
+
+    __slots__ = ()
+
+    def seal(self, content_type: int, data: bytes | memoryview) -> bytes:
+        """One TLSCiphertext record carrying `data` (at most 2^14 bytes)."""
+        if len(data) > MAX_PLAINTEXT:
+            raise ValueError("record content exceeds 2^14 bytes")
+        seq = self.sequence_number
+        nonce = self._nonce(seq)
+        self.sequence_number = seq + 1
+        additional_data = _additional_data(seq, content_type, len(data))
+        sealed = self._aead.encrypt(nonce, bytes(data), additional_data)
+        explicit = nonce[4:] if self._explicit else b""
+        length = len(explicit) + len(sealed)
+        header = bytes((content_type,)) + _TLS12_VERSION + length.to_bytes(2, "big")
+        return b"".join((header, explicit, sealed))
+
+    def seal_many(self, content_type: int, data: bytes | memoryview) -> bytes:
+        """As many records as `data` needs, cut at 2^14 (one, maybe empty,
+        for at most 2^14 bytes)."""
+        if len(data) <= MAX_PLAINTEXT:
+            return self.seal(content_type, data)
+        view = memoryview(data)
+        return b"".join(
+            self.seal(content_type, view[start : start + MAX_PLAINTEXT])
+            for start in range(0, len(data), MAX_PLAINTEXT)
+        )
+
+
+class RecordUnprotector12(_Direction12):
+    """Opens TLS 1.2 records (the peer's sending direction)."""
+
+    __slots__ = ()
+
+    def open(self, record: Record) -> tuple[int, bytes | memoryview]:
+        """(content type, content) of a protected record; the outer type is
+        the content's own in TLS 1.2 (RFC 5246 §6.2.3)."""
+        content_type = record.content_type
+        if content_type not in _TLS12_PROTECTED_TYPES:
+            raise ProtocolError(Cause.change_cipher_spec_out_of_place, f"type {content_type}")
+        fragment = record.fragment
+        explicit = self._explicit
+        length = len(fragment) - explicit - TAG_LEN
+        # RFC 5246 §6.2.3 allows 2^14 + 2048 bytes of ciphertext; an AEAD
+        # record needs only the plaintext's 2^14 plus its nonce and tag, so
+        # anything longer cannot be honest (record_overflow).
+        if length > MAX_PLAINTEXT:
+            raise ProtocolError(Cause.record_too_long, f"ciphertext length {len(fragment)}")
+        if length < 0:
+            raise ProtocolError(Cause.record_undecryptable, "shorter than nonce and tag")
+        seq = self.sequence_number
+        nonce = self._nonce(seq)  # raises at a wrapped sequence number
+        if explicit:
+            # The sender chooses the explicit nonce (RFC 5288 §3); ours is
+            # the sequence number, but a peer's may be anything.
+            nonce = self._salt + bytes(fragment[:explicit])
+        try:
+            plaintext = self._aead.decrypt(
+                nonce,
+                fragment[explicit:],
+                _additional_data(seq, content_type, length, record.legacy_record_version),
+            )
+        except (InvalidTag, ValueError):
+            raise ProtocolError(Cause.record_undecryptable) from None
+        self.sequence_number = seq + 1
+        return content_type, plaintext

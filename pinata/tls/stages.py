@@ -16,7 +16,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from pinata.tls.record import RecordProtector, RecordUnprotector
+from pinata.tls.record import (
+    RecordProtector,
+    RecordProtector12,
+    RecordUnprotector,
+    RecordUnprotector12,
+)
 
 # ---- what we read --------------------------------------------------------
 
@@ -44,9 +49,19 @@ class ReadHandshake(NamedTuple):
 
 class ReadTraffic(NamedTuple):
     """The peer's application traffic keys. The secret that derives the next
-    ones is the Established state's (`pinata.tls.established`)."""
+    ones is the Established state's (`pinata.tls.established`). In TLS 1.2,
+    the keys from the peer's ChangeCipherSpec on: its Finished, then data."""
 
-    unprotector: RecordUnprotector
+    unprotector: RecordUnprotector | RecordUnprotector12
+
+
+class ReadAwaitingChangeCipherSpec(NamedTuple):
+    """TLS 1.2: the peer's keys are known (from the key block) but records
+    stay in the clear until its ChangeCipherSpec (RFC 5246 §7.1), which
+    moves to `ReadTraffic` with `unprotector`."""
+
+    unprotector: RecordUnprotector12
+    warnings: int = 0
 
 
 class ReadSkippingEarlyData(NamedTuple):
@@ -62,7 +77,14 @@ class ReadClosed(NamedTuple):
     """Nothing more is read: the peer closed, or the connection failed."""
 
 
-ReadStage = ReadPlaintext | ReadHandshake | ReadTraffic | ReadSkippingEarlyData | ReadClosed
+ReadStage = (
+    ReadPlaintext
+    | ReadHandshake
+    | ReadTraffic
+    | ReadAwaitingChangeCipherSpec
+    | ReadSkippingEarlyData
+    | ReadClosed
+)
 
 
 # ---- what we write -------------------------------------------------------
@@ -82,9 +104,10 @@ class WriteHandshake(NamedTuple):
 
 
 class WriteTraffic(NamedTuple):
-    """Our application traffic keys (the secret is the Established state's)."""
+    """Our application traffic keys (the secret is the Established state's);
+    in TLS 1.2, the keys from our ChangeCipherSpec on."""
 
-    protector: RecordProtector
+    protector: RecordProtector | RecordProtector12
 
 
 class WriteClosed(NamedTuple):
@@ -103,6 +126,7 @@ def ccs_seen(stage: ReadStage) -> bool:
 
 
 __all__ = [
+    "ReadAwaitingChangeCipherSpec",
     "ReadClosed",
     "ReadHandshake",
     "ReadPlaintext",

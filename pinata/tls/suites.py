@@ -1,4 +1,5 @@
-"""The TLS 1.3 cipher suites (RFC 8446 §B.4): an AEAD and a hash, nothing else.
+"""The TLS 1.3 cipher suites (RFC 8446 §B.4): an AEAD and a hash, nothing else;
+and the six TLS 1.2 AEAD suites with ECDHE (`TLS12_SUITES`).
 
 A suite's parameters are fixed facts, so each is one frozen `SuiteParams`;
 the connection looks a wire value up with `lookup_suite`, which answers None
@@ -7,6 +8,7 @@ for anything we do not implement rather than raising.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +42,12 @@ class SuiteParams:
     hash_factory: Callable[[], _Hash] = field(default=hashlib.sha256, repr=False)
     # Hash(""), which the key schedule (§7.1) and HelloRetryRequest need.
     empty_hash: bytes = field(default=b"", repr=False)
+    # TLS 1.2 only (RFC 5246 §6.2.3.3): the explicit nonce each record
+    # carries (8 for AES-GCM, RFC 5288 §3; 0 for ChaCha20-Poly1305, RFC 7905
+    # §2), and the certificate key the suite needs ("ECDSA" or "RSA";
+    # ECDSA suites also take Ed25519 keys, RFC 8422 §5.1.3).
+    record_iv_len: int = 0
+    authentication: str = ""
 
     def aead(self, key: bytes) -> AEAD:
         """One AEAD object per traffic key; it is reused for every record."""
@@ -82,6 +90,53 @@ SUITES: MappingProxyType[int, SuiteParams] = MappingProxyType(
         ),
     }
 )
+
+
+def _params12(
+    suite: CipherSuite, hash_factory: Callable[[], _Hash], key_len: int, authentication: str
+) -> SuiteParams:
+    chacha = "CHACHA20" in suite.name
+    base = _params(suite, hash_factory, key_len, ChaCha20Poly1305 if chacha else AESGCM)
+    # RFC 5288 §3: a 4-byte implicit salt and an 8-byte explicit nonce; RFC
+    # 7905 §2: a 12-byte IV and no explicit part.
+    return dataclasses.replace(
+        base,
+        iv_len=12 if chacha else 4,
+        record_iv_len=0 if chacha else 8,
+        authentication=authentication,
+    )
+
+
+_S = CipherSuite
+# TLS 1.2's AEAD suites with ECDHE (RFC 5289 §3.2, RFC 7905 §2); the PRF hash
+# is the suite's (SHA-384 for AES-256-GCM, SHA-256 otherwise).
+TLS12_SUITES: MappingProxyType[int, SuiteParams] = MappingProxyType(
+    {
+        _S.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: _params12(
+            _S.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, hashlib.sha256, 16, "ECDSA"
+        ),
+        _S.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256: _params12(
+            _S.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, hashlib.sha256, 16, "RSA"
+        ),
+        _S.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384: _params12(
+            _S.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, hashlib.sha384, 32, "ECDSA"
+        ),
+        _S.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384: _params12(
+            _S.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, hashlib.sha384, 32, "RSA"
+        ),
+        _S.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: _params12(
+            _S.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, hashlib.sha256, 32, "ECDSA"
+        ),
+        _S.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: _params12(
+            _S.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, hashlib.sha256, 32, "RSA"
+        ),
+    }
+)
+
+
+def lookup_suite12(value: int) -> SuiteParams | None:
+    """The parameters of a TLS 1.2 suite we implement, or None (any other value)."""
+    return TLS12_SUITES.get(value)
 
 
 def lookup_suite(value: int) -> SuiteParams | None:

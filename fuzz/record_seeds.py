@@ -7,7 +7,8 @@ each harness the inputs that replay those handshakes (the engine's
 randomness is a counter seeded by the input, so a peer's recorded flight
 decrypts again on replay). OpenSSL's and tlslite-ng's flights carry their
 own randomness, so a regeneration changes those files; our engine's are
-reproducible byte for byte.
+reproducible byte for byte. `python -m fuzz.record_seeds tls12` adds the
+TLS 1.2 seeds alone, leaving the others as they are.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import hashlib
 import socket
 import ssl
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -119,10 +121,12 @@ def _record(
 # ---- foreign peers ---------------------------------------------------------
 
 
-def openssl_client(files: dict[str, str]) -> Callable[[socket.socket], None]:
+def openssl_client(
+    files: dict[str, str], version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_3
+) -> Callable[[socket.socket], None]:
     def run(sock: socket.socket) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        context.minimum_version = context.maximum_version = version
         context.check_hostname = False
         context.load_verify_locations(files["ca"])
         context.load_cert_chain(files["client_cert"], files["client_key"])
@@ -134,10 +138,12 @@ def openssl_client(files: dict[str, str]) -> Callable[[socket.socket], None]:
     return run
 
 
-def openssl_server(files: dict[str, str]) -> Callable[[socket.socket], None]:
+def openssl_server(
+    files: dict[str, str], version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_3
+) -> Callable[[socket.socket], None]:
     def run(sock: socket.socket) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        context.minimum_version = context.maximum_version = version
         context.load_cert_chain(files["server_cert"], files["server_key"])
         context.load_verify_locations(files["ca"])
         context.verify_mode = ssl.CERT_REQUIRED
@@ -257,7 +263,56 @@ def _write(harness: str, data: bytes, label: str) -> None:
     (directory / f"{label}-{digest}").write_bytes(data)
 
 
+def _tls12_messages() -> list[bytes]:
+    """TLS 1.2's own messages (RFC 5246 §7.4, RFC 8422 §5), built with the
+    engine's codecs: what a 1.2 handshake sends besides the hellos,
+    Certificate, CertificateVerify and Finished."""
+    from pinata.tls.messages import (
+        Certificate12,
+        CertificateRequest12,
+        ClientKeyExchange,
+        HelloRequest,
+        ServerHelloDone,
+        ServerKeyExchange,
+    )
+
+    p256 = bytes.fromhex("04") + bytes(range(1, 65))
+    x25519 = bytes(range(32))
+    ca_name = fixtures.ca()[0].subject.public_bytes()
+    return [
+        ServerKeyExchange(3, 0x001D, x25519, 0x0807, bytes(64)).encode(),
+        ServerKeyExchange(3, 0x0017, p256, 0x0403, bytes(72)).encode(),
+        ServerHelloDone().encode(),
+        HelloRequest().encode(),
+        ClientKeyExchange(x25519).encode(),
+        ClientKeyExchange(p256).encode(),
+        CertificateRequest12((1, 64), (0x0403, 0x0804, 0x0807, 0x0401), (ca_name,)).encode(),
+        Certificate12(fixtures.credentials("server").chain).encode(),
+        Certificate12(()).encode(),
+    ]
+
+
+def tls12() -> None:
+    """Add the TLS 1.2 seeds (without regenerating the others): the 1.2
+    messages and extension bodies for the decoders."""
+    from fuzz.harnesses import decoders
+    from pinata.tls import extensions as ext
+
+    for raw in _tls12_messages():
+        selector = decoders._MESSAGE_TYPES_TLS12.index(raw[0])
+        _write("decoders", bytes((8, selector)) + raw[4:], f"message12-{raw[0]}")
+    for body in (ext.ExtendedMasterSecret(), ext.RenegotiationInfo(),
+                 ext.RenegotiationInfo(bytes(12)), ext.EcPointFormats((0,)),
+                 ext.EcPointFormats((0, 1, 2))):
+        selector = decoders._TYPED.index(type(body))
+        _write("decoders", bytes((3, selector)) + body.encode(),
+               f"extension-{body.extension_type}")
+
+
 def main() -> None:
+    if sys.argv[1:] == ["tls12"]:
+        tls12()
+        return
     for directory in CORPUS.glob("*"):
         for file in directory.glob("*"):
             file.unlink()

@@ -1,10 +1,12 @@
-"""The tlsfuzzer conformance step: our engine against tlsfuzzer's TLS 1.3 scripts.
+"""The tlsfuzzer conformance step: our engine against tlsfuzzer's scripts,
+TLS 1.3 and TLS 1.2.
 
     python -m tests.conformance.run --tlsfuzzer-python .venv-tlsfuzzer/bin/python
 
 Starts the test servers of `tests/conformance/server.py` (RSA-2048, ECDSA
 P-256 and P-384, Ed25519; with and without client authentication; an echo
-server) and the toy appliance (`pinata toy --port-offset N`, port 10000:
+server; speaking TLS 1.3 and 1.2 as the engine does by default, or one of
+them alone) and the toy appliance (`pinata toy --port-offset N`, port 10000:
 client authentication against the toy anchor) on loopback, runs each script
 the expectations file names with its options (a declared exclusion as `-e`),
 and judges every failure the script lists against the declarations: the
@@ -41,6 +43,8 @@ from pathlib import Path
 from bait_ca import toy as bait_ca_toy
 from bait_ca.ca import CertificateAuthority
 from bait_ca.keys import KeyType
+from pinata.tls.config import DEFAULT_VERSIONS
+from pinata.tls.constants import TLS12, TLS13
 from tests.conformance.server import make_pki, running_server, server_config, write_client_files
 
 HERE = Path(__file__).resolve().parent
@@ -83,6 +87,8 @@ REASONS = {
     "sha1": "TLS 1.2 signatures never use SHA-1 or MD5: the case offers only those",
     "alpn": "ALPN (RFC 7301) is not offered",
     "ocsp": "OCSP stapling (status_request) is not offered",
+    "record-size-limit": "record_size_limit (RFC 8449) is not negotiated (the extension is"
+                         " ignored): records stay at the protocol's own limit",
     "hrr-cookie": "our HelloRetryRequest always carries a cookie (RFC 8446 §4.2.2 allows it);"
                   " this script has no option to accept one",
     "server-key": "the case needs a server key of another kind than this run's server holds;"
@@ -91,7 +97,10 @@ REASONS = {
                      " bounded time and size (an unauthenticated peer's budget), then closes",
     "engine-bug": "a known engine bug, listed in ENGINE_BUGS.md, to be fixed",
 }
-SERVERS = ("rsa", "ecdsa", "ecdsa384", "ed25519", "rsa-auth", "ecdsa-auth", "rsa-echo", "appliance")
+SERVERS = ("rsa", "ecdsa", "ecdsa384", "ed25519", "rsa-auth", "ecdsa-auth", "rsa-echo",
+           "rsa-tls12", "rsa-tls13", "appliance")
+# The servers that speak one version only (the others speak TLS 1.3 and 1.2).
+ONE_VERSION = {"tls12": (TLS12,), "tls13": (TLS13,)}
 CLIENTS = ("rsa", "ecdsa", "ed25519", "toy", "toy-ed25519")
 SUMMARY = re.compile(r"^(TOTAL|SKIP|PASS|XFAIL|FAIL|XPASS): (\d+)$", re.MULTILINE)
 
@@ -447,7 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         clients["toy-ed25519"] = _toy_client(Path(tmp), "ed25519")
         ports = {
             name: stack.enter_context(running_server(
-                server_config(pki, name.split("-")[0], name.endswith("-auth")),
+                server_config(pki, name.split("-")[0], name.endswith("-auth"),
+                              ONE_VERSION.get(name.partition("-")[2], DEFAULT_VERSIONS)),
                 host, echo=name.endswith("-echo"), crashes=crashes))
             for name in SERVERS if name != "appliance"
         }

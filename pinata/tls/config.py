@@ -21,11 +21,24 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from pinata.tls.constants import TLS12, TLS13, CipherSuite, NamedGroup, SignatureScheme
+from pinata.tls.constants import (
+    TLS12,
+    TLS13,
+    CipherSuite,
+    ClientCertificateType,
+    NamedGroup,
+    SignatureScheme,
+)
 from pinata.tls.errors import AlertDescription, LocalProtocolError
 from pinata.tls.extensions import CertificateAuthorities, SignatureAlgorithms
-from pinata.tls.messages import Certificate, CertificateEntry, CertificateRequest
-from pinata.tls.signatures import schemes_for_key, sign
+from pinata.tls.messages import (
+    Certificate,
+    Certificate12,
+    CertificateEntry,
+    CertificateRequest,
+    CertificateRequest12,
+)
+from pinata.tls.signatures import schemes_for_key, schemes_for_key_tls12, sign, sign_tls12
 
 
 @dataclass(frozen=True)
@@ -83,7 +96,7 @@ class Credentials:
     schemes it can sign with, best first. Nothing else decides them.
     """
 
-    __slots__ = ("_private_key", "chain", "key_is_rsassa_pss", "schemes")
+    __slots__ = ("_private_key", "chain", "key_is_rsassa_pss", "schemes", "schemes_tls12")
 
     def __init__(
         self, chain: Sequence[bytes], private_key: CertificateIssuerPrivateKeyTypes
@@ -108,6 +121,10 @@ class Credentials:
         )
         if not self.schemes:
             raise InvalidCredentials("the key can sign with no TLS 1.3 signature scheme")
+        # TLS 1.2 adds RSA PKCS#1 v1.5 (RFC 5246 §7.4.1.4.1), SHA-2 only.
+        self.schemes_tls12: tuple[SignatureScheme, ...] = schemes_for_key_tls12(
+            private_key, key_is_rsassa_pss=self.key_is_rsassa_pss
+        )
 
     @property
     def private_key(self) -> CertificateIssuerPrivateKeyTypes:
@@ -117,6 +134,19 @@ class Credentials:
         """Our preferred scheme among those the peer offered, or None (§4.4.2.2)."""
         wanted = frozenset(offered)
         return next((s for s in self.schemes if s in wanted), None)
+
+    def choose_scheme_tls12(self, offered: Sequence[int]) -> SignatureScheme | None:
+        """Our preferred TLS 1.2 scheme among those the peer offered, or None."""
+        wanted = frozenset(offered)
+        return next((s for s in self.schemes_tls12 if s in wanted), None)
+
+    def sign_tls12(self, scheme: SignatureScheme, message: bytes) -> bytes:
+        """A TLS 1.2 signature (RFC 5246 §4.7) with one of `schemes_tls12`."""
+        if scheme not in self.schemes_tls12:
+            raise LocalProtocolError(f"these credentials cannot sign with {scheme.name}")
+        return sign_tls12(
+            scheme, self._private_key, message, key_is_rsassa_pss=self.key_is_rsassa_pss
+        )
 
     def sign(self, scheme: SignatureScheme, message: bytes) -> bytes:
         """A CertificateVerify signature with one of `schemes` (else `LocalProtocolError`)."""
@@ -141,6 +171,11 @@ DEFAULT_CIPHER_SUITES_TLS12: tuple[CipherSuite, ...] = (
     CipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
     CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
     CipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+)
+_PKCS1_SHA2 = (
+    SignatureScheme.rsa_pkcs1_sha256,
+    SignatureScheme.rsa_pkcs1_sha384,
+    SignatureScheme.rsa_pkcs1_sha512,
 )
 # The protocol versions negotiated, best first; nothing else ever is.
 DEFAULT_VERSIONS: tuple[int, ...] = (TLS13, TLS12)
@@ -200,6 +235,26 @@ class ServerConfig:
         if self.certificate_authorities:
             extensions.append(CertificateAuthorities(self.certificate_authorities).to_extension())
         return CertificateRequest(b"", tuple(extensions)).encode()
+
+    @cached_property
+    def signature_schemes_tls12(self) -> tuple[SignatureScheme, ...]:
+        """What we accept in a TLS 1.2 CertificateVerify: `signature_schemes`
+        and RSA PKCS#1 v1.5 with SHA-2, which TLS 1.2 allows (RFC 5246 §7.4.1.4.1)."""
+        extra = tuple(s for s in _PKCS1_SHA2 if s not in self.signature_schemes)
+        return (*self.signature_schemes, *extra)
+
+    @cached_property
+    def encoded_certificate12(self) -> bytes:
+        return Certificate12(self.credentials.chain).encode()
+
+    @cached_property
+    def encoded_certificate_request12(self) -> bytes:
+        # RFC 5246 §7.4.4, RFC 8422 §5.5: ECDSA (and Ed25519) or RSA client keys.
+        return CertificateRequest12(
+            (ClientCertificateType.ecdsa_sign, ClientCertificateType.rsa_sign),
+            self.signature_schemes_tls12,
+            self.certificate_authorities,
+        ).encode()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pinata.tls.constants import (
     MAX_PLAINTEXT,
     TLS10,
     TLS12,
+    TLS13,
     ContentType,
     HandshakeType,
     KeyUpdateRequest,
@@ -51,6 +52,7 @@ from pinata.tls.events import (
 )
 from pinata.tls.handshake import client as client_states
 from pinata.tls.handshake.common import (
+    ChooseVersion,
     Complete,
     HandshakeContext,
     Note,
@@ -59,11 +61,20 @@ from pinata.tls.handshake.common import (
     SendChangeCipherSpec,
     SendMessage,
     SetReadKeys,
+    SetReadKeys12,
     SetWriteKeys,
+    SetWriteKeys12,
     SkipEarlyData,
 )
+from pinata.tls.handshake.common12 import AwaitingChangeCipherSpec
 from pinata.tls.handshake.server import ServerExpectClientHello, ServerState
-from pinata.tls.messages import KeyUpdate, NewSessionTicket, parse_handshake_message
+from pinata.tls.messages import (
+    ClientHello,
+    HelloRequest,
+    KeyUpdate,
+    NewSessionTicket,
+    parse_handshake_message,
+)
 from pinata.tls.record import (
     Record,
     RecordDeframer,
@@ -150,12 +161,14 @@ class _Connection:
 
     _is_client: bool
 
-    def __init__(self, state: State, ctx: HandshakeContext) -> None:
+    def __init__(self, state: State, ctx: HandshakeContext, *, tls12: bool) -> None:
         self._ctx = ctx
         self._state: State = state
         self._read: ReadStage = ReadPlaintext()
         self._write: WriteStage = WritePlaintext()
-        self._deframer = RecordDeframer()
+        # The negotiated version, once a ServerHello is sent or read.
+        self._version: int | None = None
+        self._deframer = RecordDeframer(tls12=tls12)
         self._handshake_buffer = bytearray()
         self._handshake_total = 0
         # Handshake messages waiting to be framed, and records waiting to be
@@ -175,6 +188,11 @@ class _Connection:
     def handshake_complete(self) -> bool:
         """Both Finished messages verified (the handshake state is Established)."""
         return isinstance(self._state, Established)
+
+    @property
+    def version(self) -> int | None:
+        """The negotiated protocol version (TLS13 or TLS12), None before the ServerHello."""
+        return self._version
 
     @property
     def state_name(self) -> str:
@@ -347,6 +365,9 @@ class _Connection:
             raise ProtocolError(Cause.forbidden_inner_content_type, f"type {content_type}")
 
     def _on_change_cipher_spec(self, content: bytes | memoryview) -> None:
+        if self._version == TLS12:
+            self._on_change_cipher_spec12(content)
+            return
         # §5: one dummy CCS after the first ClientHello and before the peer's
         # Finished, never inside a handshake message.
         read = self._read
@@ -368,6 +389,22 @@ class _Connection:
             if isinstance(read, ReadSkippingEarlyData)
             else seen
         )
+
+    def _on_change_cipher_spec12(self, content: bytes | memoryview) -> None:
+        # RFC 5246 §7.1: exactly once, right before the peer's Finished, not
+        # inside a handshake message; its body is the single byte 1.
+        read, state = self._read, self._state
+        if (
+            not isinstance(read, ReadAwaitingChangeCipherSpec)
+            or not isinstance(state, AwaitingChangeCipherSpec)
+            or self._handshake_buffer
+        ):
+            raise ProtocolError(Cause.change_cipher_spec_out_of_place)
+        if bytes(content) != b"\x01":
+            raise ProtocolError(Cause.malformed_change_cipher_spec, f"{len(content)} bytes")
+        self._read = ReadTraffic(read.unprotector)
+        self._state = state.after_change_cipher_spec()
+        self.trace.add("in", "ChangeCipherSpec")
 
     def _open(self, record: Record) -> tuple[int, bytes | memoryview] | None:
         """(content type, content) of a record under the read stage; None when
@@ -484,7 +521,7 @@ class _Connection:
                 raise ProtocolError(Cause.handshake_message_spans_key_change)
 
     def _on_handshake_message(self, msg_type: int, raw: bytes, events: list[Event]) -> bool:
-        message = parse_handshake_message(msg_type, memoryview(raw)[4:])
+        message = parse_handshake_message(msg_type, memoryview(raw)[4:], self._version or TLS13)
         state = self._state
         if isinstance(state, Established):
             return self._on_post_handshake(state, message)
@@ -512,6 +549,16 @@ class _Connection:
             elif isinstance(output, SendChangeCipherSpec):
                 self._flush_handshake()
                 self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
+            elif isinstance(output, ChooseVersion):
+                self._version = output.version
+                self.trace.add("note", "TLS 1.2" if output.version == TLS12 else "TLS 1.3")
+            elif isinstance(output, SetWriteKeys12):
+                # RFC 5246 §7.1: ChangeCipherSpec, then everything protected.
+                self._flush_handshake()
+                self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
+                self._write = WriteTraffic(output.protector)
+            elif isinstance(output, SetReadKeys12):
+                self._read = ReadAwaitingChangeCipherSpec(output.unprotector)
             elif isinstance(output, SkipEarlyData):
                 read = self._read
                 assert isinstance(read, ReadPlaintext | ReadHandshake)
@@ -525,6 +572,8 @@ class _Connection:
     def _on_post_handshake(
         self, state: ServerEstablished | ClientEstablished, message: object
     ) -> bool:
+        if state.version == TLS12:
+            _refuse_post_handshake12(message)
         if isinstance(message, KeyUpdate):
             self._state, unprotector = state.after_peer_key_update()
             self._read = ReadTraffic(unprotector)
@@ -545,6 +594,20 @@ class _Connection:
 
 
 _InTheClear = ReadPlaintext | ReadAwaitingChangeCipherSpec
+
+
+def _refuse_post_handshake12(message: object) -> None:
+    """Every handshake message after a TLS 1.2 handshake is refused: we do
+    not renegotiate (RFC 5746 §4.2 lets us refuse; a fatal alert, because a
+    peer that asks would wait for an answer forever), and KeyUpdate is a
+    TLS 1.3 message."""
+    if isinstance(message, HelloRequest | ClientHello):
+        raise ProtocolError(Cause.renegotiation_refused, type(message).__name__)
+    if isinstance(message, KeyUpdate):
+        raise ProtocolError(Cause.key_update_in_tls12)
+    raise ProtocolError(
+        Cause.unexpected_handshake_message, f"{type(message).__name__} after the handshake"
+    )
 
 
 def _open_in(
@@ -596,12 +659,17 @@ def _after_handshake_warning(read: ReadStage) -> ReadStage:
     """A user_canceled warning during the handshake, counted in the read
     stage; `too_many_warning_alerts` past the Established state's limit."""
     if isinstance(read, ReadSkippingEarlyData):
-        return read._replace(resume=_counted_warning(read.resume))
-    assert isinstance(read, ReadPlaintext | ReadHandshake)  # not yet Established
+        resume = _counted_warning(read.resume)
+        assert isinstance(resume, ReadPlaintext | ReadHandshake)  # as it was
+        return read._replace(resume=resume)
+    assert not isinstance(read, ReadClosed)  # receive_data stops at a closed stage
     return _counted_warning(read)
 
 
-def _counted_warning(read: ReadPlaintext | ReadHandshake) -> ReadPlaintext | ReadHandshake:
+_Counted = ReadPlaintext | ReadHandshake | ReadAwaitingChangeCipherSpec | ReadTraffic
+
+
+def _counted_warning(read: _Counted) -> _Counted:
     if read.warnings >= MAX_WARNING_ALERTS_IN_A_ROW:
         raise ProtocolError(Cause.too_many_warning_alerts)
     return read._replace(warnings=read.warnings + 1)
@@ -619,7 +687,11 @@ class ServerConnection(_Connection):
     def __init__(
         self, config: ServerConfig, *, random: RandomSource = os.urandom, now: datetime
     ) -> None:
-        super().__init__(ServerExpectClientHello(config), HandshakeContext(random, now))
+        super().__init__(
+            ServerExpectClientHello(config),
+            HandshakeContext(random, now),
+            tls12=TLS12 in config.versions,
+        )
 
 
 class ClientConnection(_Connection):
@@ -632,7 +704,7 @@ class ClientConnection(_Connection):
     ) -> None:
         ctx = HandshakeContext(random, now)
         state, outputs = client_states.start(config, ctx)
-        super().__init__(state, ctx)
+        super().__init__(state, ctx, tls12=TLS12 in config.versions)
         self._apply(outputs, [])
         self._flush_handshake()
 

@@ -143,6 +143,8 @@ class Cause(enum.StrEnum):
     null_compression_missing = "null_compression_missing"
     key_update_in_tls12 = "key_update_in_tls12"
     curve_type_not_named = "curve_type_not_named"
+    signature_algorithms_absent_tls12 = "signature_algorithms_absent_tls12"
+    no_common_version = "no_common_version"
     # ---- authentication (§4.3, §4.4) ----
     request_context_not_empty = "request_context_not_empty"
     unrequested_certificate_extension = "unrequested_certificate_extension"
@@ -274,6 +276,12 @@ _ALERTS: dict[Cause, AlertDescription | None] = {
     # RFC 5246 §7.4.6: a server that requires a certificate "MAY respond
     # with a fatal handshake_failure alert" to an empty list.
     _C.client_certificate_missing_tls12: _A.handshake_failure,
+    # RFC 5246 §7.4.1.4.1's default for a missing signature_algorithms is
+    # SHA-1, which we never accept: nothing is left to negotiate. TLS 1.2
+    # has no missing_extension alert (RFC 8446 added it).
+    _C.signature_algorithms_absent_tls12: _A.handshake_failure,
+    # RFC 8446 §4.2.1 / RFC 5246 Appendix E.1: no version both sides speak.
+    _C.no_common_version: _A.protocol_version,
     _C.request_context_not_empty: _A.illegal_parameter,
     _C.unrequested_certificate_extension: _A.unsupported_extension,
     # §4.4.2.4 lets a client abort with decode_error when the server sends none.

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, Self
 
+from pinata.tls.constants import TLS13
 from pinata.tls.errors import Cause, ProtocolError
 from pinata.tls.keyschedule import KeySchedule
 from pinata.tls.record import RecordProtector, RecordUnprotector
@@ -54,6 +55,9 @@ class Established:
     read_secret: bytes | None = field(repr=False)
     write_secret: bytes | None = field(repr=False)
     idle: Idle = QUIET
+    # TLS 1.2 keeps no secrets here (it has no KeyUpdate) and refuses
+    # renegotiation; the connection asks which version it is.
+    version: int = TLS13
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = ()
 
     def handle(
@@ -63,7 +67,7 @@ class Established:
         raise ProtocolError(Cause.unexpected_handshake_message, "handshake is over")
 
     def _with(self, read: bytes | None, write: bytes | None, idle: Idle) -> Self:
-        return type(self)(self.params, read, write, idle)
+        return type(self)(self.params, read, write, idle, self.version)
 
     def after_peer_key_update(self) -> tuple[Self, RecordUnprotector]:
         """The peer's KeyUpdate (§4.6.3): its next generation of keys, at

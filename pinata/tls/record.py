@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 
 from pinata.tls.constants import (
+    HEARTBEAT_CONTENT_TYPE,
     MAX_CIPHERTEXT,
     MAX_PLAINTEXT,
     RECORD_HEADER_LEN,
@@ -69,9 +70,14 @@ class RecordDeframer:
     complete, and again on every later call: the stream is dead.
     """
 
-    __slots__ = ("_buf", "_error", "_pending", "_pos")
+    __slots__ = ("_buf", "_error", "_pending", "_pos", "_started", "_tls12")
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls12: bool = False) -> None:
+        """`tls12`: TLS 1.2 may be negotiated, so the header is judged as
+        RFC 5246 §6.2.1 says (`_check_tls12_header`); a TLS 1.3-only
+        connection ignores the record version (RFC 8446 §5.1)."""
+        self._tls12 = tls12
+        self._started = False
         # The start of a record split across chunks; when non-empty, _pos is 0.
         self._pending = b""
         self._buf = b""
@@ -121,6 +127,8 @@ class RecordDeframer:
             return None
         content_type = header[0]
         length = (header[3] << 8) | header[4]
+        if self._tls12:
+            self._check_tls12_header(header)
         if content_type not in _KNOWN_TYPES:
             self._error = ProtocolError(Cause.unknown_record_type, f"type {content_type}")
             raise self._error
@@ -138,6 +146,24 @@ class RecordDeframer:
             whole = b"".join((pending, memoryview(buf)[:end]))
             return Record(content_type, version, memoryview(whole)[RECORD_HEADER_LEN:])
         return Record(content_type, version, memoryview(buf)[pos + RECORD_HEADER_LEN : end])
+
+
+    def _check_tls12_header(self, header: bytes) -> None:
+        first, self._started = not self._started, True
+        error: ProtocolError | None = None
+        if first and header[0] & 0x80 and header[2] == 1:
+            # An SSL 2.0-compatible ClientHello (RFC 5246 Appendix E.2): a
+            # two-byte length with the top bit set, then msg_type 1.
+            error = ProtocolError(Cause.version_too_old, "SSL 2.0-compatible ClientHello")
+        elif header[0] == HEARTBEAT_CONTENT_TYPE:
+            # RFC 6520: never negotiated here, so never acceptable.
+            error = ProtocolError(Cause.heartbeat_record)
+        elif header[1] != 3:
+            # Not an SSL 3.0 / TLS record at all (RFC 5246 §6.2.1, Appendix E.1).
+            error = ProtocolError(Cause.record_version_unknown, f"0x{header[1]:02x}{header[2]:02x}")
+        if error is not None:
+            self._error = error
+            raise error
 
 
 def _length(header: bytes) -> int:

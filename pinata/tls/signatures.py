@@ -169,3 +169,80 @@ def verify(
     except (InvalidSignature, ValueError):
         # ValueError: a signature too malformed to even parse.
         raise ProtocolError(Cause.bad_signature, name) from None
+
+
+# ---- TLS 1.2 (RFC 5246 §7.4.1.4.1, §4.7; RFC 8422 §5.10; RFC 8446 §4.2.3) ----
+
+# In TLS 1.2 a SignatureAndHashAlgorithm names a hash and a signature kind,
+# not a curve: ecdsa_secp256r1_sha256 is "ECDSA with SHA-256" on any curve
+# (RFC 8446 §4.2.3 binds curves only for 1.3). RSA PKCS#1 v1.5 is allowed
+# here with SHA-256/384/512; SHA-1, MD5 and SHA-224 never are.
+_RSA_PKCS1: Mapping[int, _HashFactory] = MappingProxyType(
+    {
+        _S.rsa_pkcs1_sha256: hashes.SHA256,
+        _S.rsa_pkcs1_sha384: hashes.SHA384,
+        _S.rsa_pkcs1_sha512: hashes.SHA512,
+    }
+)
+TLS12_SIGNATURE_SCHEMES: frozenset[int] = frozenset((*CERTIFICATE_VERIFY_SCHEMES, *_RSA_PKCS1))
+_PKCS1_PREFERENCE = (_S.rsa_pkcs1_sha256, _S.rsa_pkcs1_sha384, _S.rsa_pkcs1_sha512)
+
+
+def schemes_for_key_tls12(
+    private_key: CertificateIssuerPrivateKeyTypes, *, key_is_rsassa_pss: bool = False
+) -> tuple[SignatureScheme, ...]:
+    """The TLS 1.2 ServerKeyExchange/CertificateVerify schemes this key can
+    sign with, best first: TLS 1.3's, then PKCS#1 v1.5 for an rsaEncryption key."""
+    schemes = schemes_for_key(private_key, key_is_rsassa_pss=key_is_rsassa_pss)
+    if isinstance(private_key, rsa.RSAPrivateKey) and schemes and not key_is_rsassa_pss:
+        return (*schemes, *_PKCS1_PREFERENCE)
+    return schemes
+
+
+def sign_tls12(
+    scheme: int,
+    private_key: CertificateIssuerPrivateKeyTypes,
+    message: bytes,
+    *,
+    key_is_rsassa_pss: bool = False,
+) -> bytes:
+    """A TLS 1.2 digitally-signed value over `message` (RFC 5246 §4.7)."""
+    if scheme in _RSA_PKCS1 and isinstance(private_key, rsa.RSAPrivateKey):
+        if scheme not in schemes_for_key_tls12(private_key, key_is_rsassa_pss=key_is_rsassa_pss):
+            raise LocalProtocolError(f"key cannot sign with {enum_name(SignatureScheme, scheme)}")
+        return private_key.sign(message, padding.PKCS1v15(), _RSA_PKCS1[scheme]())
+    return sign(scheme, private_key, message, key_is_rsassa_pss=key_is_rsassa_pss)
+
+
+def verify_tls12(
+    scheme: int,
+    public_key: CertificatePublicKeyTypes,
+    message: bytes,
+    signature: bytes,
+    *,
+    key_is_rsassa_pss: bool = False,
+) -> None:
+    """Check a peer's TLS 1.2 signature (ServerKeyExchange or
+    CertificateVerify); the same causes and alerts as `verify`."""
+    name = enum_name(SignatureScheme, scheme)
+    if scheme not in TLS12_SIGNATURE_SCHEMES:
+        raise ProtocolError(Cause.signature_scheme_forbidden, name)
+    if scheme in _ECDSA and isinstance(public_key, ec.EllipticCurvePublicKey):
+        if public_key.curve.name not in _ECDSA_BY_CURVE:
+            raise _wrong_key(f"{name} with a {public_key.curve.name} key")
+        try:
+            public_key.verify(signature, message, ec.ECDSA(_ECDSA[scheme][1]()))
+        except (InvalidSignature, ValueError):
+            raise ProtocolError(Cause.bad_signature, name) from None
+        return
+    if scheme not in _RSA_PKCS1:
+        verify(scheme, public_key, message, signature, key_is_rsassa_pss=key_is_rsassa_pss)
+        return
+    if not isinstance(public_key, rsa.RSAPublicKey) or key_is_rsassa_pss:
+        raise _wrong_key(f"{name} needs an rsaEncryption key")
+    if public_key.key_size < MIN_RSA_BITS:
+        raise ProtocolError(Cause.peer_key_too_weak, f"RSA key of {public_key.key_size} bits")
+    try:
+        public_key.verify(signature, message, padding.PKCS1v15(), _RSA_PKCS1[scheme]())
+    except (InvalidSignature, ValueError):
+        raise ProtocolError(Cause.bad_signature, name) from None

@@ -53,6 +53,9 @@ class ReadTraffic(NamedTuple):
     the keys from the peer's ChangeCipherSpec on: its Finished, then data."""
 
     unprotector: RecordUnprotector | RecordUnprotector12
+    # Warning alerts between a TLS 1.2 peer's ChangeCipherSpec and its
+    # Finished (once Established, the Established state counts them).
+    warnings: int = 0
 
 
 class ReadAwaitingChangeCipherSpec(NamedTuple):

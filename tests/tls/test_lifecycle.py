@@ -224,8 +224,11 @@ def test_the_connection_keeps_no_flag_or_counter_of_its_own() -> None:
     pump(client, server)
     # The handshake state, two key stages, the reassembly buffer (with its
     # budget) and the output queues; nothing that must agree with a state.
+    # `_version` is set once, when the ServerHello is sent or read, and says
+    # how every later message and ChangeCipherSpec is read.
     expected = {
         "_ctx",
+        "_version",
         "_state",
         "_read",
         "_write",

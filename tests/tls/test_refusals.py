@@ -18,6 +18,7 @@ from pinata.tls.constants import (
     DOWNGRADE_TLS12,
     HELLO_RETRY_REQUEST_RANDOM,
     TLS12,
+    TLS13,
     ContentType,
     ExtensionType,
     HandshakeType,
@@ -138,17 +139,22 @@ def _flip_last_byte(raw: bytes) -> bytes:
 # ---- ClientHello refusals ------------------------------------------------
 
 
+def _tls13_only_server() -> ServerConnection:
+    return ServerConnection(server_config(versions=(TLS13,)), now=NOW)
+
+
 def test_tls12_client_hello_is_protocol_version() -> None:
+    # A server configured for TLS 1.3 only (TLS 1.2's own tests: test_tls12_*).
     hello = with_extensions(first_client_hello(), drop(ExtensionType.supported_versions))
-    assert_server_refuses(hello, AlertDescription.protocol_version)
+    refused = server_alert_for(hello_record(hello), _tls13_only_server())
+    assert refused.alert == AlertDescription.protocol_version
 
 
 def test_supported_versions_without_tls13_is_protocol_version() -> None:
     only12 = SupportedVersionsClientHello((TLS12, 0x0302)).to_extension()
-    assert_server_refuses(
-        with_extensions(first_client_hello(), replace_ext(only12)),
-        AlertDescription.protocol_version,
-    )
+    hello = with_extensions(first_client_hello(), replace_ext(only12))
+    refused = server_alert_for(hello_record(hello), _tls13_only_server())
+    assert refused.alert == AlertDescription.protocol_version
 
 
 def test_ssl3_legacy_version_is_protocol_version() -> None:

@@ -16,6 +16,7 @@ from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import Carrier, Extension, allowed_in
 from pinata.tls.keyschedule import KeySchedule
 from pinata.tls.messages import Certificate, CertificateEntry, CertificateVerify, Finished
+from pinata.tls.record import RecordProtector12, RecordUnprotector12
 from pinata.tls.signatures import certificate_verify_message, verify
 from pinata.tls.suites import SuiteParams
 from pinata.tls.trace import TraceValue
@@ -62,6 +63,31 @@ class SetReadKeys:
 
 
 @dataclass(frozen=True, slots=True)
+class ChooseVersion:
+    """The protocol version is decided (the ServerHello is sent or read):
+    the connection records it, names it in the trace, and reads handshake
+    messages as that version lays them out."""
+
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetWriteKeys12:
+    """TLS 1.2: send ChangeCipherSpec, then protect everything after it
+    with `protector` (RFC 5246 §7.1)."""
+
+    protector: RecordProtector12
+
+
+@dataclass(frozen=True, slots=True)
+class SetReadKeys12:
+    """TLS 1.2: the peer's records are protected with `unprotector` from its
+    ChangeCipherSpec on, which must come next (RFC 5246 §7.1)."""
+
+    unprotector: RecordUnprotector12
+
+
+@dataclass(frozen=True, slots=True)
 class SkipEarlyData:
     """The client offered 0-RTT, which we reject by skipping its early data
     records (RFC 8446 §4.2.10) rather than failing the connection."""
@@ -86,6 +112,9 @@ Output = (
     | SendChangeCipherSpec
     | SetWriteKeys
     | SetReadKeys
+    | ChooseVersion
+    | SetWriteKeys12
+    | SetReadKeys12
     | SkipEarlyData
     | Complete
     | Note

@@ -1,5 +1,6 @@
 """The server's side of the TLS 1.3 handshake (RFC 8446 §2, §4), full
-handshake only: no PSK, no 0-RTT, optional client authentication.
+handshake only: no PSK, no 0-RTT, optional client authentication; and the
+choice of version, which hands a TLS 1.2 ClientHello to `server12`.
 
   ExpectClientHello ──(no usable key share)──> ExpectSecondClientHello
         │                                              │
@@ -14,7 +15,9 @@ from typing import ClassVar
 from pinata.tls.config import ServerConfig, VerifiedPeer
 from pinata.tls.constants import (
     HELLO_RETRY_REQUEST_RANDOM,
+    TLS12,
     TLS13,
+    TLS_FALLBACK_SCSV,
     CipherSuite,
     ExtensionType,
     NamedGroup,
@@ -41,10 +44,13 @@ from pinata.tls.extensions import (
     SupportedVersionsClientHello,
     SupportedVersionsServerHello,
     TypedExtension,
+    find_extension,
     pre_shared_key_is_last,
     refuse_misplaced,
 )
+from pinata.tls.handshake import server12
 from pinata.tls.handshake.common import (
+    ChooseVersion,
     Complete,
     HandshakeContext,
     Output,
@@ -106,6 +112,29 @@ _VALIDATED_IN_CLIENT_HELLO: tuple[type[TypedExtension], ...] = (
     PskKeyExchangeModes,
     EarlyDataIndication,
 )
+
+
+def _choose_version(config: ServerConfig, hello: ClientHello) -> int:
+    """TLS13 or TLS12, the best version both sides speak (RFC 8446 §4.2.1,
+    RFC 5246 Appendix E.1); raises `ProtocolError` when there is none or
+    the client signals a fallback we did not need (RFC 7507 §3)."""
+    if TLS12 not in config.versions:
+        return TLS13  # the TLS 1.3 checks decide, exactly as before TLS 1.2
+    data = find_extension(hello.extensions, ExtensionType.supported_versions)
+    if data is not None:
+        offered = SupportedVersionsClientHello.parse(data).versions
+        if TLS13 in offered and TLS13 in config.versions:
+            return TLS13
+        if TLS12 not in offered:
+            cause = Cause.version_too_old if max(offered) < TLS12 else Cause.no_common_version
+            raise ProtocolError(cause, f"offered {', '.join(f'0x{v:04x}' for v in offered[:8])}")
+    elif hello.legacy_version < TLS12:
+        # SSL 3.0, TLS 1.0 and 1.1 (RFC 8996 deprecates the last two).
+        raise ProtocolError(Cause.version_too_old, f"legacy_version 0x{hello.legacy_version:04x}")
+    if TLS_FALLBACK_SCSV in hello.cipher_suites and TLS13 in config.versions:
+        # RFC 7507 §3: the client fell back below a version we support.
+        raise ProtocolError(Cause.inappropriate_fallback)
+    return TLS12
 
 
 def _check_version(hello: ClientHello, exts: dict[int, bytes]) -> None:
@@ -225,6 +254,7 @@ def _send_server_hello(
             KeyShareServerHello(KeyShareEntry(choices.group, server_share)).to_extension(),
         ),
     )
+    out.append(ChooseVersion(TLS13))
     transcript = send(server_hello.encode(), transcript, out)
     out.append(
         note_out(
@@ -366,6 +396,8 @@ class ServerExpectClientHello:
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
     ) -> tuple[ServerState, list[Output]]:
         assert isinstance(message, ClientHello)
+        if _choose_version(self.config, message) == TLS12:
+            return server12.start(self.config, ctx, message, raw)
         choices = _check_client_hello(self.config, message)
         notes: list[Output] = [
             note_in(
@@ -548,7 +580,8 @@ class ServerExpectFinished:
 
 
 ServerState = (
-    ServerExpectClientHello
+    server12.Server12State
+    | ServerExpectClientHello
     | ServerExpectSecondClientHello
     | ServerExpectCertificate
     | ServerExpectCertificateVerify

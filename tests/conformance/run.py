@@ -228,7 +228,12 @@ class Summary:
     errors: dict[str, str]  # case name -> the last error line printed for it
 
 
-_CASE_START = re.compile(r'^"?(?P<name>[^\n]+?)"?(?: repeat \d+)? ?\.\.\.', re.MULTILINE)
+# A case starts with `name ...` (or `"name" repeat N...`); the scripts that
+# repeat their cases print `"name" repeat N` on a line of its own.
+_CASE_START = re.compile(
+    r'^(?:"(?P<repeated>[^\n]+?)" repeat \d+$|"?(?P<name>[^\n]+?)"?(?: repeat \d+)? ?\.\.\.)',
+    re.MULTILINE,
+)
 _ERROR_LINE = re.compile(r"^(?:AssertionError|[A-Za-z]+Error): .*$", re.MULTILINE)
 
 
@@ -243,11 +248,11 @@ def parse_summary(output: str) -> Summary | None:
     failed = tuple(dict.fromkeys(re.findall(r"^\t'(.*)'$", tail, re.MULTILINE)))
     errors: dict[str, str] = {}
     starts = list(_CASE_START.finditer(output[:output.rfind("Test end")]))
-    for here, after in zip(starts, [*starts[1:], None], strict=True):
+    for here, after in zip(starts, [*starts[1:], None][: len(starts)], strict=True):
         body = output[here.end():after.start() if after else len(output)]
         lines = _ERROR_LINE.findall(body)
         if lines:
-            errors[here.group("name")] = lines[-1]
+            errors[here.group("repeated") or here.group("name")] = lines[-1]
     return Summary(counts, failed, errors)
 
 

@@ -120,6 +120,23 @@ def test_summary_names_each_failure_and_its_message() -> None:
     assert parse_summary("Traceback (most recent call last):\n") is None
 
 
+def test_summary_reads_cases_printed_as_repeats_on_their_own_line() -> None:
+    output = ('"sanity" repeat 0\nOK\n\n"After ClientHello" repeat 1\n'
+              "AssertionError: Unexpected message from peer: Alert(fatal, handshake_failure)\n\n"
+              + _OUTPUT[_OUTPUT.index("Test end"):].replace("other case", "After ClientHello"))
+    summary = parse_summary(output)
+    assert summary is not None
+    assert "handshake_failure" in summary.errors["After ClientHello"]
+    assert "sanity" not in summary.errors
+
+
+def test_summary_of_a_script_that_prints_no_case_lines() -> None:
+    # Some TLS 1.2 scripts print only their summary: no case, no message.
+    tail = _OUTPUT[_OUTPUT.index("Test end"):]
+    summary = parse_summary(tail)
+    assert summary is not None and summary.failed and summary.errors == {}
+
+
 def test_judge_accepts_only_declared_failures_that_fail_as_declared() -> None:
     summary = parse_summary(_OUTPUT)
     bug = Declared("empty alert .*", "xfail", "engine-bug", "w", regex=True, error="decode_error")

@@ -3,8 +3,8 @@
 It uses only the engine's public connection API (receive_data, data_to_send,
 send_application_data, close and the four events), so that it tests what a
 real caller sees. It behaves as the HTTP servers tlsfuzzer is written
-against (`openssl s_server -www`): each complete HTTP request
-(`\\r\\n\\r\\n`) is answered with a short HTTP response (after a KeyUpdate
+against (`openssl s_server -www`): each complete HTTP request (ending in
+a blank line) is answered with a short HTTP response (after a KeyUpdate
 asking for the peer's when the path is `/keyupdate`), close_notify is
 answered with close_notify, and a failed connection is closed after the
 engine's alert went out. In echo mode (`test-tls13-lengths` expects it)
@@ -17,6 +17,7 @@ hang the step.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import traceback
@@ -44,7 +45,10 @@ MAX_REQUEST_BUFFER = 64 * 1024
 MAX_CONNECTIONS = 64
 LINGER_SECONDS = 1.0
 LINGER_READS = 64
-_END_OF_REQUEST = b"\r\n\r\n"
+# The blank line that ends a request: CRLF as HTTP says, or bare LF, which
+# most of tlsfuzzer's TLS 1.2 scripts send ("GET / HTTP/1.0\n\n") and
+# `openssl s_server -www` answers as well.
+_END_OF_REQUEST = re.compile(rb"\r?\n\r?\n")
 # test-tls13-keyupdate-from-server asks for a KeyUpdate (update_requested) this way.
 _KEY_UPDATE_REQUEST = b"GET /keyupdate "
 
@@ -128,7 +132,7 @@ def serve_connection(sock: socket.socket, config: ServerConfig, echo: bool = Fal
                     conn.send_application_data(event.data)
                 elif isinstance(event, ApplicationData) and established:
                     request += event.data
-                    if _END_OF_REQUEST in request:
+                    if _END_OF_REQUEST.search(request):
                         if request.startswith(_KEY_UPDATE_REQUEST):
                             conn.update_keys(request_peer_update=True)
                         conn.send_application_data(RESPONSE)

@@ -205,11 +205,20 @@ def _received(events: list[object]) -> bytes:
     return b"".join(e.data for e in events if isinstance(e, ApplicationData))
 
 
-def test_server_answers_an_http_request_and_close_notify() -> None:
+@pytest.mark.parametrize("request_bytes", [b"GET / HTTP/1.0\r\n\r\n", b"GET / HTTP/1.0\n\n"])
+def test_server_answers_an_http_request_and_close_notify(request_bytes: bytes) -> None:
     with running_server(server_config(_pki(), "rsa", client_auth=False)) as port:
-        events = _converse(port, _client(_pki(), False), b"GET / HTTP/1.0\r\n\r\n")
+        events = _converse(port, _client(_pki(), False), request_bytes)
     assert _received(events) == RESPONSE
     assert PeerClosed(clean=True) in events
+
+
+def test_one_version_servers_speak_only_that_version() -> None:
+    from pinata.tls.constants import TLS12, TLS13
+    from tests.conformance.run import ONE_VERSION
+
+    assert ONE_VERSION == {"tls12": (TLS12,), "tls13": (TLS13,)}
+    assert server_config(_pki(), "rsa", False, (TLS12,)).versions == (TLS12,)
 
 
 def test_echo_server_sends_back_what_it_got() -> None:

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -389,6 +390,18 @@ def execute(run: Run, cmd: list[str], timeout: float, logs: Path) -> Outcome:
     return Outcome(run, time.monotonic() - start, summary, judge(run, returncode, summary), log)
 
 
+def _write_refusals(refusals: dict[str, list[str]], logs: Path) -> None:
+    """Each test server's refusals by cause, in `refusals.txt` beside the
+    scripts' logs: which of the causes that share an alert the scripts met
+    (with `--only SCRIPT`, in the order of the script's cases)."""
+    lines = []
+    for server, causes in refusals.items():
+        counts = Counter(causes)
+        lines.append(f"{server}: " + ", ".join(f"{c} {n}" for c, n in counts.most_common()))
+        lines += [f"  {cause}" for cause in causes]
+    (logs / "refusals.txt").write_text("\n".join(lines) + "\n")
+
+
 def _report(outcomes: Sequence[Outcome], expectations: Expectations, seconds: float) -> int:
     totals = dict.fromkeys(("TOTAL", "PASS", "XFAIL", "SKIP", "FAIL", "XPASS"), 0)
     for o in outcomes:
@@ -459,11 +472,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         clients = write_client_files(pki, Path(tmp))
         clients["toy"] = (TOY / "researcher-client.key", TOY / "researcher-client.pem")
         clients["toy-ed25519"] = _toy_client(Path(tmp), "ed25519")
+        refusals: dict[str, list[str]] = {name: [] for name in SERVERS}
         ports = {
             name: stack.enter_context(running_server(
                 server_config(pki, name.split("-")[0], name.endswith("-auth"),
                               ONE_VERSION.get(name.partition("-")[2], DEFAULT_VERSIONS)),
-                host, echo=name.endswith("-echo"), crashes=crashes))
+                host, echo=name.endswith("-echo"), crashes=crashes, refusals=refusals[name]))
             for name in SERVERS if name != "appliance"
         }
         if any(r.server == "appliance" for r in runs):
@@ -477,6 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   args.timeout, args.logs), runs))
     for crash in crashes[:5]:
         print(f"a test server's connection raised:\n{crash}")
+    _write_refusals(refusals, args.logs)
     status = _report(outcomes, expectations, time.monotonic() - start)
     print(f"engine exceptions in the test servers: {len(crashes)}")
     return 1 if crashes else status

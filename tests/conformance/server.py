@@ -33,7 +33,13 @@ from bait_ca.ca import CertificateAuthority
 from bait_ca.issued import Issued
 from pinata.tls.config import DEFAULT_VERSIONS, Credentials, ServerConfig
 from pinata.tls.connection import ServerConnection
-from pinata.tls.events import ApplicationData, ConnectionFailed, HandshakeComplete, PeerClosed
+from pinata.tls.events import (
+    ApplicationData,
+    ConnectionFailed,
+    HandshakeComplete,
+    LocalFailure,
+    PeerClosed,
+)
 from pinata.x509 import Purpose, TrustAnchor, authenticator
 
 RESPONSE = (
@@ -115,8 +121,12 @@ def server_config(pki: ConformancePki, key: str, client_auth: bool,
     )
 
 
-def serve_connection(sock: socket.socket, config: ServerConfig, echo: bool = False) -> None:
-    """Run one connection to its end: the peer's close, a failure or the idle deadline."""
+def serve_connection(sock: socket.socket, config: ServerConfig, echo: bool = False,
+                     refusals: list[str] | None = None) -> None:
+    """Run one connection to its end: the peer's close, a failure or the idle
+    deadline. The cause of each refusal of ours is appended to `refusals`,
+    so that a script's alert can be told apart by its cause (many causes
+    share handshake_failure)."""
     conn = ServerConnection(config, now=datetime.now(UTC))
     request = bytearray()
     established = False
@@ -142,6 +152,8 @@ def serve_connection(sock: socket.socket, config: ServerConfig, echo: bool = Fal
                     conn.close()
                     done = True
                 elif isinstance(event, ConnectionFailed):
+                    if refusals is not None and isinstance(event.failure, LocalFailure):
+                        refusals.append(event.failure.cause.name)
                     done = True
             sock.sendall(conn.data_to_send())
             if done:
@@ -169,10 +181,12 @@ def _linger_and_close(sock: socket.socket) -> None:
 
 
 class _Listener:
-    def __init__(self, config: ServerConfig, host: str, echo: bool, crashes: list[str]) -> None:
+    def __init__(self, config: ServerConfig, host: str, echo: bool, crashes: list[str],
+                 refusals: list[str] | None) -> None:
         self.config = config
         self.echo = echo
         self.crashes = crashes
+        self.refusals = refusals
         self.sock = socket.create_server((host, 0))
         self.port: int = self.sock.getsockname()[1]
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
@@ -189,7 +203,7 @@ class _Listener:
 
     def _run(self, client: socket.socket) -> None:
         try:
-            serve_connection(client, self.config, self.echo)
+            serve_connection(client, self.config, self.echo, self.refusals)
         except Exception:  # the engine must never raise: a crash is a finding
             self.crashes.append(traceback.format_exc())
         finally:
@@ -198,10 +212,12 @@ class _Listener:
 
 @contextmanager
 def running_server(config: ServerConfig, host: str = "127.0.0.1", echo: bool = False,
-                   crashes: list[str] | None = None) -> Iterator[int]:
+                   crashes: list[str] | None = None,
+                   refusals: list[str] | None = None) -> Iterator[int]:
     """Serve `config` on an ephemeral loopback port; yields the port. An
-    exception out of a connection is appended to `crashes` (if given)."""
-    listener = _Listener(config, host, echo, crashes if crashes is not None else [])
+    exception out of a connection is appended to `crashes`, the cause of
+    each connection we refused to `refusals` (each if given)."""
+    listener = _Listener(config, host, echo, crashes if crashes is not None else [], refusals)
     listener.thread.start()
     try:
         yield listener.port

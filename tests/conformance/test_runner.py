@@ -238,6 +238,18 @@ def test_auth_server_validates_the_client_with_pinata_x509() -> None:
 
 
 
+def test_the_server_records_the_cause_of_each_refusal() -> None:
+    refusals: list[str] = []
+    config = server_config(_pki(), "ecdsa", client_auth=True)
+    with running_server(config, refusals=refusals) as port:
+        _converse(port, _client(_pki(), True), b"GET / HTTP/1.0\r\n\r\n")
+        _converse(port, _client(_pki(), False), b"GET / HTTP/1.0\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while not refusals and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert refusals == ["client_certificate_missing"]
+
+
 def test_a_connection_that_raises_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     def explode(*args: object) -> None:
         raise RuntimeError("the engine raised")

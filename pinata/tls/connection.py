@@ -130,6 +130,14 @@ MAX_HANDSHAKE_TOTAL = 256 * 1024
 # skip at most this much of it (RFC 8446 §4.2.10) before calling it an attack.
 MAX_EARLY_DATA_SKIPPED = 64 * 1024
 
+# Alerts sent at warning level (RFC 8446 §6; RFC 5246 §7.2.2 for no_renegotiation).
+_WARNINGS = frozenset(
+    (
+        AlertDescription.close_notify,
+        AlertDescription.user_canceled,
+        AlertDescription.no_renegotiation,
+    )
+)
 _CHANGE_CIPHER_SPEC_RECORD = bytes((ContentType.change_cipher_spec, 3, 3, 0, 1, 1))
 _HANDSHAKE = int(ContentType.handshake)
 _ALERT = int(ContentType.alert)
@@ -256,6 +264,8 @@ class _Connection:
         """Send KeyUpdate (§4.6.3) and move our write keys forward."""
         if not self.handshake_complete or not isinstance(self._write, WriteTraffic):
             raise LocalProtocolError("keys can be updated only on an established connection")
+        if self._version == TLS12:
+            raise LocalProtocolError("TLS 1.2 has no KeyUpdate")
         request = (
             KeyUpdateRequest.update_requested
             if request_peer_update
@@ -293,11 +303,7 @@ class _Connection:
             self._write = WritePlaintext(first_flight=False)
 
     def _send_alert(self, description: AlertDescription) -> None:
-        level = (
-            AlertLevel.warning
-            if description in (AlertDescription.close_notify, AlertDescription.user_canceled)
-            else AlertLevel.fatal
-        )
+        level = AlertLevel.warning if description in _WARNINGS else AlertLevel.fatal
         body = bytes((level, description))
         write = self._write
         if isinstance(write, WriteHandshake | WriteTraffic):
@@ -329,6 +335,9 @@ class _Connection:
         with contextlib.suppress(LocalProtocolError):
             self._flush_handshake()
         self._send_alert(error.alert)
+        if error.alert == AlertDescription.no_renegotiation:
+            # A warning (RFC 5246 §7.2.2): the close_notify is what ends it.
+            self._send_alert(AlertDescription.close_notify)
         self._end()
         self.trace.add("alert_out", error.alert.name, cause=error.cause.value)
         events.append(ConnectionFailed(LocalFailure(error.cause, error.detail[:200])))

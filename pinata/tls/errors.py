@@ -44,6 +44,7 @@ class AlertDescription(enum.IntEnum):
     internal_error = 80
     inappropriate_fallback = 86
     user_canceled = 90
+    no_renegotiation = 100
     missing_extension = 109
     unsupported_extension = 110
     unrecognized_name = 112
@@ -145,6 +146,7 @@ class Cause(enum.StrEnum):
     curve_type_not_named = "curve_type_not_named"
     signature_algorithms_absent_tls12 = "signature_algorithms_absent_tls12"
     no_common_version = "no_common_version"
+    version_changed_after_retry = "version_changed_after_retry"
     # ---- authentication (§4.3, §4.4) ----
     request_context_not_empty = "request_context_not_empty"
     unrequested_certificate_extension = "unrequested_certificate_extension"
@@ -257,11 +259,11 @@ _ALERTS: dict[Cause, AlertDescription | None] = {
     # RFC 5746 §3.6: "the server MUST ... abort the handshake" (we require it).
     _C.no_secure_renegotiation: _A.handshake_failure,
     _C.renegotiation_info_wrong: _A.handshake_failure,
-    # RFC 5746 §4.2 allows no_renegotiation as a warning; we end the
-    # connection instead, with handshake_failure as RFC 5246 §7.2.2 names
-    # for a refused negotiation (tlsfuzzer's test-renegotiation-disabled
-    # accepts it: it expects the connection to end, with an alert).
-    _C.renegotiation_refused: _A.handshake_failure,
+    # RFC 5246 §7.2.2: no_renegotiation "is always a warning"; the
+    # connection sends it, then close_notify, and ends (tlsfuzzer's
+    # test-renegotiation-disabled expects exactly that with its
+    # no_renego_close option: warning no_renegotiation, close_notify, close).
+    _C.renegotiation_refused: _A.no_renegotiation,
     _C.no_extended_master_secret: _A.handshake_failure,
     _C.inappropriate_fallback: _A.inappropriate_fallback,
     _C.downgrade_sentinel: _A.illegal_parameter,
@@ -282,6 +284,8 @@ _ALERTS: dict[Cause, AlertDescription | None] = {
     _C.signature_algorithms_absent_tls12: _A.handshake_failure,
     # RFC 8446 §4.2.1 / RFC 5246 Appendix E.1: no version both sides speak.
     _C.no_common_version: _A.protocol_version,
+    # RFC 8446 §4.1.4: the ServerHello must keep the HelloRetryRequest's version.
+    _C.version_changed_after_retry: _A.illegal_parameter,
     _C.request_context_not_empty: _A.illegal_parameter,
     _C.unrequested_certificate_extension: _A.unsupported_extension,
     # §4.4.2.4 lets a client abort with decode_error when the server sends none.

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from pinata.tls.codec import Reader
+from pinata.tls.config import ClientConfig
 from pinata.tls.connection import ClientConnection, ServerConnection
 from pinata.tls.constants import (
     DOWNGRADE_TLS12,
@@ -517,9 +518,12 @@ def test_early_data_is_skipped_not_fatal() -> None:
 
 
 def _client_alert(
-    msg_type: int, edit: Callable[[bytes], bytes], **server_kw: object
+    msg_type: int,
+    edit: Callable[[bytes], bytes],
+    client_cfg: ClientConfig | None = None,
+    **server_kw: object,
 ) -> ConnectionFailed:
-    client, server = new_pair(server_config(**server_kw))
+    client, server = new_pair(server_config(**server_kw), client_cfg)
     _rewrite(server, msg_type, edit)
     client_events, _ = pump(client, server)
     f = failure(client_events)
@@ -532,6 +536,8 @@ def _edit_server_hello(edit: Callable[[ServerHello], ServerHello]) -> Callable[[
 
 
 def test_tls12_server_hello_is_protocol_version() -> None:
+    # A client that offered TLS 1.3 only (one that offers 1.2 reads this
+    # hello as 1.2, and refuses its TLS 1.3 suite: tests/tls/test_tls12_client*).
     f = _client_alert(
         HandshakeType.server_hello,
         _edit_server_hello(
@@ -542,6 +548,7 @@ def test_tls12_server_hello_is_protocol_version() -> None:
                 ),
             )
         ),
+        client_config(versions=(TLS13,)),
     )
     assert f.alert == AlertDescription.protocol_version
 

@@ -1,9 +1,12 @@
 """The client's side of the TLS 1.3 handshake (RFC 8446 §2, §4), full
 handshake only: the server must always authenticate, we authenticate when asked.
+The ClientHello offers the configured versions; a ServerHello that picks
+TLS 1.2 hands over to `client12` (RFC 8446 §4.1.3 decides which it is).
 
   ExpectServerHello ──(HelloRetryRequest, once)──> ExpectServerHello
-        └──> ExpectEncryptedExtensions -> ExpectCertificateOrRequest
-             -> [ExpectCertificate] -> ExpectCertificateVerify -> ExpectFinished -> Established
+        ├──> ExpectEncryptedExtensions -> ExpectCertificateOrRequest
+        │    -> [ExpectCertificate] -> ExpectCertificateVerify -> ExpectFinished -> Established
+        └──(TLS 1.2)──> client12's states
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ from pinata.tls.constants import (
     SignatureScheme,
     enum_name,
 )
-from pinata.tls.errors import Cause, ProtocolError
+from pinata.tls.errors import Cause, LocalProtocolError, ProtocolError
 from pinata.tls.established import ClientEstablished
 from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import (
     Carrier,
     Cookie,
+    Extension,
     KeyShareClientHello,
     KeyShareEntry,
     KeyShareHelloRetryRequest,
@@ -42,7 +46,10 @@ from pinata.tls.extensions import (
     SupportedVersionsServerHello,
     refuse_misplaced,
 )
+from pinata.tls.handshake import client12
+from pinata.tls.handshake.client12 import TLS12_HELLO_EXTENSIONS, Client12State, offered_schemes
 from pinata.tls.handshake.common import (
+    ChooseVersion,
     Complete,
     HandshakeContext,
     Output,
@@ -85,29 +92,63 @@ def _is_ip_literal(name: str) -> bool:
     return True
 
 
-def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, list[Output]]:
-    """Build the first ClientHello (§4.1.2) with a key share per configured group."""
-    shares = tuple(ClientKeyShare.generate(g, ctx.random) for g in config.key_share_groups)
+def _hello_extensions(config: ClientConfig, shares: tuple[ClientKeyShare, ...]) -> list[Extension]:
+    """The ClientHello's extensions for the versions we offer (§4.2; RFC 5246
+    §7.4.1.4). TLS 1.3 only: exactly the hello of a TLS 1.3 client. With
+    TLS 1.2: ec_point_formats (RFC 8422 §5.1.2), extended_master_secret
+    (RFC 7627 §5.1) and an empty renegotiation_info (RFC 5746 §3.4) join
+    it. We send the extension rather than the SCSV: the server must answer
+    with the extension either way, and then every extension in its
+    ServerHello is one we sent. TLS 1.2 only: no supported_versions
+    (legacy_version says 1.2, RFC 8446 §4.2.1), no key_share or
+    signature_algorithms_cert (TLS 1.3's)."""
+    offers13 = TLS13 in config.versions
     extensions = []
     # §4.4.2.2 / RFC 6066 §3: SNI carries DNS names only, never IP literals.
     if config.server_name and not _is_ip_literal(config.server_name):
         extensions.append(ServerName(config.server_name).to_extension())
+    if offers13:
+        extensions.append(SupportedVersionsClientHello(tuple(config.versions)).to_extension())
     extensions += [
-        SupportedVersionsClientHello((TLS13,)).to_extension(),
         SupportedGroups(tuple(config.groups)).to_extension(),
-        SignatureAlgorithms(tuple(config.signature_schemes)).to_extension(),
-        SignatureAlgorithmsCert(tuple(config.signature_schemes_cert)).to_extension(),
-        KeyShareClientHello(
-            tuple(KeyShareEntry(s.group, s.key_exchange) for s in shares)
-        ).to_extension(),
+        SignatureAlgorithms(offered_schemes(config)).to_extension(),
     ]
+    if offers13:
+        extensions += [
+            SignatureAlgorithmsCert(tuple(config.signature_schemes_cert)).to_extension(),
+            KeyShareClientHello(
+                tuple(KeyShareEntry(s.group, s.key_exchange) for s in shares)
+            ).to_extension(),
+        ]
+    if TLS12 in config.versions:
+        extensions += list(TLS12_HELLO_EXTENSIONS)
+    return extensions
+
+
+def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, list[Output]]:
+    """Build the first ClientHello (§4.1.2; RFC 5246 §7.4.1.2) offering
+    `config.versions`, with a key share per configured group when TLS 1.3
+    is among them. Raises `LocalProtocolError` for a configuration that
+    offers neither TLS 1.3 nor TLS 1.2, or no cipher suite for them."""
+    offers13, offers12 = TLS13 in config.versions, TLS12 in config.versions
+    if not (offers13 or offers12) or set(config.versions) - {TLS13, TLS12}:
+        raise LocalProtocolError("a client offers TLS 1.3, TLS 1.2 or both, nothing else")
+    shares: tuple[ClientKeyShare, ...] = ()
+    if offers13:
+        shares = tuple(ClientKeyShare.generate(g, ctx.random) for g in config.key_share_groups)
+    suites = tuple(config.cipher_suites) if offers13 else ()
+    if offers12:
+        suites += tuple(config.cipher_suites_tls12)
+    if not suites:
+        raise LocalProtocolError("no cipher suite to offer for the configured versions")
     hello = ClientHello(
         random=ctx.random(32),
-        # A random session id turns on middlebox compatibility mode (Appendix D.4).
-        legacy_session_id=ctx.random(32),
-        cipher_suites=tuple(config.cipher_suites),
+        # A random session id turns on middlebox compatibility mode
+        # (Appendix D.4); a TLS 1.2-only client resumes nothing, so sends none.
+        legacy_session_id=ctx.random(32) if offers13 else b"",
+        cipher_suites=suites,
         legacy_compression_methods=b"\x00",
-        extensions=tuple(extensions),
+        extensions=tuple(_hello_extensions(config, shares)),
     )
     out: list[Output] = []
     transcript = send(hello.encode(), Transcript(), out)
@@ -124,20 +165,43 @@ def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, lis
     return state, out
 
 
-def _check_common_hello(
-    hello: ClientHello, message: ServerHello, config: ClientConfig
-) -> SuiteParams:
-    """Checks shared by ServerHello and HelloRetryRequest (§4.1.3, §4.1.4)."""
-    exts = extension_map(message.extensions)
-    versions_data = exts.get(ExtensionType.supported_versions)
-    if versions_data is None:
+def negotiated_version(config: ClientConfig, message: ServerHello, after_retry: bool) -> int:
+    """The version a ServerHello (or HelloRetryRequest) picks among those we
+    offered (RFC 8446 §4.1.3, §4.2.1; RFC 5246 §7.4.1.3); raises
+    `ProtocolError` for any other answer."""
+    versions_data = extension_map(message.extensions).get(ExtensionType.supported_versions)
+    if versions_data is not None:
+        selected = SupportedVersionsServerHello.parse(versions_data).selected_version
+        # §4.2.1: a version not offered, or one before TLS 1.3, in this
+        # extension is illegal_parameter.
+        if selected != TLS13 or TLS13 not in config.versions:
+            raise ProtocolError(Cause.version_not_offered, f"0x{selected:04x}")
+        return TLS13
+    if TLS12 not in config.versions:
         # A TLS 1.2-or-older server. Its downgrade sentinel means someone
         # stripped our TLS 1.3 offer (§4.1.3); otherwise it simply lacks 1.3.
         if message.random[-8:] in (DOWNGRADE_TLS12, DOWNGRADE_TLS11):
             raise ProtocolError(Cause.downgrade_detected)
         raise ProtocolError(Cause.tls13_not_offered, "by the server")
-    if SupportedVersionsServerHello.parse(versions_data).selected_version != TLS13:
-        raise ProtocolError(Cause.version_not_offered)
+    legacy = message.legacy_version
+    if legacy < TLS12:
+        # RFC 5246 Appendix E.1: a version we do not accept is protocol_version.
+        raise ProtocolError(Cause.version_too_old, f"0x{legacy:04x}")
+    if legacy != TLS12:
+        raise ProtocolError(Cause.legacy_version_wrong, f"ServerHello 0x{legacy:04x}")
+    if after_retry:
+        # §4.1.4: the version a HelloRetryRequest chose is the version.
+        raise ProtocolError(Cause.version_changed_after_retry)
+    # §4.1.3: a TLS 1.3 client refuses both sentinels when a server picks 1.2.
+    if TLS13 in config.versions and message.random[-8:] in (DOWNGRADE_TLS12, DOWNGRADE_TLS11):
+        raise ProtocolError(Cause.downgrade_sentinel)
+    return TLS12
+
+
+def _check_common_hello(
+    hello: ClientHello, message: ServerHello, config: ClientConfig
+) -> SuiteParams:
+    """Checks shared by a TLS 1.3 ServerHello and HelloRetryRequest (§4.1.3, §4.1.4)."""
     if message.legacy_version != TLS12:
         raise ProtocolError(Cause.legacy_version_wrong, "ServerHello")
     if message.legacy_session_id_echo != hello.legacy_session_id:
@@ -167,6 +231,8 @@ class ClientExpectServerHello:
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
     ) -> tuple[ClientState, list[Output]]:
         assert isinstance(message, ServerHello)
+        if negotiated_version(self.config, message, self.retry_suite is not None) == TLS12:
+            return client12.server_hello(self.config, self.hello, message, raw)
         suite = _check_common_hello(self.hello, message, self.config)
         if message.is_hello_retry_request:
             return self._retry(ctx, message, raw, suite)
@@ -269,6 +335,7 @@ class ClientExpectServerHello:
             sent_ccs=self.retry_suite is not None and bool(self.hello.legacy_session_id),
         )
         return ClientExpectEncryptedExtensions(keys, transcript), [
+            ChooseVersion(TLS13),
             note_in(
                 "ServerHello",
                 version="TLS1.3",
@@ -494,4 +561,5 @@ ClientState = (
     | ClientExpectCertificateVerify
     | ClientExpectFinished
     | ClientEstablished
+    | Client12State
 )

@@ -292,13 +292,56 @@ def _tls12_messages() -> list[bytes]:
     ]
 
 
+# (client choice, server choice) pairs of TLS 1.2 handshakes between our own
+# two sides (fixtures.TLS12_ONLY = 64 on one side or both): each suite, both
+# groups, with and without a client certificate, the toy credentials.
+_TLS12_PAIRS = ((64, 0), (65, 1), (72, 0), (66, 1), (68, 0), (0, 64), (80, 0), (96, 32))
+
+
+def _tls12_handshakes() -> list[bytes]:
+    """Our engine against itself and OpenSSL over TLS 1.2; returns every
+    handshake message seen, for the decoders."""
+    messages: list[bytes] = []
+    seed = 1
+    for client_choice, server_choice in _TLS12_PAIRS:
+        to_server, to_client, captured = self_pair(client_choice, server_choice, seed)
+        messages += captured
+        label = f"self12-{client_choice}-{server_choice}"
+        _write("server_raw", bytes((server_choice, seed, 0)) + to_server, label)
+        _write("client_raw", bytes((client_choice, seed, 0)) + to_client, label)
+        _write("record", bytes((0, 0, 0)) + to_server, f"{label}-c2s")
+        structured = bytes((client_choice, server_choice, seed, seed))
+        _write("server_structured", structured, f"honest12-{client_choice}-{server_choice}")
+        _write("client_structured", structured, f"honest12-{client_choice}-{server_choice}")
+    with tempfile.TemporaryDirectory() as tmp:
+        files = _pem_files(Path(tmp))
+        seed = 3
+        print("recording openssl over TLS 1.2")
+        for choice in (0, 8):
+            server = ServerConnection(fixtures.server_config(choice),
+                                      random=fixtures.counter_random(seed), now=fixtures.NOW)
+            stream = _record(server, openssl_client(files, ssl.TLSVersion.TLSv1_2))
+            _write("server_raw", bytes((choice, seed, 0)) + stream, f"openssl12-client-{choice}")
+            client = ClientConnection(fixtures.client_config(64 | choice),
+                                      random=fixtures.counter_random(seed), now=fixtures.NOW)
+            stream = _record(client, openssl_server(files, ssl.TLSVersion.TLSv1_2))
+            _write("client_raw", bytes((64 | choice, seed, 0)) + stream,
+                   f"openssl12-server-{64 | choice}")
+    return messages
+
+
 def tls12() -> None:
-    """Add the TLS 1.2 seeds (without regenerating the others): the 1.2
-    messages and extension bodies for the decoders."""
+    """Add the TLS 1.2 seeds (without regenerating the others): our engine's
+    1.2 handshakes with itself and OpenSSL for the engine harnesses, and for
+    the decoders their messages, the 1.2 messages built by the codecs and
+    the 1.2 extension bodies."""
     from fuzz.harnesses import decoders
     from pinata.tls import extensions as ext
 
-    for raw in _tls12_messages():
+    captured = _tls12_handshakes()
+    for raw in [*_tls12_messages(), *captured]:
+        if raw[0] not in decoders._MESSAGE_TYPES_TLS12:
+            continue
         selector = decoders._MESSAGE_TYPES_TLS12.index(raw[0])
         _write("decoders", bytes((8, selector)) + raw[4:], f"message12-{raw[0]}")
     for body in (ext.ExtendedMasterSecret(), ext.RenegotiationInfo(),

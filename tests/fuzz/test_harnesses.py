@@ -327,3 +327,49 @@ def test_tls12_configurations_limit_both_sides_to_tls12() -> None:
     assert fixtures.client_config(0).versions == (TLS13, TLS12)
     suites = fixtures.server_config(fixtures.TLS12_ONLY).cipher_suites_tls12
     assert suites and all("ECDHE_ECDSA" in s.name for s in suites)
+
+
+def _completed_tls12(watched: Watched) -> bool:
+    from pinata.tls.constants import TLS12
+
+    return _completed(watched) and watched.connection.version == TLS12
+
+
+@pytest.mark.parametrize("peer", ["self12", "openssl12"])
+def test_recorded_tls12_flights_complete_tls12_handshakes(peer: str) -> None:
+    for harness, directory in ((server_raw, "server_raw"), (client_raw, "client_raw")):
+        seeds = sorted((CORPUS / directory).glob(f"{peer}-*"))
+        assert seeds, f"no {peer} seeds for {directory}"
+        completed = [s.name for s in seeds if _completed_tls12(harness.run(s.read_bytes()))]
+        assert completed, f"no {peer} flight in {directory} replays to a TLS 1.2 handshake"
+
+
+def test_honest_tls12_structured_seeds_complete_tls12_handshakes() -> None:
+    for harness, directory in ((server_structured, "server_structured"),
+                               (client_structured, "client_structured")):
+        seeds = sorted((CORPUS / directory).glob("honest12-*"))
+        assert len(seeds) >= 8
+        for seed in seeds:
+            assert _completed_tls12(harness.run(seed.read_bytes())), f"{directory}/{seed.name}"
+
+
+def test_tls12_mutators_change_the_fields_of_tls12_messages() -> None:
+    from pinata.tls.constants import TLS12
+    from pinata.tls.messages import (
+        ClientKeyExchange,
+        ServerKeyExchange,
+        parse_handshake_message,
+    )
+
+    ske = ServerKeyExchange(3, 0x001D, bytes(range(32)), 0x0807, bytes(64)).encode()
+    # op 9 (structured), field 4 (the signature), flip byte 5 with 0x11.
+    changed = mutate.mutate_message(ske, Input(bytes((9, 4, 0, 5, 0x10))), TLS12)
+    parsed = parse_handshake_message(12, changed[4:], TLS12)
+    assert isinstance(parsed, ServerKeyExchange)
+    assert parsed.signature == bytes(5) + b"\x11" + bytes(58)
+    # field 2 (the point), op 2: the compressed form's prefix (RFC 8422 §5.1.2).
+    cke = ClientKeyExchange(b"\x04" + bytes(range(64))).encode()
+    changed = mutate.mutate_message(cke, Input(bytes((9, 2, 0))), TLS12)
+    point = parse_handshake_message(16, changed[4:], TLS12)
+    assert isinstance(point, ClientKeyExchange) and point.public[0] == 2
+    assert len(point.public) == 1 + 32

@@ -8,7 +8,8 @@ randomness is a counter seeded by the input, so a peer's recorded flight
 decrypts again on replay). OpenSSL's and tlslite-ng's flights carry their
 own randomness, so a regeneration changes those files; our engine's are
 reproducible byte for byte. `python -m fuzz.record_seeds tls12` adds the
-TLS 1.2 seeds alone, leaving the others as they are.
+TLS 1.2 seeds alone, leaving the others as they are; `--only HARNESS...`
+rewrites only those harnesses' seeds (then add the 1.2 ones again).
 """
 
 from __future__ import annotations
@@ -256,7 +257,13 @@ def self_pair(
 # ---- writing -------------------------------------------------------------
 
 
+# The harness directories a run rewrites (`--only NAME...`); empty: all.
+_ONLY: set[str] = set()
+
+
 def _write(harness: str, data: bytes, label: str) -> None:
+    if _ONLY and harness not in _ONLY:
+        return
     directory = CORPUS / harness
     directory.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha1(data).hexdigest()[:12]
@@ -356,7 +363,14 @@ def main() -> None:
     if sys.argv[1:] == ["tls12"]:
         tls12()
         return
+    if sys.argv[1:2] == ["--only"]:
+        # Re-record some harnesses' seeds alone, e.g. the client_raw flights
+        # after the client's ClientHello changed (a recorded server flight
+        # answers one ClientHello, so it replays only against that one).
+        _ONLY.update(sys.argv[2:])
     for directory in CORPUS.glob("*"):
+        if _ONLY and directory.name not in _ONLY:
+            continue
         for file in directory.glob("*"):
             file.unlink()
     messages: list[bytes] = []

@@ -232,7 +232,8 @@ class Summary:
 # A case starts with `name ...` (or `"name" repeat N...`); the scripts that
 # repeat their cases print `"name" repeat N` on a line of its own.
 _CASE_START = re.compile(
-    r'^(?:"(?P<repeated>[^\n]+?)" repeat \d+$|"?(?P<name>[^\n]+?)"?(?: repeat \d+)? ?\.\.\.)',
+    r'^(?:"(?P<repeated>[^\n]+?)" repeat \d+$'
+    r'|"(?P<quoted>[^\n]+?)"(?: repeat \d+)? ?\.\.\.|(?P<name>[^\n]+?) ?\.\.\.)',
     re.MULTILINE,
 )
 _ERROR_LINE = re.compile(r"^(?:AssertionError|[A-Za-z]+Error): .*$", re.MULTILINE)
@@ -253,7 +254,7 @@ def parse_summary(output: str) -> Summary | None:
         body = output[here.end():after.start() if after else len(output)]
         lines = _ERROR_LINE.findall(body)
         if lines:
-            errors[here.group("repeated") or here.group("name")] = lines[-1]
+            errors[here.group("repeated") or here.group("quoted") or here.group("name")] = lines[-1]
     return Summary(counts, failed, errors)
 
 

@@ -130,6 +130,16 @@ def test_summary_reads_cases_printed_as_repeats_on_their_own_line() -> None:
     assert "sanity" not in summary.errors
 
 
+def test_summary_keeps_the_quotes_inside_a_case_name() -> None:
+    name = 'x25519 key share of "1"'
+    output = (f"{name} ...\n"
+              "AssertionError: Unexpected message from peer: Alert(fatal, handshake_failure)\n\n"
+              + _OUTPUT[_OUTPUT.index("Test end"):].replace("other case", name))
+    summary = parse_summary(output)
+    assert summary is not None
+    assert "handshake_failure" in summary.errors[name]
+
+
 def test_summary_of_a_script_that_prints_no_case_lines() -> None:
     # Some TLS 1.2 scripts print only their summary: no case, no message.
     tail = _OUTPUT[_OUTPUT.index("Test end"):]

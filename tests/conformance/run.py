@@ -86,6 +86,14 @@ REASONS = {
                      " handshake only): the case needs a server that renegotiates",
     "resumption": "no TLS 1.2 session resumption, neither by session ID nor by ticket",
     "sha1": "TLS 1.2 signatures never use SHA-1 or MD5: the case offers only those",
+    "renegotiation-info-required": "a TLS 1.2 ClientHello with neither renegotiation_info nor"
+                                   " TLS_EMPTY_RENEGOTIATION_INFO_SCSV is refused with"
+                                   " handshake_failure (RFC 5746 §4.3 allows it): the case"
+                                   " offers neither",
+    "tls13-server": "the case assumes a server whose best version is TLS 1.2; ours speaks 1.3"
+                    " too, and answers as RFC 7507 or RFC 8446 §4.1.3 ask of such a server",
+    "sslv2-hello": "an SSLv2-compatible ClientHello (RFC 5246 Appendix E.2) is refused with"
+                   " protocol_version, whatever version it offers",
     "alpn": "ALPN (RFC 7301) is not offered",
     "ocsp": "OCSP stapling (status_request) is not offered",
     "record-size-limit": "record_size_limit (RFC 8449) is not negotiated (the extension is"

@@ -5,8 +5,8 @@ TLS 1.3 and TLS 1.2.
 
 Starts the test servers of `tests/conformance/server.py` (RSA-2048, ECDSA
 P-256 and P-384, Ed25519; with and without client authentication; an echo
-server; speaking TLS 1.3 and 1.2 as the engine does by default, or one of
-them alone) and the toy appliance (`pinata toy --port-offset N`, port 10000:
+server; each speaking TLS 1.3 and 1.2, the engine's default) and the toy
+appliance (`pinata toy --port-offset N`, port 10000:
 client authentication against the toy anchor) on loopback, runs each script
 the expectations file names with its options (a declared exclusion as `-e`),
 and judges every failure the script lists against the declarations: the
@@ -44,8 +44,6 @@ from pathlib import Path
 from bait_ca import toy as bait_ca_toy
 from bait_ca.ca import CertificateAuthority
 from bait_ca.keys import KeyType
-from pinata.tls.config import DEFAULT_VERSIONS
-from pinata.tls.constants import TLS12, TLS13
 from tests.conformance.server import make_pki, running_server, server_config, write_client_files
 
 HERE = Path(__file__).resolve().parent
@@ -72,7 +70,6 @@ REASONS = {
     "certificate-compression": "certificate compression (RFC 8879) is not offered",
     "ml-dsa": "ML-DSA signatures are not offered",
     "mlkem-groups": "SecP256r1MLKEM768 and SecP384r1MLKEM1024 are not offered (X25519MLKEM768 is)",
-    "tls12": "TLS 1.2 and below are not offered: the case expects a server that negotiates them",
     "below-tls12": "SSL 2, SSL 3, TLS 1.0 and 1.1 are refused (protocol_version): the case or"
                    " script needs a server that negotiates one of them",
     "cbc": "TLS 1.2 offers AEAD suites only (AES-GCM, ChaCha20-Poly1305): no CBC, RC4, 3DES,"
@@ -106,10 +103,7 @@ REASONS = {
                      " bounded time and size (an unauthenticated peer's budget), then closes",
     "engine-bug": "a known engine bug, listed in ENGINE_BUGS.md, to be fixed",
 }
-SERVERS = ("rsa", "ecdsa", "ecdsa384", "ed25519", "rsa-auth", "ecdsa-auth", "rsa-echo",
-           "rsa-tls12", "rsa-tls13", "appliance")
-# The servers that speak one version only (the others speak TLS 1.3 and 1.2).
-ONE_VERSION = {"tls12": (TLS12,), "tls13": (TLS13,)}
+SERVERS = ("rsa", "ecdsa", "ecdsa384", "ed25519", "rsa-auth", "ecdsa-auth", "rsa-echo", "appliance")
 CLIENTS = ("rsa", "ecdsa", "ed25519", "toy", "toy-ed25519")
 SUMMARY = re.compile(r"^(TOTAL|SKIP|PASS|XFAIL|FAIL|XPASS): (\d+)$", re.MULTILINE)
 
@@ -484,8 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         refusals: dict[str, list[str]] = {name: [] for name in SERVERS}
         ports = {
             name: stack.enter_context(running_server(
-                server_config(pki, name.split("-")[0], name.endswith("-auth"),
-                              ONE_VERSION.get(name.partition("-")[2], DEFAULT_VERSIONS)),
+                server_config(pki, name.split("-")[0], name.endswith("-auth")),
                 host, echo=name.endswith("-echo"), crashes=crashes, refusals=refusals[name]))
             for name in SERVERS if name != "appliance"
         }

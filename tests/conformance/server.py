@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from bait_ca.ca import CertificateAuthority
 from bait_ca.issued import Issued
-from pinata.tls.config import DEFAULT_VERSIONS, Credentials, ServerConfig
+from pinata.tls.config import Credentials, ServerConfig
 from pinata.tls.connection import ServerConnection
 from pinata.tls.events import (
     ApplicationData,
@@ -103,21 +103,19 @@ def write_client_files(pki: ConformancePki, directory: Path) -> dict[str, tuple[
     return paths
 
 
-def server_config(pki: ConformancePki, key: str, client_auth: bool,
-                  versions: tuple[int, ...] = DEFAULT_VERSIONS) -> ServerConfig:
+def server_config(pki: ConformancePki, key: str, client_auth: bool) -> ServerConfig:
     """The engine's server configuration for one key kind, with or without
     requiring a client certificate (validated by `pinata.x509`), speaking
-    `versions` (the engine's default: TLS 1.3 and 1.2)."""
+    the engine's default versions (TLS 1.3 and 1.2)."""
     leaf = pki.servers[key]
     credentials = Credentials((leaf.der,), leaf.private_key)
     if not client_auth:
-        return ServerConfig(credentials=credentials, versions=versions)
+        return ServerConfig(credentials=credentials)
     anchor_der = pki.authority.certificate.public_bytes(Encoding.DER)
     return ServerConfig(
         credentials=credentials,
         authenticate_client=authenticator(TrustAnchor.from_der(anchor_der), Purpose.CLIENT_AUTH),
         certificate_authorities=(pki.authority.certificate.subject.public_bytes(),),
-        versions=versions,
     )
 
 

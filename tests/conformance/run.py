@@ -91,6 +91,9 @@ REASONS = {
                     " too, and answers as RFC 7507 or RFC 8446 §4.1.3 ask of such a server",
     "sslv2-hello": "an SSLv2-compatible ClientHello (RFC 5246 Appendix E.2) is refused with"
                    " protocol_version, whatever version it offers",
+    "script-layout": "the script computes a record's byte positions for AES-GCM's layout (an"
+                     " 8-byte explicit nonce first); a ChaCha20-Poly1305 record has none (RFC"
+                     " 7905 §2), so the position lies outside the record and the script raises",
     "alpn": "ALPN (RFC 7301) is not offered",
     "ocsp": "OCSP stapling (status_request) is not offered",
     "record-size-limit": "record_size_limit (RFC 8449) is not negotiated (the extension is"

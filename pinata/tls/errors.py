@@ -209,8 +209,10 @@ _ALERTS: dict[Cause, AlertDescription | None] = {
     # unexpected (RFC 5246 §6: an unexpected content type).
     _C.heartbeat_record: _A.unexpected_message,
     _C.change_cipher_spec_out_of_place: _A.unexpected_message,
-    # RFC 5246 §7.1: ChangeCipherSpec is one byte, of value 1.
-    _C.malformed_change_cipher_spec: _A.decode_error,
+    # RFC 5246 §7.1: ChangeCipherSpec is one byte, of value 1. Any other is
+    # unexpected_message, as a malformed one is in TLS 1.3 (RFC 8446 §5) and
+    # as tlsfuzzer's test-ccs (and OpenSSL) expect.
+    _C.malformed_change_cipher_spec: _A.unexpected_message,
     _C.malformed_message: _A.decode_error,
     # A length its own type does not allow is a decoding fault (§6.2).
     _C.message_too_long_for_type: _A.decode_error,

@@ -247,7 +247,7 @@ def test_change_cipher_spec_out_of_place() -> None:
     server.receive_data(second.client_key_exchange)
     refused = _refused(server.receive_data(bytes((20, 3, 3, 0, 2, 1, 1))), server)
     assert (refused.cause, refused.alert) == (Cause.malformed_change_cipher_spec,
-                                              _A.decode_error)  # fmt: skip
+                                              _A.unexpected_message)  # fmt: skip
 
 
 def test_finished_before_change_cipher_spec_is_unexpected() -> None:
@@ -430,3 +430,47 @@ def test_the_certificate_request_names_the_configured_authorities() -> None:
     # What we accept in CertificateVerify: 1.3's schemes and PKCS#1 with SHA-2.
     assert SignatureScheme.rsa_pkcs1_sha256 in request.supported_signature_algorithms
     assert 0x0201 not in request.supported_signature_algorithms
+
+
+_SCSV = CipherSuite.TLS_FALLBACK_SCSV
+
+
+def _without_ems_and_formats() -> list[Extension]:
+    gone = (ExtensionType.extended_master_secret, ExtensionType.ec_point_formats)
+    return [e for e in default_extensions() if e.extension_type not in gone]
+
+
+@pytest.mark.parametrize(
+    ("hello", "cause"),
+    [
+        # RFC 7507 §3 compares the client's highest version with ours, and the
+        # signal comes first (tlsfuzzer's test-fallback-scsv, OpenSSL).
+        (client_hello(legacy_version=0x0302, cipher_suites=(_ECDSA_AES128, _SCSV)),
+         Cause.inappropriate_fallback),
+        (client_hello(extensions=[*default_extensions(),
+                                  SupportedVersionsClientHello((TLS12,)).to_extension()],
+                      cipher_suites=(_ECDSA_AES128, _SCSV)),
+         Cause.inappropriate_fallback),
+        # Well-formedness before policy (tlsfuzzer's test-point-extension): a
+        # hello that also lacks the extended master secret.
+        (client_hello(extensions=[Extension(ExtensionType.ec_point_formats, b"\x00"),
+                                  *_without_ems_and_formats()]),
+         Cause.malformed_message),
+        (client_hello(extensions=[EcPointFormats((1,)).to_extension(),
+                                  *_without_ems_and_formats()]),
+         Cause.uncompressed_point_format_missing),
+    ],
+    ids=["tls11_with_scsv", "sv12_with_scsv", "empty_point_formats", "no_uncompressed"],
+)  # fmt: skip
+def test_which_refusal_comes_first(hello: ClientHello, cause: Cause) -> None:
+    assert _refuse_hello(hello).cause == cause
+
+
+def test_a_legacy_0x0304_hello_with_the_scsv_is_no_fallback() -> None:
+    # Without supported_versions a 1.3 server negotiates 1.2 (RFC 8446
+    # §4.2.1), but the client's highest, 0x0304, is not below ours.
+    hello = client_hello(legacy_version=0x0304, cipher_suites=(_ECDSA_AES128, _SCSV))
+    server = _server()
+    server.receive_data(handshake_record(hello.encode()))
+    assert completed(server.receive_data(second_flight(hello, server.data_to_send()).all))
+    assert server.version == TLS12

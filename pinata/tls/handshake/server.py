@@ -15,6 +15,7 @@ from typing import ClassVar
 from pinata.tls.config import ServerConfig, VerifiedPeer
 from pinata.tls.constants import (
     HELLO_RETRY_REQUEST_RANDOM,
+    SSL30,
     TLS12,
     TLS13,
     TLS_FALLBACK_SCSV,
@@ -121,8 +122,16 @@ def _choose_version(config: ServerConfig, hello: ClientHello) -> int:
     if TLS12 not in config.versions:
         return TLS13  # the TLS 1.3 checks decide, exactly as before TLS 1.2
     data = find_extension(hello.extensions, ExtensionType.supported_versions)
-    if data is not None:
-        offered = SupportedVersionsClientHello.parse(data).versions
+    offered = None if data is None else SupportedVersionsClientHello.parse(data).versions
+    # RFC 7507 §3: the client's highest version (supported_versions' when
+    # present, RFC 8446 §4.2.1) below ours, with the SCSV, is a downgrade;
+    # said before any other refusal, as OpenSSL does.
+    highest = hello.legacy_version if offered is None else max(
+        (v for v in offered if SSL30 <= v <= TLS13), default=0
+    )
+    if TLS_FALLBACK_SCSV in hello.cipher_suites and highest < max(config.versions):
+        raise ProtocolError(Cause.inappropriate_fallback, f"client's highest 0x{highest:04x}")
+    if offered is not None:
         if TLS13 in offered and TLS13 in config.versions:
             return TLS13
         if TLS12 not in offered:
@@ -131,9 +140,6 @@ def _choose_version(config: ServerConfig, hello: ClientHello) -> int:
     elif hello.legacy_version < TLS12:
         # SSL 3.0, TLS 1.0 and 1.1 (RFC 8996 deprecates the last two).
         raise ProtocolError(Cause.version_too_old, f"legacy_version 0x{hello.legacy_version:04x}")
-    if TLS_FALLBACK_SCSV in hello.cipher_suites and TLS13 in config.versions:
-        # RFC 7507 §3: the client fell back below a version we support.
-        raise ProtocolError(Cause.inappropriate_fallback)
     return TLS12
 
 

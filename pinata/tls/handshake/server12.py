@@ -12,7 +12,7 @@ no resumption, no tickets, no renegotiation, no compression.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from pinata.tls.config import PeerRejected, ServerConfig, VerifiedPeer
 from pinata.tls.constants import (
@@ -22,7 +22,6 @@ from pinata.tls.constants import (
     TLS_EMPTY_RENEGOTIATION_INFO_SCSV,
     CipherSuite,
     ECPointFormat,
-    ExtensionType,
     NamedGroup,
     SignatureScheme,
     enum_name,
@@ -39,6 +38,7 @@ from pinata.tls.extensions import (
     ServerName,
     SignatureAlgorithms,
     SupportedGroups,
+    TypedExtension,
 )
 from pinata.tls.handshake.common import (
     ChooseVersion,
@@ -82,7 +82,8 @@ from pinata.tls.transcript import Transcript
 _SERVER_HELLO_DONE = ServerHelloDone().encode()
 _NAMED_CURVE = 3  # RFC 8422 §5.4 ECCurveType named_curve
 # Parsed so that a malformed one is decode_error, though we do not act on it.
-_VALIDATED = (ServerName, ApplicationLayerProtocolNegotiation)
+_VALIDATED: tuple[type[TypedExtension], ...] = (ServerName, ApplicationLayerProtocolNegotiation)
+_T = TypeVar("_T", bound=TypedExtension)
 
 
 @dataclass(frozen=True)
@@ -95,43 +96,68 @@ class Choices12:
     echo_point_formats: bool
 
 
-def _check_hello_rules(hello: ClientHello, exts: dict[int, bytes]) -> None:
-    """The refusals RFC 5246, 5746, 7627 and 8422 ask of a 1.2 server."""
+@dataclass(frozen=True)
+class _Offer:
+    """A TLS 1.2 ClientHello's extensions, every body we use decoded first:
+    a malformed one is decode_error before any policy of ours is applied."""
+
+    renegotiation_info: RenegotiationInfo | None
+    extended_master_secret: bool
+    point_formats: tuple[int, ...] | None
+    schemes: tuple[int, ...] | None
+    groups: tuple[int, ...] | None
+
+
+def _decode_offer(exts: dict[int, bytes]) -> _Offer:
+    def parsed(kind: type[_T]) -> _T | None:
+        data = exts.get(kind.extension_type)
+        return None if data is None else kind.parse(data)
+
+    ems = parsed(ExtendedMasterSecret)
+    formats = parsed(EcPointFormats)
+    schemes = parsed(SignatureAlgorithms)
+    groups = parsed(SupportedGroups)
+    for kind in _VALIDATED:
+        parsed(kind)
+    return _Offer(
+        renegotiation_info=parsed(RenegotiationInfo),
+        extended_master_secret=ems is not None,
+        point_formats=None if formats is None else formats.formats,
+        schemes=None if schemes is None else schemes.schemes,
+        groups=None if groups is None else groups.groups,
+    )
+
+
+def _check_offer(hello: ClientHello, offer: _Offer) -> None:
+    """The refusals RFC 5246, 5746, 7627 and 8422 ask of a 1.2 server:
+    malformed parameters first, then what we require."""
     # RFC 5246 §7.4.1.2: the list "MUST contain" null (0); null is all we use.
     if 0 not in hello.legacy_compression_methods:
         raise ProtocolError(Cause.null_compression_missing)
+    # RFC 8422 §5.1.2: the list MUST contain uncompressed.
+    if offer.point_formats is not None and 0 not in offer.point_formats:
+        raise ProtocolError(Cause.uncompressed_point_format_missing)
     # RFC 5746 §3.6: the SCSV or an empty renegotiation_info; without either,
     # the client may be open to renegotiation attacks, so we refuse.
-    info = exts.get(ExtensionType.renegotiation_info)
-    if info is not None:
-        if RenegotiationInfo.parse(info).renegotiated_connection:
-            raise ProtocolError(Cause.renegotiation_info_wrong, "non-empty on an initial handshake")
-    elif TLS_EMPTY_RENEGOTIATION_INFO_SCSV not in hello.cipher_suites:
+    info = offer.renegotiation_info
+    if info is not None and info.renegotiated_connection:
+        raise ProtocolError(Cause.renegotiation_info_wrong, "non-empty on an initial handshake")
+    if info is None and TLS_EMPTY_RENEGOTIATION_INFO_SCSV not in hello.cipher_suites:
         raise ProtocolError(Cause.no_secure_renegotiation)
     # RFC 7627 §5.3: a server that requires the extension aborts without it.
-    ems = exts.get(ExtensionType.extended_master_secret)
-    if ems is None:
+    if not offer.extended_master_secret:
         raise ProtocolError(Cause.no_extended_master_secret)
-    ExtendedMasterSecret.parse(ems)
-    formats = exts.get(ExtensionType.ec_point_formats)
-    # RFC 8422 §5.1.2: the list MUST contain uncompressed.
-    if formats is not None and 0 not in EcPointFormats.parse(formats).formats:
-        raise ProtocolError(Cause.uncompressed_point_format_missing)
-    for kind in _VALIDATED:
-        if kind.extension_type in exts:
-            kind.parse(exts[kind.extension_type])
-
-
-def _choose(config: ServerConfig, hello: ClientHello, exts: dict[int, bytes]) -> Choices12:
-    """Suite (ours first, fitting our key), group and signature scheme."""
-    schemes_data = exts.get(ExtensionType.signature_algorithms)
-    if schemes_data is None:
+    if offer.schemes is None:
         # RFC 5246 §7.4.1.4.1 would default to SHA-1, which we never use.
         raise ProtocolError(Cause.signature_algorithms_absent_tls12)
-    scheme = config.credentials.choose_scheme_tls12(SignatureAlgorithms.parse(schemes_data).schemes)
-    groups_data = exts.get(ExtensionType.supported_groups)
-    # RFC 8422 §5.1: without the extension the server may pick any curve.
-    offered = SupportedGroups.parse(groups_data).groups if groups_data is not None else None
+
+
+def _choose(config: ServerConfig, hello: ClientHello, offer: _Offer) -> Choices12:
+    """Suite (ours first, fitting our key), group and signature scheme."""
+    assert offer.schemes is not None  # _check_offer refused a hello without
+    scheme = config.credentials.choose_scheme_tls12(offer.schemes)
+    # RFC 8422 §5.1: without supported_groups the server may pick any curve.
+    offered = offer.groups
     group = next(
         (g for g in config.groups if g in TLS12_GROUPS and (offered is None or g in offered)),
         None,
@@ -152,7 +178,7 @@ def _choose(config: ServerConfig, hello: ClientHello, exts: dict[int, bytes]) ->
         raise ProtocolError(Cause.no_common_group)
     if scheme is None:
         raise ProtocolError(Cause.no_common_signature_scheme)
-    return Choices12(suite, NamedGroup(group), scheme, ExtensionType.ec_point_formats in exts)
+    return Choices12(suite, NamedGroup(group), scheme, offer.point_formats is not None)
 
 
 def _server_random(ctx: HandshakeContext, config: ServerConfig) -> bytes:
@@ -202,9 +228,9 @@ def start(
 ) -> tuple[Server12State, list[Output]]:
     """The server's first flight for a TLS 1.2 ClientHello: ServerHello,
     Certificate, ServerKeyExchange, [CertificateRequest], ServerHelloDone."""
-    exts = extension_map(hello.extensions)
-    _check_hello_rules(hello, exts)
-    choices = _choose(config, hello, exts)
+    offer = _decode_offer(extension_map(hello.extensions))
+    _check_offer(hello, offer)
+    choices = _choose(config, hello, offer)
     server_random = _server_random(ctx, config)
     key = EphemeralKey.generate(choices.group, ctx.random)
     flight = [

@@ -54,12 +54,26 @@ def test_committed_expectations_load_and_give_every_reason() -> None:
 
 def test_every_script_of_the_snapshot_is_run_or_excused() -> None:
     scripts = snapshot_scripts(TLSFUZZER)
-    assert len(scripts) >= 160, f"no tlsfuzzer snapshot with its scripts at {TLSFUZZER}"
+    # The README's figure: the snapshot (14555fe) holds 168 scripts.
+    assert len(scripts) == 168, f"no tlsfuzzer snapshot of 168 scripts at {TLSFUZZER}"
     assert {s for s in scripts if not s.startswith("test-tls13-")}, "no TLS 1.2 scripts"
     expectations = load_expectations(EXPECTATIONS.read_text())
     named = {r.script for r in expectations.runs} | set(expectations.not_run)
     assert scripts <= named
     assert named <= scripts, "a declaration names a script the snapshot does not have"
+
+
+def test_the_sampled_runs_and_the_hello_refusals_are_those_the_readme_names() -> None:
+    expectations = load_expectations(EXPECTATIONS.read_text())
+    assert {r.script for r in expectations.runs if r.sampled} == {
+        "test-tls13-lengths", "test-lengths", "test-large-hello", "test-invalid-client-hello",
+        "test-invalid-client-hello-w-record-overflow"}
+    # Scripts whose every hello is refused before its subject: no extended
+    # master secret, no renegotiation_info, or (with no -C) only CBC suites.
+    refused = {s for s, (reason, why) in expectations.not_run.items()
+               if reason in ("ems-required", "renegotiation-info-required")
+               or (reason == "cbc" and "no -C" in why)}
+    assert len(refused) == 26 and "test-tls13-non-support" in refused
 
 
 @pytest.mark.parametrize(("declaration", "complaint"), [

@@ -88,7 +88,7 @@ REASONS = {
                                    " handshake_failure (RFC 5746 §4.3 allows it): the case"
                                    " offers neither",
     "tls13-server": "the case assumes a server whose best version is TLS 1.2; ours speaks 1.3"
-                    " too, and answers as RFC 7507 or RFC 8446 §4.1.3 ask of such a server",
+                    " too, and answers as RFC 7507 §3 asks of such a server",
     "sslv2-hello": "an SSLv2-compatible ClientHello (RFC 5246 Appendix E.2) is refused with"
                    " protocol_version, whatever version it offers",
     "script-layout": "the script computes a record's byte positions for AES-GCM's layout (an"

@@ -7,7 +7,9 @@ each harness the inputs that replay those handshakes (the engine's
 randomness is a counter seeded by the input, so a peer's recorded flight
 decrypts again on replay). OpenSSL's and tlslite-ng's flights carry their
 own randomness, so a regeneration changes those files; our engine's are
-reproducible byte for byte.
+reproducible byte for byte. `python -m fuzz.record_seeds tls12` adds the
+TLS 1.2 seeds alone, leaving the others as they are; `--only HARNESS...`
+rewrites only those harnesses' seeds (then add the 1.2 ones again).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import hashlib
 import socket
 import ssl
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -119,10 +122,12 @@ def _record(
 # ---- foreign peers ---------------------------------------------------------
 
 
-def openssl_client(files: dict[str, str]) -> Callable[[socket.socket], None]:
+def openssl_client(
+    files: dict[str, str], version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_3
+) -> Callable[[socket.socket], None]:
     def run(sock: socket.socket) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        context.minimum_version = context.maximum_version = version
         context.check_hostname = False
         context.load_verify_locations(files["ca"])
         context.load_cert_chain(files["client_cert"], files["client_key"])
@@ -134,10 +139,12 @@ def openssl_client(files: dict[str, str]) -> Callable[[socket.socket], None]:
     return run
 
 
-def openssl_server(files: dict[str, str]) -> Callable[[socket.socket], None]:
+def openssl_server(
+    files: dict[str, str], version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_3
+) -> Callable[[socket.socket], None]:
     def run(sock: socket.socket) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        context.minimum_version = context.maximum_version = version
         context.load_cert_chain(files["server_cert"], files["server_key"])
         context.load_verify_locations(files["ca"])
         context.verify_mode = ssl.CERT_REQUIRED
@@ -250,15 +257,120 @@ def self_pair(
 # ---- writing -------------------------------------------------------------
 
 
+# The harness directories a run rewrites (`--only NAME...`); empty: all.
+_ONLY: set[str] = set()
+
+
 def _write(harness: str, data: bytes, label: str) -> None:
+    if _ONLY and harness not in _ONLY:
+        return
     directory = CORPUS / harness
     directory.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha1(data).hexdigest()[:12]
     (directory / f"{label}-{digest}").write_bytes(data)
 
 
+def _tls12_messages() -> list[bytes]:
+    """TLS 1.2's own messages (RFC 5246 §7.4, RFC 8422 §5), built with the
+    engine's codecs: what a 1.2 handshake sends besides the hellos,
+    Certificate, CertificateVerify and Finished."""
+    from pinata.tls.messages import (
+        Certificate12,
+        CertificateRequest12,
+        ClientKeyExchange,
+        HelloRequest,
+        ServerHelloDone,
+        ServerKeyExchange,
+    )
+
+    p256 = bytes.fromhex("04") + bytes(range(1, 65))
+    x25519 = bytes(range(32))
+    ca_name = fixtures.ca()[0].subject.public_bytes()
+    return [
+        ServerKeyExchange(3, 0x001D, x25519, 0x0807, bytes(64)).encode(),
+        ServerKeyExchange(3, 0x0017, p256, 0x0403, bytes(72)).encode(),
+        ServerHelloDone().encode(),
+        HelloRequest().encode(),
+        ClientKeyExchange(x25519).encode(),
+        ClientKeyExchange(p256).encode(),
+        CertificateRequest12((1, 64), (0x0403, 0x0804, 0x0807, 0x0401), (ca_name,)).encode(),
+        Certificate12(fixtures.credentials("server").chain).encode(),
+        Certificate12(()).encode(),
+    ]
+
+
+# (client choice, server choice) pairs of TLS 1.2 handshakes between our own
+# two sides (fixtures.TLS12_ONLY = 64 on one side or both): each suite, both
+# groups, with and without a client certificate, the toy credentials.
+_TLS12_PAIRS = ((64, 0), (65, 1), (72, 0), (66, 1), (68, 0), (0, 64), (80, 0), (96, 32))
+
+
+def _tls12_handshakes() -> list[bytes]:
+    """Our engine against itself and OpenSSL over TLS 1.2; returns every
+    handshake message seen, for the decoders."""
+    messages: list[bytes] = []
+    seed = 1
+    for client_choice, server_choice in _TLS12_PAIRS:
+        to_server, to_client, captured = self_pair(client_choice, server_choice, seed)
+        messages += captured
+        label = f"self12-{client_choice}-{server_choice}"
+        _write("server_raw", bytes((server_choice, seed, 0)) + to_server, label)
+        _write("client_raw", bytes((client_choice, seed, 0)) + to_client, label)
+        _write("record", bytes((0, 0, 0)) + to_server, f"{label}-c2s")
+        structured = bytes((client_choice, server_choice, seed, seed))
+        _write("server_structured", structured, f"honest12-{client_choice}-{server_choice}")
+        _write("client_structured", structured, f"honest12-{client_choice}-{server_choice}")
+    with tempfile.TemporaryDirectory() as tmp:
+        files = _pem_files(Path(tmp))
+        seed = 3
+        print("recording openssl over TLS 1.2")
+        for choice in (0, 8):
+            server = ServerConnection(fixtures.server_config(choice),
+                                      random=fixtures.counter_random(seed), now=fixtures.NOW)
+            stream = _record(server, openssl_client(files, ssl.TLSVersion.TLSv1_2))
+            _write("server_raw", bytes((choice, seed, 0)) + stream, f"openssl12-client-{choice}")
+            client = ClientConnection(fixtures.client_config(64 | choice),
+                                      random=fixtures.counter_random(seed), now=fixtures.NOW)
+            stream = _record(client, openssl_server(files, ssl.TLSVersion.TLSv1_2))
+            _write("client_raw", bytes((64 | choice, seed, 0)) + stream,
+                   f"openssl12-server-{64 | choice}")
+    return messages
+
+
+def tls12() -> None:
+    """Add the TLS 1.2 seeds (without regenerating the others): our engine's
+    1.2 handshakes with itself and OpenSSL for the engine harnesses, and for
+    the decoders their messages, the 1.2 messages built by the codecs and
+    the 1.2 extension bodies."""
+    from fuzz.harnesses import decoders
+    from pinata.tls import extensions as ext
+
+    captured = _tls12_handshakes()
+    for raw in [*_tls12_messages(), *captured]:
+        if raw[0] not in decoders._MESSAGE_TYPES_TLS12:
+            continue
+        selector = decoders._MESSAGE_TYPES_TLS12.index(raw[0])
+        _write("decoders", bytes((8, selector)) + raw[4:], f"message12-{raw[0]}")
+    for body in (ext.ExtendedMasterSecret(), ext.RenegotiationInfo(),
+                 ext.RenegotiationInfo(bytes(12)), ext.EcPointFormats((0,)),
+                 ext.EcPointFormats((0, 1, 2))):
+        selector = decoders._TYPED.index(type(body))
+        _write("decoders", bytes((3, selector)) + body.encode(),
+               f"extension-{body.extension_type}")
+
+
 def main() -> None:
+    if sys.argv[1:] == ["tls12"]:
+        tls12()
+        return
+    if sys.argv[1:2] == ["--only"]:
+        # Re-record some harnesses' seeds alone, e.g. the client_raw flights
+        # after the client's ClientHello changed (a recorded server flight
+        # answers one ClientHello, so it replays only against that one).
+        _ONLY.update(sys.argv[2:])
     for directory in CORPUS.glob("*"):
+        if _ONLY and directory.name not in _ONLY:
+            continue
         for file in directory.glob("*"):
             file.unlink()
     messages: list[bytes] = []

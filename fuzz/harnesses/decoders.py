@@ -1,5 +1,8 @@
 """Harness 2: every handshake message and extension codec, and the other
-functions that take peer bytes apart (key shares, signatures).
+functions that take peer bytes apart (key shares, signatures), as TLS 1.3
+and as TLS 1.2 (RFC 5246 §7.4's layouts: ServerKeyExchange, ServerHelloDone,
+ClientKeyExchange, the 1.2 Certificate and CertificateRequest, HelloRequest;
+extended_master_secret, renegotiation_info, ec_point_formats).
 
 Input: [selector] body. The invariant: a decoder returns a value or raises
 `ProtocolError` carrying a known alert; nothing else escapes. What decodes
@@ -17,13 +20,16 @@ from fuzz.harnesses.fixtures import counter_random
 from fuzz.harnesses.support import FuzzFinding, Input
 from pinata.tls import extensions as ext
 from pinata.tls.codec import Reader
-from pinata.tls.constants import NamedGroup, SignatureScheme
+from pinata.tls.constants import TLS12, NamedGroup, SignatureScheme
 from pinata.tls.errors import AlertDescription, ProtocolError
 from pinata.tls.key_exchange import ClientKeyShare, server_key_exchange
 from pinata.tls.messages import parse_handshake_message
 from pinata.tls.signatures import verify
 
 _MESSAGE_TYPES = (1, 2, 4, 5, 8, 11, 13, 15, 20, 24, 254, 0, 3)
+# RFC 5246 §7.4 in a TLS 1.2 connection, and two that 1.2 does not know
+# (EncryptedExtensions, NewSessionTicket: unknown there).
+_MESSAGE_TYPES_TLS12 = (0, 1, 2, 11, 12, 13, 14, 15, 16, 20, 24, 8, 4)
 
 _TYPED: tuple[type[ext.TypedExtension], ...] = (
     ext.SupportedVersionsClientHello,
@@ -40,6 +46,9 @@ _TYPED: tuple[type[ext.TypedExtension], ...] = (
     ext.PskKeyExchangeModes,
     ext.ApplicationLayerProtocolNegotiation,
     ext.EarlyDataIndication,
+    ext.ExtendedMasterSecret,
+    ext.RenegotiationInfo,
+    ext.EcPointFormats,
 )
 
 _GROUPS = (NamedGroup.x25519, NamedGroup.secp256r1, NamedGroup.secp384r1, NamedGroup.X25519MLKEM768)
@@ -56,6 +65,15 @@ def _message(selector: int, body: bytes) -> None:
     encoded = message.encode()
     if encoded[4:] != body:
         raise FuzzFinding(f"{type(message).__name__} re-encodes differently")
+
+
+def _message12(selector: int, body: bytes) -> None:
+    msg_type = _MESSAGE_TYPES_TLS12[selector % len(_MESSAGE_TYPES_TLS12)]
+    message = parse_handshake_message(msg_type, body, TLS12)
+    if message.msg_type != msg_type:
+        raise FuzzFinding(f"type {msg_type} parsed as {type(message).__name__}")
+    if message.encode()[4:] != body:
+        raise FuzzFinding(f"{type(message).__name__} (TLS 1.2) re-encodes differently")
 
 
 def _typed(selector: int, body: bytes) -> None:
@@ -105,6 +123,9 @@ _TARGETS: tuple[Callable[[int, bytes], None], ...] = (
     _extension_block,
     _key_share,
     _signature,
+    # Appended, so that the committed inputs keep choosing what they chose.
+    _message12,
+    _message12,
 )
 
 

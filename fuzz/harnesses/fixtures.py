@@ -35,7 +35,7 @@ from pinata.tls.config import (
     ServerConfig,
     VerifiedPeer,
 )
-from pinata.tls.constants import CipherSuite, NamedGroup
+from pinata.tls.constants import TLS12, CipherSuite, NamedGroup
 from pinata.tls.errors import AlertDescription
 from pinata.x509 import Purpose, TrustAnchor, authenticator
 
@@ -147,12 +147,27 @@ _SUITE_CHOICES: tuple[tuple[CipherSuite, ...], ...] = (
     (CipherSuite.TLS_AES_256_GCM_SHA384,),
     (CipherSuite.TLS_CHACHA20_POLY1305_SHA256,),
 )
+# The same three choices in TLS 1.2. The fixture keys are Ed25519 and the
+# toy's ECDSA: both sign ServerKeyExchange under ECDHE_ECDSA (RFC 8422 §2).
+_SUITE_CHOICES_TLS12: tuple[tuple[CipherSuite, ...], ...] = (
+    (CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+     CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+     CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384),
+    (CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,),
+    (CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,),
+)
+# The configuration bit that limits a side to TLS 1.2: a client offering
+# only 1.2 builds 1.2 flights (a server's default is 1.3 and 1.2 both, so a
+# 1.2 client reaches its 1.2 states either way); a 1.2-only server answers a
+# 1.3 client's hello as 1.2.
+TLS12_ONLY = 64
 
 
 def server_config(choice: int) -> ServerConfig:
     """Client authentication unless bit 0 is set; bits 1-2 pick the suites,
     bit 3 prefers secp256r1 (so an x25519-only client gets an HRR), bit 5
-    (TOY) the toy's credentials and `pinata.x509` against the toy anchor."""
+    (TOY) the toy's credentials and `pinata.x509` against the toy anchor,
+    bit 6 (TLS12_ONLY) TLS 1.2 alone (else 1.3 and 1.2)."""
     groups: tuple[NamedGroup, ...] = (NamedGroup.x25519, NamedGroup.secp256r1)
     if choice & 8:
         groups = (NamedGroup.secp256r1,)
@@ -168,13 +183,16 @@ def server_config(choice: int) -> ServerConfig:
         certificate_authorities=(anchor_name,),
         cipher_suites=_SUITE_CHOICES[(choice >> 1) % 3],
         groups=groups,
+        versions=(TLS12,) if choice & TLS12_ONLY else ServerConfig.versions,
+        cipher_suites_tls12=_SUITE_CHOICES_TLS12[(choice >> 1) % 3],
     )
 
 
 def client_config(choice: int) -> ClientConfig:
     """With credentials unless bit 0 is set; bits 1-2 pick the suites; bit 3
     offers a secp256r1 share instead of x25519; bit 5 (TOY) the toy's
-    credentials and `pinata.x509` against the toy anchor."""
+    credentials and `pinata.x509` against the toy anchor; bit 6 (TLS12_ONLY)
+    offers TLS 1.2 alone (else 1.3 and 1.2)."""
     key_share_groups = (NamedGroup.secp256r1,) if choice & 8 else (NamedGroup.x25519,)
     toy_mode = bool(choice & TOY)
     return ClientConfig(
@@ -186,6 +204,8 @@ def client_config(choice: int) -> ClientConfig:
         cipher_suites=_SUITE_CHOICES[(choice >> 1) % 3],
         groups=(NamedGroup.x25519, NamedGroup.secp256r1),
         key_share_groups=key_share_groups,
+        versions=(TLS12,) if choice & TLS12_ONLY else ClientConfig.versions,
+        cipher_suites_tls12=_SUITE_CHOICES_TLS12[(choice >> 1) % 3],
     )
 
 

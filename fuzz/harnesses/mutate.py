@@ -17,24 +17,31 @@ from typing import Any
 from fuzz.harnesses.support import Input
 from pinata.tls.config import ClientConfig, ServerConfig
 from pinata.tls.connection import ClientConnection, ServerConnection
-from pinata.tls.constants import HELLO_RETRY_REQUEST_RANDOM
+from pinata.tls.constants import HELLO_RETRY_REQUEST_RANDOM, TLS12, TLS13
 from pinata.tls.errors import ProtocolError
 from pinata.tls.extensions import Extension
 from pinata.tls.handshake.common import Output, RandomSource, SendMessage
 from pinata.tls.messages import (
     Certificate,
+    Certificate12,
     CertificateRequest,
+    CertificateRequest12,
     CertificateVerify,
     ClientHello,
+    ClientKeyExchange,
     EncryptedExtensions,
     NewSessionTicket,
     ServerHello,
+    ServerKeyExchange,
     parse_handshake_message,
 )
 
 # Extension types worth trying in a rewritten or added extension: those
-# RFC 8446 gives meaning to, plus a GREASE value (RFC 8701) and an unknown one.
-INTERESTING_EXTENSIONS = (0, 10, 13, 16, 41, 42, 43, 44, 45, 47, 49, 50, 51, 0x0A0A, 0xFFFF)
+# RFC 8446 gives meaning to, TLS 1.2's (ec_point_formats, heartbeat,
+# encrypt_then_mac, extended_master_secret, session_ticket,
+# renegotiation_info), plus a GREASE value (RFC 8701) and an unknown one.
+INTERESTING_EXTENSIONS = (0, 10, 11, 13, 15, 16, 22, 23, 35, 41, 42, 43, 44, 45, 47, 49, 50, 51,
+                          0xFF01, 0x0A0A, 0xFFFF)
 INTERESTING_U16 = (
     0x0000, 0x0001, 0x0002, 0x0017, 0x0018, 0x001D, 0x0100, 0x0200, 0x0300, 0x0301, 0x0303,
     0x0304, 0x0403, 0x0503, 0x0807, 0x0804, 0x0809, 0x1301, 0x1302, 0x1303, 0x11EC, 0x7F1C,
@@ -181,11 +188,90 @@ def _certificate_verify(m: CertificateVerify, inp: Input) -> bytes:
     return _u16(algorithm) + _vec(2, signature)
 
 
-def _structured(msg_type: int, body: bytes, inp: Input) -> bytes | None:
+def _ec_point(point: bytes, inp: Input) -> bytes:
+    """RFC 8422 §5.4's ECPoint, changed: a flipped byte, cut short, the
+    compressed form's prefix (we accept only uncompressed, §5.1.2), or any
+    bytes at all."""
+    op = inp.below(4)
+    if op == 0 and point:
+        changed = bytearray(point)
+        changed[inp.below(len(changed))] ^= inp.u8() | 1
+        return bytes(changed)
+    if op == 1:
+        return point[: inp.below(len(point) + 1)]
+    if op == 2 and point:
+        return bytes((2 + inp.below(2),)) + point[1 : 1 + (len(point) - 1) // 2]
+    return inp.blob()
+
+
+def _server_key_exchange(m: ServerKeyExchange, inp: Input) -> bytes:
+    curve_type, curve, public = m.curve_type, m.named_curve, m.public
+    algorithm, signature = m.algorithm, m.signature
+    field = inp.below(5)
+    if field == 0:
+        curve_type = inp.u8()
+    elif field == 1:
+        curve = INTERESTING_U16[inp.below(len(INTERESTING_U16))] if inp.bool() else inp.u16()
+    elif field == 2:
+        public = _ec_point(public, inp)
+    elif field == 3:
+        algorithm = INTERESTING_U16[inp.below(len(INTERESTING_U16))]
+    else:
+        signature = _ec_point(signature, inp)
+    return bytes((curve_type & 0xFF,)) + _u16(curve) + _vec(1, public) + _u16(algorithm) + (
+        _vec(2, signature)
+    )
+
+
+def _certificate12(m: Certificate12, inp: Input) -> bytes:
+    certificates = list(m.certificate_list)
+    op = inp.below(4)
+    i = inp.below(len(certificates)) if certificates else 0
+    if op == 0 and certificates:
+        del certificates[i]
+    elif op == 1 and certificates:
+        certificates.insert(i, certificates[i])
+    elif op == 2 and certificates:
+        certificates[i] = _ec_point(certificates[i], inp)
+    else:
+        certificates.insert(i, inp.blob())
+    return _vec(3, b"".join(_vec(3, cert) for cert in certificates))
+
+
+def _certificate_request12(m: CertificateRequest12, inp: Input) -> bytes:
+    types = bytes(m.certificate_types)
+    schemes = b"".join(_u16(s) for s in m.supported_signature_algorithms)
+    names = b"".join(_vec(2, name) for name in m.certificate_authorities)
+    field = inp.below(3)
+    if field == 0:
+        types = inp.blob(8)
+    elif field == 1:
+        schemes = _u16_list(inp)
+    else:
+        names = _vec(2, inp.blob()) if inp.bool() else b""
+    return _vec(1, types) + _vec(2, schemes) + _vec(2, names)
+
+
+def _structured12(message: object, inp: Input) -> bytes | None:
+    """The TLS 1.2 layouts (RFC 5246 §7.4, RFC 8422 §5)."""
+    if isinstance(message, ServerKeyExchange):
+        return _server_key_exchange(message, inp)
+    if isinstance(message, ClientKeyExchange):
+        return _vec(1, _ec_point(message.public, inp))
+    if isinstance(message, Certificate12):
+        return _certificate12(message, inp)
+    if isinstance(message, CertificateRequest12):
+        return _certificate_request12(message, inp)
+    return None
+
+
+def _structured(msg_type: int, body: bytes, inp: Input, version: int) -> bytes | None:
     try:
-        message = parse_handshake_message(msg_type, body)
+        message = parse_handshake_message(msg_type, body, version)
     except ProtocolError:
         return None
+    if version == TLS12 and (changed := _structured12(message, inp)) is not None:
+        return changed
     if isinstance(message, ClientHello):
         return _client_hello(message, inp)
     if isinstance(message, ServerHello):
@@ -209,8 +295,9 @@ def _structured(msg_type: int, body: bytes, inp: Input) -> bytes | None:
     return None
 
 
-def mutate_message(raw: bytes, inp: Input) -> bytes:
-    """`raw` (a whole handshake message) as the input chooses; op 0 keeps it."""
+def mutate_message(raw: bytes, inp: Input, version: int = TLS13) -> bytes:
+    """`raw` (a whole handshake message, laid out as `version` says) as the
+    input chooses; op 0 keeps it."""
     op = inp.below(12) if inp.remaining else 0
     msg_type, body = raw[0], raw[4:]
     if op == 0:
@@ -238,7 +325,7 @@ def mutate_message(raw: bytes, inp: Input) -> bytes:
         return b""  # the message is dropped
     if op == 8:
         return raw + raw  # ... or sent twice
-    structured = _structured(msg_type, body, inp)
+    structured = _structured(msg_type, body, inp, version)
     if structured is None:
         return bytes((msg_type,)) + _vec(3, inp.blob())
     return bytes((msg_type,)) + _vec(3, structured)
@@ -260,9 +347,11 @@ class _MutatingMixin:
         inp = self.mutation_input
         if inp is not None:
             changed: list[Output] = []
+            # Before the ServerHello the hellos read alike in both versions.
+            version = getattr(self, "version", None) or TLS13
             for output in outputs:
                 if isinstance(output, SendMessage):
-                    new = mutate_message(output.data, inp)
+                    new = mutate_message(output.data, inp, version)
                     if new != output.data:
                         self.mutated += 1
                     output = SendMessage(new)

@@ -1,10 +1,12 @@
-"""The tlsfuzzer conformance step: our engine against tlsfuzzer's TLS 1.3 scripts.
+"""The tlsfuzzer conformance step: our engine against tlsfuzzer's scripts,
+TLS 1.3 and TLS 1.2.
 
     python -m tests.conformance.run --tlsfuzzer-python .venv-tlsfuzzer/bin/python
 
 Starts the test servers of `tests/conformance/server.py` (RSA-2048, ECDSA
 P-256 and P-384, Ed25519; with and without client authentication; an echo
-server) and the toy appliance (`pinata toy --port-offset N`, port 10000:
+server; each speaking TLS 1.3 and 1.2, the engine's default) and the toy
+appliance (`pinata toy --port-offset N`, port 10000:
 client authentication against the toy anchor) on loopback, runs each script
 the expectations file names with its options (a declared exclusion as `-e`),
 and judges every failure the script lists against the declarations: the
@@ -31,6 +33,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -67,7 +70,34 @@ REASONS = {
     "certificate-compression": "certificate compression (RFC 8879) is not offered",
     "ml-dsa": "ML-DSA signatures are not offered",
     "mlkem-groups": "SecP256r1MLKEM768 and SecP384r1MLKEM1024 are not offered (X25519MLKEM768 is)",
-    "tls12": "TLS 1.2 and below are not offered: the case expects a server that negotiates them",
+    "below-tls12": "SSL 2, SSL 3, TLS 1.0 and 1.1 are refused (protocol_version): the case or"
+                   " script needs a server that negotiates one of them",
+    "cbc": "TLS 1.2 offers AEAD suites only (AES-GCM, ChaCha20-Poly1305): no CBC, RC4, 3DES,"
+           " NULL or export suite, so nothing to MAC or pad (and no encrypt-then-MAC)",
+    "rsa-kex": "TLS 1.2 key exchange is ECDHE only: no static RSA key transport",
+    "dhe": "TLS 1.2 key exchange is ECDHE only: no DHE_RSA suites (nor FFDHE groups)",
+    "dsa": "DSA keys and signatures are not offered",
+    "ems-required": "TLS 1.2 requires the extended master secret (RFC 7627 §5.2): a ClientHello"
+                    " without it is refused with handshake_failure",
+    "renegotiation": "renegotiation is refused (RFC 5746 sent and checked in the initial"
+                     " handshake only): the case needs a server that renegotiates",
+    "resumption": "no TLS 1.2 session resumption, neither by session ID nor by ticket",
+    "sha1": "TLS 1.2 signatures never use SHA-1 or MD5: the case offers only those",
+    "renegotiation-info-required": "a TLS 1.2 ClientHello with neither renegotiation_info nor"
+                                   " TLS_EMPTY_RENEGOTIATION_INFO_SCSV is refused with"
+                                   " handshake_failure (RFC 5746 §4.3 allows it): the case"
+                                   " offers neither",
+    "tls13-server": "the case assumes a server whose best version is TLS 1.2; ours speaks 1.3"
+                    " too, and answers as RFC 7507 §3 asks of such a server",
+    "sslv2-hello": "an SSLv2-compatible ClientHello (RFC 5246 Appendix E.2) is refused with"
+                   " protocol_version, whatever version it offers",
+    "script-layout": "the script computes a record's byte positions for AES-GCM's layout (an"
+                     " 8-byte explicit nonce first); a ChaCha20-Poly1305 record has none (RFC"
+                     " 7905 §2), so the position lies outside the record and the script raises",
+    "alpn": "ALPN (RFC 7301) is not offered",
+    "ocsp": "OCSP stapling (status_request) is not offered",
+    "record-size-limit": "record_size_limit (RFC 8449) is not negotiated (the extension is"
+                         " ignored): records stay at the protocol's own limit",
     "hrr-cookie": "our HelloRetryRequest always carries a cookie (RFC 8446 §4.2.2 allows it);"
                   " this script has no option to accept one",
     "server-key": "the case needs a server key of another kind than this run's server holds;"
@@ -191,9 +221,10 @@ def load_expectations(text: str) -> Expectations:
     return Expectations(runs, not_run)
 
 
-def tls13_scripts(tlsfuzzer: Path) -> set[str]:
-    """The snapshot's TLS 1.3 scripts by name (`test-tls13-*`)."""
-    return {p.stem for p in (tlsfuzzer / "scripts").glob("test-tls13-*.py")}
+def snapshot_scripts(tlsfuzzer: Path) -> set[str]:
+    """The snapshot's conformance scripts by name (`test-*`: TLS 1.3 and the
+    rest), each of which the expectations run or excuse."""
+    return {p.stem for p in (tlsfuzzer / "scripts").glob("test-*.py")}
 
 
 @dataclass(frozen=True)
@@ -203,7 +234,13 @@ class Summary:
     errors: dict[str, str]  # case name -> the last error line printed for it
 
 
-_CASE_START = re.compile(r'^"?(?P<name>[^\n]+?)"?(?: repeat \d+)? ?\.\.\.', re.MULTILINE)
+# A case starts with `name ...` (or `"name" repeat N...`); the scripts that
+# repeat their cases print `"name" repeat N` on a line of its own.
+_CASE_START = re.compile(
+    r'^(?:"(?P<repeated>[^\n]+?)" repeat \d+$'
+    r'|"(?P<quoted>[^\n]+?)"(?: repeat \d+)? ?\.\.\.|(?P<name>[^\n]+?) ?\.\.\.)',
+    re.MULTILINE,
+)
 _ERROR_LINE = re.compile(r"^(?:AssertionError|[A-Za-z]+Error): .*$", re.MULTILINE)
 
 
@@ -218,11 +255,11 @@ def parse_summary(output: str) -> Summary | None:
     failed = tuple(dict.fromkeys(re.findall(r"^\t'(.*)'$", tail, re.MULTILINE)))
     errors: dict[str, str] = {}
     starts = list(_CASE_START.finditer(output[:output.rfind("Test end")]))
-    for here, after in zip(starts, [*starts[1:], None], strict=True):
+    for here, after in zip(starts, [*starts[1:], None][: len(starts)], strict=True):
         body = output[here.end():after.start() if after else len(output)]
         lines = _ERROR_LINE.findall(body)
         if lines:
-            errors[here.group("name")] = lines[-1]
+            errors[here.group("repeated") or here.group("quoted") or here.group("name")] = lines[-1]
     return Summary(counts, failed, errors)
 
 
@@ -359,6 +396,18 @@ def execute(run: Run, cmd: list[str], timeout: float, logs: Path) -> Outcome:
     return Outcome(run, time.monotonic() - start, summary, judge(run, returncode, summary), log)
 
 
+def _write_refusals(refusals: dict[str, list[str]], logs: Path) -> None:
+    """Each test server's refusals by cause, in `refusals.txt` beside the
+    scripts' logs: which of the causes that share an alert the scripts met
+    (with `--only SCRIPT`, in the order of the script's cases)."""
+    lines = []
+    for server, causes in refusals.items():
+        counts = Counter(causes)
+        lines.append(f"{server}: " + ", ".join(f"{c} {n}" for c, n in counts.most_common()))
+        lines += [f"  {cause}" for cause in causes]
+    (logs / "refusals.txt").write_text("\n".join(lines) + "\n")
+
+
 def _report(outcomes: Sequence[Outcome], expectations: Expectations, seconds: float) -> int:
     totals = dict.fromkeys(("TOTAL", "PASS", "XFAIL", "SKIP", "FAIL", "XPASS"), 0)
     for o in outcomes:
@@ -412,10 +461,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.tlsfuzzer_python = os.path.abspath(args.tlsfuzzer_python)
     expectations = load_expectations(EXPECTATIONS.read_text())
     named = {r.script for r in expectations.runs} | set(expectations.not_run)
-    if not tls13_scripts(args.tlsfuzzer):
-        print(f"no tlsfuzzer snapshot (scripts/test-tls13-*.py) at {args.tlsfuzzer}")
+    if not snapshot_scripts(args.tlsfuzzer):
+        print(f"no tlsfuzzer snapshot (scripts/test-*.py) at {args.tlsfuzzer}")
         return 1
-    unnamed = tls13_scripts(args.tlsfuzzer) - named
+    unnamed = snapshot_scripts(args.tlsfuzzer) - named
     if unnamed:
         print(f"scripts neither run nor excluded with a reason: {sorted(unnamed)}")
         return 1
@@ -429,10 +478,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         clients = write_client_files(pki, Path(tmp))
         clients["toy"] = (TOY / "researcher-client.key", TOY / "researcher-client.pem")
         clients["toy-ed25519"] = _toy_client(Path(tmp), "ed25519")
+        refusals: dict[str, list[str]] = {name: [] for name in SERVERS}
         ports = {
             name: stack.enter_context(running_server(
                 server_config(pki, name.split("-")[0], name.endswith("-auth")),
-                host, echo=name.endswith("-echo"), crashes=crashes))
+                host, echo=name.endswith("-echo"), crashes=crashes, refusals=refusals[name]))
             for name in SERVERS if name != "appliance"
         }
         if any(r.server == "appliance" for r in runs):
@@ -446,6 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   args.timeout, args.logs), runs))
     for crash in crashes[:5]:
         print(f"a test server's connection raised:\n{crash}")
+    _write_refusals(refusals, args.logs)
     status = _report(outcomes, expectations, time.monotonic() - start)
     print(f"engine exceptions in the test servers: {len(crashes)}")
     return 1 if crashes else status

@@ -3,8 +3,8 @@
 It uses only the engine's public connection API (receive_data, data_to_send,
 send_application_data, close and the four events), so that it tests what a
 real caller sees. It behaves as the HTTP servers tlsfuzzer is written
-against (`openssl s_server -www`): each complete HTTP request
-(`\\r\\n\\r\\n`) is answered with a short HTTP response (after a KeyUpdate
+against (`openssl s_server -www`): each complete HTTP request (ending in
+a blank line) is answered with a short HTTP response (after a KeyUpdate
 asking for the peer's when the path is `/keyupdate`), close_notify is
 answered with close_notify, and a failed connection is closed after the
 engine's alert went out. In echo mode (`test-tls13-lengths` expects it)
@@ -17,6 +17,7 @@ hang the step.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import traceback
@@ -32,7 +33,13 @@ from bait_ca.ca import CertificateAuthority
 from bait_ca.issued import Issued
 from pinata.tls.config import Credentials, ServerConfig
 from pinata.tls.connection import ServerConnection
-from pinata.tls.events import ApplicationData, ConnectionFailed, HandshakeComplete, PeerClosed
+from pinata.tls.events import (
+    ApplicationData,
+    ConnectionFailed,
+    HandshakeComplete,
+    LocalFailure,
+    PeerClosed,
+)
 from pinata.x509 import Purpose, TrustAnchor, authenticator
 
 RESPONSE = (
@@ -44,7 +51,10 @@ MAX_REQUEST_BUFFER = 64 * 1024
 MAX_CONNECTIONS = 64
 LINGER_SECONDS = 1.0
 LINGER_READS = 64
-_END_OF_REQUEST = b"\r\n\r\n"
+# The blank line that ends a request: CRLF as HTTP says, or bare LF, which
+# most of tlsfuzzer's TLS 1.2 scripts send ("GET / HTTP/1.0\n\n") and
+# `openssl s_server -www` answers as well.
+_END_OF_REQUEST = re.compile(rb"\r?\n\r?\n")
 # test-tls13-keyupdate-from-server asks for a KeyUpdate (update_requested) this way.
 _KEY_UPDATE_REQUEST = b"GET /keyupdate "
 
@@ -95,7 +105,8 @@ def write_client_files(pki: ConformancePki, directory: Path) -> dict[str, tuple[
 
 def server_config(pki: ConformancePki, key: str, client_auth: bool) -> ServerConfig:
     """The engine's server configuration for one key kind, with or without
-    requiring a client certificate (validated by `pinata.x509`)."""
+    requiring a client certificate (validated by `pinata.x509`), speaking
+    the engine's default versions (TLS 1.3 and 1.2)."""
     leaf = pki.servers[key]
     credentials = Credentials((leaf.der,), leaf.private_key)
     if not client_auth:
@@ -108,8 +119,12 @@ def server_config(pki: ConformancePki, key: str, client_auth: bool) -> ServerCon
     )
 
 
-def serve_connection(sock: socket.socket, config: ServerConfig, echo: bool = False) -> None:
-    """Run one connection to its end: the peer's close, a failure or the idle deadline."""
+def serve_connection(sock: socket.socket, config: ServerConfig, echo: bool = False,
+                     refusals: list[str] | None = None) -> None:
+    """Run one connection to its end: the peer's close, a failure or the idle
+    deadline. The cause of each refusal of ours is appended to `refusals`,
+    so that a script's alert can be told apart by its cause (many causes
+    share handshake_failure)."""
     conn = ServerConnection(config, now=datetime.now(UTC))
     request = bytearray()
     established = False
@@ -125,7 +140,7 @@ def serve_connection(sock: socket.socket, config: ServerConfig, echo: bool = Fal
                     conn.send_application_data(event.data)
                 elif isinstance(event, ApplicationData) and established:
                     request += event.data
-                    if _END_OF_REQUEST in request:
+                    if _END_OF_REQUEST.search(request):
                         if request.startswith(_KEY_UPDATE_REQUEST):
                             conn.update_keys(request_peer_update=True)
                         conn.send_application_data(RESPONSE)
@@ -135,6 +150,8 @@ def serve_connection(sock: socket.socket, config: ServerConfig, echo: bool = Fal
                     conn.close()
                     done = True
                 elif isinstance(event, ConnectionFailed):
+                    if refusals is not None and isinstance(event.failure, LocalFailure):
+                        refusals.append(event.failure.cause.name)
                     done = True
             sock.sendall(conn.data_to_send())
             if done:
@@ -162,10 +179,12 @@ def _linger_and_close(sock: socket.socket) -> None:
 
 
 class _Listener:
-    def __init__(self, config: ServerConfig, host: str, echo: bool, crashes: list[str]) -> None:
+    def __init__(self, config: ServerConfig, host: str, echo: bool, crashes: list[str],
+                 refusals: list[str] | None) -> None:
         self.config = config
         self.echo = echo
         self.crashes = crashes
+        self.refusals = refusals
         self.sock = socket.create_server((host, 0))
         self.port: int = self.sock.getsockname()[1]
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
@@ -182,7 +201,7 @@ class _Listener:
 
     def _run(self, client: socket.socket) -> None:
         try:
-            serve_connection(client, self.config, self.echo)
+            serve_connection(client, self.config, self.echo, self.refusals)
         except Exception:  # the engine must never raise: a crash is a finding
             self.crashes.append(traceback.format_exc())
         finally:
@@ -191,10 +210,12 @@ class _Listener:
 
 @contextmanager
 def running_server(config: ServerConfig, host: str = "127.0.0.1", echo: bool = False,
-                   crashes: list[str] | None = None) -> Iterator[int]:
+                   crashes: list[str] | None = None,
+                   refusals: list[str] | None = None) -> Iterator[int]:
     """Serve `config` on an ephemeral loopback port; yields the port. An
-    exception out of a connection is appended to `crashes` (if given)."""
-    listener = _Listener(config, host, echo, crashes if crashes is not None else [])
+    exception out of a connection is appended to `crashes`, the cause of
+    each connection we refused to `refusals` (each if given)."""
+    listener = _Listener(config, host, echo, crashes if crashes is not None else [], refusals)
     listener.thread.start()
     try:
         yield listener.port

@@ -30,7 +30,7 @@ from tests.conformance.run import (
     judge,
     load_expectations,
     parse_summary,
-    tls13_scripts,
+    snapshot_scripts,
 )
 from tests.conformance.server import (
     RESPONSE,
@@ -52,13 +52,28 @@ def test_committed_expectations_load_and_give_every_reason() -> None:
     assert set(r for r, _ in expectations.not_run.values()) <= FEATURES
 
 
-def test_every_tls13_script_of_the_snapshot_is_run_or_excused() -> None:
-    scripts = tls13_scripts(TLSFUZZER)
-    assert len(scripts) >= 50, f"no tlsfuzzer snapshot with TLS 1.3 scripts at {TLSFUZZER}"
+def test_every_script_of_the_snapshot_is_run_or_excused() -> None:
+    scripts = snapshot_scripts(TLSFUZZER)
+    # The README's figure: the snapshot (14555fe) holds 168 scripts.
+    assert len(scripts) == 168, f"no tlsfuzzer snapshot of 168 scripts at {TLSFUZZER}"
+    assert {s for s in scripts if not s.startswith("test-tls13-")}, "no TLS 1.2 scripts"
     expectations = load_expectations(EXPECTATIONS.read_text())
     named = {r.script for r in expectations.runs} | set(expectations.not_run)
     assert scripts <= named
     assert named <= scripts, "a declaration names a script the snapshot does not have"
+
+
+def test_the_sampled_runs_and_the_hello_refusals_are_those_the_readme_names() -> None:
+    expectations = load_expectations(EXPECTATIONS.read_text())
+    assert {r.script for r in expectations.runs if r.sampled} == {
+        "test-tls13-lengths", "test-lengths", "test-large-hello", "test-invalid-client-hello",
+        "test-invalid-client-hello-w-record-overflow"}
+    # Scripts whose every hello is refused before its subject: no extended
+    # master secret, no renegotiation_info, or (with no -C) only CBC suites.
+    refused = {s for s, (reason, why) in expectations.not_run.items()
+               if reason in ("ems-required", "renegotiation-info-required")
+               or (reason == "cbc" and "no -C" in why)}
+    assert len(refused) == 26 and "test-tls13-non-support" in refused
 
 
 @pytest.mark.parametrize(("declaration", "complaint"), [
@@ -117,6 +132,33 @@ def test_summary_names_each_failure_and_its_message() -> None:
     assert "decode_error" in summary.errors["empty alert with no padding using handshake keys"]
     assert "handshake_failure" in summary.errors["other case"]
     assert parse_summary("Traceback (most recent call last):\n") is None
+
+
+def test_summary_reads_cases_printed_as_repeats_on_their_own_line() -> None:
+    output = ('"sanity" repeat 0\nOK\n\n"After ClientHello" repeat 1\n'
+              "AssertionError: Unexpected message from peer: Alert(fatal, handshake_failure)\n\n"
+              + _OUTPUT[_OUTPUT.index("Test end"):].replace("other case", "After ClientHello"))
+    summary = parse_summary(output)
+    assert summary is not None
+    assert "handshake_failure" in summary.errors["After ClientHello"]
+    assert "sanity" not in summary.errors
+
+
+def test_summary_keeps_the_quotes_inside_a_case_name() -> None:
+    name = 'x25519 key share of "1"'
+    output = (f"{name} ...\n"
+              "AssertionError: Unexpected message from peer: Alert(fatal, handshake_failure)\n\n"
+              + _OUTPUT[_OUTPUT.index("Test end"):].replace("other case", name))
+    summary = parse_summary(output)
+    assert summary is not None
+    assert "handshake_failure" in summary.errors[name]
+
+
+def test_summary_of_a_script_that_prints_no_case_lines() -> None:
+    # Some TLS 1.2 scripts print only their summary: no case, no message.
+    tail = _OUTPUT[_OUTPUT.index("Test end"):]
+    summary = parse_summary(tail)
+    assert summary is not None and summary.failed and summary.errors == {}
 
 
 def test_judge_accepts_only_declared_failures_that_fail_as_declared() -> None:
@@ -187,11 +229,18 @@ def _received(events: list[object]) -> bytes:
     return b"".join(e.data for e in events if isinstance(e, ApplicationData))
 
 
-def test_server_answers_an_http_request_and_close_notify() -> None:
+@pytest.mark.parametrize("request_bytes", [b"GET / HTTP/1.0\r\n\r\n", b"GET / HTTP/1.0\n\n"])
+def test_server_answers_an_http_request_and_close_notify(request_bytes: bytes) -> None:
     with running_server(server_config(_pki(), "rsa", client_auth=False)) as port:
-        events = _converse(port, _client(_pki(), False), b"GET / HTTP/1.0\r\n\r\n")
+        events = _converse(port, _client(_pki(), False), request_bytes)
     assert _received(events) == RESPONSE
     assert PeerClosed(clean=True) in events
+
+
+def test_the_servers_speak_tls13_and_tls12() -> None:
+    from pinata.tls.constants import TLS12, TLS13
+
+    assert server_config(_pki(), "rsa", client_auth=True).versions == (TLS13, TLS12)
 
 
 def test_echo_server_sends_back_what_it_got() -> None:
@@ -209,6 +258,18 @@ def test_auth_server_validates_the_client_with_pinata_x509() -> None:
     failure = next(e for e in refused if isinstance(e, ConnectionFailed))
     assert failure.alert is not None and failure.alert.name == "certificate_required"
 
+
+
+def test_the_server_records_the_cause_of_each_refusal() -> None:
+    refusals: list[str] = []
+    config = server_config(_pki(), "ecdsa", client_auth=True)
+    with running_server(config, refusals=refusals) as port:
+        _converse(port, _client(_pki(), True), b"GET / HTTP/1.0\r\n\r\n")
+        _converse(port, _client(_pki(), False), b"GET / HTTP/1.0\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while not refusals and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert refusals == ["client_certificate_missing"]
 
 
 def test_a_connection_that_raises_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,7 +28,7 @@ from fuzz.harnesses.support import MARKER_SECRET, FuzzFinding, Input
 from fuzz.run import Result, _absorb
 from pinata.tls.config import PeerRejected, VerifiedPeer
 from pinata.tls.constants import CipherSuite, NamedGroup
-from pinata.tls.errors import AlertDescription, Cause
+from pinata.tls.errors import AlertDescription, Cause, ProtocolError
 from pinata.tls.events import ConnectionFailed, HandshakeComplete, LocalFailure
 from pinata.x509 import Purpose, ValidatedChain, validate
 
@@ -273,3 +273,103 @@ def test_raw_toy_seeds_reach_the_validator() -> None:
     server = server_raw.run(seed.read_bytes())
     failure = next(e for e in server.events if isinstance(e, ConnectionFailed))
     assert failure.alert == AlertDescription.decrypt_error
+
+
+# ---- TLS 1.2 -----------------------------------------------------------------
+
+
+def test_decoder_seeds_hold_every_tls12_message_and_extension() -> None:
+    from pinata.tls import extensions as ext
+    from pinata.tls.constants import TLS12
+    from pinata.tls.messages import parse_handshake_message
+
+    parsed: set[str] = set()
+    for seed in sorted((CORPUS / "decoders").iterdir()):
+        data = seed.read_bytes()
+        target = decoders._TARGETS[data[0] % len(decoders._TARGETS)]
+        try:
+            if target is decoders._message12:
+                types = decoders._MESSAGE_TYPES_TLS12
+                message = parse_handshake_message(types[data[1] % len(types)], data[2:], TLS12)
+                parsed.add(type(message).__name__)
+            elif target is decoders._typed:
+                kind = decoders._TYPED[data[1] % len(decoders._TYPED)]
+                parsed.add(type(kind.parse(data[2:])).__name__)
+        except ProtocolError:
+            continue  # a seed the fuzzer kept for a refusal it reaches
+    expected = {"ServerKeyExchange", "ServerHelloDone", "ClientKeyExchange", "HelloRequest",
+                "CertificateRequest12", "Certificate12", ext.ExtendedMasterSecret.__name__,
+                ext.RenegotiationInfo.__name__, ext.EcPointFormats.__name__}
+    assert expected <= parsed
+
+
+def test_tls12_decoder_lets_refusals_through_and_finds_a_misparse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pinata.tls.messages import ServerHelloDone
+
+    # A ServerKeyExchange with an explicit curve (type 1): the codec's typed
+    # refusal (RFC 8422 §5.4), which the harness lets through.
+    selector = decoders._MESSAGE_TYPES_TLS12.index(12)
+    decoders.one_input(bytes((8, selector, 1)) + bytes(10))
+    # A codec that answered with another message than the type asked would be a finding.
+    monkeypatch.setattr(decoders, "parse_handshake_message",
+                        lambda *_: ServerHelloDone())
+    with pytest.raises(FuzzFinding, match="parsed as ServerHelloDone"):
+        decoders.one_input(bytes((8, selector, 3, 0, 23)))
+
+
+def test_tls12_configurations_limit_both_sides_to_tls12() -> None:
+    from pinata.tls.constants import TLS12, TLS13
+
+    assert fixtures.server_config(fixtures.TLS12_ONLY).versions == (TLS12,)
+    assert fixtures.client_config(fixtures.TLS12_ONLY).versions == (TLS12,)
+    assert fixtures.client_config(0).versions == (TLS13, TLS12)
+    suites = fixtures.server_config(fixtures.TLS12_ONLY).cipher_suites_tls12
+    assert suites and all("ECDHE_ECDSA" in s.name for s in suites)
+
+
+def _completed_tls12(watched: Watched) -> bool:
+    from pinata.tls.constants import TLS12
+
+    return _completed(watched) and watched.connection.version == TLS12
+
+
+@pytest.mark.parametrize("peer", ["self12", "openssl12"])
+def test_recorded_tls12_flights_complete_tls12_handshakes(peer: str) -> None:
+    for harness, directory in ((server_raw, "server_raw"), (client_raw, "client_raw")):
+        seeds = sorted((CORPUS / directory).glob(f"{peer}-*"))
+        assert seeds, f"no {peer} seeds for {directory}"
+        completed = [s.name for s in seeds if _completed_tls12(harness.run(s.read_bytes()))]
+        assert completed, f"no {peer} flight in {directory} replays to a TLS 1.2 handshake"
+
+
+def test_honest_tls12_structured_seeds_complete_tls12_handshakes() -> None:
+    for harness, directory in ((server_structured, "server_structured"),
+                               (client_structured, "client_structured")):
+        seeds = sorted((CORPUS / directory).glob("honest12-*"))
+        assert len(seeds) >= 8
+        for seed in seeds:
+            assert _completed_tls12(harness.run(seed.read_bytes())), f"{directory}/{seed.name}"
+
+
+def test_tls12_mutators_change_the_fields_of_tls12_messages() -> None:
+    from pinata.tls.constants import TLS12
+    from pinata.tls.messages import (
+        ClientKeyExchange,
+        ServerKeyExchange,
+        parse_handshake_message,
+    )
+
+    ske = ServerKeyExchange(3, 0x001D, bytes(range(32)), 0x0807, bytes(64)).encode()
+    # op 9 (structured), field 4 (the signature), flip byte 5 with 0x11.
+    changed = mutate.mutate_message(ske, Input(bytes((9, 4, 0, 5, 0x10))), TLS12)
+    parsed = parse_handshake_message(12, changed[4:], TLS12)
+    assert isinstance(parsed, ServerKeyExchange)
+    assert parsed.signature == bytes(5) + b"\x11" + bytes(58)
+    # field 2 (the point), op 2: the compressed form's prefix (RFC 8422 §5.1.2).
+    cke = ClientKeyExchange(b"\x04" + bytes(range(64))).encode()
+    changed = mutate.mutate_message(cke, Input(bytes((9, 2, 0))), TLS12)
+    point = parse_handshake_message(16, changed[4:], TLS12)
+    assert isinstance(point, ClientKeyExchange) and point.public[0] == 2
+    assert len(point.public) == 1 + 32

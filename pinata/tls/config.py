@@ -267,7 +267,8 @@ class ClientConfig:
     server_name: str | None = None
     cipher_suites: tuple[CipherSuite, ...] = DEFAULT_CIPHER_SUITES
     groups: tuple[NamedGroup, ...] = DEFAULT_GROUPS
-    # Groups for which the first ClientHello carries a key share.
+    # Groups for which the first ClientHello carries a key share (those also
+    # in `groups`: a share for a group not offered is never sent).
     key_share_groups: tuple[NamedGroup, ...] = (NamedGroup.x25519,)
     signature_schemes: tuple[SignatureScheme, ...] = DEFAULT_SIGNATURE_SCHEMES
     signature_schemes_cert: tuple[SignatureScheme, ...] = DEFAULT_SIGNATURE_SCHEMES_CERT

@@ -156,3 +156,19 @@ def test_update_keys_is_a_local_error_in_tls12() -> None:
     client.send_application_data(b"still fine")
     _, server_events = pump(client, server)
     assert ApplicationData(b"still fine") in server_events
+
+
+def test_a_key_share_is_sent_only_for_an_offered_group() -> None:
+    # RFC 8446 §4.2.8: every KeyShareEntry names a group in supported_groups.
+    # key_share_groups left at its default (x25519) while groups names only
+    # secp256r1: no x25519 share; the server asks for secp256r1 and completes.
+    client, server = new_pair(
+        server_config("p256", client_auth=False),
+        client_config(None, groups=(NamedGroup.secp256r1,)),
+    )
+    hello = client.data_to_send()
+    assert NamedGroup.x25519.to_bytes(2, "big") + b"\x00\x20" not in hello
+    server.receive_data(hello)
+    _, server_events = pump(client, server)
+    event = completed(server_events)
+    assert event is not None and event.version == TLS13 and event.group == NamedGroup.secp256r1

@@ -135,7 +135,14 @@ def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, lis
         raise LocalProtocolError("a client offers TLS 1.3, TLS 1.2 or both, nothing else")
     shares: tuple[ClientKeyShare, ...] = ()
     if offers13:
-        shares = tuple(ClientKeyShare.generate(g, ctx.random) for g in config.key_share_groups)
+        # §4.2.8: "Each KeyShareEntry value MUST correspond to a group offered
+        # in the supported_groups extension"; with none left the share list is
+        # empty and the server asks for one (HelloRetryRequest).
+        shares = tuple(
+            ClientKeyShare.generate(g, ctx.random)
+            for g in config.key_share_groups
+            if g in config.groups
+        )
     suites = tuple(config.cipher_suites) if offers13 else ()
     if offers12:
         suites += tuple(config.cipher_suites_tls12)

@@ -13,11 +13,10 @@ from pathlib import Path
 import trio
 
 from pinata.appliance import ConfigError, load_config, run, toy_settings, workers
-from pinata.appliance.journal import version_name
 from pinata.appliance.selftalk import RelayResult, relay
 from pinata.appliance.settings import ApplianceSettings, parse_trusted_proxies
 from pinata.secret import Secret
-from pinata.tls.constants import TLS12
+from pinata.tls.constants import TLS12, version_name
 from pinata.trial import command as try_command
 from pinata.trial.record import fetch_own_record
 

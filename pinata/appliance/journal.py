@@ -24,7 +24,13 @@ from typing import Protocol
 import trio
 
 from pinata.appliance.outcome import Outcome, StatGroup, group_of
-from pinata.tls.constants import TLS12, TLS13, CipherSuite, NamedGroup, SignatureScheme, enum_name
+from pinata.tls.constants import (
+    CipherSuite,
+    NamedGroup,
+    SignatureScheme,
+    enum_name,
+    version_name,
+)
 from pinata.tls.errors import alert_name
 from pinata.tls.events import ConnectionFailed, HandshakeComplete
 
@@ -35,8 +41,6 @@ class TraceEntry(Protocol):
     def to_json(self) -> Mapping[str, object]: ...
 
 
-def version_name(version: int) -> str:
-    return {TLS13: "TLS 1.3", TLS12: "TLS 1.2"}.get(version, f"0x{version:04x}")
 
 
 @dataclass

@@ -13,13 +13,14 @@ import os
 import trio
 
 from pinata.appliance.guard import GuardedStream, Refused
-from pinata.appliance.journal import ConnectionRecord, version_name
+from pinata.appliance.journal import ConnectionRecord
 from pinata.appliance.limits import Knock
 from pinata.appliance.net import dial
 from pinata.appliance.outcome import Outcome
 from pinata.appliance.state import ApplianceState
 from pinata.appliance.tls_stream import Engine, TLSFailed, TLSStream
 from pinata.tls.connection import ClientConnection, ServerConnection
+from pinata.tls.constants import version_name
 from pinata.tls.events import HandshakeComplete
 
 

@@ -13,11 +13,12 @@ import h11
 import trio
 
 from pinata.appliance import pages
-from pinata.appliance.journal import ConnectionRecord, version_name
+from pinata.appliance.journal import ConnectionRecord
 from pinata.appliance.outcome import Outcome
 from pinata.appliance.page.history import BOUNTY_LISTENERS
 from pinata.appliance.page.layout import CONTENT_SECURITY_POLICY
 from pinata.appliance.state import ApplianceState
+from pinata.tls.constants import version_name
 
 READ_SIZE = 4096
 

@@ -23,6 +23,7 @@ from pinata.tls.constants import (
     ContentType,
     HandshakeType,
     KeyUpdateRequest,
+    version_name,
 )
 from pinata.tls.errors import (
     AlertDescription,
@@ -576,7 +577,7 @@ class _Connection:
                 self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
             elif isinstance(output, ChooseVersion):
                 self._version = output.version
-                self.trace.add("note", "TLS 1.2" if output.version == TLS12 else "TLS 1.3")
+                self.trace.add("note", version_name(output.version))
             elif isinstance(output, SetWriteKeys12):
                 # RFC 5246 §7.1: ChangeCipherSpec, then everything protected.
                 self._flush_handshake()

@@ -14,6 +14,15 @@ TLS13 = 0x0304
 TLS10 = 0x0301
 TLS11 = 0x0302
 SSL30 = 0x0300
+_VERSION_NAMES = {TLS13: "TLS 1.3", TLS12: "TLS 1.2", TLS11: "TLS 1.1", TLS10: "TLS 1.0",
+                  SSL30: "SSL 3.0"}  # fmt: skip
+
+
+def version_name(version: int) -> str:
+    """How the trace, the log, the page and `pinata try` name a protocol
+    version: "TLS 1.3", "TLS 1.2", ..., or the code point for any other."""
+    return _VERSION_NAMES.get(version, f"0x{version:04x}")
+
 
 MAX_PLAINTEXT = 1 << 14  # §5.1
 MAX_CIPHERTEXT = (1 << 14) + 256  # §5.2

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 import trio
 from cryptography import x509
 
-from pinata.appliance.journal import version_name
 from pinata.appliance.net import dial
 from pinata.appliance.tls_stream import Engine, TLSFailed, TLSStream
 from pinata.tls.config import (
@@ -31,6 +30,7 @@ from pinata.tls.config import (
     spki_is_rsassa_pss,
 )
 from pinata.tls.connection import ClientConnection, ServerConnection
+from pinata.tls.constants import version_name
 from pinata.tls.errors import AlertDescription, alert_name
 
 # The canonical port of each bounty listener, before any offset.

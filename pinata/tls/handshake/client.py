@@ -26,6 +26,7 @@ from pinata.tls.constants import (
     NamedGroup,
     SignatureScheme,
     enum_name,
+    version_name,
 )
 from pinata.tls.errors import Cause, LocalProtocolError, ProtocolError
 from pinata.tls.established import ClientEstablished
@@ -342,7 +343,7 @@ class ClientExpectServerHello:
             ChooseVersion(TLS13),
             note_in(
                 "ServerHello",
-                version="TLS1.3",
+                version=version_name(TLS13),
                 cipher_suite=enum_name(CipherSuite, suite.suite),
                 group=enum_name(NamedGroup, server_share.group),
             ),

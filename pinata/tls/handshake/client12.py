@@ -39,6 +39,7 @@ from pinata.tls.constants import (
     NamedGroup,
     SignatureScheme,
     enum_name,
+    version_name,
 )
 from pinata.tls.errors import Cause, ProtocolError, rejection_cause
 from pinata.tls.established import ClientEstablished
@@ -193,7 +194,11 @@ def server_hello(
     state = Client12ExpectCertificate(hellos, hello.encode() + raw)
     return state, [
         ChooseVersion(TLS12),
-        note_in("ServerHello", version="TLS1.2", cipher_suite=enum_name(CipherSuite, suite.suite)),
+        note_in(
+            "ServerHello",
+            version=version_name(TLS12),
+            cipher_suite=enum_name(CipherSuite, suite.suite),
+        ),
     ]
 
 

@@ -24,6 +24,7 @@ from pinata.tls.constants import (
     NamedGroup,
     SignatureScheme,
     enum_name,
+    version_name,
 )
 from pinata.tls.errors import Cause, ProtocolError
 from pinata.tls.established import ServerEstablished
@@ -265,7 +266,7 @@ def _send_server_hello(
     out.append(
         note_out(
             "ServerHello",
-            version="TLS1.3",
+            version=version_name(TLS13),
             cipher_suite=enum_name(CipherSuite, choices.suite.suite),
             group=enum_name(NamedGroup, choices.group),
         )

@@ -25,6 +25,7 @@ from pinata.tls.constants import (
     NamedGroup,
     SignatureScheme,
     enum_name,
+    version_name,
 )
 from pinata.tls.errors import Cause, ProtocolError, rejection_cause
 from pinata.tls.established import ServerEstablished
@@ -251,10 +252,10 @@ def start(
     flight.append(_SERVER_HELLO_DONE)
     out: list[Output] = [
         ChooseVersion(TLS12),
-        note_in("ClientHello", version="TLS1.2", extensions=len(hello.extensions)),
+        note_in("ClientHello", version=version_name(TLS12), extensions=len(hello.extensions)),
         note_out(
             "ServerHello",
-            version="TLS1.2",
+            version=version_name(TLS12),
             cipher_suite=enum_name(CipherSuite, choices.suite.suite),
             group=enum_name(NamedGroup, choices.group),
         ),

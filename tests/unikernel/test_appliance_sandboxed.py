@@ -112,7 +112,9 @@ def unikernel(
         run.wait_event("sandbox")
         yield run
     finally:
-        run.kill()
+        # SIGTERM, which the tender forwards: a SIGKILLed tender leaves its guest
+        # running, orphaned, on its ports (as tests/page/test_sandboxed.py does).
+        run.stop()
 
 
 def test_the_sandbox_is_closed_around_the_appliance(unikernel: Launched) -> None:

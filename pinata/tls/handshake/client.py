@@ -60,6 +60,7 @@ from pinata.tls.handshake.common import (
     authenticate_peer,
     certificate_message,
     certificate_verify,
+    chain_notes,
     check_certificate_verify,
     check_finished,
     extension_map,
@@ -406,10 +407,8 @@ def _accept_server_certificate(
         raise ProtocolError(Cause.server_certificate_empty)
     peer = authenticate_peer(message, keys.config.authenticate_server, ctx.now)
     transcript = transcript.add(raw)
-    return ClientExpectCertificateVerify(keys, transcript, request, requested_schemes, peer), [
-        note_in("Certificate", certificates=len(message.certificate_list)),
-        note_in("peer_chain", subjects=peer.subjects[:8]),
-    ]
+    state = ClientExpectCertificateVerify(keys, transcript, request, requested_schemes, peer)
+    return state, chain_notes(peer, len(message.certificate_list))
 
 
 @dataclass(frozen=True, slots=True)

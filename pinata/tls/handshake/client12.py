@@ -41,7 +41,7 @@ from pinata.tls.constants import (
     enum_name,
     version_name,
 )
-from pinata.tls.errors import Cause, ProtocolError, rejection_cause
+from pinata.tls.errors import Cause, ProtocolError
 from pinata.tls.established import ClientEstablished
 from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import (
@@ -58,7 +58,9 @@ from pinata.tls.handshake.common import (
     SendMessage,
     SetReadKeys12,
     SetWriteKeys12,
+    chain_notes,
     extension_map,
+    judge_chain,
     note_in,
     note_out,
 )
@@ -227,16 +229,11 @@ class Client12ExpectCertificate:
             # RFC 5246 §7.4.2: with an ECDHE suite the server always sends one.
             raise ProtocolError(Cause.server_certificate_empty)
         judge = self.hellos.config.authenticate_server
-        peer = judge(message.certificate_list, ctx.now)
-        if not isinstance(peer, VerifiedPeer):
-            raise ProtocolError(rejection_cause(peer.alert), peer.reason)
+        peer = judge_chain(message.certificate_list, judge, ctx.now)
         if not _key_fits(self.hellos.suite, peer.leaf_public_key):
             raise ProtocolError(Cause.certificate_unsupported, "the key does not fit the suite")
         state = Client12ExpectServerKeyExchange(self.hellos, self.messages + raw, peer)
-        return state, [
-            note_in("Certificate", certificates=len(message.certificate_list)),
-            note_in("peer_chain", subjects=peer.subjects[:8]),
-        ]
+        return state, chain_notes(peer, len(message.certificate_list))
 
 
 @dataclass(frozen=True, slots=True)

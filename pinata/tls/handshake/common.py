@@ -187,10 +187,26 @@ def authenticate_peer(
         if entry.extensions:
             # We request neither OCSP nor SCTs, so no entry extension is allowed (§4.4.2).
             raise ProtocolError(Cause.unrequested_certificate_extension)
-    verdict = authenticate(tuple(e.cert_data for e in message.certificate_list), now)
+    return judge_chain(tuple(e.cert_data for e in message.certificate_list), authenticate, now)
+
+
+def judge_chain(
+    chain: tuple[bytes, ...], authenticate: PeerAuthenticator, now: datetime
+) -> VerifiedPeer:
+    """The configured judge's verdict on a peer's chain, exactly as sent (both
+    versions); raises `ProtocolError` with the rejection's cause."""
+    verdict = authenticate(chain, now)
     if isinstance(verdict, PeerRejected):
         raise ProtocolError(rejection_cause(verdict.alert), verdict.reason)
     return verdict
+
+
+def chain_notes(peer: VerifiedPeer, certificates: int) -> list[Output]:
+    """The trace's two entries for a peer's accepted Certificate."""
+    return [
+        note_in("Certificate", certificates=certificates),
+        note_in("peer_chain", subjects=peer.subjects[:8]),
+    ]
 
 
 def certificate_verify(

@@ -62,6 +62,7 @@ from pinata.tls.handshake.common import (
     SkipEarlyData,
     authenticate_peer,
     certificate_verify,
+    chain_notes,
     check_certificate_verify,
     check_finished,
     extension_map,
@@ -517,15 +518,12 @@ class ServerExpectCertificate:
         assert isinstance(message, Certificate)
         authenticate = self.common.config.authenticate_client
         assert authenticate is not None
-        note = note_in("Certificate", certificates=len(message.certificate_list))
         if not message.certificate_list:
             # §4.4.2.4: we required a certificate and got none.
             raise ProtocolError(Cause.client_certificate_missing)
         peer = authenticate_peer(message, authenticate, ctx.now)
-        return ServerExpectCertificateVerify(self.common, self.transcript.add(raw), peer), [
-            note,
-            note_in("peer_chain", subjects=peer.subjects[:8]),
-        ]
+        state = ServerExpectCertificateVerify(self.common, self.transcript.add(raw), peer)
+        return state, chain_notes(peer, len(message.certificate_list))
 
 
 @dataclass(frozen=True, slots=True)

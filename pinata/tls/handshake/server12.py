@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
-from pinata.tls.config import PeerRejected, ServerConfig, VerifiedPeer
+from pinata.tls.config import ServerConfig, VerifiedPeer
 from pinata.tls.constants import (
     DOWNGRADE_TLS12,
     TLS12,
@@ -27,7 +27,7 @@ from pinata.tls.constants import (
     enum_name,
     version_name,
 )
-from pinata.tls.errors import Cause, ProtocolError, rejection_cause
+from pinata.tls.errors import Cause, ProtocolError
 from pinata.tls.established import ServerEstablished
 from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import (
@@ -49,7 +49,9 @@ from pinata.tls.handshake.common import (
     SendMessage,
     SetReadKeys12,
     SetWriteKeys12,
+    chain_notes,
     extension_map,
+    judge_chain,
     note_in,
     note_out,
 )
@@ -298,17 +300,12 @@ class Server12ExpectCertificate:
         assert isinstance(message, Certificate12)
         authenticate = self.flow.config.authenticate_client
         assert authenticate is not None
-        note = note_in("Certificate", certificates=len(message.certificate_list))
         if not message.certificate_list:
             # RFC 5246 §7.4.6: we require a certificate and got none.
             raise ProtocolError(Cause.client_certificate_missing_tls12)
-        verdict = authenticate(message.certificate_list, ctx.now)
-        if isinstance(verdict, PeerRejected):
-            raise ProtocolError(rejection_cause(verdict.alert), verdict.reason)
-        state = Server12ExpectClientKeyExchange(
-            self.flow, self.key, self.messages + raw, peer=verdict
-        )
-        return state, [note, note_in("peer_chain", subjects=verdict.subjects[:8])]
+        peer = judge_chain(message.certificate_list, authenticate, ctx.now)
+        state = Server12ExpectClientKeyExchange(self.flow, self.key, self.messages + raw, peer=peer)
+        return state, chain_notes(peer, len(message.certificate_list))
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -44,27 +44,13 @@ from pinata.tls.events import (
     HandshakeComplete,
     PeerClosed,
 )
+from tests.tls.record_tls12_transcript import seeded_random
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tls12_client_openssl_transcript.json"
 SEED = "pinata tls12 client transcript"
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 SAY = b"ping\n"
 ANSWER = b"gnip\n"  # s_server -rev answers each line reversed
-
-
-def seeded_random(seed: str = SEED) -> Callable[[int], bytes]:
-    """Deterministic randomness: SHA-256 of the seed and a counter."""
-    counter = 0
-
-    def random(n: int) -> bytes:
-        nonlocal counter
-        out = b""
-        while len(out) < n:
-            counter += 1
-            out += hashlib.sha256(f"{seed}:{counter}".encode()).digest()
-        return out[:n]
-
-    return random
 
 
 def _self_signed(label: str) -> tuple[x509.Certificate, ed25519.Ed25519PrivateKey]:
@@ -108,7 +94,7 @@ def config() -> ClientConfig:
 
 
 def new_client() -> ClientConnection:
-    return ClientConnection(config(), random=seeded_random(), now=NOW)
+    return ClientConnection(config(), random=seeded_random(SEED), now=NOW)
 
 
 def answer(client: ClientConnection, events: list[Event], said: bytes) -> bytes:

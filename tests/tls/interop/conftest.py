@@ -399,3 +399,16 @@ def listening_port(pid: int, timeout: float = PEER_TIMEOUT) -> int:
                 return int(fields[1].rsplit(":", 1)[1], 16)
         time.sleep(0.02)
     pytest.fail(f"process {pid} is not listening")
+
+
+def gnutls_cli(pki: Pki, port: int, prio: str, client_kind: str | None = "p256") -> list[str]:
+    """`gnutls-cli` to our server on loopback, trusting the run's CA, with a client
+    certificate of `client_kind` (None: none)."""
+    args = [
+        "gnutls-cli", "127.0.0.1", "-p", str(port), "--x509cafile", str(pki.ca_path),
+        "--sni-hostname", "localhost", "--verify-hostname", "localhost", "--priority", prio,
+    ]  # fmt: skip
+    if client_kind is not None:
+        party = pki.party("client", client_kind)
+        args += ["--x509certfile", str(party.cert_path), "--x509keyfile", str(party.key_path)]
+    return args

@@ -27,6 +27,7 @@ from tests.tls.interop.conftest import (
     InThread,
     OutputReader,
     Pki,
+    gnutls_cli,
     listening_port,
     peer_process,
 )
@@ -40,7 +41,6 @@ from tests.tls.interop.tls12 import (
     Group12,
     Scheme12,
     Suite12,
-    gnutls_cli12,
     gnutls_priority12,
     gnutls_serv12,
     no_ems_conf,
@@ -300,7 +300,7 @@ class GnuTLS:
     no_client_certificate_alert: int | None = AlertDescription.decode_error
 
     def client(self, pki: Pki, port: int, options: Options, answer: bytes | None) -> Report:
-        args = gnutls_cli12(pki, port, _gnutls_priority(options), options.kind)
+        args = gnutls_cli(pki, port, _gnutls_priority(options), options.kind)
         return _client_process(args, answer, openssl_env(), _gnutls_report)
 
     @contextlib.contextmanager

@@ -29,6 +29,7 @@ from tests.tls.interop.conftest import (
     OutputReader,
     Pki,
     authenticator,
+    gnutls_cli,
     key_kind,
     listening_port,
     now,
@@ -96,17 +97,6 @@ def _gnutls_installed() -> None:
 
 
 # ---- gnutls-cli against our server -----------------------------------------
-
-
-def gnutls_cli(pki: Pki, port: int, prio: str, client_kind: str | None = "p256") -> list[str]:
-    args = [
-        "gnutls-cli", "127.0.0.1", "-p", str(port), "--x509cafile", str(pki.ca_path),
-        "--sni-hostname", "localhost", "--verify-hostname", "localhost", "--priority", prio,
-    ]  # fmt: skip
-    if client_kind is not None:
-        party = pki.party("client", client_kind)
-        args += ["--x509certfile", str(party.cert_path), "--x509keyfile", str(party.key_path)]
-    return args
 
 
 def converse_with_gnutls_cli(

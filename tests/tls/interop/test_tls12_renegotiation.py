@@ -33,6 +33,7 @@ from tests.tls.interop.conftest import (
     OutputReader,
     Pki,
     authenticator,
+    gnutls_cli,
     now,
     our_client,
     our_server,
@@ -42,7 +43,6 @@ from tests.tls.interop.conftest import (
 )
 from tests.tls.interop.tls12 import (
     TLS12,
-    gnutls_cli12,
     gnutls_priority12,
     s_client12,
     s_server12,
@@ -97,7 +97,7 @@ def s_client_args(pki: Pki, port: int) -> list[str]:
 
 def gnutls_cli_args(pki: Pki, port: int) -> list[str]:
     require_tool("gnutls-cli", "gnutls-bin")
-    return [*gnutls_cli12(pki, port, gnutls_priority12()), "--inline-commands"]
+    return [*gnutls_cli(pki, port, gnutls_priority12()), "--inline-commands"]
 
 
 CLIENTS = {

@@ -293,17 +293,6 @@ def gnutls_priority12(
     return ":".join([*parts, *extra])
 
 
-def gnutls_cli12(pki: Pki, port: int, prio: str, client_kind: str | None = "p256") -> list[str]:
-    args = [
-        "gnutls-cli", "127.0.0.1", "-p", str(port), "--x509cafile", str(pki.ca_path),
-        "--sni-hostname", "localhost", "--verify-hostname", "localhost", "--priority", prio,
-    ]  # fmt: skip
-    if client_kind is not None:
-        party = pki.party("client", client_kind)
-        args += ["--x509certfile", str(party.cert_path), "--x509keyfile", str(party.key_path)]
-    return args
-
-
 def gnutls_serv12(
     pki: Pki, prio: str, server_kind: str = "p256", client_auth: str | None = "require"
 ) -> list[str]:

@@ -138,20 +138,20 @@ def handshake(configs: Configs, meter: Meter) -> tuple[int, int]:
 
     hello = on("client", client.data_to_send)
 
-    def server_flight() -> bytes:
+    def server_flight() -> bytes | memoryview:
         server.receive_data(hello)  # type: ignore[arg-type]
         return server.data_to_send()
 
     flight = on("server", server_flight)
 
-    def client_flight() -> bytes:
+    def client_flight() -> bytes | memoryview:
         client.receive_data(flight)  # type: ignore[arg-type]
         client.send_application_data(wire.HELLO + b"\n")
         return client.data_to_send()
 
     finished = on("client", client_flight)
 
-    def reply() -> bytes:
+    def reply() -> bytes | memoryview:
         events = server.receive_data(finished)  # type: ignore[arg-type]
         done = next((e for e in events if isinstance(e, HandshakeComplete)), None)
         request = b"".join(e.data for e in events if isinstance(e, ApplicationData))
@@ -264,7 +264,7 @@ def over_appliance(configs: Configs) -> tuple[int, int]:
 
 def client_hellos(configs: Configs, count: int) -> list[bytes]:
     now = datetime.now(UTC)
-    return [ClientConnection(configs.client, random=os.urandom, now=now).data_to_send()
+    return [bytes(ClientConnection(configs.client, random=os.urandom, now=now).data_to_send())
             for _ in range(count)]
 
 

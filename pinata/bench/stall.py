@@ -122,7 +122,7 @@ def client_hello() -> bytes:
 
     anchor = TrustAnchor.from_der(toy.load().anchor.der)
     config = ClientConfig(authenticate_server=authenticator(anchor, Purpose.SERVER_AUTH))
-    return ClientConnection(config, now=datetime.now(UTC)).data_to_send()
+    return bytes(ClientConnection(config, now=datetime.now(UTC)).data_to_send())
 
 
 def _stall_batch(port: int, hello: bytes, count: int, held: list[socket.socket]) -> int:

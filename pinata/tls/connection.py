@@ -189,7 +189,7 @@ class _Connection:
         # Handshake messages waiting to be framed, and records waiting to be
         # written, in order; each joined once per drain.
         self._pending_handshake = bytearray()
-        self._out: list[bytes] = []
+        self._out: list[bytes | memoryview] = []
         self.trace = Trace()
 
     # ---- public API ------------------------------------------------------
@@ -241,19 +241,34 @@ class _Connection:
             events.append(ConnectionFailed(Ended(Cause.sequence_number_exhausted)))
         return events
 
-    def data_to_send(self) -> bytes:
-        """Everything queued for the peer since the last call."""
-        out = b"".join(self._out)
-        self._out.clear()
-        return out
+    def data_to_send(self) -> bytes | memoryview:
+        """Everything queued for the peer since the last call.
+
+        Application data sealed alone comes as a view of the write key's
+        reused buffer, not a copy: the engine writes that buffer again only
+        once the view and every view made from it are released, so holding
+        it costs memory, never correctness. Write it out, then let it go."""
+        out = self._out
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        return data
 
     def send_application_data(self, data: bytes | memoryview) -> None:
-        """Queue application data; `LocalProtocolError` unless established and open."""
+        """Queue application data; `LocalProtocolError` unless established and open.
+
+        For bulk data pass at most a socket buffer's worth per call: it is
+        sealed into one buffer (`RecordProtector.seal_reusing`) of that size."""
         write = self._write
         if not self.handshake_complete or not isinstance(write, WriteTraffic):
             raise LocalProtocolError("application data can flow only on an established connection")
         if data:
-            self._out.append(self._seal_many(write, _APPLICATION_DATA, data))
+            try:
+                self._out.append(write.protector.seal_reusing(_APPLICATION_DATA, data))
+            except SequenceExhausted as exhausted:
+                self._end()
+                raise LocalProtocolError(
+                    "sequence number exhausted; the connection is closed"
+                ) from exhausted
 
     def close(self) -> None:
         """Queue close_notify (§6.1); the peer may still send until it closes too."""

@@ -9,7 +9,7 @@ import pytest
 import trio
 import trio.testing
 
-from pinata.appliance.tls_stream import TLSFailed, TLSStream
+from pinata.appliance.tls_stream import SEND_SLICE, TLSFailed, TLSStream
 from pinata.tls.config import ClientConfig, Credentials, ServerConfig
 from pinata.tls.connection import ClientConnection, ServerConnection
 from pinata.tls.errors import AlertDescription
@@ -196,7 +196,7 @@ def test_send_last_writes_the_data_and_close_notify_together(size: int) -> None:
             before = counted.writes
             await server.send_last(data)
             # One write per slice; the close_notify rides in the last one.
-            assert counted.writes - before == max(1, -(-size // (8 * 16384)))
+            assert counted.writes - before == max(1, -(-size // SEND_SLICE))
 
         async def client_side() -> None:
             await client.do_handshake()

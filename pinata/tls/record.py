@@ -43,6 +43,9 @@ _OUTER_TYPE_AND_VERSION = bytes((_APPLICATION_DATA, TLS12 >> 8, TLS12 & 0xFF))
 # What a record adds to its content: the header and the tag, and in TLS 1.3
 # the inner content type (§5.2), in TLS 1.2 with AES-GCM the explicit nonce.
 _OVERHEAD = RECORD_HEADER_LEN + 1 + TAG_LEN
+# A full record's protected fragment (2^14 + 1 + 16 bytes) and header (§5.2).
+_FULL_FRAGMENT = MAX_INNER_PLAINTEXT + TAG_LEN
+_FULL_HEADER = _OUTER_TYPE_AND_VERSION + _FULL_FRAGMENT.to_bytes(2, "big")
 
 
 class SequenceExhausted(Exception):
@@ -298,7 +301,23 @@ class RecordProtector(_Direction):
         self.sequence_number = seq + count
         encrypt, iv, source = self._aead.encrypt_into, self._iv, memoryview(data)
         pos = 0
-        for start in range(0, max(n, 1), MAX_PLAINTEXT):
+        full = n // MAX_PLAINTEXT if not padding and len(inner) == MAX_INNER_PLAINTEXT else 0
+        if full:
+            # Bulk: every full record has the same header and the type byte in
+            # the same place, so only the content is copied and the nonce made.
+            inner[MAX_PLAINTEXT] = content_type
+            content = inner[:MAX_PLAINTEXT]
+            for start in range(0, full * MAX_PLAINTEXT, MAX_PLAINTEXT):
+                content[:] = source[start : start + MAX_PLAINTEXT]
+                body = pos + RECORD_HEADER_LEN
+                out[pos:body] = _FULL_HEADER
+                pos = body + _FULL_FRAGMENT
+                # §5.3: nonce = write_iv XOR (64-bit sequence number, left-padded).
+                encrypt((iv ^ seq).to_bytes(12, "big"), inner, _FULL_HEADER, out[body:pos])
+                seq += 1
+            if full * MAX_PLAINTEXT == n:
+                return
+        for start in range(full * MAX_PLAINTEXT, max(n, 1), MAX_PLAINTEXT):
             chunk = source[start : start + MAX_PLAINTEXT]
             length = len(chunk)
             inner_len = length + 1 + padding
@@ -310,7 +329,6 @@ class RecordProtector(_Direction):
             body = pos + RECORD_HEADER_LEN
             end = body + inner_len + TAG_LEN
             out[pos:body] = header
-            # §5.3: nonce = write_iv XOR (64-bit sequence number, left-padded).
             encrypt((iv ^ seq).to_bytes(12, "big"), inner[:inner_len], header, out[body:end])
             seq += 1
             pos = end

@@ -103,6 +103,7 @@ class TLSStream(trio.abc.Stream):
         "_receiving",
         "_sending",
         "_sent",
+        "_taken",
         "engine",
         "failure",
         "handshake",
@@ -118,7 +119,11 @@ class TLSStream(trio.abc.Stream):
         self.handshake: HandshakeComplete | None = None
         self.failure: ConnectionFailed | None = None
         self.peer_closed: PeerClosed | None = None
-        self._incoming = bytearray()
+        # Plaintext the application has not taken yet, as the engine gave it
+        # (one bytes object per record): handed out whole, without a copy,
+        # when the reader asks for as much; `_taken` bytes of the first are gone.
+        self._incoming: list[bytes] = []
+        self._taken = 0
         # Who holds each side right now: checked and set with no await
         # between, which is all trio's single-threaded scheduling needs.
         self._sending = False
@@ -153,8 +158,8 @@ class TLSStream(trio.abc.Stream):
         for event in events:
             if isinstance(event, HandshakeComplete):
                 self.handshake = event
-            elif isinstance(event, ApplicationData):
-                self._incoming += event.data
+            elif isinstance(event, ApplicationData) and event.data:
+                self._incoming.append(event.data)  # an empty one would read as EOF
             elif isinstance(event, PeerClosed):
                 self.peer_closed = event
             elif isinstance(event, ConnectionFailed) and self.failure is None:
@@ -237,15 +242,14 @@ class TLSStream(trio.abc.Stream):
             if self.peer_closed is not None or self._eof_fed:
                 return b""
             await self._pump()
-        if max_bytes is None or max_bytes >= len(self._incoming):
-            chunk = bytes(self._incoming)  # the one copy: out of our buffer
-            self._incoming.clear()
-            return chunk
-        n = max(1, max_bytes)
-        with memoryview(self._incoming) as view:
-            chunk = bytes(view[:n])
-        del self._incoming[:n]
-        return chunk
+        first, taken = self._incoming[0], self._taken
+        if max_bytes is None or max_bytes >= len(first) - taken:
+            del self._incoming[0]
+            self._taken = 0
+            return first[taken:] if taken else first
+        # Part of a record: slices of bytes are copies, of what is asked only.
+        self._taken = taken + max(1, max_bytes)
+        return first[taken : self._taken]
 
     async def close_gracefully(self, linger_bytes: int) -> None:
         """close_notify, half-close, then drop what the peer still sends; the

@@ -209,6 +209,20 @@ class _Direction:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(sequence_number={self.sequence_number})"
 
+    def _take(self, count: int) -> int:
+        """The first of `count` sequence numbers, now used; SequenceExhausted,
+        and none taken, when they would pass 2^64 - 1 (§5.3)."""
+        seq = self.sequence_number
+        if seq + count - 1 > _MAX_SEQUENCE:
+            raise SequenceExhausted("sequence number would wrap; a new key is needed")
+        # Taken before sealing: a failure afterwards skips numbers, never reuses one.
+        self.sequence_number = seq + count
+        return seq
+
+    def _nonce(self, seq: int) -> bytes:
+        # §5.3: nonce = write_iv XOR (64-bit sequence number, left-padded).
+        return (self._iv ^ seq).to_bytes(12, "big")
+
 
 def _reusable(buffer: bytearray | None, size: int) -> bytearray:
     """`buffer` if it holds `size` bytes and may be written again, else a new one.
@@ -250,18 +264,27 @@ class RecordProtector(_Direction):
 
     def seal(self, content_type: int, data: bytes | memoryview, padding: int = 0) -> bytes:
         """One TLSCiphertext record (§5.2) carrying `data` (at most 2^14 bytes)
-        and `padding` zeros; ValueError when content plus padding exceed 2^14."""
+        and `padding` zeros; ValueError when content plus padding exceed 2^14.
+
+        For the odd alert or handshake record: the AEAD allocates the output,
+        which for a small record costs less than laying out buffers for it."""
         if padding < 0 or len(data) + padding > MAX_PLAINTEXT:
             raise ValueError("record content plus padding exceeds 2^14 bytes")
-        out = bytearray(len(data) + padding + _OVERHEAD)
-        with memoryview(out) as view, memoryview(bytearray(len(data) + 1 + padding)) as inner:
-            self._seal_records(view, inner, content_type, data, padding)
-        return bytes(out)
+        header = _OUTER_TYPE_AND_VERSION + (len(data) + 1 + padding + TAG_LEN).to_bytes(2, "big")
+        # §5.4: TLSInnerPlaintext = content || ContentType || zeros[padding].
+        inner = b"".join((data, bytes((content_type,)), bytes(padding)))
+        return header + self._aead.encrypt(self._nonce(self._take(1)), inner, header)
 
     def seal_many(self, content_type: int, data: bytes | memoryview) -> bytes:
         """As many records as `data` needs, cut at 2^14, in one bytes object
-        (one record, possibly empty, for at most 2^14 bytes)."""
-        return bytes(self.seal_reusing(content_type, data))
+        (one record, possibly empty, for at most 2^14 bytes). For handshake
+        flights and the like: nothing is kept once it returns."""
+        if len(data) <= MAX_PLAINTEXT:
+            return self.seal(content_type, data)
+        out = bytearray(_wire_size(len(data), _OVERHEAD))
+        with memoryview(out) as view, memoryview(bytearray(MAX_INNER_PLAINTEXT)) as inner:
+            self._seal_records(view, inner, content_type, data)
+        return bytes(out)
 
     def seal_reusing(self, content_type: int, data: bytes | memoryview) -> memoryview:
         """What `seal_many` gives, as a view of this key's reused buffer.
@@ -287,21 +310,15 @@ class RecordProtector(_Direction):
         inner: memoryview,
         content_type: int,
         data: bytes | memoryview,
-        padding: int = 0,
     ) -> None:
         """Seal `data`, cut at 2^14, record after record from the start of
-        `out`; each TLSInnerPlaintext (§5.4: content || ContentType ||
-        zeros[padding]) is first laid out in `inner`."""
+        `out`; each TLSInnerPlaintext (§5.4: content || ContentType, no
+        padding) is first laid out in `inner`."""
         n = len(data)
-        count = max(1, -(-n // MAX_PLAINTEXT))
-        seq = self.sequence_number
-        if seq + count - 1 > _MAX_SEQUENCE:
-            raise SequenceExhausted("sequence number would wrap; a new key is needed")
-        # Taken before sealing: a failure below skips numbers, never reuses one.
-        self.sequence_number = seq + count
+        seq = self._take(max(1, -(-n // MAX_PLAINTEXT)))
         encrypt, iv, source = self._aead.encrypt_into, self._iv, memoryview(data)
         pos = 0
-        full = n // MAX_PLAINTEXT if not padding and len(inner) == MAX_INNER_PLAINTEXT else 0
+        full = n // MAX_PLAINTEXT if len(inner) == MAX_INNER_PLAINTEXT else 0
         if full:
             # Bulk: every full record has the same header and the type byte in
             # the same place, so only the content is copied and the nonce made.
@@ -312,7 +329,7 @@ class RecordProtector(_Direction):
                 body = pos + RECORD_HEADER_LEN
                 out[pos:body] = _FULL_HEADER
                 pos = body + _FULL_FRAGMENT
-                # §5.3: nonce = write_iv XOR (64-bit sequence number, left-padded).
+                # §5.3, as `_nonce`, inlined: this loop is the bulk path.
                 encrypt((iv ^ seq).to_bytes(12, "big"), inner, _FULL_HEADER, out[body:pos])
                 seq += 1
             if full * MAX_PLAINTEXT == n:
@@ -320,11 +337,9 @@ class RecordProtector(_Direction):
         for start in range(full * MAX_PLAINTEXT, max(n, 1), MAX_PLAINTEXT):
             chunk = source[start : start + MAX_PLAINTEXT]
             length = len(chunk)
-            inner_len = length + 1 + padding
+            inner_len = length + 1
             inner[:length] = chunk
             inner[length] = content_type
-            if padding:
-                inner[length + 1 : inner_len] = bytes(padding)
             header = _OUTER_TYPE_AND_VERSION + (inner_len + TAG_LEN).to_bytes(2, "big")
             body = pos + RECORD_HEADER_LEN
             end = body + inner_len + TAG_LEN
@@ -374,7 +389,7 @@ class RecordUnprotector(_Direction):
         seq = self.sequence_number
         if seq > _MAX_SEQUENCE:
             raise SequenceExhausted("peer's sequence number would wrap")
-        return (self._iv ^ seq).to_bytes(12, "big")
+        return self._nonce(seq)
 
 
 # ---- TLS 1.2 (RFC 5246 §6.2.3.3, RFC 5288 §3, RFC 7905 §2) ----------------
@@ -451,8 +466,11 @@ class RecordProtector12(_Direction12):
 
     def seal_many(self, content_type: int, data: bytes | memoryview) -> bytes:
         """As many records as `data` needs, cut at 2^14 (one, maybe empty,
-        for at most 2^14 bytes)."""
-        return bytes(self.seal_reusing(content_type, data))
+        for at most 2^14 bytes); nothing is kept once it returns."""
+        out = bytearray(_wire_size(len(data), self._overhead()))
+        with memoryview(out) as view:
+            self._seal_records(view, content_type, data)
+        return bytes(out)
 
     def seal_reusing(self, content_type: int, data: bytes | memoryview) -> memoryview:
         """What `seal_many` gives, as a view of this key's reused buffer; as
@@ -461,15 +479,17 @@ class RecordProtector12(_Direction12):
         size = _wire_size(len(data), self._overhead())
         self._out = out = _reusable(self._out, size)
         with memoryview(out) as view:
-            if len(data) <= MAX_PLAINTEXT:
-                self._seal_into(view, 0, content_type, data)
-            else:
-                source = memoryview(data)
-                pos = 0
-                for start in range(0, len(data), MAX_PLAINTEXT):
-                    pos = self._seal_into(view, pos, content_type,
-                                          source[start : start + MAX_PLAINTEXT])
+            self._seal_records(view, content_type, data)
         return memoryview(out)[:size]
+
+    def _seal_records(self, out: memoryview, content_type: int, data: bytes | memoryview) -> None:
+        if len(data) <= MAX_PLAINTEXT:
+            self._seal_into(out, 0, content_type, data)
+            return
+        source = memoryview(data)
+        pos = 0
+        for start in range(0, len(data), MAX_PLAINTEXT):
+            pos = self._seal_into(out, pos, content_type, source[start : start + MAX_PLAINTEXT])
 
     def _overhead(self) -> int:
         # The explicit nonce (AES-GCM, RFC 5288 §3) and the tag; there is no

@@ -224,6 +224,14 @@ class _Direction:
         return (self._iv ^ seq).to_bytes(12, "big")
 
 
+# The largest buffer `seal_reusing` keeps between calls: 32 full records
+# (about 0.5 MiB) with TLS 1.2's overhead, the larger (an 8-byte explicit
+# nonce against TLS 1.3's content type byte). A larger batch is sealed into
+# a buffer of its own, let go with its last view, so one huge send does not
+# pin its size for the connection's life.
+KEPT_AT_MOST = 32 * (RECORD_HEADER_LEN + 8 + MAX_PLAINTEXT + TAG_LEN)
+
+
 def _reusable(buffer: bytearray | None, size: int) -> bytearray:
     """`buffer` if it holds `size` bytes and may be written again, else a new one.
 
@@ -292,9 +300,11 @@ class RecordProtector(_Direction):
         The buffer is written again only after every view of it is released;
         keep the view no longer than its bytes take to write, and pass at
         most a socket buffer's worth of data per call (the buffer keeps the
-        largest size asked for)."""
+        largest size asked for, up to `KEPT_AT_MOST`)."""
         size = _wire_size(len(data), _OVERHEAD)
-        self._out = out = _reusable(self._out, size)
+        out = _reusable(self._out, size)
+        if size <= KEPT_AT_MOST:
+            self._out = out
         # Never handed out, so no view of it outlives this call; as small as
         # the records so far need, for the many connections that send little.
         inner_size = min(len(data), MAX_PLAINTEXT) + 1
@@ -477,7 +487,9 @@ class RecordProtector12(_Direction12):
         `RecordProtector.seal_reusing`, it is written again only once every
         view of it is released."""
         size = _wire_size(len(data), self._overhead())
-        self._out = out = _reusable(self._out, size)
+        out = _reusable(self._out, size)
+        if size <= KEPT_AT_MOST:
+            self._out = out
         with memoryview(out) as view:
             self._seal_records(view, content_type, data)
         return memoryview(out)[:size]

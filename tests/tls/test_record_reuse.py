@@ -18,6 +18,7 @@ from pinata.tls.errors import AlertDescription, ProtocolError
 from pinata.tls.events import ApplicationData
 from pinata.tls.keyschedule import traffic_key_iv
 from pinata.tls.record import (
+    KEPT_AT_MOST,
     Record,
     RecordDeframer,
     RecordProtector,
@@ -205,6 +206,28 @@ def test_a_held_view_is_never_overwritten_and_a_released_buffer_is_reused(
     third.release()
     fourth = protector.seal_reusing(23, b"d")
     assert fourth.obj is not buffer and len(derived) == 10
+
+
+@pytest.mark.parametrize(
+    "protector",
+    [
+        RecordProtector(SUITES13[0], _secret(SUITES13[0])),
+        RecordProtector12(SUITES12[0], *_key_iv12(SUITES12[0])),
+    ],
+    ids=["tls13", "tls12"],
+)
+def test_a_batch_larger_than_what_is_kept_gets_a_buffer_of_its_own(
+    protector: RecordProtector | RecordProtector12,
+) -> None:
+    kept = protector.seal_reusing(23, bytes(32 * MAX_PLAINTEXT))  # the most that is kept
+    buffer = kept.obj
+    assert len(kept) <= KEPT_AT_MOST
+    kept.release()
+    huge = protector.seal_reusing(23, bytes(33 * MAX_PLAINTEXT))
+    assert len(huge) > KEPT_AT_MOST and huge.obj is not buffer
+    huge.release()
+    again = protector.seal_reusing(23, b"x")
+    assert again.obj is buffer  # the huge one was not kept
 
 
 def test_a_batch_that_would_wrap_the_sequence_is_refused_whole() -> None:

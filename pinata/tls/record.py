@@ -40,8 +40,8 @@ MAX_INNER_PLAINTEXT = MAX_PLAINTEXT + 1
 _MAX_SEQUENCE = (1 << 64) - 1
 _APPLICATION_DATA = int(ContentType.application_data)
 _OUTER_TYPE_AND_VERSION = bytes((_APPLICATION_DATA, TLS12 >> 8, TLS12 & 0xFF))
-# What a record adds to its content: the header and the tag, and in TLS 1.3
-# the inner content type (§5.2), in TLS 1.2 with AES-GCM the explicit nonce.
+# What a TLS 1.3 record adds to its content: the header, the inner content
+# type and the tag (§5.2). TLS 1.2's is `RecordProtector12._overhead`.
 _OVERHEAD = RECORD_HEADER_LEN + 1 + TAG_LEN
 # A full record's protected fragment (2^14 + 1 + 16 bytes) and header (§5.2).
 _FULL_FRAGMENT = MAX_INNER_PLAINTEXT + TAG_LEN

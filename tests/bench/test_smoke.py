@@ -137,6 +137,7 @@ def test_startup_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     # A process's CPU to its first answer cannot exceed the wall time it took.
     assert 0 < toy["first_response_cpu_ms"] <= toy["first_response_ms"]
     assert positive(toy["rss_mib_after_start"])
+    assert 0 < toy["anon_mib_after_start"] < toy["rss_mib_after_start"]
     # Each sandboxed start (from the checkout, and the built image): either measured,
     # or the reason it could not be is given.
     for name in ("toy unikernel (sandboxed)", "toy image, sandboxed, as make toy runs it"):

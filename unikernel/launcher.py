@@ -111,6 +111,8 @@ def software_list(path: Path | None) -> tuple[tuple[str, str], ...]:
             entries.append((str(d["name"]), f"{d['version']} sha256:{d['sha256']}"))
         entries += [(str(p["name"]), f"{p['version']} (ours)") for p in doc.get("ours", [])]
         return tuple(entries)
+    # Imported when needed, as `unikernel.guest` is: the launcher names the appliance's
+    # modules only where the appliance entry uses them.
     from pinata.appliance.software import installed_software
 
     return (("Python", platform.python_version()), *installed_software())

@@ -1,5 +1,11 @@
 """`pinata`: run the toy or a real appliance, watch it talk to itself, benchmark it."""
 
+# A command's own machinery is imported when that command runs: `pinata toy`
+# imports the appliance and nothing of `pinata try` (the engine's client side
+# in the attacker's seat, urllib and http.client for the record), the worker
+# supervisor or the benchmarks, all of which it would otherwise hold for as
+# long as it serves (issue 18: RSS at rest, time to the first answer).
+
 from __future__ import annotations
 
 import argparse
@@ -12,13 +18,11 @@ from pathlib import Path
 
 import trio
 
-from pinata.appliance import ConfigError, load_config, run, toy_settings, workers
+from pinata.appliance import ConfigError, load_config, run, toy_settings
 from pinata.appliance.selftalk import RelayResult, relay
 from pinata.appliance.settings import ApplianceSettings, parse_trusted_proxies
 from pinata.secret import Secret
 from pinata.tls.constants import TLS12, version_name
-from pinata.trial import command as try_command
-from pinata.trial.record import fetch_own_record
 
 SELFTALK_TIMEOUT = 15.0
 
@@ -97,6 +101,8 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"pinata serve: refused: {exc}", file=sys.stderr)
         return 2
+    from pinata.appliance import workers
+
     return workers.run(settings)
 
 
@@ -130,6 +136,8 @@ def _selftalk(args: argparse.Namespace) -> int:
             print(f"  {record['type']:<20} {record['length']:>6}{suffix}")
         if leg.tap.dropped:
             print(f"  ... {leg.tap.dropped} more records")
+    from pinata.trial.record import fetch_own_record
+
     for title, port in (("the piñata as TLS client (port 10002 side)", result.client_leg_port),
                         ("the piñata as TLS server (port 10000 side)", result.server_leg_port)):
         print(f"\nhandshake trace, {title}:")
@@ -149,6 +157,17 @@ def _bench(argv: Sequence[str]) -> int:
         return 2
     code = bench.main(list(argv))
     return int(code) if isinstance(code, int) else 0
+
+
+TRY_HELP = "play one port with our engine in the attacker's seat"
+
+
+def _try(argv: Sequence[str]) -> int:
+    from pinata.trial import command as try_command
+
+    play = argparse.ArgumentParser(prog="pinata try", description=TRY_HELP)
+    try_command.add_arguments(play)
+    return try_command.run(play.parse_args(list(argv)))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -174,18 +193,22 @@ def parser() -> argparse.ArgumentParser:
     for name in ("tls_client", "tls_server", "http"):
         selftalk.add_argument(f"--{name.replace('_', '-')}-port", type=int,
                               help="this port instead of the default plus offset")
-    play = commands.add_parser("try", help="play one port with our engine in the attacker's seat")
-    try_command.add_arguments(play)
+    # `try` and `bench` parse their own arguments (`_try`, `_bench`), after importing
+    # what they run; here they are only named, for `pinata --help`.
+    commands.add_parser("try", help=TRY_HELP, add_help=False)
     commands.add_parser("bench", help="benchmarks (pinata.bench)", add_help=False)
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`pinata COMMAND ...`: takes the arguments (default `sys.argv[1:]`); returns the
+    exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["bench"]:
-        return _bench(args_list[1:])
+    own_parsers = {"bench": _bench, "try": _try}
+    if args_list[:1] and args_list[0] in own_parsers:
+        return own_parsers[args_list[0]](args_list[1:])
     args = parser().parse_args(args_list)
-    handlers = {"toy": _toy, "serve": _serve, "selftalk": _selftalk, "try": try_command.run}
+    handlers = {"toy": _toy, "serve": _serve, "selftalk": _selftalk}
     return handlers[args.command](args)
 
 

@@ -50,9 +50,8 @@ def _run(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     from unikernel import image
 
-    built = image.build(
-        args.kind, Path(args.out), cache=Path(args.cache).expanduser(), source=Path(args.source)
-    )
+    cache = Path(args.cache).expanduser() if args.cache else image.WHEEL_CACHE
+    built = image.build(args.kind, Path(args.out), cache=cache, source=Path(args.source))
     print(f"{built.sha256}  {built.path}")
     print(f"{built.size} bytes", file=sys.stderr)
     return 0
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("build", help="build the toy or real image: one reproducible tarball")
     p.add_argument("kind", choices=("toy", "real"))
     p.add_argument("--out", required=True, help="directory for the tarball")
-    p.add_argument("--cache", default="~/.cache/pinata-unikernel", help="wheel cache")
+    p.add_argument("--cache", help="wheel cache (default ~/.cache/pinata-unikernel)")
     p.add_argument("--source", default=str(Path(__file__).resolve().parent.parent),
                    help="the checkout whose packages go in (default: this one)")
     p.set_defaults(func=_build)

@@ -46,6 +46,8 @@ TOY_DIR = "site/bait_ca/toy"
 # 2015-02-10, the day the original piñata went live; used when SOURCE_DATE_EPOCH is unset.
 DEFAULT_EPOCH = 1423526400
 TARBALL = "pinata-unikernel-{kind}.tar.gz"
+# Where `python -m unikernel build` keeps the locked wheels it fetched, by default.
+WHEEL_CACHE = Path("~/.cache/pinata-unikernel").expanduser()
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9._-]+)==([A-Za-z0-9.+!_-]+)")
 
 
@@ -318,6 +320,13 @@ _BOOT = (
 )
 
 
+def boot_command(tree: Path, manifest: Path) -> list[str]:
+    """The command line that launches an unpacked image's `manifest` under the image's
+    own import path (what `run` starts; `pinata bench startup` times it)."""
+    return [sys.executable, "-I", "-S", "-B", "-c", _BOOT, str(tree.resolve()),
+            str(manifest.resolve())]
+
+
 def unpack(image: Path, into: Path) -> Path:
     with tarfile.open(image, "r:gz") as tar:
         tar.extractall(into, filter="data")
@@ -340,9 +349,7 @@ def run(image: Path, manifest: Path | None) -> int:
         chosen = manifest if manifest is not None else tree / "manifest.toml"
         if not chosen.is_file():
             raise ImageError(f"no manifest: {chosen} (the real image needs --manifest)")
-        command = [sys.executable, "-I", "-S", "-B", "-c", _BOOT, str(tree.resolve()),
-                   str(chosen.resolve())]
-        child = subprocess.Popen(command)
+        child = subprocess.Popen(boot_command(tree, chosen))
 
         def forward(signum: int, frame: object) -> None:
             child.send_signal(signal.SIGTERM)

@@ -36,12 +36,19 @@ def _pair(directory: Path, stem: str) -> Issued:
     )
 
 
-def load(directory: Path = DIRECTORY) -> ToyCredentials:
-    """Read the toy files; ValueError if any key does not match its certificate."""
-    addresses: dict[str, str] = {}
+def addresses(directory: Path = DIRECTORY) -> dict[str, str]:
+    """`address.txt`'s fields ("network", "p2pkh", "p2wpkh": the toy secret's
+    addresses), without loading any key."""
+    found: dict[str, str] = {}
     for line in (directory / "address.txt").read_text("ascii").splitlines():
         field, _, value = line.partition(": ")
-        addresses[field] = value
+        found[field] = value
+    return found
+
+
+def load(directory: Path = DIRECTORY) -> ToyCredentials:
+    """Read the toy files; ValueError if any key does not match its certificate."""
+    address = addresses(directory)
     return ToyCredentials(
         directory=directory,
         anchor=_pair(directory, "anchor"),
@@ -51,6 +58,6 @@ def load(directory: Path = DIRECTORY) -> ToyCredentials:
         researcher_client=_pair(directory, "researcher-client"),
         researcher_server=_pair(directory, "researcher-server"),
         secret_wif=(directory / "secret.wif").read_bytes(),
-        p2pkh_address=addresses["p2pkh"],
-        p2wpkh_address=addresses["p2wpkh"],
+        p2pkh_address=address["p2pkh"],
+        p2wpkh_address=address["p2wpkh"],
     )

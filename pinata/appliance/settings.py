@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
 from bait_ca import toy as bait_ca_toy
-from bait_ca.ca import ceremony
 from bait_ca.issued import Issued
 from pinata.secret import Secret
 from pinata.tls.config import Credentials, InvalidCredentials
@@ -275,6 +274,11 @@ def mint_ephemeral(
     anchor's key is dropped with the ceremony when this returns: nobody, us
     included, can issue under this anchor again.
     """
+    # The ceremony's certificate builders are imported only by a boot that mints
+    # (issue 18): the toy and file credentials never run them, and whatever is
+    # imported stays in memory as long as the appliance serves.
+    from bait_ca.ca import ceremony
+
     minted = ceremony(host_name, now=datetime.now(UTC))
     return (
         minted.anchor.public_bytes(serialization.Encoding.DER),
@@ -587,11 +591,10 @@ def load_config(path: str | Path) -> ApplianceSettings:
 
 def toy_document(address: str = "127.0.0.1", port_offset: int = 0) -> dict[str, object]:
     """`pinata toy`'s configuration: the files of `bait_ca/toy/`, every number its default."""
-    toy = bait_ca_toy.load()
     pairs = {f"{role}_{part}": f"{role}.{'pem' if part == 'chain' else 'key'}"
              for role in ("server", "client", "web") for part in ("chain", "key")}
     return {
-        "bitcoin_address": toy.p2pkh_address,
+        "bitcoin_address": bait_ca_toy.addresses()["p2pkh"],
         "secret_file": "secret.wif",
         "listen": {"address": address},
         "ports": asdict(Ports().shifted(port_offset)),
@@ -602,7 +605,10 @@ def toy_document(address: str = "127.0.0.1", port_offset: int = 0) -> dict[str, 
 def toy_settings(address: str = "127.0.0.1", port_offset: int = 0) -> ApplianceSettings:
     """The embedded default: toy credentials from `bait_ca/toy/` and the toy's dummy
     secret (a testnet key anyone can recompute). Nothing here protects anything."""
-    toy = bait_ca_toy.load()
+    # Only the files the appliance serves with are read (by `build_settings`, which
+    # checks each key against its certificate): loading the whole toy CA, its
+    # anchor's key and the researcher's pairs included, cost 3 ms at every start.
+    directory = bait_ca_toy.DIRECTORY
     files = (
         ("anchor", "anchor.pem"),
         ("client_cert", "researcher-client.pem"),
@@ -612,6 +618,6 @@ def toy_settings(address: str = "127.0.0.1", port_offset: int = 0) -> ApplianceS
     )
     return build_settings(
         toy_document(address, port_offset),
-        Directory(toy.directory),
-        credential_files=tuple((label, str(toy.path(name))) for label, name in files),
+        Directory(directory),
+        credential_files=tuple((label, str(directory / name)) for label, name in files),
     )

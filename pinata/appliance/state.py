@@ -7,7 +7,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 
 import trio
 from cryptography import x509 as cx509
@@ -18,6 +17,7 @@ from pinata.appliance.limits import ByteBudget, ConnectBackGate, ConnectionCaps,
 from pinata.appliance.page.history import History
 from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
 from pinata.appliance.shared_counters import WorkerView
+from pinata.appliance.software import installed_software
 from pinata.appliance.stats import Counters
 from pinata.tls.config import ClientConfig, ServerConfig
 from pinata.x509 import Purpose, TrustAnchor, authenticator
@@ -42,16 +42,6 @@ class Slot:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def installed_software() -> tuple[tuple[str, str], ...]:
-    """The distributions installed beside us, sorted by name."""
-    found: dict[str, str] = {}
-    for dist in metadata.distributions():
-        name = dist.name
-        if name:
-            found.setdefault(name, dist.version)
-    return tuple(sorted(found.items(), key=lambda item: item[0].lower()))
 
 
 @dataclass

@@ -63,6 +63,13 @@ def _label_head(label: bytes, length: int) -> bytes:
     return _hkdf_label(label, b"", length)[:-1]
 
 
+@functools.lru_cache(maxsize=64)
+def _empty_context_info(label: bytes, length: int) -> bytes:
+    # HKDF-Expand's whole info for a label with an empty context ("key",
+    # "iv", "finished", "traffic upd"): HkdfLabel, then T(1)'s counter 0x01.
+    return _label_head(label, length) + b"\x00\x01"
+
+
 def hkdf_expand_label(
     hash_name: str, secret: bytes, label: bytes, context: bytes, length: int
 ) -> bytes:
@@ -107,13 +114,37 @@ _EARLY: Mapping[str, tuple[bytes, bytes]] = MappingProxyType(
     {name: _early_secrets(name, n) for name, n in (("sha256", 32), ("sha384", 48))}
 )
 
+# The labels the schedule derives Hash.length bytes with (§7.1, §4.4.4,
+# §7.2), each one's HkdfLabel up to its context, per hash: a derivation is
+# then one join and one HMAC, with no frame between the schedule and HMAC.
+_SECRET_LABELS = (
+    b"derived",
+    b"c hs traffic",
+    b"s hs traffic",
+    b"c ap traffic",
+    b"s ap traffic",
+    b"exp master",
+)
+_HEADS: Mapping[str, Mapping[bytes, bytes]] = MappingProxyType(
+    {
+        name: MappingProxyType({label: _label_head(label, n) for label in _SECRET_LABELS})
+        for name, n in (("sha256", 32), ("sha384", 48))
+    }
+)
+
 
 def traffic_key_iv(params: SuiteParams, secret: bytes) -> tuple[bytes, bytes]:
     """§7.3: [sender]_write_key and [sender]_write_iv of a traffic secret."""
-    name = params.hash_name
+    name, key_len, iv_len = params.hash_name, params.key_len, params.iv_len
+    if max(key_len, iv_len) > params.hash_len:
+        return (
+            hkdf_expand_label(name, secret, b"key", b"", key_len),
+            hkdf_expand_label(name, secret, b"iv", b"", iv_len),
+        )
+    # Every suite's key and IV are shorter than its hash: one HMAC block each.
     return (
-        hkdf_expand_label(name, secret, b"key", b"", params.key_len),
-        hkdf_expand_label(name, secret, b"iv", b"", params.iv_len),
+        hmac.digest(secret, _empty_context_info(b"key", key_len), name)[:key_len],
+        hmac.digest(secret, _empty_context_info(b"iv", iv_len), name)[:iv_len],
     )
 
 
@@ -122,8 +153,11 @@ class KeySchedule:
 
     __slots__ = (
         "_derived_early",
+        "_finished_info",
         "_hash_len",
         "_hash_name",
+        "_heads",
+        "_update_info",
         "_zeros",
         "early_secret",
         "empty_hash",
@@ -137,6 +171,9 @@ class KeySchedule:
         self.empty_hash = params.empty_hash
         self._zeros = bytes(params.hash_len)
         self.early_secret, self._derived_early = _EARLY[params.hash_name]
+        self._heads = _HEADS[params.hash_name]
+        self._finished_info = _empty_context_info(b"finished", params.hash_len)
+        self._update_info = _empty_context_info(b"traffic upd", params.hash_len)
 
     def __repr__(self) -> str:
         return f"KeySchedule({self._hash_name})"
@@ -145,7 +182,13 @@ class KeySchedule:
         return hkdf_expand_label(self._hash_name, secret, label, context, length)
 
     def derive_secret(self, secret: bytes, label: bytes, transcript_hash: bytes) -> bytes:
-        return self._expand_label(secret, label, transcript_hash, self._hash_len)
+        """Derive-Secret(Secret, Label, Messages) given Transcript-Hash(Messages) (§7.1)."""
+        head = self._heads.get(label)
+        if head is None or len(transcript_hash) > 255:
+            return self._expand_label(secret, label, transcript_hash, self._hash_len)
+        # One block (Hash.length bytes): T(1) = HMAC(Secret, HkdfLabel || 0x01).
+        info = b"".join((head, bytes((len(transcript_hash),)), transcript_hash, b"\x01"))
+        return hmac.digest(secret, info, self._hash_name)
 
     def handshake_secrets(self, shared_secret: bytes, hello_hash: bytes) -> HandshakeSecrets:
         """From the (EC)DHE shared secret and Transcript-Hash(ClientHello..ServerHello)."""
@@ -184,7 +227,7 @@ class KeySchedule:
 
     def finished_key(self, base_key: bytes) -> bytes:
         """§4.4.4: finished_key = HKDF-Expand-Label(BaseKey, "finished", "", Hash.length)."""
-        return self._expand_label(base_key, b"finished", b"", self._hash_len)
+        return hmac.digest(base_key, self._finished_info, self._hash_name)
 
     def finished_verify_data(self, base_key: bytes, transcript_hash: bytes) -> bytes:
         """§4.4.4: verify_data = HMAC(finished_key, Transcript-Hash(...))."""
@@ -192,7 +235,7 @@ class KeySchedule:
 
     def next_traffic_secret(self, secret: bytes) -> bytes:
         """§7.2: application_traffic_secret_N+1, after a KeyUpdate."""
-        return self._expand_label(secret, b"traffic upd", b"", self._hash_len)
+        return hmac.digest(secret, self._update_info, self._hash_name)
 
     def finished_matches(self, base_key: bytes, transcript_hash: bytes, verify_data: bytes) -> bool:
         """Whether a received Finished is right (§4.4.4), compared in constant time."""

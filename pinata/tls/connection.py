@@ -226,7 +226,7 @@ class _Connection:
                 self._on_end_of_stream(events)
                 return events
             self._deframer.feed(data)
-            while not self.closed:
+            while not isinstance(self._read, ReadClosed):
                 record = self._deframer.next_record()
                 if record is None:
                     break
@@ -265,7 +265,7 @@ class _Connection:
         state = self._state
         if isinstance(state, Established):
             self._state = state.after_write_closed()
-        self.trace.add("alert_out", "close_notify")
+        self.trace.record("alert_out", "close_notify")
 
     def update_keys(self, request_peer_update: bool = False) -> None:
         """Send KeyUpdate (§4.6.3) and move our write keys forward."""
@@ -314,8 +314,11 @@ class _Connection:
         body = bytes((level, description))
         write = self._write
         if isinstance(write, WriteHandshake | WriteTraffic):
-            with contextlib.suppress(SequenceExhausted):
-                self._out.append(write.protector.seal(_ALERT, body))
+            try:
+                sealed = write.protector.seal(_ALERT, body)
+            except SequenceExhausted:
+                return  # §5.3: no record can be protected any more, this alert included
+            self._out.append(sealed)
         elif isinstance(write, WritePlaintext):
             self._out.append(encode_plaintext_records(_ALERT, body))
 
@@ -354,11 +357,11 @@ class _Connection:
         if isinstance(state, Established):
             self._read = ReadClosed()
             self._state = state.after_read_closed()
-            self.trace.add("note", "eof_without_close_notify")
+            self.trace.record("note", "eof_without_close_notify")
             events.append(PeerClosed(clean=False))
         else:
             self._end()
-            self.trace.add("note", "eof_during_handshake")
+            self.trace.record("note", "eof_during_handshake")
             events.append(ConnectionFailed(Ended(Cause.closed_during_handshake)))
 
     # ---- reading: records ------------------------------------------------
@@ -420,7 +423,7 @@ class _Connection:
             raise ProtocolError(Cause.malformed_change_cipher_spec, f"{len(content)} bytes")
         self._read = ReadTraffic(read.unprotector)
         self._state = state.after_change_cipher_spec()
-        self.trace.add("in", "ChangeCipherSpec")
+        self.trace.record("in", "ChangeCipherSpec")
 
     def _open(self, record: Record) -> tuple[int, bytes | memoryview] | None:
         """(content type, content) of a record under the read stage; None when
@@ -488,7 +491,7 @@ class _Connection:
             # one byte or of three or more is a malformed alert.
             raise ProtocolError(Cause.malformed_alert, f"{len(content)} bytes")
         description = content[1]
-        self.trace.add("alert_in", alert_name(description))
+        self.trace.record("alert_in", alert_name(description))
         state = self._state
         if description == AlertDescription.user_canceled:
             # §6.1: a close_notify should follow; nothing ends yet.
@@ -560,6 +563,8 @@ class _Connection:
         return self._apply(outputs, events)
 
     def _apply(self, outputs: list[Output], events: list[Event]) -> bool:
+        # The chain is in order of frequency: a handshake's outputs are
+        # mostly messages and trace entries, then key changes.
         read_keys_changed = False
         for output in outputs:
             if isinstance(output, SendMessage):
@@ -572,28 +577,35 @@ class _Connection:
             elif isinstance(output, SetReadKeys):
                 self._read = _read_stage(output, self._read)
                 read_keys_changed = True
+            elif isinstance(output, ChooseVersion):
+                self._version = output.version
+                self.trace.record("note", version_name(output.version))
             elif isinstance(output, SendChangeCipherSpec):
                 self._flush_handshake()
                 self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
-            elif isinstance(output, ChooseVersion):
-                self._version = output.version
-                self.trace.add("note", version_name(output.version))
-            elif isinstance(output, SetWriteKeys12):
-                # RFC 5246 §7.1: ChangeCipherSpec, then everything protected.
-                self._flush_handshake()
-                self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
-                self._write = WriteTraffic(output.protector)
-            elif isinstance(output, SetReadKeys12):
-                self._read = ReadAwaitingChangeCipherSpec(output.unprotector)
-            elif isinstance(output, SkipEarlyData):
-                read = self._read
-                assert isinstance(read, ReadPlaintext | ReadHandshake)
-                self._read = ReadSkippingEarlyData(read, MAX_EARLY_DATA_SKIPPED)
             elif isinstance(output, Complete):
                 self._flush_handshake()
                 events.append(output.event)
-        self.trace.append(TraceEntry("state", type(self._state).__name__))
+            else:
+                read_keys_changed |= self._apply_rare(output)
+        self.trace.record("state", type(self._state).__name__)
         return read_keys_changed
+
+    def _apply_rare(self, output: SetWriteKeys12 | SetReadKeys12 | SkipEarlyData) -> bool:
+        """TLS 1.2's key changes and the skipping of early data: once per
+        handshake of that kind at most."""
+        if isinstance(output, SetWriteKeys12):
+            # RFC 5246 §7.1: ChangeCipherSpec, then everything protected.
+            self._flush_handshake()
+            self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
+            self._write = WriteTraffic(output.protector)
+        elif isinstance(output, SetReadKeys12):
+            self._read = ReadAwaitingChangeCipherSpec(output.unprotector)
+        else:
+            read = self._read
+            assert isinstance(read, ReadPlaintext | ReadHandshake)
+            self._read = ReadSkippingEarlyData(read, MAX_EARLY_DATA_SKIPPED)
+        return False
 
     def _on_post_handshake(
         self, state: ServerEstablished | ClientEstablished, message: object
@@ -611,7 +623,7 @@ class _Connection:
             return True
         if isinstance(message, NewSessionTicket) and self._is_client:
             # We never resume (no PSK), so a ticket is simply dropped (§4.6.1).
-            self.trace.add("in", "NewSessionTicket")
+            self.trace.record("in", "NewSessionTicket")
             return False
         # Post-handshake authentication was never offered (§4.6.2).
         raise ProtocolError(

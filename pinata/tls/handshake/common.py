@@ -8,6 +8,7 @@ import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 
 from pinata.tls.config import Credentials, PeerAuthenticator, PeerRejected, VerifiedPeer
 from pinata.tls.constants import ExtensionType, SignatureScheme, enum_name
@@ -119,12 +120,12 @@ Output = (
 
 def note_in(what: str, **details: TraceValue) -> Note:
     """A trace entry for a message received."""
-    return Note.of("in", what, details)
+    return Note("in", what, tuple(chain.from_iterable(details.items())) if details else ())
 
 
 def note_out(what: str, **details: TraceValue) -> Note:
     """A trace entry for a message sent."""
-    return Note.of("out", what, details)
+    return Note("out", what, tuple(chain.from_iterable(details.items())) if details else ())
 
 
 def send(message: bytes, transcript: Transcript, out: list[Output]) -> Transcript:

@@ -410,9 +410,12 @@ class ServerExpectClientHello:
         notes: list[Output] = [
             note_in(
                 "ClientHello",
-                cipher_suites=tuple(enum_name(CipherSuite, s) for s in message.cipher_suites[:16]),
+                # Lists, then tuples: a generator would be resumed once per name.
+                cipher_suites=tuple(
+                    [enum_name(CipherSuite, s) for s in message.cipher_suites[:16]]
+                ),
                 extensions=tuple(
-                    enum_name(ExtensionType, e.extension_type) for e in message.extensions[:24]
+                    [enum_name(ExtensionType, e.extension_type) for e in message.extensions[:24]]
                 ),
             )
         ]

@@ -37,6 +37,7 @@ from pinata.tls.messages import (
     CertificateEntry,
     CertificateRequest,
     CertificateRequest12,
+    EncryptedExtensions,
 )
 from pinata.tls.signatures import schemes_for_key, schemes_for_key_tls12, sign, sign_tls12
 
@@ -235,6 +236,15 @@ class ServerConfig:
         if self.certificate_authorities:
             extensions.append(CertificateAuthorities(self.certificate_authorities).to_extension())
         return CertificateRequest(b"", tuple(extensions)).encode()
+
+    @cached_property
+    def encoded_flight_head(self) -> bytes:
+        """EncryptedExtensions (empty: we negotiate nothing it carries), the
+        CertificateRequest when clients authenticate, and the Certificate
+        (RFC 8446 §4.3, §4.4.2): the part of our TLS 1.3 flight that is the
+        same for every connection, sent and hashed as one (its order is §4.4's)."""
+        request = b"" if self.authenticate_client is None else self.encoded_certificate_request
+        return EncryptedExtensions(()).encode() + request + self.encoded_certificate
 
     @cached_property
     def signature_schemes_tls12(self) -> tuple[SignatureScheme, ...]:

@@ -120,13 +120,21 @@ def _rewrite(
     msg_type: int,
     edit: Callable[[bytes], bytes],
 ) -> None:
-    """Rewrite one kind of outgoing handshake message (after it was hashed)."""
+    """Rewrite one kind of outgoing handshake message (after it was hashed);
+    a SendMessage may hold several messages back to back."""
     original = connection._apply
+
+    def rewrite(data: bytes) -> bytes:
+        out = b""
+        while data:
+            end = 4 + int.from_bytes(data[1:4], "big")
+            message, data = data[:end], data[end:]
+            out += edit(message) if message[0] == msg_type else message
+        return out
 
     def apply(outputs: list[Output], events: list[Event]) -> bool:
         changed = [
-            SendMessage(edit(o.data)) if isinstance(o, SendMessage) and o.data[0] == msg_type else o
-            for o in outputs
+            SendMessage(rewrite(o.data)) if isinstance(o, SendMessage) else o for o in outputs
         ]
         return original(changed, events)
 

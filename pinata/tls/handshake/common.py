@@ -39,7 +39,8 @@ class HandshakeContext:
 
 @dataclass(frozen=True, slots=True)
 class SendMessage:
-    """A complete handshake message, sent under the current write keys."""
+    """Complete handshake messages (one, or several back to back), sent
+    under the current write keys."""
 
     data: bytes
 

@@ -76,7 +76,6 @@ from pinata.tls.messages import (
     Certificate,
     CertificateVerify,
     ClientHello,
-    EncryptedExtensions,
     Finished,
     HandshakeMessage,
     ServerHello,
@@ -84,7 +83,8 @@ from pinata.tls.messages import (
 from pinata.tls.suites import SuiteParams, lookup_suite
 from pinata.tls.transcript import Transcript
 
-_EMPTY_ENCRYPTED_EXTENSIONS = EncryptedExtensions(()).encode()
+_NOTE_ENCRYPTED_EXTENSIONS = note_out("EncryptedExtensions")
+_NOTE_CERTIFICATE_REQUEST = note_out("CertificateRequest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,12 +305,12 @@ def _send_encrypted_flight(
 ) -> Transcript:
     """EncryptedExtensions, [CertificateRequest], Certificate, CertificateVerify,
     Finished (§4.3, §4.4)."""
-    transcript = send(_EMPTY_ENCRYPTED_EXTENSIONS, transcript, out)
-    out.append(note_out("EncryptedExtensions"))
+    # Nothing is derived between these three (§4.4.1 hashes them in order,
+    # one update or three): one message queued and one hash update for all.
+    transcript = send(config.encoded_flight_head, transcript, out)
+    out.append(_NOTE_ENCRYPTED_EXTENSIONS)
     if config.authenticate_client is not None:
-        transcript = send(config.encoded_certificate_request, transcript, out)
-        out.append(note_out("CertificateRequest"))
-    transcript = send(config.encoded_certificate, transcript, out)
+        out.append(_NOTE_CERTIFICATE_REQUEST)
     out.append(note_out("Certificate", certificates=len(config.credentials.chain)))
     verify_msg = certificate_verify(config.credentials, choices.scheme, transcript, is_server=True)
     transcript = send(verify_msg.encode(), transcript, out)

@@ -16,6 +16,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NamedTuple
 
 from pinata.tls.suites import SuiteParams, hash_params
 
@@ -101,22 +102,8 @@ class ApplicationSecrets:
     master_secret: bytes = field(repr=False)
 
 
-def _early_secrets(hash_name: str, hash_len: int) -> tuple[bytes, bytes]:
-    # §7.1: with no PSK, "PSK" and the extraction salt are Hash.length zeros,
-    # so Early Secret and Derive-Secret(., "derived", "") are constants.
-    zeros = bytes(hash_len)
-    early = hkdf_extract(hash_name, zeros, zeros)
-    empty_hash = hash_params(hash_name)[0]().digest()
-    return early, derive_secret(hash_name, early, b"derived", empty_hash)
-
-
-_EARLY: Mapping[str, tuple[bytes, bytes]] = MappingProxyType(
-    {name: _early_secrets(name, n) for name, n in (("sha256", 32), ("sha384", 48))}
-)
-
-# The labels the schedule derives Hash.length bytes with (§7.1, §4.4.4,
-# §7.2), each one's HkdfLabel up to its context, per hash: a derivation is
-# then one join and one HMAC, with no frame between the schedule and HMAC.
+# The labels the schedule derives Hash.length bytes with from a transcript
+# hash (§7.1): each one's HkdfLabel up to its context is a constant per hash.
 _SECRET_LABELS = (
     b"derived",
     b"c hs traffic",
@@ -125,11 +112,44 @@ _SECRET_LABELS = (
     b"s ap traffic",
     b"exp master",
 )
-_HEADS: Mapping[str, Mapping[bytes, bytes]] = MappingProxyType(
-    {
-        name: MappingProxyType({label: _label_head(label, n) for label in _SECRET_LABELS})
-        for name, n in (("sha256", 32), ("sha384", 48))
-    }
+
+
+class _PerHash(NamedTuple):
+    """What the schedule takes from its hash alone, built once at import and
+    shared: a derivation is then one join and one HMAC, with no frame
+    between the schedule and HMAC, and a schedule holds one reference to it."""
+
+    hash_len: int
+    zeros: bytes
+    empty_hash: bytes
+    early_secret: bytes
+    # Derive-Secret(Early Secret, "derived", "")
+    derived_early: bytes
+    heads: Mapping[bytes, bytes]
+    finished_info: bytes  # §4.4.4
+    update_info: bytes  # §7.2
+
+
+def _per_hash(hash_name: str, hash_len: int) -> _PerHash:
+    # §7.1: with no PSK, "PSK" and the extraction salt are Hash.length zeros,
+    # so Early Secret and Derive-Secret(., "derived", "") are constants.
+    zeros = bytes(hash_len)
+    early = hkdf_extract(hash_name, zeros, zeros)
+    empty_hash = hash_params(hash_name)[0]().digest()
+    return _PerHash(
+        hash_len=hash_len,
+        zeros=zeros,
+        empty_hash=empty_hash,
+        early_secret=early,
+        derived_early=derive_secret(hash_name, early, b"derived", empty_hash),
+        heads=MappingProxyType({label: _label_head(label, hash_len) for label in _SECRET_LABELS}),
+        finished_info=_empty_context_info(b"finished", hash_len),
+        update_info=_empty_context_info(b"traffic upd", hash_len),
+    )
+
+
+_PER_HASH: Mapping[str, _PerHash] = MappingProxyType(
+    {name: _per_hash(name, n) for name, n in (("sha256", 32), ("sha384", 48))}
 )
 
 
@@ -151,48 +171,43 @@ def traffic_key_iv(params: SuiteParams, secret: bytes) -> tuple[bytes, bytes]:
 class KeySchedule:
     """The §7.1 schedule for one suite's hash, with PSK and early data absent."""
 
-    __slots__ = (
-        "_derived_early",
-        "_finished_info",
-        "_hash_len",
-        "_hash_name",
-        "_heads",
-        "_update_info",
-        "_zeros",
-        "early_secret",
-        "empty_hash",
-        "params",
-    )
+    # Three slots: a schedule is held by every handshake waiting for the
+    # peer's Finished, and what its hash fixes is shared (`_PerHash`).
+    __slots__ = ("_c", "_hash_name", "params")
 
     def __init__(self, params: SuiteParams) -> None:
         self.params = params
         self._hash_name = params.hash_name
-        self._hash_len = params.hash_len
-        self.empty_hash = params.empty_hash
-        self._zeros = bytes(params.hash_len)
-        self.early_secret, self._derived_early = _EARLY[params.hash_name]
-        self._heads = _HEADS[params.hash_name]
-        self._finished_info = _empty_context_info(b"finished", params.hash_len)
-        self._update_info = _empty_context_info(b"traffic upd", params.hash_len)
+        self._c = _PER_HASH[params.hash_name]
 
     def __repr__(self) -> str:
         return f"KeySchedule({self._hash_name})"
+
+    @property
+    def early_secret(self) -> bytes:
+        """§7.1's Early Secret without a PSK: a constant of the hash."""
+        return self._c.early_secret
+
+    @property
+    def empty_hash(self) -> bytes:
+        """Transcript-Hash of no messages, Hash("")."""
+        return self._c.empty_hash
 
     def _expand_label(self, secret: bytes, label: bytes, context: bytes, length: int) -> bytes:
         return hkdf_expand_label(self._hash_name, secret, label, context, length)
 
     def derive_secret(self, secret: bytes, label: bytes, transcript_hash: bytes) -> bytes:
         """Derive-Secret(Secret, Label, Messages) given Transcript-Hash(Messages) (§7.1)."""
-        head = self._heads.get(label)
+        head = self._c.heads.get(label)
         if head is None or len(transcript_hash) > 255:
-            return self._expand_label(secret, label, transcript_hash, self._hash_len)
+            return self._expand_label(secret, label, transcript_hash, self._c.hash_len)
         # One block (Hash.length bytes): T(1) = HMAC(Secret, HkdfLabel || 0x01).
         info = b"".join((head, bytes((len(transcript_hash),)), transcript_hash, b"\x01"))
         return hmac.digest(secret, info, self._hash_name)
 
     def handshake_secrets(self, shared_secret: bytes, hello_hash: bytes) -> HandshakeSecrets:
         """From the (EC)DHE shared secret and Transcript-Hash(ClientHello..ServerHello)."""
-        handshake_secret = hkdf_extract(self._hash_name, self._derived_early, shared_secret)
+        handshake_secret = hkdf_extract(self._hash_name, self._c.derived_early, shared_secret)
         return HandshakeSecrets(
             client_handshake_traffic_secret=self.derive_secret(
                 handshake_secret, b"c hs traffic", hello_hash
@@ -207,8 +222,8 @@ class KeySchedule:
         self, handshake_secret: bytes, server_finished_hash: bytes
     ) -> ApplicationSecrets:
         """From Handshake Secret and Transcript-Hash(ClientHello..server Finished)."""
-        derived = self.derive_secret(handshake_secret, b"derived", self.empty_hash)
-        master_secret = hkdf_extract(self._hash_name, derived, self._zeros)
+        derived = self.derive_secret(handshake_secret, b"derived", self._c.empty_hash)
+        master_secret = hkdf_extract(self._hash_name, derived, self._c.zeros)
         return ApplicationSecrets(
             client_application_traffic_secret_0=self.derive_secret(
                 master_secret, b"c ap traffic", server_finished_hash
@@ -227,7 +242,7 @@ class KeySchedule:
 
     def finished_key(self, base_key: bytes) -> bytes:
         """§4.4.4: finished_key = HKDF-Expand-Label(BaseKey, "finished", "", Hash.length)."""
-        return hmac.digest(base_key, self._finished_info, self._hash_name)
+        return hmac.digest(base_key, self._c.finished_info, self._hash_name)
 
     def finished_verify_data(self, base_key: bytes, transcript_hash: bytes) -> bytes:
         """§4.4.4: verify_data = HMAC(finished_key, Transcript-Hash(...))."""
@@ -235,7 +250,7 @@ class KeySchedule:
 
     def next_traffic_secret(self, secret: bytes) -> bytes:
         """§7.2: application_traffic_secret_N+1, after a KeyUpdate."""
-        return hmac.digest(secret, self._update_info, self._hash_name)
+        return hmac.digest(secret, self._c.update_info, self._hash_name)
 
     def finished_matches(self, base_key: bytes, transcript_hash: bytes, verify_data: bytes) -> bool:
         """Whether a received Finished is right (§4.4.4), compared in constant time."""

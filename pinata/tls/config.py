@@ -134,12 +134,18 @@ class Credentials:
     def choose_scheme(self, offered: Sequence[int]) -> SignatureScheme | None:
         """Our preferred scheme among those the peer offered, or None (§4.4.2.2)."""
         wanted = frozenset(offered)
-        return next((s for s in self.schemes if s in wanted), None)
+        for scheme in self.schemes:
+            if scheme in wanted:
+                return scheme
+        return None
 
     def choose_scheme_tls12(self, offered: Sequence[int]) -> SignatureScheme | None:
         """Our preferred TLS 1.2 scheme among those the peer offered, or None."""
         wanted = frozenset(offered)
-        return next((s for s in self.schemes_tls12 if s in wanted), None)
+        for scheme in self.schemes_tls12:
+            if scheme in wanted:
+                return scheme
+        return None
 
     def sign_tls12(self, scheme: SignatureScheme, message: bytes) -> bytes:
         """A TLS 1.2 signature (RFC 5246 §4.7) with one of `schemes_tls12`."""

@@ -119,7 +119,7 @@ def _hello_extensions(config: ClientConfig, shares: tuple[ClientKeyShare, ...]) 
         extensions += [
             SignatureAlgorithmsCert(tuple(config.signature_schemes_cert)).to_extension(),
             KeyShareClientHello(
-                tuple(KeyShareEntry(s.group, s.key_exchange) for s in shares)
+                tuple([KeyShareEntry(s.group, s.key_exchange) for s in shares])
             ).to_extension(),
         ]
     if TLS12 in config.versions:
@@ -162,7 +162,7 @@ def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, lis
     out: list[Output] = []
     transcript = send(hello.encode(), Transcript(), out)
     out.append(
-        note_out("ClientHello", key_shares=tuple(enum_name(NamedGroup, s.group) for s in shares))
+        note_out("ClientHello", key_shares=tuple([enum_name(NamedGroup, s.group) for s in shares]))
     )
     state = ClientExpectServerHello(
         config=config,
@@ -231,7 +231,7 @@ class ClientExpectServerHello:
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (ServerHello,)
 
     def _sent_extension_types(self) -> frozenset[int]:
-        return frozenset(e.extension_type for e in self.hello.extensions)
+        return frozenset([e.extension_type for e in self.hello.extensions])
 
     def handle(
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
@@ -301,7 +301,7 @@ class ClientExpectServerHello:
         for e in self.hello.extensions:
             if e.extension_type == ExtensionType.key_share:
                 e = KeyShareClientHello(
-                    tuple(KeyShareEntry(s.group, s.key_exchange) for s in shares)
+                    tuple([KeyShareEntry(s.group, s.key_exchange) for s in shares])
                 ).to_extension()
             extensions.append(e)
         if cookie_data is not None:

@@ -189,7 +189,7 @@ def authenticate_peer(
         if entry.extensions:
             # We request neither OCSP nor SCTs, so no entry extension is allowed (§4.4.2).
             raise ProtocolError(Cause.unrequested_certificate_extension)
-    return judge_chain(tuple(e.cert_data for e in message.certificate_list), authenticate, now)
+    return judge_chain(tuple([e.cert_data for e in message.certificate_list]), authenticate, now)
 
 
 def judge_chain(

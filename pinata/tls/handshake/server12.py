@@ -162,10 +162,11 @@ def _choose(config: ServerConfig, hello: ClientHello, offer: _Offer) -> Choices1
     scheme = config.credentials.choose_scheme_tls12(offer.schemes)
     # RFC 8422 §5.1: without supported_groups the server may pick any curve.
     offered = offer.groups
-    group = next(
-        (g for g in config.groups if g in TLS12_GROUPS and (offered is None or g in offered)),
-        None,
-    )
+    group = None
+    for g in config.groups:
+        if g in TLS12_GROUPS and (offered is None or g in offered):
+            group = g
+            break
     # RFC 8422 §5.1: a server "MUST NOT negotiate the use of an ECC cipher
     # suite unless" it can complete the handshake "while respecting the
     # choice of curves specified by the client": our ECDSA key's curve too.
@@ -263,16 +264,13 @@ def start(
         ),
         note_out("ServerKeyExchange", scheme=choices.scheme.name),
     ]
-    out.extend(_send_all(flight))
-    messages = b"".join((raw, *flight))
+    sent = b"".join(flight)
+    out.append(SendMessage(sent))  # the whole flight, queued as one
+    messages = raw + sent
     flow = _Flow(config, choices, hello.random, server_random)
     if config.authenticate_client is not None:
         return Server12ExpectCertificate(flow, key, messages), out
     return Server12ExpectClientKeyExchange(flow, key, messages, peer=None), out
-
-
-def _send_all(messages: list[bytes]) -> list[Output]:
-    return [SendMessage(m) for m in messages]
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from pinata.tls.extensions import (
     KeyShareHelloRetryRequest,
     SupportedVersionsClientHello,
 )
-from pinata.tls.handshake.common import Output, SendMessage
+from pinata.tls.handshake.common import Output, SendMessage, whole_messages
 from pinata.tls.messages import (
     Certificate,
     CertificateRequest,
@@ -125,12 +125,7 @@ def _rewrite(
     original = connection._apply
 
     def rewrite(data: bytes) -> bytes:
-        out = b""
-        while data:
-            end = 4 + int.from_bytes(data[1:4], "big")
-            message, data = data[:end], data[end:]
-            out += edit(message) if message[0] == msg_type else message
-        return out
+        return b"".join(edit(m) if m[0] == msg_type else m for m in whole_messages(data))
 
     def apply(outputs: list[Output], events: list[Event]) -> bool:
         changed = [

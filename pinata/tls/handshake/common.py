@@ -45,6 +45,17 @@ class SendMessage:
     data: bytes
 
 
+def whole_messages(block: bytes) -> list[bytes]:
+    """The handshake messages of a `SendMessage` block, each with its header
+    (for tools that look at what we send one message at a time)."""
+    messages = []
+    while block:
+        end = 4 + int.from_bytes(block[1:4], "big")
+        messages.append(block[:end])
+        block = block[end:]
+    return messages
+
+
 @dataclass(frozen=True, slots=True)
 class SendChangeCipherSpec:
     """The middlebox-compatibility CCS (RFC 8446 Appendix D.4)."""

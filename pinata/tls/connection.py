@@ -154,14 +154,6 @@ _WRITE_PLAINTEXT = WritePlaintext()
 _WRITE_PLAINTEXT_AFTER_FIRST = WritePlaintext(first_flight=False)
 
 
-def _check_message_length(msg_type: int, length: int) -> None:
-    grammar = MAX_BY_GRAMMAR.get(msg_type)
-    if grammar is not None and length > grammar:
-        raise ProtocolError(Cause.message_too_long_for_type, f"type {msg_type}: {length} bytes")
-    if length > MAX_MESSAGE_BY_TYPE.get(msg_type, MAX_HANDSHAKE_MESSAGE):
-        raise ProtocolError(Cause.message_over_cap, f"type {msg_type}: {length} bytes")
-
-
 class _Connection:
     """What both roles share: the record layer and post-handshake messages.
 
@@ -525,34 +517,49 @@ class _Connection:
         ):
             raise ProtocolError(Cause.handshake_over_cap)
         buffer = self._handshake_buffer
-        buffer += content
-        while len(buffer) >= 4 and not isinstance(self._read, ReadClosed):
-            msg_type = buffer[0]
-            length = int.from_bytes(buffer[1:4], "big")
-            self._check_expected(msg_type)
-            _check_message_length(msg_type, length)
-            if len(buffer) < 4 + length:
-                return
-            raw = bytes(buffer[: 4 + length])
-            del buffer[: 4 + length]
+        if buffer:
+            # The rest of a message begun in an earlier record.
+            buffer += content
+            data = memoryview(bytes(buffer))
+            buffer.clear()
+        else:
+            # The common case: a record of whole messages, each read where it
+            # lies; only an unfinished one's bytes are kept for the next record.
+            data = memoryview(content)
+        start, end = 0, len(data)
+        while end - start >= 4 and not isinstance(self._read, ReadClosed):
+            msg_type = data[start]
+            length = int.from_bytes(data[start + 1 : start + 4], "big")
+            self._check_header(msg_type, length)
+            if end - start < 4 + length:
+                break
+            raw = bytes(data[start : start + 4 + length])
+            start += 4 + length
             keys_changed = self._on_handshake_message(msg_type, raw, events)
-            if keys_changed and buffer:
+            if keys_changed and start < end:
                 # §5.1: a handshake message may not span a change of keys.
                 raise ProtocolError(Cause.handshake_message_spans_key_change)
+        if start < end:
+            buffer += data[start:]
 
-    def _check_expected(self, msg_type: int) -> None:
+    def _check_header(self, msg_type: int, length: int) -> None:
         # RFC 5246 §7.2.2, RFC 8446 §6.2: a message the state does not expect
         # is unexpected_message, decided at its header, before its body is
-        # buffered or read in a layout it was never meant to have.
+        # buffered or read in a layout it was never meant to have; so is a
+        # length over the message's grammar or our cap.
         state = self._state
-        if isinstance(state, Established):
-            return  # post-handshake messages are judged whole
-        kind = handshake_message_kind(msg_type, self._version or TLS13)
-        if not issubclass(kind, state.expects):
-            raise ProtocolError(
-                Cause.unexpected_handshake_message,
-                f"{kind.__name__} in state {self.state_name}",
-            )
+        if not isinstance(state, Established):  # post-handshake messages are judged whole
+            kind = handshake_message_kind(msg_type, self._version or TLS13)
+            if not issubclass(kind, state.expects):
+                raise ProtocolError(
+                    Cause.unexpected_handshake_message,
+                    f"{kind.__name__} in state {self.state_name}",
+                )
+        grammar = MAX_BY_GRAMMAR.get(msg_type)
+        if grammar is not None and length > grammar:
+            raise ProtocolError(Cause.message_too_long_for_type, f"type {msg_type}: {length} bytes")
+        if length > MAX_MESSAGE_BY_TYPE.get(msg_type, MAX_HANDSHAKE_MESSAGE):
+            raise ProtocolError(Cause.message_over_cap, f"type {msg_type}: {length} bytes")
 
     def _on_handshake_message(self, msg_type: int, raw: bytes, events: list[Event]) -> bool:
         message = parse_handshake_message(msg_type, memoryview(raw)[4:], self._version or TLS13)

@@ -176,11 +176,13 @@ class _Connection:
         # The negotiated version, once a ServerHello is sent or read.
         self._version: int | None = None
         self._deframer = RecordDeframer(tls12=tls12)
-        self._handshake_buffer = bytearray()
+        # The start of a handshake message that a later record completes;
+        # None (nothing held) while every record ends on a message boundary.
+        self._handshake_buffer: bytearray | None = None
         self._handshake_total = 0
         # Handshake messages waiting to be framed, and records waiting to be
         # written, in order; each joined once per drain.
-        self._pending_handshake = bytearray()
+        self._pending_handshake = b""
         self._out: list[bytes] = []
         self.trace = Trace()
 
@@ -288,8 +290,8 @@ class _Connection:
     def _flush_handshake(self) -> None:
         if not self._pending_handshake:
             return
-        data = bytes(self._pending_handshake)
-        self._pending_handshake.clear()
+        data = self._pending_handshake
+        self._pending_handshake = b""
         write = self._write
         if isinstance(write, WriteHandshake | WriteTraffic):
             self._out.append(self._seal_many(write, _HANDSHAKE, data))
@@ -517,15 +519,17 @@ class _Connection:
         ):
             raise ProtocolError(Cause.handshake_over_cap)
         buffer = self._handshake_buffer
-        if buffer:
-            # The rest of a message begun in an earlier record.
+        if buffer is not None:
+            # The rest of a message begun in an earlier record: it grows in
+            # place, and is copied out once, when it is whole.
             buffer += content
-            data = memoryview(bytes(buffer))
-            buffer.clear()
-        else:
-            # The common case: a record of whole messages, each read where it
-            # lies; only an unfinished one's bytes are kept for the next record.
-            data = memoryview(content)
+            if not self._whole_message_in(buffer):
+                return
+            self._handshake_buffer = None
+            content = bytes(buffer)
+        # Whole messages are read where they lie; only an unfinished one's
+        # bytes are kept for the next record.
+        data = memoryview(content)
         start, end = 0, len(data)
         while end - start >= 4 and not isinstance(self._read, ReadClosed):
             msg_type = data[start]
@@ -540,7 +544,16 @@ class _Connection:
                 # §5.1: a handshake message may not span a change of keys.
                 raise ProtocolError(Cause.handshake_message_spans_key_change)
         if start < end:
-            buffer += data[start:]
+            self._handshake_buffer = bytearray(data[start:])
+
+    def _whole_message_in(self, buffer: bytearray) -> bool:
+        """Whether `buffer` starts with a whole message; its header is
+        judged as soon as it is there (`_check_header`)."""
+        if len(buffer) < 4:
+            return False
+        length = int.from_bytes(buffer[1:4], "big")
+        self._check_header(buffer[0], length)
+        return len(buffer) >= 4 + length
 
     def _check_header(self, msg_type: int, length: int) -> None:
         # RFC 5246 §7.2.2, RFC 8446 §6.2: a message the state does not expect

@@ -126,7 +126,7 @@ def offered_schemes(config: ClientConfig) -> tuple[int, ...]:
     PKCS#1 v1.5 ones when TLS 1.2 is offered (RFC 5246 §7.4.1.4.1)."""
     schemes = tuple(config.signature_schemes)
     if TLS12 in config.versions:
-        schemes += tuple(s for s in TLS12_ONLY_SCHEMES if s not in schemes)
+        schemes += tuple([s for s in TLS12_ONLY_SCHEMES if s not in schemes])
     return schemes
 
 

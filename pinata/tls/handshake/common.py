@@ -185,7 +185,7 @@ def refuse_unrequested(
 def certificate_message(credentials: Credentials | None, context: bytes = b"") -> Certificate:
     """Our Certificate (§4.4.2): the chain, or an empty list without credentials."""
     chain = credentials.chain if credentials is not None else ()
-    return Certificate(context, tuple(CertificateEntry(der, ()) for der in chain))
+    return Certificate(context, tuple([CertificateEntry(der, ()) for der in chain]))
 
 
 def authenticate_peer(

@@ -83,6 +83,9 @@ from pinata.tls.messages import (
 from pinata.tls.suites import SuiteParams, lookup_suite
 from pinata.tls.transcript import Transcript
 
+# supported_versions in every TLS 1.3 ServerHello and HelloRetryRequest
+# (§4.2.1): the same extension each time, built once.
+_SUPPORTED_VERSIONS_TLS13 = SupportedVersionsServerHello(TLS13).to_extension()
 _NOTE_ENCRYPTED_EXTENSIONS = note_out("EncryptedExtensions")
 _NOTE_CERTIFICATE_REQUEST = note_out("CertificateRequest")
 
@@ -270,7 +273,7 @@ def _send_server_hello(
         legacy_session_id_echo=hello.legacy_session_id,
         cipher_suite=choices.suite.suite,
         extensions=(
-            SupportedVersionsServerHello(TLS13).to_extension(),
+            _SUPPORTED_VERSIONS_TLS13,
             KeyShareServerHello(KeyShareEntry(choices.group, server_share)).to_extension(),
         ),
     )
@@ -367,7 +370,7 @@ def _hello_retry_request(
         legacy_session_id_echo=hello.legacy_session_id,
         cipher_suite=choices.suite.suite,
         extensions=(
-            SupportedVersionsServerHello(TLS13).to_extension(),
+            _SUPPORTED_VERSIONS_TLS13,
             KeyShareHelloRetryRequest(choices.group).to_extension(),
             Cookie(cookie).to_extension(),
         ),

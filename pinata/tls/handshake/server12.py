@@ -202,13 +202,16 @@ def _server_random(ctx: HandshakeContext, config: ServerConfig) -> bytes:
     return random
 
 
+# The ServerHello's extensions are the same for every connection: built once.
+_RENEGOTIATION_INFO = RenegotiationInfo(b"").to_extension()  # RFC 5746 §3.6
+_EXTENDED_MASTER_SECRET = ExtendedMasterSecret().to_extension()  # RFC 7627 §5.2
+_EC_POINT_FORMATS = EcPointFormats((ECPointFormat.uncompressed,)).to_extension()
+
+
 def _server_hello(random: bytes, choices: Choices12) -> bytes:
-    extensions: list[Extension] = [
-        RenegotiationInfo(b"").to_extension(),  # RFC 5746 §3.6
-        ExtendedMasterSecret().to_extension(),  # RFC 7627 §5.2
-    ]
+    extensions: list[Extension] = [_RENEGOTIATION_INFO, _EXTENDED_MASTER_SECRET]
     if choices.echo_point_formats:  # RFC 8422 §5.2: only in reply
-        extensions.append(EcPointFormats((ECPointFormat.uncompressed,)).to_extension())
+        extensions.append(_EC_POINT_FORMATS)
     # An empty session_id: this session will never be resumed (RFC 5246 §7.4.1.3).
     hello = ServerHello(
         legacy_version=TLS12,

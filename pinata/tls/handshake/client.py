@@ -490,7 +490,7 @@ class ClientExpectFinished:
         out.append(SetWriteKeys(k.suite, app.client_application_traffic_secret_0, application=True))
         event = HandshakeComplete(
             version=TLS13,
-            cipher_suite=CipherSuite(k.suite.suite),
+            cipher_suite=k.suite.suite,
             group=k.group,
             signature_scheme=our_scheme,
             peer_signature_scheme=self.peer_scheme,

@@ -417,7 +417,7 @@ class Client12ExpectFinished:
         check_finished12(message, suite, self.master, self.transcript, from_server=True)
         event = HandshakeComplete(
             version=TLS12,
-            cipher_suite=CipherSuite(suite.suite),
+            cipher_suite=suite.suite,
             group=exchange.group,
             signature_scheme=self.our_scheme,
             peer_signature_scheme=exchange.peer_scheme,

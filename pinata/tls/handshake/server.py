@@ -317,7 +317,7 @@ def _send_encrypted_flight(
     out.append(note_out("Certificate", certificates=len(config.credentials.chain)))
     verify_msg = certificate_verify(config.credentials, choices.scheme, transcript, is_server=True)
     transcript = send(verify_msg.encode(), transcript, out)
-    out.append(note_out("CertificateVerify", scheme=choices.scheme.name))
+    out.append(note_out("CertificateVerify", scheme=enum_name(SignatureScheme, choices.scheme)))
     finished = finished_message(schedule, server_handshake_secret, transcript)
     transcript = send(finished.encode(), transcript, out)
     out.append(note_out("Finished"))
@@ -568,7 +568,7 @@ class ServerExpectCertificateVerify:
             peer_is_server=False,
         )
         return ServerExpectFinished(self.common, self.transcript.add(raw), self.peer, scheme), [
-            note_in("CertificateVerify", scheme=scheme.name)
+            note_in("CertificateVerify", scheme=enum_name(SignatureScheme, scheme))
         ]
 
 
@@ -589,7 +589,7 @@ class ServerExpectFinished:
         n = c.negotiated
         event = HandshakeComplete(
             version=TLS13,
-            cipher_suite=CipherSuite(n.suite.suite),
+            cipher_suite=n.suite.suite,
             group=n.group,
             signature_scheme=n.scheme,
             peer_signature_scheme=self.peer_scheme,

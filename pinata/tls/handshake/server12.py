@@ -420,7 +420,7 @@ class Server12ExpectFinished:
         finished = finished12(suite, master, transcript, from_server=True)
         event = HandshakeComplete(
             version=TLS12,
-            cipher_suite=CipherSuite(suite.suite),
+            cipher_suite=suite.suite,
             group=choices.group,
             signature_scheme=choices.scheme,
             peer_signature_scheme=self.peer_scheme,

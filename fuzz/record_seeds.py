@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from fuzz.harnesses import chains, fixtures
 from pinata.tls.connection import ClientConnection, ServerConnection
 from pinata.tls.events import ConnectionFailed, HandshakeComplete
-from pinata.tls.handshake.common import Output, SendMessage
+from pinata.tls.handshake.common import Output, SendMessage, whole_messages
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 TIMEOUT = 10.0
@@ -211,7 +211,9 @@ class _Capture:
     messages: list[bytes]
 
     def _apply(self, outputs: list[Output], events: list[Any]) -> bool:
-        self.messages += [o.data for o in outputs if isinstance(o, SendMessage)]
+        for o in outputs:
+            if isinstance(o, SendMessage):
+                self.messages += whole_messages(o.data)
         result: bool = super()._apply(outputs, events)  # type: ignore[misc]
         return result
 

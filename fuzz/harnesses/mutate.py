@@ -20,7 +20,7 @@ from pinata.tls.connection import ClientConnection, ServerConnection
 from pinata.tls.constants import HELLO_RETRY_REQUEST_RANDOM, TLS12, TLS13
 from pinata.tls.errors import ProtocolError
 from pinata.tls.extensions import Extension
-from pinata.tls.handshake.common import Output, RandomSource, SendMessage
+from pinata.tls.handshake.common import Output, RandomSource, SendMessage, whole_messages
 from pinata.tls.messages import (
     Certificate,
     Certificate12,
@@ -351,9 +351,13 @@ class _MutatingMixin:
             version = getattr(self, "version", None) or TLS13
             for output in outputs:
                 if isinstance(output, SendMessage):
-                    new = mutate_message(output.data, inp, version)
-                    if new != output.data:
-                        self.mutated += 1
+                    # One mutation per message, also in a block of several.
+                    new = b""
+                    for message in whole_messages(output.data):
+                        mutated = mutate_message(message, inp, version)
+                        if mutated != message:
+                            self.mutated += 1
+                        new += mutated
                     output = SendMessage(new)
                 changed.append(output)
             outputs = changed

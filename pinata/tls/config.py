@@ -9,6 +9,7 @@ The engine itself checks CertificateVerify against the leaf key it is given.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,17 +27,30 @@ from pinata.tls.constants import (
     TLS13,
     CipherSuite,
     ClientCertificateType,
+    ECPointFormat,
     NamedGroup,
     SignatureScheme,
 )
 from pinata.tls.errors import AlertDescription, LocalProtocolError
-from pinata.tls.extensions import CertificateAuthorities, SignatureAlgorithms
+from pinata.tls.extensions import (
+    CertificateAuthorities,
+    EcPointFormats,
+    ExtendedMasterSecret,
+    Extension,
+    RenegotiationInfo,
+    ServerName,
+    SignatureAlgorithms,
+    SignatureAlgorithmsCert,
+    SupportedGroups,
+    SupportedVersionsClientHello,
+)
 from pinata.tls.messages import (
     Certificate,
     Certificate12,
     CertificateEntry,
     CertificateRequest,
     CertificateRequest12,
+    EncryptedExtensions,
 )
 from pinata.tls.signatures import schemes_for_key, schemes_for_key_tls12, sign, sign_tls12
 
@@ -133,12 +147,18 @@ class Credentials:
     def choose_scheme(self, offered: Sequence[int]) -> SignatureScheme | None:
         """Our preferred scheme among those the peer offered, or None (§4.4.2.2)."""
         wanted = frozenset(offered)
-        return next((s for s in self.schemes if s in wanted), None)
+        for scheme in self.schemes:
+            if scheme in wanted:
+                return scheme
+        return None
 
     def choose_scheme_tls12(self, offered: Sequence[int]) -> SignatureScheme | None:
         """Our preferred TLS 1.2 scheme among those the peer offered, or None."""
         wanted = frozenset(offered)
-        return next((s for s in self.schemes_tls12 if s in wanted), None)
+        for scheme in self.schemes_tls12:
+            if scheme in wanted:
+                return scheme
+        return None
 
     def sign_tls12(self, scheme: SignatureScheme, message: bytes) -> bytes:
         """A TLS 1.2 signature (RFC 5246 §4.7) with one of `schemes_tls12`."""
@@ -172,10 +192,21 @@ DEFAULT_CIPHER_SUITES_TLS12: tuple[CipherSuite, ...] = (
     CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
     CipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 )
-_PKCS1_SHA2 = (
+# The schemes only TLS 1.2 adds to signature_algorithms (RFC 5246
+# §7.4.1.4.1): RSA PKCS#1 v1.5 with SHA-2. Never SHA-1 or MD5.
+TLS12_ONLY_SCHEMES: tuple[SignatureScheme, ...] = (
     SignatureScheme.rsa_pkcs1_sha256,
     SignatureScheme.rsa_pkcs1_sha384,
     SignatureScheme.rsa_pkcs1_sha512,
+)
+# What a ClientHello offering TLS 1.2 adds: uncompressed points only (RFC
+# 8422 §5.1.2), the extended master secret (RFC 7627 §5.1), and an empty
+# renegotiation_info (RFC 5746 §3.4: the extension rather than the SCSV, so
+# that every extension in the ServerHello is one we sent).
+TLS12_HELLO_EXTENSIONS: tuple[Extension, ...] = (
+    EcPointFormats((ECPointFormat.uncompressed,)).to_extension(),
+    ExtendedMasterSecret().to_extension(),
+    RenegotiationInfo(b"").to_extension(),
 )
 # The protocol versions negotiated, best first; nothing else ever is.
 DEFAULT_VERSIONS: tuple[int, ...] = (TLS13, TLS12)
@@ -237,10 +268,19 @@ class ServerConfig:
         return CertificateRequest(b"", tuple(extensions)).encode()
 
     @cached_property
+    def encoded_flight_head(self) -> bytes:
+        """EncryptedExtensions (empty: we negotiate nothing it carries), the
+        CertificateRequest when clients authenticate, and the Certificate
+        (RFC 8446 §4.3, §4.4.2): the part of our TLS 1.3 flight that is the
+        same for every connection, sent and hashed as one (its order is §4.4's)."""
+        request = b"" if self.authenticate_client is None else self.encoded_certificate_request
+        return EncryptedExtensions(()).encode() + request + self.encoded_certificate
+
+    @cached_property
     def signature_schemes_tls12(self) -> tuple[SignatureScheme, ...]:
         """What we accept in a TLS 1.2 CertificateVerify: `signature_schemes`
         and RSA PKCS#1 v1.5 with SHA-2, which TLS 1.2 allows (RFC 5246 §7.4.1.4.1)."""
-        extra = tuple(s for s in _PKCS1_SHA2 if s not in self.signature_schemes)
+        extra = tuple([s for s in TLS12_ONLY_SCHEMES if s not in self.signature_schemes])
         return (*self.signature_schemes, *extra)
 
     @cached_property
@@ -255,6 +295,14 @@ class ServerConfig:
             self.signature_schemes_tls12,
             self.certificate_authorities,
         ).encode()
+
+
+def _is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -274,3 +322,40 @@ class ClientConfig:
     signature_schemes_cert: tuple[SignatureScheme, ...] = DEFAULT_SIGNATURE_SCHEMES_CERT
     versions: tuple[int, ...] = DEFAULT_VERSIONS
     cipher_suites_tls12: tuple[CipherSuite, ...] = DEFAULT_CIPHER_SUITES_TLS12
+
+    # What the ClientHello says that depends on this configuration alone is
+    # built once per configuration, not once per connection.
+    @cached_property
+    def offered_schemes(self) -> tuple[SignatureScheme, ...]:
+        """What our signature_algorithms lists: the configured schemes, and the
+        PKCS#1 v1.5 ones when TLS 1.2 is offered (RFC 5246 §7.4.1.4.1)."""
+        schemes = tuple(self.signature_schemes)
+        if TLS12 in self.versions:
+            schemes += tuple([s for s in TLS12_ONLY_SCHEMES if s not in schemes])
+        return schemes
+
+    @cached_property
+    def hello_extensions(self) -> tuple[tuple[Extension, ...], tuple[Extension, ...]]:
+        """The ClientHello's extensions but key_share, in their order: those
+        before it and those after it (§4.2; RFC 5246 §7.4.1.4). TLS 1.3 only:
+        exactly the hello of a TLS 1.3 client. With TLS 1.2,
+        `TLS12_HELLO_EXTENSIONS` join it. TLS 1.2 only: no supported_versions
+        (legacy_version says 1.2, RFC 8446 §4.2.1), no key_share or
+        signature_algorithms_cert (TLS 1.3's)."""
+        offers13 = TLS13 in self.versions
+        before = []
+        # §4.4.2.2 / RFC 6066 §3: SNI carries DNS names only, never IP literals.
+        if self.server_name and not _is_ip_literal(self.server_name):
+            before.append(ServerName(self.server_name).to_extension())
+        if offers13:
+            before.append(SupportedVersionsClientHello(tuple(self.versions)).to_extension())
+        before += [
+            SupportedGroups(tuple(self.groups)).to_extension(),
+            SignatureAlgorithms(self.offered_schemes).to_extension(),
+        ]
+        if offers13:
+            before.append(
+                SignatureAlgorithmsCert(tuple(self.signature_schemes_cert)).to_extension()
+            )
+        after = TLS12_HELLO_EXTENSIONS if TLS12 in self.versions else ()
+        return tuple(before), after

@@ -154,14 +154,6 @@ _WRITE_PLAINTEXT = WritePlaintext()
 _WRITE_PLAINTEXT_AFTER_FIRST = WritePlaintext(first_flight=False)
 
 
-def _check_message_length(msg_type: int, length: int) -> None:
-    grammar = MAX_BY_GRAMMAR.get(msg_type)
-    if grammar is not None and length > grammar:
-        raise ProtocolError(Cause.message_too_long_for_type, f"type {msg_type}: {length} bytes")
-    if length > MAX_MESSAGE_BY_TYPE.get(msg_type, MAX_HANDSHAKE_MESSAGE):
-        raise ProtocolError(Cause.message_over_cap, f"type {msg_type}: {length} bytes")
-
-
 class _Connection:
     """What both roles share: the record layer and post-handshake messages.
 
@@ -184,11 +176,13 @@ class _Connection:
         # The negotiated version, once a ServerHello is sent or read.
         self._version: int | None = None
         self._deframer = RecordDeframer(tls12=tls12)
-        self._handshake_buffer = bytearray()
+        # The start of a handshake message that a later record completes;
+        # None (nothing held) while every record ends on a message boundary.
+        self._handshake_buffer: bytearray | None = None
         self._handshake_total = 0
         # Handshake messages waiting to be framed, and records waiting to be
         # written, in order; each joined once per drain.
-        self._pending_handshake = bytearray()
+        self._pending_handshake = b""
         self._out: list[bytes | memoryview] = []
         self.trace = Trace()
 
@@ -226,7 +220,7 @@ class _Connection:
                 self._on_end_of_stream(events)
                 return events
             self._deframer.feed(data)
-            while not self.closed:
+            while not isinstance(self._read, ReadClosed):
                 record = self._deframer.next_record()
                 if record is None:
                     break
@@ -280,7 +274,7 @@ class _Connection:
         state = self._state
         if isinstance(state, Established):
             self._state = state.after_write_closed()
-        self.trace.add("alert_out", "close_notify")
+        self.trace.record("alert_out", "close_notify")
 
     def update_keys(self, request_peer_update: bool = False) -> None:
         """Send KeyUpdate (§4.6.3) and move our write keys forward."""
@@ -311,8 +305,8 @@ class _Connection:
     def _flush_handshake(self) -> None:
         if not self._pending_handshake:
             return
-        data = bytes(self._pending_handshake)
-        self._pending_handshake.clear()
+        data = self._pending_handshake
+        self._pending_handshake = b""
         write = self._write
         if isinstance(write, WriteHandshake | WriteTraffic):
             self._out.append(self._seal_many(write, _HANDSHAKE, data))
@@ -329,8 +323,11 @@ class _Connection:
         body = bytes((level, description))
         write = self._write
         if isinstance(write, WriteHandshake | WriteTraffic):
-            with contextlib.suppress(SequenceExhausted):
-                self._out.append(write.protector.seal(_ALERT, body))
+            try:
+                sealed = write.protector.seal(_ALERT, body)
+            except SequenceExhausted:
+                return  # §5.3: no record can be protected any more, this alert included
+            self._out.append(sealed)
         elif isinstance(write, WritePlaintext):
             self._out.append(encode_plaintext_records(_ALERT, body))
 
@@ -369,11 +366,11 @@ class _Connection:
         if isinstance(state, Established):
             self._read = ReadClosed()
             self._state = state.after_read_closed()
-            self.trace.add("note", "eof_without_close_notify")
+            self.trace.record("note", "eof_without_close_notify")
             events.append(PeerClosed(clean=False))
         else:
             self._end()
-            self.trace.add("note", "eof_during_handshake")
+            self.trace.record("note", "eof_during_handshake")
             events.append(ConnectionFailed(Ended(Cause.closed_during_handshake)))
 
     # ---- reading: records ------------------------------------------------
@@ -435,7 +432,7 @@ class _Connection:
             raise ProtocolError(Cause.malformed_change_cipher_spec, f"{len(content)} bytes")
         self._read = ReadTraffic(read.unprotector)
         self._state = state.after_change_cipher_spec()
-        self.trace.add("in", "ChangeCipherSpec")
+        self.trace.record("in", "ChangeCipherSpec")
 
     def _open(self, record: Record) -> tuple[int, bytes | memoryview] | None:
         """(content type, content) of a record under the read stage; None when
@@ -503,7 +500,7 @@ class _Connection:
             # one byte or of three or more is a malformed alert.
             raise ProtocolError(Cause.malformed_alert, f"{len(content)} bytes")
         description = content[1]
-        self.trace.add("alert_in", alert_name(description))
+        self.trace.record("alert_in", alert_name(description))
         state = self._state
         if description == AlertDescription.user_canceled:
             # §6.1: a close_notify should follow; nothing ends yet.
@@ -537,34 +534,60 @@ class _Connection:
         ):
             raise ProtocolError(Cause.handshake_over_cap)
         buffer = self._handshake_buffer
-        buffer += content
-        while len(buffer) >= 4 and not isinstance(self._read, ReadClosed):
-            msg_type = buffer[0]
-            length = int.from_bytes(buffer[1:4], "big")
-            self._check_expected(msg_type)
-            _check_message_length(msg_type, length)
-            if len(buffer) < 4 + length:
+        if buffer is not None:
+            # The rest of a message begun in an earlier record: it grows in
+            # place, and is copied out once, when it is whole.
+            buffer += content
+            if not self._whole_message_in(buffer):
                 return
-            raw = bytes(buffer[: 4 + length])
-            del buffer[: 4 + length]
+            self._handshake_buffer = None
+            content = bytes(buffer)
+        # Whole messages are read where they lie; only an unfinished one's
+        # bytes are kept for the next record.
+        data = memoryview(content)
+        start, end = 0, len(data)
+        while end - start >= 4 and not isinstance(self._read, ReadClosed):
+            msg_type = data[start]
+            length = int.from_bytes(data[start + 1 : start + 4], "big")
+            self._check_header(msg_type, length)
+            if end - start < 4 + length:
+                break
+            raw = bytes(data[start : start + 4 + length])
+            start += 4 + length
             keys_changed = self._on_handshake_message(msg_type, raw, events)
-            if keys_changed and buffer:
+            if keys_changed and start < end:
                 # §5.1: a handshake message may not span a change of keys.
                 raise ProtocolError(Cause.handshake_message_spans_key_change)
+        if start < end:
+            self._handshake_buffer = bytearray(data[start:])
 
-    def _check_expected(self, msg_type: int) -> None:
+    def _whole_message_in(self, buffer: bytearray) -> bool:
+        """Whether `buffer` starts with a whole message; its header is
+        judged as soon as it is there (`_check_header`)."""
+        if len(buffer) < 4:
+            return False
+        length = int.from_bytes(buffer[1:4], "big")
+        self._check_header(buffer[0], length)
+        return len(buffer) >= 4 + length
+
+    def _check_header(self, msg_type: int, length: int) -> None:
         # RFC 5246 §7.2.2, RFC 8446 §6.2: a message the state does not expect
         # is unexpected_message, decided at its header, before its body is
-        # buffered or read in a layout it was never meant to have.
+        # buffered or read in a layout it was never meant to have; so is a
+        # length over the message's grammar or our cap.
         state = self._state
-        if isinstance(state, Established):
-            return  # post-handshake messages are judged whole
-        kind = handshake_message_kind(msg_type, self._version or TLS13)
-        if not issubclass(kind, state.expects):
-            raise ProtocolError(
-                Cause.unexpected_handshake_message,
-                f"{kind.__name__} in state {self.state_name}",
-            )
+        if not isinstance(state, Established):  # post-handshake messages are judged whole
+            kind = handshake_message_kind(msg_type, self._version or TLS13)
+            if not issubclass(kind, state.expects):
+                raise ProtocolError(
+                    Cause.unexpected_handshake_message,
+                    f"{kind.__name__} in state {self.state_name}",
+                )
+        grammar = MAX_BY_GRAMMAR.get(msg_type)
+        if grammar is not None and length > grammar:
+            raise ProtocolError(Cause.message_too_long_for_type, f"type {msg_type}: {length} bytes")
+        if length > MAX_MESSAGE_BY_TYPE.get(msg_type, MAX_HANDSHAKE_MESSAGE):
+            raise ProtocolError(Cause.message_over_cap, f"type {msg_type}: {length} bytes")
 
     def _on_handshake_message(self, msg_type: int, raw: bytes, events: list[Event]) -> bool:
         message = parse_handshake_message(msg_type, memoryview(raw)[4:], self._version or TLS13)
@@ -575,6 +598,8 @@ class _Connection:
         return self._apply(outputs, events)
 
     def _apply(self, outputs: list[Output], events: list[Event]) -> bool:
+        # The chain is in order of frequency: a handshake's outputs are
+        # mostly messages and trace entries, then key changes.
         read_keys_changed = False
         for output in outputs:
             if isinstance(output, SendMessage):
@@ -587,28 +612,35 @@ class _Connection:
             elif isinstance(output, SetReadKeys):
                 self._read = _read_stage(output, self._read)
                 read_keys_changed = True
+            elif isinstance(output, ChooseVersion):
+                self._version = output.version
+                self.trace.record("note", version_name(output.version))
             elif isinstance(output, SendChangeCipherSpec):
                 self._flush_handshake()
                 self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
-            elif isinstance(output, ChooseVersion):
-                self._version = output.version
-                self.trace.add("note", version_name(output.version))
-            elif isinstance(output, SetWriteKeys12):
-                # RFC 5246 §7.1: ChangeCipherSpec, then everything protected.
-                self._flush_handshake()
-                self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
-                self._write = WriteTraffic(output.protector)
-            elif isinstance(output, SetReadKeys12):
-                self._read = ReadAwaitingChangeCipherSpec(output.unprotector)
-            elif isinstance(output, SkipEarlyData):
-                read = self._read
-                assert isinstance(read, ReadPlaintext | ReadHandshake)
-                self._read = ReadSkippingEarlyData(read, MAX_EARLY_DATA_SKIPPED)
             elif isinstance(output, Complete):
                 self._flush_handshake()
                 events.append(output.event)
-        self.trace.append(TraceEntry("state", type(self._state).__name__))
+            else:
+                read_keys_changed |= self._apply_rare(output)
+        self.trace.record("state", type(self._state).__name__)
         return read_keys_changed
+
+    def _apply_rare(self, output: SetWriteKeys12 | SetReadKeys12 | SkipEarlyData) -> bool:
+        """TLS 1.2's key changes and the skipping of early data: once per
+        handshake of that kind at most."""
+        if isinstance(output, SetWriteKeys12):
+            # RFC 5246 §7.1: ChangeCipherSpec, then everything protected.
+            self._flush_handshake()
+            self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
+            self._write = WriteTraffic(output.protector)
+        elif isinstance(output, SetReadKeys12):
+            self._read = ReadAwaitingChangeCipherSpec(output.unprotector)
+        else:
+            read = self._read
+            assert isinstance(read, ReadPlaintext | ReadHandshake)
+            self._read = ReadSkippingEarlyData(read, MAX_EARLY_DATA_SKIPPED)
+        return False
 
     def _on_post_handshake(
         self, state: ServerEstablished | ClientEstablished, message: object
@@ -626,7 +658,7 @@ class _Connection:
             return True
         if isinstance(message, NewSessionTicket) and self._is_client:
             # We never resume (no PSK), so a ticket is simply dropped (§4.6.1).
-            self.trace.add("in", "NewSessionTicket")
+            self.trace.record("in", "NewSessionTicket")
             return False
         # Post-handshake authentication was never offered (§4.6.2).
         raise ProtocolError(

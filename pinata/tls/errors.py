@@ -14,6 +14,8 @@ the current state does not allow (sending data before the handshake, say).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from types import MappingProxyType
 
 
 class AlertLevel(enum.IntEnum):
@@ -54,12 +56,17 @@ class AlertDescription(enum.IntEnum):
     no_application_protocol = 120
 
 
+# Every alert's name, looked up once per alert received rather than through
+# the enum's constructor (four Python calls; a close_notify ends every connection).
+_ALERT_NAMES: Mapping[int, str] = MappingProxyType(
+    {int(alert): alert.name for alert in AlertDescription}
+)
+
+
 def alert_name(code: int) -> str:
     """The registry name of an alert code, or a numeric label for unknown codes."""
-    try:
-        return AlertDescription(code).name
-    except ValueError:
-        return f"unknown_alert_{code}"
+    name = _ALERT_NAMES.get(code)
+    return name if name is not None else f"unknown_alert_{code}"
 
 
 class Cause(enum.StrEnum):

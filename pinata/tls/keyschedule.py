@@ -16,6 +16,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NamedTuple
 
 from pinata.tls.suites import SuiteParams, hash_params
 
@@ -63,6 +64,13 @@ def _label_head(label: bytes, length: int) -> bytes:
     return _hkdf_label(label, b"", length)[:-1]
 
 
+@functools.lru_cache(maxsize=64)
+def _empty_context_info(label: bytes, length: int) -> bytes:
+    # HKDF-Expand's whole info for a label with an empty context ("key",
+    # "iv", "finished", "traffic upd"): HkdfLabel, then T(1)'s counter 0x01.
+    return _label_head(label, length) + b"\x00\x01"
+
+
 def hkdf_expand_label(
     hash_name: str, secret: bytes, label: bytes, context: bytes, length: int
 ) -> bytes:
@@ -94,62 +102,112 @@ class ApplicationSecrets:
     master_secret: bytes = field(repr=False)
 
 
-def _early_secrets(hash_name: str, hash_len: int) -> tuple[bytes, bytes]:
+# The labels the schedule derives Hash.length bytes with from a transcript
+# hash (§7.1): each one's HkdfLabel up to its context is a constant per hash.
+_SECRET_LABELS = (
+    b"derived",
+    b"c hs traffic",
+    b"s hs traffic",
+    b"c ap traffic",
+    b"s ap traffic",
+    b"exp master",
+)
+
+
+class _PerHash(NamedTuple):
+    """What the schedule takes from its hash alone, built once at import and
+    shared: a derivation is then one join and one HMAC, with no frame
+    between the schedule and HMAC, and a schedule holds one reference to it."""
+
+    hash_len: int
+    zeros: bytes
+    empty_hash: bytes
+    early_secret: bytes
+    # Derive-Secret(Early Secret, "derived", "")
+    derived_early: bytes
+    heads: Mapping[bytes, bytes]
+    finished_info: bytes  # §4.4.4
+    update_info: bytes  # §7.2
+
+
+def _per_hash(hash_name: str, hash_len: int) -> _PerHash:
     # §7.1: with no PSK, "PSK" and the extraction salt are Hash.length zeros,
     # so Early Secret and Derive-Secret(., "derived", "") are constants.
     zeros = bytes(hash_len)
     early = hkdf_extract(hash_name, zeros, zeros)
     empty_hash = hash_params(hash_name)[0]().digest()
-    return early, derive_secret(hash_name, early, b"derived", empty_hash)
+    return _PerHash(
+        hash_len=hash_len,
+        zeros=zeros,
+        empty_hash=empty_hash,
+        early_secret=early,
+        derived_early=derive_secret(hash_name, early, b"derived", empty_hash),
+        heads=MappingProxyType({label: _label_head(label, hash_len) for label in _SECRET_LABELS}),
+        finished_info=_empty_context_info(b"finished", hash_len),
+        update_info=_empty_context_info(b"traffic upd", hash_len),
+    )
 
 
-_EARLY: Mapping[str, tuple[bytes, bytes]] = MappingProxyType(
-    {name: _early_secrets(name, n) for name, n in (("sha256", 32), ("sha384", 48))}
+_PER_HASH: Mapping[str, _PerHash] = MappingProxyType(
+    {name: _per_hash(name, n) for name, n in (("sha256", 32), ("sha384", 48))}
 )
 
 
 def traffic_key_iv(params: SuiteParams, secret: bytes) -> tuple[bytes, bytes]:
     """§7.3: [sender]_write_key and [sender]_write_iv of a traffic secret."""
-    name = params.hash_name
+    name, key_len, iv_len = params.hash_name, params.key_len, params.iv_len
+    if max(key_len, iv_len) > params.hash_len:
+        return (
+            hkdf_expand_label(name, secret, b"key", b"", key_len),
+            hkdf_expand_label(name, secret, b"iv", b"", iv_len),
+        )
+    # Every suite's key and IV are shorter than its hash: one HMAC block each.
     return (
-        hkdf_expand_label(name, secret, b"key", b"", params.key_len),
-        hkdf_expand_label(name, secret, b"iv", b"", params.iv_len),
+        hmac.digest(secret, _empty_context_info(b"key", key_len), name)[:key_len],
+        hmac.digest(secret, _empty_context_info(b"iv", iv_len), name)[:iv_len],
     )
 
 
 class KeySchedule:
     """The §7.1 schedule for one suite's hash, with PSK and early data absent."""
 
-    __slots__ = (
-        "_derived_early",
-        "_hash_len",
-        "_hash_name",
-        "_zeros",
-        "early_secret",
-        "empty_hash",
-        "params",
-    )
+    # Three slots: a schedule is held by every handshake waiting for the
+    # peer's Finished, and what its hash fixes is shared (`_PerHash`).
+    __slots__ = ("_c", "_hash_name", "params")
 
     def __init__(self, params: SuiteParams) -> None:
         self.params = params
         self._hash_name = params.hash_name
-        self._hash_len = params.hash_len
-        self.empty_hash = params.empty_hash
-        self._zeros = bytes(params.hash_len)
-        self.early_secret, self._derived_early = _EARLY[params.hash_name]
+        self._c = _PER_HASH[params.hash_name]
 
     def __repr__(self) -> str:
         return f"KeySchedule({self._hash_name})"
+
+    @property
+    def early_secret(self) -> bytes:
+        """§7.1's Early Secret without a PSK: a constant of the hash."""
+        return self._c.early_secret
+
+    @property
+    def empty_hash(self) -> bytes:
+        """Transcript-Hash of no messages, Hash("")."""
+        return self._c.empty_hash
 
     def _expand_label(self, secret: bytes, label: bytes, context: bytes, length: int) -> bytes:
         return hkdf_expand_label(self._hash_name, secret, label, context, length)
 
     def derive_secret(self, secret: bytes, label: bytes, transcript_hash: bytes) -> bytes:
-        return self._expand_label(secret, label, transcript_hash, self._hash_len)
+        """Derive-Secret(Secret, Label, Messages) given Transcript-Hash(Messages) (§7.1)."""
+        head = self._c.heads.get(label)
+        if head is None or len(transcript_hash) > 255:
+            return self._expand_label(secret, label, transcript_hash, self._c.hash_len)
+        # One block (Hash.length bytes): T(1) = HMAC(Secret, HkdfLabel || 0x01).
+        info = b"".join((head, bytes((len(transcript_hash),)), transcript_hash, b"\x01"))
+        return hmac.digest(secret, info, self._hash_name)
 
     def handshake_secrets(self, shared_secret: bytes, hello_hash: bytes) -> HandshakeSecrets:
         """From the (EC)DHE shared secret and Transcript-Hash(ClientHello..ServerHello)."""
-        handshake_secret = hkdf_extract(self._hash_name, self._derived_early, shared_secret)
+        handshake_secret = hkdf_extract(self._hash_name, self._c.derived_early, shared_secret)
         return HandshakeSecrets(
             client_handshake_traffic_secret=self.derive_secret(
                 handshake_secret, b"c hs traffic", hello_hash
@@ -164,8 +222,8 @@ class KeySchedule:
         self, handshake_secret: bytes, server_finished_hash: bytes
     ) -> ApplicationSecrets:
         """From Handshake Secret and Transcript-Hash(ClientHello..server Finished)."""
-        derived = self.derive_secret(handshake_secret, b"derived", self.empty_hash)
-        master_secret = hkdf_extract(self._hash_name, derived, self._zeros)
+        derived = self.derive_secret(handshake_secret, b"derived", self._c.empty_hash)
+        master_secret = hkdf_extract(self._hash_name, derived, self._c.zeros)
         return ApplicationSecrets(
             client_application_traffic_secret_0=self.derive_secret(
                 master_secret, b"c ap traffic", server_finished_hash
@@ -184,7 +242,7 @@ class KeySchedule:
 
     def finished_key(self, base_key: bytes) -> bytes:
         """§4.4.4: finished_key = HKDF-Expand-Label(BaseKey, "finished", "", Hash.length)."""
-        return self._expand_label(base_key, b"finished", b"", self._hash_len)
+        return hmac.digest(base_key, self._c.finished_info, self._hash_name)
 
     def finished_verify_data(self, base_key: bytes, transcript_hash: bytes) -> bytes:
         """§4.4.4: verify_data = HMAC(finished_key, Transcript-Hash(...))."""
@@ -192,7 +250,7 @@ class KeySchedule:
 
     def next_traffic_secret(self, secret: bytes) -> bytes:
         """§7.2: application_traffic_secret_N+1, after a KeyUpdate."""
-        return self._expand_label(secret, b"traffic upd", b"", self._hash_len)
+        return hmac.digest(secret, self._c.update_info, self._hash_name)
 
     def finished_matches(self, base_key: bytes, transcript_hash: bytes, verify_data: bytes) -> bool:
         """Whether a received Finished is right (§4.4.4), compared in constant time."""

@@ -55,6 +55,11 @@ _RSA_PSS: Mapping[int, tuple[_HashFactory, bool]] = MappingProxyType(
     }
 )
 CERTIFICATE_VERIFY_SCHEMES: frozenset[int] = frozenset((*_ECDSA, *_RSA_PSS, _S.ed25519))
+# One signature algorithm object per ECDSA scheme, made at import: they hold
+# only the hash's name, and a handshake signs or verifies with one or two.
+_ECDSA_ALGORITHM: Mapping[int, ec.ECDSA] = MappingProxyType(
+    {scheme: ec.ECDSA(hash_type()) for scheme, (_, hash_type) in _ECDSA.items()}
+)
 
 _ECDSA_BY_CURVE: Mapping[str, SignatureScheme] = MappingProxyType(
     {curve: SignatureScheme(scheme) for scheme, (curve, _) in _ECDSA.items()}
@@ -107,8 +112,7 @@ def sign(
     if scheme not in schemes_for_key(private_key, key_is_rsassa_pss=key_is_rsassa_pss):
         raise LocalProtocolError(f"key cannot sign with {enum_name(SignatureScheme, scheme)}")
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
-        _, hash_type = _ECDSA[scheme]
-        return private_key.sign(message, ec.ECDSA(hash_type()))
+        return private_key.sign(message, _ECDSA_ALGORITHM[scheme])
     if isinstance(private_key, ed25519.Ed25519PrivateKey):
         return private_key.sign(message)
     if isinstance(private_key, rsa.RSAPrivateKey):
@@ -141,12 +145,12 @@ def verify(
         raise ProtocolError(Cause.signature_scheme_forbidden, name)
     try:
         if scheme in _ECDSA:
-            curve, hash_type = _ECDSA[scheme]
+            curve, _ = _ECDSA[scheme]
             if not isinstance(public_key, ec.EllipticCurvePublicKey):
                 raise _wrong_key(f"{name} needs an EC key")
             if public_key.curve.name != curve:
                 raise _wrong_key(f"{name} needs a {curve} key, not {public_key.curve.name}")
-            public_key.verify(signature, message, ec.ECDSA(hash_type()))
+            public_key.verify(signature, message, _ECDSA_ALGORITHM[scheme])
         elif scheme == _S.ed25519:
             if not isinstance(public_key, ed25519.Ed25519PublicKey):
                 raise _wrong_key(f"{name} needs an Ed25519 key")
@@ -231,7 +235,7 @@ def verify_tls12(
         if public_key.curve.name not in _ECDSA_BY_CURVE:
             raise _wrong_key(f"{name} with a {public_key.curve.name} key")
         try:
-            public_key.verify(signature, message, ec.ECDSA(_ECDSA[scheme][1]()))
+            public_key.verify(signature, message, _ECDSA_ALGORITHM[scheme])
         except (InvalidSignature, ValueError):
             raise ProtocolError(Cause.bad_signature, name) from None
         return

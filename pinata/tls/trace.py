@@ -31,6 +31,11 @@ TraceValue = str | int | tuple[str, ...]
 Details = tuple[tuple[str, TraceValue], ...]
 
 
+def flatten(details: Mapping[str, TraceValue]) -> tuple[TraceValue, ...]:
+    """`details` as one flat tuple, key, value, key, value, in their order."""
+    return tuple(chain.from_iterable(details.items())) if details else ()
+
+
 class TraceEntry(NamedTuple):
     """One entry. `kind` is "in" / "out" for messages, "state" for a state
     change, "alert_in" / "alert_out" for alerts, "note" for anything else
@@ -46,7 +51,7 @@ class TraceEntry(NamedTuple):
     @classmethod
     def of(cls, kind: str, what: str, details: Mapping[str, TraceValue]) -> TraceEntry:
         """An entry with `details` in their given order."""
-        return cls(kind, what, tuple(chain.from_iterable(details.items())) if details else ())
+        return cls(kind, what, flatten(details))
 
     @property
     def details(self) -> Details:
@@ -79,14 +84,23 @@ class Trace:
 
     def add(self, kind: str, what: str, **details: TraceValue) -> None:
         """Record one entry; dropped (and counted) once the trace is full."""
-        self.append(TraceEntry.of(kind, what, details))
+        self.record(kind, what, flatten(details))
+
+    def record(self, kind: str, what: str, flat: tuple[TraceValue, ...] = ()) -> None:
+        """Record one entry from its fields (`flat` as in `TraceEntry`), with
+        no entry object made; dropped (and counted) once the trace is full."""
+        if len(self._flat) >= 3 * MAX_TRACE_ENTRIES:
+            self.dropped += 1
+            return
+        self._flat += (kind, what, flat)
 
     def append(self, entry: TraceEntry) -> None:
         """Record an entry built elsewhere (a handler's `Note`)."""
         if len(self._flat) >= 3 * MAX_TRACE_ENTRIES:
             self.dropped += 1
             return
-        self._flat += (entry.kind, entry.what, entry.flat)
+        # An entry is the tuple (kind, what, flat): its fields go in as they are.
+        self._flat += entry
 
     @property
     def entries(self) -> tuple[TraceEntry, ...]:

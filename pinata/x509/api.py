@@ -69,10 +69,10 @@ def validate(
     chain: list[ParsedCertificate] = [leaf]
     chain += [anchor.certificate if i == path.ANCHOR else search.parsed[i] for i in found[1:]]
     return ValidatedChain(
-        chain=tuple(certificate.der for certificate in chain),
+        chain=tuple([certificate.der for certificate in chain]),
         leaf_public_key=leaf.public_key,
         leaf_key_is_rsassa_pss=leaf.key_is_rsassa_pss,
-        subjects=(*(certificate.subject_text for certificate in chain[:-1]), anchor.subject_text),
+        subjects=(*[certificate.subject_text for certificate in chain[:-1]], anchor.subject_text),
     )
 
 

@@ -24,6 +24,7 @@ from pinata.tls.keyschedule import (
     hkdf_expand,
     hkdf_expand_label,
     hkdf_extract,
+    traffic_key_iv,
 )
 from pinata.tls.suites import SUITES, SuiteParams, lookup_suite
 from pinata.tls.transcript import Transcript
@@ -94,6 +95,30 @@ def test_schedule_agrees_with_free_functions(
     )
     assert ks.next_traffic_secret(secret) == hkdf_expand_label(
         hash_name, secret, b"traffic upd", b"", params.hash_len
+    )
+
+
+@settings(deadline=None)
+@given(
+    hash_names,
+    secrets,
+    st.binary(max_size=48),
+    st.sampled_from(
+        [b"derived", b"c hs traffic", b"s hs traffic", b"c ap traffic", b"s ap traffic",
+         b"exp master", b"res master", b"c e traffic"]
+    ),
+)
+def test_every_label_derives_as_hkdf_expand_label_says(
+    hash_name: str, secret: bytes, transcript_hash: bytes, label: bytes
+) -> None:
+    # The schedule's labels are built once per hash (the last two are not
+    # among them, and take the general path): both paths are §7.1's.
+    params = SHA256 if hash_name == "sha256" else SHA384
+    assert KeySchedule(params).derive_secret(secret, label, transcript_hash) == (
+        hkdf_expand_label(hash_name, secret, label, transcript_hash, params.hash_len)
+    )
+    assert KeySchedule(params).finished_key(secret) == hkdf_expand_label(
+        hash_name, secret, b"finished", b"", params.hash_len
     )
 
 
@@ -217,3 +242,13 @@ def test_transcript_misuse() -> None:
     with pytest.raises(LocalProtocolError):
         t = t.restart_after_hello_retry_request()  # more than ClientHello1
     assert repr(t) == "Transcript(sha256, 2 messages)"  # message bytes never shown
+
+
+@pytest.mark.parametrize("params", list(SUITES.values()), ids=lambda p: p.suite.name)
+def test_traffic_key_and_iv_are_hkdf_expand_label_for_every_suite(params: SuiteParams) -> None:
+    # §7.3; the one-block path is taken for every suite we implement.
+    secret = bytes(range(params.hash_len))
+    assert traffic_key_iv(params, secret) == (
+        hkdf_expand_label(params.hash_name, secret, b"key", b"", params.key_len),
+        hkdf_expand_label(params.hash_name, secret, b"iv", b"", params.iv_len),
+    )

@@ -8,6 +8,7 @@ on their way out, so the client meets them under real encryption.
 from __future__ import annotations
 
 import dataclasses
+import tracemalloc
 from collections.abc import Callable
 
 import pytest
@@ -37,7 +38,7 @@ from pinata.tls.extensions import (
     KeyShareHelloRetryRequest,
     SupportedVersionsClientHello,
 )
-from pinata.tls.handshake.common import Output, SendMessage
+from pinata.tls.handshake.common import Output, SendMessage, whole_messages
 from pinata.tls.messages import (
     Certificate,
     CertificateRequest,
@@ -120,13 +121,16 @@ def _rewrite(
     msg_type: int,
     edit: Callable[[bytes], bytes],
 ) -> None:
-    """Rewrite one kind of outgoing handshake message (after it was hashed)."""
+    """Rewrite one kind of outgoing handshake message (after it was hashed);
+    a SendMessage may hold several messages back to back."""
     original = connection._apply
+
+    def rewrite(data: bytes) -> bytes:
+        return b"".join(edit(m) if m[0] == msg_type else m for m in whole_messages(data))
 
     def apply(outputs: list[Output], events: list[Event]) -> bool:
         changed = [
-            SendMessage(edit(o.data)) if isinstance(o, SendMessage) and o.data[0] == msg_type else o
-            for o in outputs
+            SendMessage(rewrite(o.data)) if isinstance(o, SendMessage) else o for o in outputs
         ]
         return original(changed, events)
 
@@ -428,6 +432,35 @@ def test_fragmented_and_coalesced_handshake_messages_work() -> None:
     # The server's flight after ServerHello came coalesced in one record.
     kinds = [e.what for e in server.trace.entries if e.kind == "out"]
     assert kinds[:2] == ["ServerHello", "EncryptedExtensions"]
+
+
+def test_a_split_message_waits_in_one_buffer_that_grows_in_place() -> None:
+    # The buffer exists only while a message is split, and what it holds is
+    # not copied again for each record that adds to it: a message sent a byte
+    # at a time costs linear work, not quadratic.
+    padded = with_extensions(first_client_hello(), lambda e: [*e, Extension(0x7777, bytes(16_000))])
+    body = padded.encode()
+    server = ServerConnection(server_config(), now=NOW)
+    assert server._handshake_buffer is None
+    tracemalloc.start()
+    try:
+        server.receive_data(encode_plaintext_records(ContentType.handshake, body[:16_001]))
+        buffer = server._handshake_buffer
+        assert buffer is not None
+        for i in range(16_001, 16_010):
+            record = encode_plaintext_records(ContentType.handshake, body[i : i + 1])
+            tracemalloc.reset_peak()
+            before, _ = tracemalloc.get_traced_memory()
+            assert server.receive_data(record) == []
+            _, peak = tracemalloc.get_traced_memory()
+            assert peak - before < 4_000  # far below the 16 KB held
+            assert server._handshake_buffer is buffer
+    finally:
+        tracemalloc.stop()
+    assert bytes(buffer) == body[:16_010]
+    server.receive_data(encode_plaintext_records(ContentType.handshake, body[16_010:]))
+    assert server._handshake_buffer is None
+    assert server.state_name != "ServerExpectClientHello"  # the ClientHello was handled
 
 
 # ---- post-handshake refusals -----------------------------------------------

@@ -11,7 +11,6 @@ TLS 1.2 hands over to `client12` (RFC 8446 §4.1.3 decides which it is).
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
@@ -39,16 +38,13 @@ from pinata.tls.extensions import (
     KeyShareEntry,
     KeyShareHelloRetryRequest,
     KeyShareServerHello,
-    ServerName,
     SignatureAlgorithms,
-    SignatureAlgorithmsCert,
     SupportedGroups,
-    SupportedVersionsClientHello,
     SupportedVersionsServerHello,
     refuse_misplaced,
 )
 from pinata.tls.handshake import client12
-from pinata.tls.handshake.client12 import TLS12_HELLO_EXTENSIONS, Client12State, offered_schemes
+from pinata.tls.handshake.client12 import Client12State
 from pinata.tls.handshake.common import (
     ChooseVersion,
     Complete,
@@ -86,45 +82,17 @@ from pinata.tls.suites import SuiteParams, lookup_suite
 from pinata.tls.transcript import Transcript
 
 
-def _is_ip_literal(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
 def _hello_extensions(config: ClientConfig, shares: tuple[ClientKeyShare, ...]) -> list[Extension]:
-    """The ClientHello's extensions for the versions we offer (§4.2; RFC 5246
-    §7.4.1.4). TLS 1.3 only: exactly the hello of a TLS 1.3 client. With
-    TLS 1.2: ec_point_formats (RFC 8422 §5.1.2), extended_master_secret
-    (RFC 7627 §5.1) and an empty renegotiation_info (RFC 5746 §3.4) join
-    it. We send the extension rather than the SCSV: the server must answer
-    with the extension either way, and then every extension in its
-    ServerHello is one we sent. TLS 1.2 only: no supported_versions
-    (legacy_version says 1.2, RFC 8446 §4.2.1), no key_share or
-    signature_algorithms_cert (TLS 1.3's)."""
-    offers13 = TLS13 in config.versions
-    extensions = []
-    # §4.4.2.2 / RFC 6066 §3: SNI carries DNS names only, never IP literals.
-    if config.server_name and not _is_ip_literal(config.server_name):
-        extensions.append(ServerName(config.server_name).to_extension())
-    if offers13:
-        extensions.append(SupportedVersionsClientHello(tuple(config.versions)).to_extension())
-    extensions += [
-        SupportedGroups(tuple(config.groups)).to_extension(),
-        SignatureAlgorithms(offered_schemes(config)).to_extension(),
-    ]
-    if offers13:
-        extensions += [
-            SignatureAlgorithmsCert(tuple(config.signature_schemes_cert)).to_extension(),
-            KeyShareClientHello(
-                tuple(KeyShareEntry(s.group, s.key_exchange) for s in shares)
-            ).to_extension(),
-        ]
-    if TLS12 in config.versions:
-        extensions += list(TLS12_HELLO_EXTENSIONS)
-    return extensions
+    """The ClientHello's extensions: the configuration's own (built once per
+    configuration, `ClientConfig.hello_extensions`), with key_share between
+    them when TLS 1.3 is offered."""
+    before, after = config.hello_extensions
+    if TLS13 not in config.versions:
+        return [*before, *after]
+    key_share = KeyShareClientHello(
+        tuple([KeyShareEntry(s.group, s.key_exchange) for s in shares])
+    ).to_extension()
+    return [*before, key_share, *after]
 
 
 def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, list[Output]]:
@@ -162,7 +130,7 @@ def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, lis
     out: list[Output] = []
     transcript = send(hello.encode(), Transcript(), out)
     out.append(
-        note_out("ClientHello", key_shares=tuple(enum_name(NamedGroup, s.group) for s in shares))
+        note_out("ClientHello", key_shares=tuple([enum_name(NamedGroup, s.group) for s in shares]))
     )
     state = ClientExpectServerHello(
         config=config,
@@ -231,7 +199,7 @@ class ClientExpectServerHello:
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (ServerHello,)
 
     def _sent_extension_types(self) -> frozenset[int]:
-        return frozenset(e.extension_type for e in self.hello.extensions)
+        return frozenset([e.extension_type for e in self.hello.extensions])
 
     def handle(
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
@@ -301,7 +269,7 @@ class ClientExpectServerHello:
         for e in self.hello.extensions:
             if e.extension_type == ExtensionType.key_share:
                 e = KeyShareClientHello(
-                    tuple(KeyShareEntry(s.group, s.key_exchange) for s in shares)
+                    tuple([KeyShareEntry(s.group, s.key_exchange) for s in shares])
                 ).to_extension()
             extensions.append(e)
         if cookie_data is not None:
@@ -522,7 +490,7 @@ class ClientExpectFinished:
         out.append(SetWriteKeys(k.suite, app.client_application_traffic_secret_0, application=True))
         event = HandshakeComplete(
             version=TLS13,
-            cipher_suite=CipherSuite(k.suite.suite),
+            cipher_suite=k.suite.suite,
             group=k.group,
             signature_scheme=our_scheme,
             peer_signature_scheme=self.peer_scheme,

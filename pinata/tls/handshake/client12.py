@@ -29,7 +29,13 @@ from typing import ClassVar
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-from pinata.tls.config import ClientConfig, Credentials, VerifiedPeer
+from pinata.tls.config import (
+    TLS12_HELLO_EXTENSIONS,
+    TLS12_ONLY_SCHEMES,
+    ClientConfig,
+    Credentials,
+    VerifiedPeer,
+)
 from pinata.tls.constants import (
     TLS12,
     CipherSuite,
@@ -47,7 +53,6 @@ from pinata.tls.events import HandshakeComplete
 from pinata.tls.extensions import (
     EcPointFormats,
     ExtendedMasterSecret,
-    Extension,
     RenegotiationInfo,
 )
 from pinata.tls.handshake.common import (
@@ -92,23 +97,6 @@ from pinata.tls.transcript import Transcript
 
 # RFC 5246 §7.4.1.4.1: TLS 1.2 peers sign ServerKeyExchange and
 # CertificateVerify with these too; never in TLS 1.3 (RFC 8446 §4.2.3).
-# Never SHA-1 or MD5.
-TLS12_ONLY_SCHEMES: tuple[SignatureScheme, ...] = (
-    SignatureScheme.rsa_pkcs1_sha256,
-    SignatureScheme.rsa_pkcs1_sha384,
-    SignatureScheme.rsa_pkcs1_sha512,
-)
-
-# What a ClientHello offering TLS 1.2 adds: uncompressed points only (RFC
-# 8422 §5.1.2), the extended master secret (RFC 7627 §5.1), and an empty
-# renegotiation_info (RFC 5746 §3.4: the extension rather than the SCSV, so
-# that every extension in the ServerHello is one we sent).
-TLS12_HELLO_EXTENSIONS: tuple[Extension, ...] = (
-    EcPointFormats((ECPointFormat.uncompressed,)).to_extension(),
-    ExtendedMasterSecret().to_extension(),
-    RenegotiationInfo(b"").to_extension(),
-)
-
 # What a TLS 1.2 ServerHello may answer of what we send (RFC 5246 §7.4.1.4;
 # server_name's acknowledgement is empty, RFC 6066 §3).
 _SERVER_HELLO_EXTENSIONS = frozenset(
@@ -122,12 +110,8 @@ _SERVER_HELLO_EXTENSIONS = frozenset(
 
 
 def offered_schemes(config: ClientConfig) -> tuple[int, ...]:
-    """What our signature_algorithms lists: the configured schemes, and the
-    PKCS#1 v1.5 ones when TLS 1.2 is offered (RFC 5246 §7.4.1.4.1)."""
-    schemes = tuple(config.signature_schemes)
-    if TLS12 in config.versions:
-        schemes += tuple(s for s in TLS12_ONLY_SCHEMES if s not in schemes)
-    return schemes
+    """What our signature_algorithms lists (`ClientConfig.offered_schemes`)."""
+    return config.offered_schemes
 
 
 def _transcript(suite: SuiteParams, messages: bytes) -> Transcript:
@@ -433,7 +417,7 @@ class Client12ExpectFinished:
         check_finished12(message, suite, self.master, self.transcript, from_server=True)
         event = HandshakeComplete(
             version=TLS12,
-            cipher_suite=CipherSuite(suite.suite),
+            cipher_suite=suite.suite,
             group=exchange.group,
             signature_scheme=self.our_scheme,
             peer_signature_scheme=exchange.peer_scheme,

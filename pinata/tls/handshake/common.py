@@ -8,6 +8,7 @@ import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 
 from pinata.tls.config import Credentials, PeerAuthenticator, PeerRejected, VerifiedPeer
 from pinata.tls.constants import ExtensionType, SignatureScheme, enum_name
@@ -38,9 +39,21 @@ class HandshakeContext:
 
 @dataclass(frozen=True, slots=True)
 class SendMessage:
-    """A complete handshake message, sent under the current write keys."""
+    """Complete handshake messages (one, or several back to back), sent
+    under the current write keys."""
 
     data: bytes
+
+
+def whole_messages(block: bytes) -> list[bytes]:
+    """The handshake messages of a `SendMessage` block, each with its header
+    (for tools that look at what we send one message at a time)."""
+    messages = []
+    while block:
+        end = 4 + int.from_bytes(block[1:4], "big")
+        messages.append(block[:end])
+        block = block[end:]
+    return messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +132,12 @@ Output = (
 
 def note_in(what: str, **details: TraceValue) -> Note:
     """A trace entry for a message received."""
-    return Note.of("in", what, details)
+    return Note("in", what, tuple(chain.from_iterable(details.items())) if details else ())
 
 
 def note_out(what: str, **details: TraceValue) -> Note:
     """A trace entry for a message sent."""
-    return Note.of("out", what, details)
+    return Note("out", what, tuple(chain.from_iterable(details.items())) if details else ())
 
 
 def send(message: bytes, transcript: Transcript, out: list[Output]) -> Transcript:
@@ -172,7 +185,7 @@ def refuse_unrequested(
 def certificate_message(credentials: Credentials | None, context: bytes = b"") -> Certificate:
     """Our Certificate (§4.4.2): the chain, or an empty list without credentials."""
     chain = credentials.chain if credentials is not None else ()
-    return Certificate(context, tuple(CertificateEntry(der, ()) for der in chain))
+    return Certificate(context, tuple([CertificateEntry(der, ()) for der in chain]))
 
 
 def authenticate_peer(
@@ -187,7 +200,7 @@ def authenticate_peer(
         if entry.extensions:
             # We request neither OCSP nor SCTs, so no entry extension is allowed (§4.4.2).
             raise ProtocolError(Cause.unrequested_certificate_extension)
-    return judge_chain(tuple(e.cert_data for e in message.certificate_list), authenticate, now)
+    return judge_chain(tuple([e.cert_data for e in message.certificate_list]), authenticate, now)
 
 
 def judge_chain(

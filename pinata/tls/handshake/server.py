@@ -46,7 +46,6 @@ from pinata.tls.extensions import (
     SupportedVersionsClientHello,
     SupportedVersionsServerHello,
     TypedExtension,
-    find_extension,
     pre_shared_key_is_last,
     refuse_misplaced,
 )
@@ -77,7 +76,6 @@ from pinata.tls.messages import (
     Certificate,
     CertificateVerify,
     ClientHello,
-    EncryptedExtensions,
     Finished,
     HandshakeMessage,
     ServerHello,
@@ -85,7 +83,11 @@ from pinata.tls.messages import (
 from pinata.tls.suites import SuiteParams, lookup_suite
 from pinata.tls.transcript import Transcript
 
-_EMPTY_ENCRYPTED_EXTENSIONS = EncryptedExtensions(()).encode()
+# supported_versions in every TLS 1.3 ServerHello and HelloRetryRequest
+# (§4.2.1): the same extension each time, built once.
+_SUPPORTED_VERSIONS_TLS13 = SupportedVersionsServerHello(TLS13).to_extension()
+_NOTE_ENCRYPTED_EXTENSIONS = note_out("EncryptedExtensions")
+_NOTE_CERTIFICATE_REQUEST = note_out("CertificateRequest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,36 +119,42 @@ _VALIDATED_IN_CLIENT_HELLO: tuple[type[TypedExtension], ...] = (
 )
 
 
-def _choose_version(config: ServerConfig, hello: ClientHello) -> int:
+def _choose_version(
+    config: ServerConfig, hello: ClientHello, exts: dict[int, bytes]
+) -> tuple[int, tuple[int, ...] | None]:
     """TLS13 or TLS12, the best version both sides speak (RFC 8446 §4.2.1,
-    RFC 5246 Appendix E.1); raises `ProtocolError` when there is none or
-    the client signals a fallback we did not need (RFC 7507 §3)."""
+    RFC 5246 Appendix E.1), and supported_versions' list if it was read;
+    raises `ProtocolError` when there is none or the client signals a
+    fallback we did not need (RFC 7507 §3)."""
     if TLS12 not in config.versions:
-        return TLS13  # the TLS 1.3 checks decide, exactly as before TLS 1.2
-    data = find_extension(hello.extensions, ExtensionType.supported_versions)
+        return TLS13, None  # the TLS 1.3 checks decide, exactly as before TLS 1.2
+    data = exts.get(ExtensionType.supported_versions)
     offered = None if data is None else SupportedVersionsClientHello.parse(data).versions
     # RFC 7507 §3: the client's highest version (supported_versions' when
     # present, RFC 8446 §4.2.1) below ours, with the SCSV, is a downgrade;
     # said before any other refusal, as OpenSSL does.
     highest = hello.legacy_version if offered is None else max(
-        (v for v in offered if SSL30 <= v <= TLS13), default=0
+        [v for v in offered if SSL30 <= v <= TLS13], default=0
     )
     if TLS_FALLBACK_SCSV in hello.cipher_suites and highest < max(config.versions):
         raise ProtocolError(Cause.inappropriate_fallback, f"client's highest 0x{highest:04x}")
     if offered is not None:
         if TLS13 in offered and TLS13 in config.versions:
-            return TLS13
+            return TLS13, offered
         if TLS12 not in offered:
             cause = Cause.version_too_old if max(offered) < TLS12 else Cause.no_common_version
             raise ProtocolError(cause, f"offered {', '.join(f'0x{v:04x}' for v in offered[:8])}")
     elif hello.legacy_version < TLS12:
         # SSL 3.0, TLS 1.0 and 1.1 (RFC 8996 deprecates the last two).
         raise ProtocolError(Cause.version_too_old, f"legacy_version 0x{hello.legacy_version:04x}")
-    return TLS12
+    return TLS12, offered
 
 
-def _check_version(hello: ClientHello, exts: dict[int, bytes]) -> None:
-    """§4.1.2, §4.2.1, Appendix D.5: a TLS 1.3 offer, without compression."""
+def _check_version(
+    hello: ClientHello, exts: dict[int, bytes], offered: tuple[int, ...] | None
+) -> None:
+    """§4.1.2, §4.2.1, Appendix D.5: a TLS 1.3 offer, without compression.
+    `offered` is supported_versions' list when `_choose_version` read it."""
     if hello.legacy_version <= 0x0300:
         # Appendix D.5: SSL 3.0 and below are refused outright.
         raise ProtocolError(Cause.legacy_version_wrong, "SSL 3.0 or older")
@@ -154,7 +162,9 @@ def _check_version(hello: ClientHello, exts: dict[int, bytes]) -> None:
     if versions_data is None:
         # §4.2.1: without supported_versions this is a TLS 1.2-or-older hello.
         raise ProtocolError(Cause.tls13_not_offered)
-    if TLS13 not in SupportedVersionsClientHello.parse(versions_data).versions:
+    if offered is None:
+        offered = SupportedVersionsClientHello.parse(versions_data).versions
+    if TLS13 not in offered:
         raise ProtocolError(Cause.tls13_not_offered)
     if hello.legacy_compression_methods != b"\x00":
         raise ProtocolError(Cause.compression_offered)
@@ -207,11 +217,16 @@ def _choose_scheme(config: ServerConfig, exts: dict[int, bytes]) -> SignatureSch
     return scheme
 
 
-def _check_client_hello(config: ServerConfig, hello: ClientHello) -> HelloChoices:
+def _check_client_hello(
+    config: ServerConfig,
+    hello: ClientHello,
+    exts: dict[int, bytes],
+    offered: tuple[int, ...] | None,
+) -> HelloChoices:
     """RFC 8446 §4.1.2, §4.2 and §9.2: what a TLS 1.3 ClientHello must hold,
-    and what we choose from it."""
-    exts = extension_map(hello.extensions)
-    _check_version(hello, exts)
+    and what we choose from it. `exts` is its extension map (`extension_map`),
+    `offered` supported_versions' list if it was read already."""
+    _check_version(hello, exts, offered)
     refuse_misplaced(hello.extensions, Carrier.client_hello)
     if ExtensionType.pre_shared_key in exts and not pre_shared_key_is_last(hello.extensions):
         raise ProtocolError(Cause.pre_shared_key_not_last)
@@ -258,7 +273,7 @@ def _send_server_hello(
         legacy_session_id_echo=hello.legacy_session_id,
         cipher_suite=choices.suite.suite,
         extensions=(
-            SupportedVersionsServerHello(TLS13).to_extension(),
+            _SUPPORTED_VERSIONS_TLS13,
             KeyShareServerHello(KeyShareEntry(choices.group, server_share)).to_extension(),
         ),
     )
@@ -293,16 +308,16 @@ def _send_encrypted_flight(
 ) -> Transcript:
     """EncryptedExtensions, [CertificateRequest], Certificate, CertificateVerify,
     Finished (§4.3, §4.4)."""
-    transcript = send(_EMPTY_ENCRYPTED_EXTENSIONS, transcript, out)
-    out.append(note_out("EncryptedExtensions"))
+    # Nothing is derived between these three (§4.4.1 hashes them in order,
+    # one update or three): one message queued and one hash update for all.
+    transcript = send(config.encoded_flight_head, transcript, out)
+    out.append(_NOTE_ENCRYPTED_EXTENSIONS)
     if config.authenticate_client is not None:
-        transcript = send(config.encoded_certificate_request, transcript, out)
-        out.append(note_out("CertificateRequest"))
-    transcript = send(config.encoded_certificate, transcript, out)
+        out.append(_NOTE_CERTIFICATE_REQUEST)
     out.append(note_out("Certificate", certificates=len(config.credentials.chain)))
     verify_msg = certificate_verify(config.credentials, choices.scheme, transcript, is_server=True)
     transcript = send(verify_msg.encode(), transcript, out)
-    out.append(note_out("CertificateVerify", scheme=choices.scheme.name))
+    out.append(note_out("CertificateVerify", scheme=enum_name(SignatureScheme, choices.scheme)))
     finished = finished_message(schedule, server_handshake_secret, transcript)
     transcript = send(finished.encode(), transcript, out)
     out.append(note_out("Finished"))
@@ -355,7 +370,7 @@ def _hello_retry_request(
         legacy_session_id_echo=hello.legacy_session_id,
         cipher_suite=choices.suite.suite,
         extensions=(
-            SupportedVersionsServerHello(TLS13).to_extension(),
+            _SUPPORTED_VERSIONS_TLS13,
             KeyShareHelloRetryRequest(choices.group).to_extension(),
             Cookie(cookie).to_extension(),
         ),
@@ -404,15 +419,22 @@ class ServerExpectClientHello:
         self, ctx: HandshakeContext, message: HandshakeMessage, raw: bytes
     ) -> tuple[ServerState, list[Output]]:
         assert isinstance(message, ClientHello)
-        if _choose_version(self.config, message) == TLS12:
+        # One map of the extensions, and supported_versions read once, for
+        # the choice of version and then TLS 1.3's checks.
+        exts = extension_map(message.extensions)
+        version, offered = _choose_version(self.config, message, exts)
+        if version == TLS12:
             return server12.start(self.config, ctx, message, raw)
-        choices = _check_client_hello(self.config, message)
+        choices = _check_client_hello(self.config, message, exts, offered)
         notes: list[Output] = [
             note_in(
                 "ClientHello",
-                cipher_suites=tuple(enum_name(CipherSuite, s) for s in message.cipher_suites[:16]),
+                # Lists, then tuples: a generator would be resumed once per name.
+                cipher_suites=tuple(
+                    [enum_name(CipherSuite, s) for s in message.cipher_suites[:16]]
+                ),
                 extensions=tuple(
-                    enum_name(ExtensionType, e.extension_type) for e in message.extensions[:24]
+                    [enum_name(ExtensionType, e.extension_type) for e in message.extensions[:24]]
                 ),
             )
         ]
@@ -479,7 +501,8 @@ class ServerExpectSecondClientHello:
                 e for e in message.extensions if e.extension_type != ExtensionType.cookie
             ),
         )
-        choices = _check_client_hello(self.config, stripped)
+        # `exts` lost the cookie above: it is the map of `stripped`.
+        choices = _check_client_hello(self.config, stripped, exts, None)
         if choices.suite.suite != self.choices.suite.suite:
             raise ProtocolError(Cause.second_client_hello_changed, "cipher suite")
         shares = KeyShareClientHello.parse(exts[ExtensionType.key_share]).shares
@@ -545,7 +568,7 @@ class ServerExpectCertificateVerify:
             peer_is_server=False,
         )
         return ServerExpectFinished(self.common, self.transcript.add(raw), self.peer, scheme), [
-            note_in("CertificateVerify", scheme=scheme.name)
+            note_in("CertificateVerify", scheme=enum_name(SignatureScheme, scheme))
         ]
 
 
@@ -566,7 +589,7 @@ class ServerExpectFinished:
         n = c.negotiated
         event = HandshakeComplete(
             version=TLS13,
-            cipher_suite=CipherSuite(n.suite.suite),
+            cipher_suite=n.suite.suite,
             group=n.group,
             signature_scheme=n.scheme,
             peer_signature_scheme=self.peer_scheme,

@@ -162,10 +162,11 @@ def _choose(config: ServerConfig, hello: ClientHello, offer: _Offer) -> Choices1
     scheme = config.credentials.choose_scheme_tls12(offer.schemes)
     # RFC 8422 §5.1: without supported_groups the server may pick any curve.
     offered = offer.groups
-    group = next(
-        (g for g in config.groups if g in TLS12_GROUPS and (offered is None or g in offered)),
-        None,
-    )
+    group = None
+    for g in config.groups:
+        if g in TLS12_GROUPS and (offered is None or g in offered):
+            group = g
+            break
     # RFC 8422 §5.1: a server "MUST NOT negotiate the use of an ECC cipher
     # suite unless" it can complete the handshake "while respecting the
     # choice of curves specified by the client": our ECDSA key's curve too.
@@ -201,13 +202,16 @@ def _server_random(ctx: HandshakeContext, config: ServerConfig) -> bytes:
     return random
 
 
+# The ServerHello's extensions are the same for every connection: built once.
+_RENEGOTIATION_INFO = RenegotiationInfo(b"").to_extension()  # RFC 5746 §3.6
+_EXTENDED_MASTER_SECRET = ExtendedMasterSecret().to_extension()  # RFC 7627 §5.2
+_EC_POINT_FORMATS = EcPointFormats((ECPointFormat.uncompressed,)).to_extension()
+
+
 def _server_hello(random: bytes, choices: Choices12) -> bytes:
-    extensions: list[Extension] = [
-        RenegotiationInfo(b"").to_extension(),  # RFC 5746 §3.6
-        ExtendedMasterSecret().to_extension(),  # RFC 7627 §5.2
-    ]
+    extensions: list[Extension] = [_RENEGOTIATION_INFO, _EXTENDED_MASTER_SECRET]
     if choices.echo_point_formats:  # RFC 8422 §5.2: only in reply
-        extensions.append(EcPointFormats((ECPointFormat.uncompressed,)).to_extension())
+        extensions.append(_EC_POINT_FORMATS)
     # An empty session_id: this session will never be resumed (RFC 5246 §7.4.1.3).
     hello = ServerHello(
         legacy_version=TLS12,
@@ -263,16 +267,13 @@ def start(
         ),
         note_out("ServerKeyExchange", scheme=choices.scheme.name),
     ]
-    out.extend(_send_all(flight))
-    messages = b"".join((raw, *flight))
+    sent = b"".join(flight)
+    out.append(SendMessage(sent))  # the whole flight, queued as one
+    messages = raw + sent
     flow = _Flow(config, choices, hello.random, server_random)
     if config.authenticate_client is not None:
         return Server12ExpectCertificate(flow, key, messages), out
     return Server12ExpectClientKeyExchange(flow, key, messages, peer=None), out
-
-
-def _send_all(messages: list[bytes]) -> list[Output]:
-    return [SendMessage(m) for m in messages]
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,7 +420,7 @@ class Server12ExpectFinished:
         finished = finished12(suite, master, transcript, from_server=True)
         event = HandshakeComplete(
             version=TLS12,
-            cipher_suite=CipherSuite(suite.suite),
+            cipher_suite=suite.suite,
             group=choices.group,
             signature_scheme=choices.scheme,
             peer_signature_scheme=self.peer_scheme,

@@ -13,12 +13,13 @@ order or bound is written twice.
 
 from __future__ import annotations
 
+import inspect
 import struct
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
-from typing import Any, NamedTuple, TypeVar
+from dataclasses import MISSING, FrozenInstanceError, dataclass, field, fields
+from typing import Any, NamedTuple, TypeVar, dataclass_transform
 
 from pinata.tls.errors import ProtocolError, decode_error
 
@@ -68,28 +69,23 @@ class Reader:
     def fixed(self, n: int) -> bytes:
         return bytes(self._take(n))
 
-    def _length(self, prefix: int, minimum: int, maximum: int) -> int:
-        # The prefix is read here, not through u8/u16/u24 and `_take`: every
-        # vector of every message passes through this (issue 18: calls per
-        # handshake). `prefix` is 1, 2 or 3, checked where a Vector is built.
+    def _opaque(self, prefix: int, minimum: int, maximum: int) -> bytes:
+        # `opaque x<minimum..maximum>` in one call, no helpers: the length,
+        # then the content. Most fields of every message come through this
+        # (issue 18: calls per handshake).
         pos = self._pos
         start = pos + prefix
-        if start > self._end:
-            raise decode_error(f"need {prefix} bytes, {self._end - pos} remain")
+        end = self._end
+        if start > end:
+            raise decode_error(f"need {prefix} bytes, {end - pos} remain")
         n = int.from_bytes(self._buf[pos:start], "big")
         if n < minimum or n > maximum:
             raise decode_error(f"vector length {n} outside [{minimum}, {maximum}]")
-        self._pos = start
-        return n
-
-    def _opaque(self, prefix: int, minimum: int, maximum: int) -> bytes:
-        # `opaque x<minimum..maximum>` in one call: the length, then the content.
-        n = self._length(prefix, minimum, maximum)
-        pos = self._pos
-        if n > self._end - pos:
-            raise decode_error(f"need {n} bytes, {self._end - pos} remain")
-        self._pos = pos + n
-        return bytes(self._buf[pos : pos + n])
+        stop = start + n
+        if stop > end:
+            raise decode_error(f"need {n} bytes, {end - start} remain")
+        self._pos = stop
+        return bytes(self._buf[start:stop])
 
     def vector(self, prefix: int, minimum: int = 0, maximum: int | None = None) -> bytes:
         """An opaque vector `opaque x<minimum..maximum>` with a `prefix`-byte length."""
@@ -99,8 +95,28 @@ class Reader:
     def sub(self, prefix: int, minimum: int = 0, maximum: int | None = None) -> Reader:
         """A reader over a length-prefixed vector, for parsing its elements."""
         bound = _PREFIX_MAX[prefix]  # KeyError for a prefix other than 1, 2 or 3
-        n = self._length(prefix, minimum, bound if maximum is None else maximum)
-        return Reader(self._take(n))
+        return self._sub(prefix, minimum, bound if maximum is None else maximum)
+
+    def _sub(self, prefix: int, minimum: int, maximum: int) -> Reader:
+        # The vector's length as `_opaque` reads it; the new reader is a window
+        # on the same buffer (no slice, no copy: one object per vector).
+        pos = self._pos
+        start = pos + prefix
+        end = self._end
+        if start > end:
+            raise decode_error(f"need {prefix} bytes, {end - pos} remain")
+        n = int.from_bytes(self._buf[pos:start], "big")
+        if n < minimum or n > maximum:
+            raise decode_error(f"vector length {n} outside [{minimum}, {maximum}]")
+        stop = start + n
+        if stop > end:
+            raise decode_error(f"need {n} bytes, {end - start} remain")
+        self._pos = stop
+        window = Reader.__new__(Reader)
+        window._buf = self._buf
+        window._pos = start
+        window._end = stop
+        return window
 
     def rest(self) -> bytes:
         return bytes(self._take(self._end - self._pos))
@@ -189,7 +205,7 @@ class Vector:
 
     def reader(self, r: Reader) -> Reader:
         """A reader over the vector at `r`, for parsing its elements."""
-        return Reader(r._take(r._length(self.prefix, self.minimum, self.bound)))
+        return r._sub(self.prefix, self.minimum, self.bound)
 
     def read_u16s(self, r: Reader) -> tuple[int, ...]:
         """A vector of uint16 (`item` must be 2)."""
@@ -348,38 +364,93 @@ def _kind_of(owner: type, name: str, hint: object) -> Kind:
     return opaque(kind) if isinstance(kind, Vector) else kind
 
 
-def wire(cls: type[_S]) -> type[_S]:
-    """Give the dataclass `cls` its `wire` kind, compiled from its fields'
-    annotations in declaration order (which is the wire order).
+class _StructMethods:
+    """The methods every struct shares (copied onto each by `wire`, which
+    generates only what depends on the fields). A struct's instance
+    dictionary holds exactly its fields, in field order (its `__init__`
+    writes nothing else), so these read it as a dataclass reads its fields."""
 
-    The reader and writer are generated once, at import, as straight-line
-    functions (as `dataclasses` builds `__init__`): one call per field and no
-    per-field lookups when a message is parsed or written, so the one schema
-    costs what the hand-written code did. Field names are the class's own
-    identifiers, never peer data."""
-    hints = typing.get_type_hints(cls, include_extras=True)
-    env: dict[str, Any] = {"cls": cls}
-    read_lines, write_lines, args, kwargs = [], [], [], []
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return bool(self.__dict__ == other.__dict__)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.__dict__.values()))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={value!r}" for name, value in self.__dict__.items())
+        return f"{self.__class__.__qualname__}({inner})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+_STRUCT_METHODS = {
+    name: vars(_StructMethods)[name]
+    for name in ("__eq__", "__hash__", "__repr__", "__setattr__", "__delattr__")
+}
+
+
+def _struct_source(cls: type, env: dict[str, Any]) -> tuple[str, list[tuple[str, Kind]]]:
+    # One compiled unit per struct: `__init__`, `read` and `write`, straight
+    # line over the fields (the hand-written code's cost per message).
+    hints: dict[str, object] = dict(inspect.get_annotations(cls))
+    if any(isinstance(hint, str) for hint in hints.values()):  # postponed annotations
+        hints = typing.get_type_hints(cls, include_extras=True)
+    numbered = list(enumerate(fields(cls)))
     schema = []
-    for i, f in enumerate(fields(cls)):  # type: ignore[arg-type]
+    for i, f in numbered:
+        if f.name.startswith("_") or f.default_factory is not MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name}: a wire field is public, no factory")
         kind = _kind_of(cls, f.name, hints[f.name])
         schema.append((f.name, kind))
-        env[f"r{i}"], env[f"w{i}"] = kind.read, kind.write
-        read_lines.append(f"    v{i} = {kind.inline or f'r{i}(r)'}")
-        value = f"o.{f.name}"
-        write = kind.inline_write.format(v=value) if kind.inline_write else f"w{i}(w, {value})"
-        write_lines.append(f"    {write}")
-        if f.kw_only:
-            kwargs.append(f"{f.name}=v{i}")
-        else:
-            args.append(f"v{i}")
-    call = ", ".join(args + kwargs)
+        env[f"r{i}"], env[f"w{i}"], env[f"d{i}"] = kind.read, kind.write, f.default
+    params = [f.name if f.default is MISSING else f"{f.name}=d{i}" for i, f in numbered]
+    positional = [p for p, (_, f) in zip(params, numbered, strict=True) if not f.kw_only]
+    keyword = [p for p, (_, f) in zip(params, numbered, strict=True) if f.kw_only]
+    args = [f"v{i}" for i, f in numbered if not f.kw_only]
+    args += [f"{f.name}=v{i}" for i, f in numbered if f.kw_only]
+    init = [f"    fields_['{f.name}'] = {f.name}" for _, f in numbered]
+    read = [f"    v{i} = {kind.inline or f'r{i}(r)'}" for i, (_, kind) in enumerate(schema)]
+    write = [
+        "    " + (kind.inline_write or f"w{i}(w, {{v}})").format(v=f"o.{name}")
+        for i, (name, kind) in enumerate(schema)
+    ]
+    signature = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
     source = "\n".join(
-        ["def read(r):", *read_lines, f"    return cls({call})", "",
-         "def write(w, o):", *write_lines, "    pass"]
-    )
-    # Generated from the class's own field names, as dataclasses builds __init__.
+        [f"def __init__({signature}):", "    fields_ = self.__dict__", *init, "",
+         "def read(r):", *read, f"    return cls({', '.join(args)})", "",
+         "def write(w, o):", *write, "    pass"]
+    )  # fmt: skip
+    return source, schema
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def wire(cls: type[_S]) -> type[_S]:
+    """Make `cls` a struct whose annotated fields, in declaration order (the
+    wire order), are its schema: a dataclass for `dataclasses.fields` and
+    `replace`, immutable (mypy checks it; assigning a field at run time
+    raises `FrozenInstanceError`), compared, hashed and shown by its fields,
+    with its `wire` kind (reader and writer) and `schema`.
+
+    `dataclasses` would generate six methods per class at import (a frozen
+    `__init__` also pays `object.__setattr__` per field); here one small
+    unit per struct is compiled (`__init__`, reading and writing, straight
+    line, as the hand-written code was) and the rest are shared functions.
+    Field names are the class's own identifiers, never peer data. Raises
+    `TypeError` for a field without exactly one wire kind."""
+    dataclass(init=False, repr=False, eq=False)(cls)  # fields only, no generated code
+    env: dict[str, Any] = {"cls": cls}
+    source, schema = _struct_source(cls, env)
     exec(source, env)
+    cls.__init__ = env["__init__"]  # type: ignore[method-assign]
+    for name, method in _STRUCT_METHODS.items():
+        if name not in cls.__dict__:
+            setattr(cls, name, method)
     cls.wire = Kind(env["read"], env["write"])  # type: ignore[attr-defined]
     cls.schema = tuple(schema)  # type: ignore[attr-defined]
     return cls

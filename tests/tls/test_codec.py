@@ -94,7 +94,6 @@ def test_a_block_checks_its_bounds_when_it_closes() -> None:
 
 
 @wire
-@dataclasses.dataclass(frozen=True)
 class _Sample:
     # Wire order is declaration order, whether a field is keyword-only or not.
     version: Annotated[int, U16] = dataclasses.field(default=0x0303, kw_only=True)
@@ -132,6 +131,5 @@ def test_a_field_without_a_wire_kind_is_refused_when_declared() -> None:
     with pytest.raises(TypeError):
 
         @wire
-        @dataclasses.dataclass(frozen=True)
         class _Unschemed:
             x: int

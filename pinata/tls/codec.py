@@ -412,10 +412,11 @@ def _struct_source(cls: type, env: dict[str, Any]) -> tuple[str, list[tuple[str,
     params = [f.name if f.default is MISSING else f"{f.name}=d{i}" for i, f in numbered]
     positional = [p for p, (_, f) in zip(params, numbered, strict=True) if not f.kw_only]
     keyword = [p for p, (_, f) in zip(params, numbered, strict=True) if f.kw_only]
-    args = [f"v{i}" for i, f in numbered if not f.kw_only]
-    args += [f"{f.name}=v{i}" for i, f in numbered if f.kw_only]
     init = [f"    fields_['{f.name}'] = {f.name}" for _, f in numbered]
+    # `read` fills the instance as `__init__` does, without the second call.
     read = [f"    v{i} = {kind.inline or f'r{i}(r)'}" for i, (_, kind) in enumerate(schema)]
+    read += ["    o = new(cls)", "    fields_ = o.__dict__"]
+    read += [f"    fields_['{f.name}'] = v{i}" for i, f in numbered]
     write = [
         "    " + (kind.inline_write or f"w{i}(w, {{v}})").format(v=f"o.{name}")
         for i, (name, kind) in enumerate(schema)
@@ -423,7 +424,7 @@ def _struct_source(cls: type, env: dict[str, Any]) -> tuple[str, list[tuple[str,
     signature = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
     source = "\n".join(
         [f"def __init__({signature}):", "    fields_ = self.__dict__", *init, "",
-         "def read(r):", *read, f"    return cls({', '.join(args)})", "",
+         "def read(r):", *read, "    return o", "",
          "def write(w, o):", *write, "    pass"]
     )  # fmt: skip
     return source, schema
@@ -443,9 +444,14 @@ def wire(cls: type[_S]) -> type[_S]:
     line, as the hand-written code was) and the rest are shared functions.
     Field names are the class's own identifiers, never peer data. Raises
     `TypeError` for a field without exactly one wire kind."""
+    undocumented = cls.__doc__ is None
+    if undocumented:  # or dataclasses would render inspect.signature(cls) for one
+        cls.__doc__ = cls.__name__
     dataclass(init=False, repr=False, eq=False)(cls)  # fields only, no generated code
-    env: dict[str, Any] = {"cls": cls}
+    env: dict[str, Any] = {"cls": cls, "new": object.__new__}
     source, schema = _struct_source(cls, env)
+    if undocumented:
+        cls.__doc__ = f"{cls.__name__}({', '.join(name for name, _ in schema)})"
     exec(source, env)
     cls.__init__ = env["__init__"]  # type: ignore[method-assign]
     for name, method in _STRUCT_METHODS.items():

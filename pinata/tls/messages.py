@@ -57,6 +57,8 @@ _LEGACY_SESSION_ID = Vector(1, 0, 32)  # opaque legacy_session_id<0..32>
 _REQUEST_CONTEXT = Vector(1)  # opaque certificate_request_context<0..2^8-1>
 _EXTENSIONS = extension_block(EXTENSIONS)  # Extension extensions<0..2^16-1>
 _PRESENT_EXTENSIONS = extension_block(PRESENT_EXTENSIONS)
+# §4: struct { HandshakeType msg_type; uint24 length; ... } Handshake
+_BODY = Vector(3)
 
 
 class _Message:
@@ -76,11 +78,12 @@ class _Message:
         self.wire.write(w, self)
 
     def encode(self) -> bytes:
-        # §4: struct { HandshakeType msg_type; uint24 length; ... } Handshake
+        """The whole message, header included; `ValueError` for a field out of its bounds."""
         w = Writer()
         w.u8(self.msg_type)
-        with w.prefixed(3):
-            self.wire.write(w, self)
+        start = _BODY.open(w)
+        self.wire.write(w, self)
+        _BODY.close(w, start)
         return w.getvalue()
 
 

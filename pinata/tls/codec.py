@@ -395,19 +395,25 @@ _STRUCT_METHODS = {
 }
 
 
-def _struct_source(cls: type, env: dict[str, Any]) -> tuple[str, list[tuple[str, Kind]]]:
-    # One compiled unit per struct: `__init__`, `read` and `write`, straight
-    # line over the fields (the hand-written code's cost per message).
+def _schema(cls: type) -> list[tuple[str, Kind]]:
+    # Each field's wire kind from its annotation, in declaration order.
     hints: dict[str, object] = dict(inspect.get_annotations(cls))
     if any(isinstance(hint, str) for hint in hints.values()):  # postponed annotations
         hints = typing.get_type_hints(cls, include_extras=True)
-    numbered = list(enumerate(fields(cls)))
     schema = []
-    for i, f in numbered:
+    for f in fields(cls):
         if f.name.startswith("_") or f.default_factory is not MISSING:
             raise TypeError(f"{cls.__name__}.{f.name}: a wire field is public, no factory")
-        kind = _kind_of(cls, f.name, hints[f.name])
-        schema.append((f.name, kind))
+        schema.append((f.name, _kind_of(cls, f.name, hints[f.name])))
+    return schema
+
+
+def _struct_source(cls: type, schema: list[tuple[str, Kind]], env: dict[str, Any]) -> str:
+    # One compiled unit per struct: `__init__`, `read` and `write`, straight
+    # line over the fields (the hand-written code's cost per message).
+    numbered = list(enumerate(fields(cls)))
+    for i, f in numbered:
+        _, kind = schema[i]
         env[f"r{i}"], env[f"w{i}"], env[f"d{i}"] = kind.read, kind.write, f.default
     params = [f.name if f.default is MISSING else f"{f.name}=d{i}" for i, f in numbered]
     positional = [p for p, (_, f) in zip(params, numbered, strict=True) if not f.kw_only]
@@ -422,12 +428,45 @@ def _struct_source(cls: type, env: dict[str, Any]) -> tuple[str, list[tuple[str,
         for i, (name, kind) in enumerate(schema)
     ]
     signature = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
-    source = "\n".join(
+    return "\n".join(
         [f"def __init__({signature}):", "    fields_ = self.__dict__", *init, "",
          "def read(r):", *read, "    return o", "",
          "def write(w, o):", *write, "    pass"]
     )  # fmt: skip
-    return source, schema
+
+
+def _lazy(cls: type, schema: list[tuple[str, Kind]]) -> None:
+    # The unit is compiled at the struct's first use, not at import: most of
+    # the 36 structs serve no given connection (TLS 1.2's, HelloRetryRequest's,
+    # the client's), and compiling them all was most of the engine's import
+    # (issue 18: start-up). A struct nested in another (`struct_kind`) is
+    # compiled when that one is declared, so the outer code calls the real
+    # reader, never a stub. Compiling is idempotent: the same source from the
+    # same schema, installed on the class it describes.
+
+    def compiled() -> Kind:
+        kind: Kind = cls.__dict__["wire"]
+        if kind.read is read:
+            env: dict[str, Any] = {"cls": cls, "new": object.__new__}
+            exec(_struct_source(cls, schema, env), env)
+            cls.__init__ = env["__init__"]  # type: ignore[misc]
+            kind = Kind(env["read"], env["write"])
+            cls.wire = kind  # type: ignore[attr-defined]
+        return kind
+
+    def init(self: object, *args: Any, **kwargs: Any) -> None:
+        compiled()
+        vars(cls)["__init__"](self, *args, **kwargs)
+
+    def read(r: Reader) -> Any:
+        return compiled().read(r)
+
+    def write(w: Writer, value: Any) -> None:
+        compiled().write(w, value)
+
+    cls.__init__ = init  # type: ignore[misc]
+    cls.wire = Kind(read, write)  # type: ignore[attr-defined]
+    cls._compile_wire = staticmethod(compiled)  # type: ignore[attr-defined]
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
@@ -440,33 +479,32 @@ def wire(cls: type[_S]) -> type[_S]:
 
     `dataclasses` would generate six methods per class at import (a frozen
     `__init__` also pays `object.__setattr__` per field); here one small
-    unit per struct is compiled (`__init__`, reading and writing, straight
-    line, as the hand-written code was) and the rest are shared functions.
-    Field names are the class's own identifiers, never peer data. Raises
-    `TypeError` for a field without exactly one wire kind."""
+    unit per struct is compiled at its first use (`__init__`, reading and
+    writing, straight line, as the hand-written code was) and the rest are
+    shared functions. Field names are the class's own identifiers, never
+    peer data. Raises `TypeError` for a field without exactly one wire kind."""
     undocumented = cls.__doc__ is None
     if undocumented:  # or dataclasses would render inspect.signature(cls) for one
         cls.__doc__ = cls.__name__
     dataclass(init=False, repr=False, eq=False)(cls)  # fields only, no generated code
-    env: dict[str, Any] = {"cls": cls, "new": object.__new__}
-    source, schema = _struct_source(cls, env)
+    schema = _schema(cls)
     if undocumented:
         cls.__doc__ = f"{cls.__name__}({', '.join(name for name, _ in schema)})"
-    exec(source, env)
-    cls.__init__ = env["__init__"]  # type: ignore[method-assign]
     for name, method in _STRUCT_METHODS.items():
         if name not in cls.__dict__:
             setattr(cls, name, method)
-    cls.wire = Kind(env["read"], env["write"])  # type: ignore[attr-defined]
     cls.schema = tuple(schema)  # type: ignore[attr-defined]
+    _lazy(cls, schema)
     return cls
 
 
 def struct_kind(cls: type) -> Kind:
-    """The `wire` kind of a struct compiled by `wire`, to nest it in another."""
-    kind = getattr(cls, "wire", None)
-    if not isinstance(kind, Kind):
+    """The `wire` kind of a struct declared with `wire`, to nest it in
+    another: compiled now, so the outer struct calls it directly."""
+    compile_wire = getattr(cls, "_compile_wire", None)
+    if compile_wire is None:
         raise TypeError(f"{cls.__name__} has no wire schema")
+    kind: Kind = compile_wire()
     return kind
 
 

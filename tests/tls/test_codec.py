@@ -10,7 +10,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pinata.tls import extensions, messages
-from pinata.tls.codec import U16, Kind, Reader, Vector, Writer, list_of, opaque, uint16s, wire
+from pinata.tls.codec import (
+    U16,
+    Kind,
+    Reader,
+    Vector,
+    Writer,
+    list_of,
+    opaque,
+    struct_kind,
+    uint16s,
+    wire,
+)
 from pinata.tls.errors import Cause, ProtocolError
 
 # Every struct the codecs declare with `wire`, read off the modules rather
@@ -133,3 +144,58 @@ def test_a_field_without_a_wire_kind_is_refused_when_declared() -> None:
         @wire
         class _Unschemed:
             x: int
+
+
+def _pair() -> tuple[type, type]:
+    # Two structs with the same fields, declared fresh: nothing has used them.
+    @wire
+    class _A:
+        x: Annotated[int, U16]
+        y: Annotated[bytes, Vector(1)] = b""
+
+    @wire
+    class _B:
+        x: Annotated[int, U16]
+        y: Annotated[bytes, Vector(1)] = b""
+
+    return _A, _B
+
+
+@pytest.mark.parametrize("first", ["init", "read", "write"])
+def test_a_struct_works_whichever_use_comes_first(first: str) -> None:
+    # Its code is compiled at first use (issue 18: import time); every entry
+    # point must give the same result as if it had been compiled at import.
+    a, _ = _pair()
+    encoded = b"\x01\x02\x02hi"
+    if first == "read":
+        assert a.wire.read(Reader(encoded)) == a(0x0102, b"hi")  # type: ignore[attr-defined]
+    w = Writer()
+    value = a(0x0102, y=b"hi")
+    a.wire.write(w, value)  # type: ignore[attr-defined]
+    assert w.getvalue() == encoded
+    assert a.wire.read(Reader(encoded)) == value  # type: ignore[attr-defined]
+    assert a(7).y == b""
+
+
+def test_a_struct_is_immutable_and_compared_by_type_and_fields() -> None:
+    a, b = _pair()
+    one = a(1, b"x")
+    assert one == a(1, b"x") and hash(one) == hash(a(1, b"x"))
+    assert one != a(2, b"x") and one != b(1, b"x")
+    assert repr(one) == f"{a.__qualname__}(x=1, y=b'x')"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        one.x = 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del one.y
+    assert dataclasses.replace(one, y=b"z") == a(1, b"z")
+    assert [f.name for f in dataclasses.fields(one)] == ["x", "y"]
+
+
+def test_a_nested_struct_is_called_directly() -> None:
+    # The outer struct's reader calls the nested one's compiled reader, not a
+    # stub that compiles on first use and then forwards every call.
+    a, _ = _pair()
+    nested = struct_kind(a)
+    kind = list_of(Vector(2), nested)
+    assert kind.read(Reader(b"\x00\x04\x00\x01\x01z")) == (a(1, b"z"),)
+    assert a.wire is nested  # type: ignore[attr-defined]  # (a stub would have been replaced)

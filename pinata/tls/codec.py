@@ -209,7 +209,9 @@ class Vector:
 
     def read_u16s(self, r: Reader) -> tuple[int, ...]:
         """A vector of uint16 (`item` must be 2)."""
-        data = self.read(r)
+        data = r._opaque(self.prefix, self.minimum, self.bound)  # `read`, one call fewer
+        if len(data) % 2:
+            raise decode_error(f"vector of {len(data)} bytes is not a list of 2-byte items")
         return struct.unpack(f">{len(data) // 2}H", data)
 
     def check(self, length: int) -> None:

@@ -274,7 +274,8 @@ class _Body:
         exactly one struct of this kind."""
         r = Reader(data)
         value = cls.wire.read(r)
-        r.expect_end(cls.__name__)
+        if r._pos != r._end:  # a call only for the error
+            r.expect_end(cls.__name__)
         return cast(Self, value)
 
     def encode(self) -> bytes:

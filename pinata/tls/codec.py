@@ -19,11 +19,26 @@ import typing
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import MISSING, FrozenInstanceError, dataclass, field, fields
-from typing import Any, NamedTuple, TypeVar, dataclass_transform
+from typing import Any, NamedTuple, NoReturn, TypeVar, dataclass_transform
 
 from pinata.tls.errors import ProtocolError, decode_error
 
 _PREFIX_MAX = {1: 0xFF, 2: 0xFFFF, 3: 0xFFFFFF}
+
+
+# The refusals every reader shares, in one wording; the compiled struct code
+# calls them too (only on the error path).
+def _short(need: int, remain: int) -> NoReturn:
+    raise decode_error(f"need {need} bytes, {remain} remain")
+
+
+def _outside(n: int, minimum: int, maximum: int) -> NoReturn:
+    raise decode_error(f"vector length {n} outside [{minimum}, {maximum}]")
+
+
+def _unfit(n: int, minimum: int, maximum: int) -> NoReturn:
+    # Writing out of bounds is our mistake, not the peer's.
+    raise ValueError(f"vector of {n} bytes outside [{minimum}, {maximum}]")
 
 
 class Reader:
@@ -49,7 +64,7 @@ class Reader:
 
     def _take(self, n: int) -> memoryview:
         if n < 0 or n > self._end - self._pos:
-            raise decode_error(f"need {n} bytes, {self._end - self._pos} remain")
+            _short(n, self._end - self._pos)
         view = self._buf[self._pos : self._pos + n]
         self._pos += n
         return view
@@ -77,13 +92,13 @@ class Reader:
         start = pos + prefix
         end = self._end
         if start > end:
-            raise decode_error(f"need {prefix} bytes, {end - pos} remain")
+            _short(prefix, end - pos)
         n = int.from_bytes(self._buf[pos:start], "big")
         if n < minimum or n > maximum:
-            raise decode_error(f"vector length {n} outside [{minimum}, {maximum}]")
+            _outside(n, minimum, maximum)
         stop = start + n
         if stop > end:
-            raise decode_error(f"need {n} bytes, {end - start} remain")
+            _short(n, end - start)
         self._pos = stop
         return bytes(self._buf[start:stop])
 
@@ -104,13 +119,13 @@ class Reader:
         start = pos + prefix
         end = self._end
         if start > end:
-            raise decode_error(f"need {prefix} bytes, {end - pos} remain")
+            _short(prefix, end - pos)
         n = int.from_bytes(self._buf[pos:start], "big")
         if n < minimum or n > maximum:
-            raise decode_error(f"vector length {n} outside [{minimum}, {maximum}]")
+            _outside(n, minimum, maximum)
         stop = start + n
         if stop > end:
-            raise decode_error(f"need {n} bytes, {end - start} remain")
+            _short(n, end - start)
         self._pos = stop
         window = Reader.__new__(Reader)
         window._buf = self._buf
@@ -217,13 +232,13 @@ class Vector:
     def check(self, length: int) -> None:
         """`ValueError` unless `length` bytes fit this vector (a local mistake)."""
         if not self.minimum <= length <= self.bound or length % self.item:
-            raise ValueError(f"vector of {length} bytes outside [{self.minimum}, {self.bound}]")
+            _unfit(length, self.minimum, self.bound)
 
     def write(self, w: Writer, data: bytes) -> None:
         """`data` with its length prefix; `ValueError` if out of bounds."""
         n = len(data)
         if not self.minimum <= n <= self.bound or n % self.item:
-            raise ValueError(f"vector of {n} bytes outside [{self.minimum}, {self.bound}]")
+            _unfit(n, self.minimum, self.bound)
         buf = w._buf
         buf += n.to_bytes(self.prefix, "big")
         buf += data
@@ -266,24 +281,16 @@ class Kind(NamedTuple):
     write: Callable[[Writer, Any], None]
     # The vector that bounds the field, when it is one (for tests and tools).
     vector: Vector | None = None
-    # The same read as an expression over a `Reader` named `r`, for `wire`
-    # to inline (one call fewer per field: the hand-written code's cost).
-    # Built only from our own constants, never from peer data.
-    inline: str | None = None
-    # The write as a statement over a `Writer` named `w`, the value as {v}.
-    inline_write: str | None = None
+    # What `wire` may write out in the struct's own code instead of calling
+    # `read` and `write` (no call per field): ("uint", width), ("fixed", n),
+    # or ("opaque", 0) for a byte vector bounded by `vector`.
+    form: tuple[str, int] | None = None
 
 
 def _uint(width: int) -> Kind:
     read = {1: Reader.u8, 2: Reader.u16, 3: Reader.u24, 4: Reader.u32}[width]
     write = {1: Writer.u8, 2: Writer.u16, 3: Writer.u24, 4: Writer.u32}[width]
-    return Kind(
-        read,
-        write,
-        None,
-        f"int.from_bytes(r._take({width}), 'big')",
-        f"w._buf += {{v}}.to_bytes({width}, 'big')",
-    )
+    return Kind(read, write, None, ("uint", width))
 
 
 U8 = _uint(1)  # uint8
@@ -304,15 +311,12 @@ def fixed(n: int) -> Kind:
             raise ValueError(f"field must be {n} bytes, not {len(data)}")
         w.fixed(data)
 
-    return Kind(read, write, None, f"bytes(r._take({int(n)}))")
+    return Kind(read, write, None, ("fixed", n))
 
 
 def opaque(vector: Vector) -> Kind:
     """`opaque x<min..max>` as bytes."""
-    inline = None
-    if vector.item == 1:
-        inline = f"r._opaque({int(vector.prefix)}, {int(vector.minimum)}, {int(vector.bound)})"
-    return Kind(vector.read, vector.write, vector, inline)
+    return Kind(vector.read, vector.write, vector, ("opaque", 0) if vector.item == 1 else None)
 
 
 def uint16s(vector: Vector) -> Kind:
@@ -404,37 +408,74 @@ def _schema(cls: type) -> list[tuple[str, Kind]]:
         hints = typing.get_type_hints(cls, include_extras=True)
     schema = []
     for f in fields(cls):
-        if f.name.startswith("_") or f.default_factory is not MISSING:
-            raise TypeError(f"{cls.__name__}.{f.name}: a wire field is public, no factory")
+        # (`__init__` takes the fields as parameters beside these two names.)
+        if f.name.startswith("_") or f.name in ("self", "fields_"):
+            raise TypeError(f"{cls.__name__}.{f.name}: a wire field has a public name")
+        if f.default_factory is not MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name}: a wire field's default is a value")
         schema.append((f.name, _kind_of(cls, f.name, hints[f.name])))
     return schema
 
 
+def _read_lines(i: int, kind: Kind) -> list[str]:
+    # Field i's read into `v{i}`, over the locals `buf`, `pos`, `end` (the
+    # reader's state, written back before any call and at the end). The
+    # checks are `Reader._opaque`'s, in the same order and wording.
+    form, n = kind.form or ("call", 0)
+    if form in ("uint", "fixed"):
+        value = "from_bytes(buf[pos:stop], 'big')" if form == "uint" else "bytes(buf[pos:stop])"
+        return [f"stop = pos + {n}", f"if stop > end: short({n}, end - pos)",
+                f"v{i} = {value}", "pos = stop"]  # fmt: skip
+    if form == "opaque" and kind.vector is not None:
+        p, lo, hi = kind.vector.prefix, kind.vector.minimum, kind.vector.bound
+        return [f"stop = pos + {p}", f"if stop > end: short({p}, end - pos)",
+                "n = from_bytes(buf[pos:stop], 'big')",
+                f"if n < {lo} or n > {hi}: outside(n, {lo}, {hi})",
+                "pos = stop + n", "if pos > end: short(n, end - stop)",
+                f"v{i} = bytes(buf[stop:pos])"]  # fmt: skip
+    return ["r._pos = pos", f"v{i} = r{i}(r)", "pos = r._pos"]
+
+
+def _write_lines(i: int, name: str, kind: Kind) -> list[str]:
+    # Field i's write onto `buf` (the writer's own bytearray, grown in place).
+    form, n = kind.form or ("call", 0)
+    if form == "uint":
+        return [f"buf += o.{name}.to_bytes({n}, 'big')"]
+    if form == "opaque" and kind.vector is not None:
+        p, lo, hi = kind.vector.prefix, kind.vector.minimum, kind.vector.bound
+        return [f"v = o.{name}", "n = len(v)", f"if n < {lo} or n > {hi}: unfit(n, {lo}, {hi})",
+                f"buf += n.to_bytes({p}, 'big')", "buf += v"]  # fmt: skip
+    return [f"w{i}(w, o.{name})"]
+
+
 def _struct_source(cls: type, schema: list[tuple[str, Kind]], env: dict[str, Any]) -> str:
     # One compiled unit per struct: `__init__`, `read` and `write`, straight
-    # line over the fields (the hand-written code's cost per message).
+    # line over the fields with no call for a uint or a byte vector (the
+    # commonest fields: a ClientHello's extensions are each one call).
     numbered = list(enumerate(fields(cls)))
+    env.update(short=_short, outside=_outside, unfit=_unfit, from_bytes=int.from_bytes)
     for i, f in numbered:
         _, kind = schema[i]
         env[f"r{i}"], env[f"w{i}"], env[f"d{i}"] = kind.read, kind.write, f.default
     params = [f.name if f.default is MISSING else f"{f.name}=d{i}" for i, f in numbered]
     positional = [p for p, (_, f) in zip(params, numbered, strict=True) if not f.kw_only]
     keyword = [p for p, (_, f) in zip(params, numbered, strict=True) if f.kw_only]
-    init = [f"    fields_['{f.name}'] = {f.name}" for _, f in numbered]
-    # `read` fills the instance as `__init__` does, without the second call.
-    read = [f"    v{i} = {kind.inline or f'r{i}(r)'}" for i, (_, kind) in enumerate(schema)]
-    read += ["    o = new(cls)", "    fields_ = o.__dict__"]
-    read += [f"    fields_['{f.name}'] = v{i}" for i, f in numbered]
-    write = [
-        "    " + (kind.inline_write or f"w{i}(w, {{v}})").format(v=f"o.{name}")
-        for i, (name, kind) in enumerate(schema)
-    ]
     signature = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
-    return "\n".join(
-        [f"def __init__({signature}):", "    fields_ = self.__dict__", *init, "",
-         "def read(r):", *read, "    return o", "",
-         "def write(w, o):", *write, "    pass"]
-    )  # fmt: skip
+    init = ["fields_ = self.__dict__", *(f"fields_['{f.name}'] = {f.name}" for _, f in numbered)]
+    # `read` fills the instance as `__init__` does, without the second call.
+    read = ["buf = r._buf", "pos = r._pos", "end = r._end"]
+    read += [line for i, (_, kind) in enumerate(schema) for line in _read_lines(i, kind)]
+    read += ["r._pos = pos", "o = new(cls)", "fields_ = o.__dict__"]
+    read += [f"fields_['{f.name}'] = v{i}" for i, f in numbered] + ["return o"]
+    write = ["buf = w._buf"]
+    write += [line for i, (name, kind) in enumerate(schema) for line in _write_lines(i, name, kind)]
+
+    def body(lines: list[str]) -> str:
+        return "".join(f"\n    {line}" for line in lines)
+
+    return (f"def __init__({signature}):{body(init)}\n"
+            f"def read(r):{body(read)}\n"
+            f"def write(w, o):{body(write)}\n")  # fmt: skip
 
 
 def _lazy(cls: type, schema: list[tuple[str, Kind]]) -> None:

@@ -18,7 +18,7 @@ import struct
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import MISSING, FrozenInstanceError, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, NamedTuple, NoReturn, TypeVar, dataclass_transform
 
 from pinata.tls.errors import ProtocolError, decode_error
@@ -372,32 +372,32 @@ def _kind_of(owner: type, name: str, hint: object) -> Kind:
 
 class _StructMethods:
     """The methods every struct shares (copied onto each by `wire`, which
-    generates only what depends on the fields). A struct's instance
-    dictionary holds exactly its fields, in field order (its `__init__`
-    writes nothing else), so these read it as a dataclass reads its fields."""
+    generates only what depends on the fields): compared, hashed and shown
+    by its fields in schema order, as a frozen dataclass is. They read the
+    fields by name, never through `__dict__`, which would turn the instance's
+    compact attribute storage into a dictionary (slower to read, larger)."""
+
+    _wire_names: tuple[str, ...]
+
+    def _wire_values(self) -> list[object]:
+        return [getattr(self, name) for name in self._wire_names]
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is self.__class__:
-            return bool(self.__dict__ == other.__dict__)
+            return self._wire_values() == other._wire_values()
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(tuple(self.__dict__.values()))
+        return hash(tuple(self._wire_values()))
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{name}={value!r}" for name, value in self.__dict__.items())
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._wire_names)
         return f"{self.__class__.__qualname__}({inner})"
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
 
 _STRUCT_METHODS = {
     name: vars(_StructMethods)[name]
-    for name in ("__eq__", "__hash__", "__repr__", "__setattr__", "__delattr__")
+    for name in ("_wire_values", "__eq__", "__hash__", "__repr__")
 }
 
 
@@ -408,8 +408,8 @@ def _schema(cls: type) -> list[tuple[str, Kind]]:
         hints = typing.get_type_hints(cls, include_extras=True)
     schema = []
     for f in fields(cls):
-        # (`__init__` takes the fields as parameters beside these two names.)
-        if f.name.startswith("_") or f.name in ("self", "fields_"):
+        # (`__init__` takes the fields as parameters beside `self`.)
+        if f.name.startswith("_") or f.name == "self":
             raise TypeError(f"{cls.__name__}.{f.name}: a wire field has a public name")
         if f.default_factory is not MISSING:
             raise TypeError(f"{cls.__name__}.{f.name}: a wire field's default is a value")
@@ -461,12 +461,12 @@ def _struct_source(cls: type, schema: list[tuple[str, Kind]], env: dict[str, Any
     positional = [p for p, (_, f) in zip(params, numbered, strict=True) if not f.kw_only]
     keyword = [p for p, (_, f) in zip(params, numbered, strict=True) if f.kw_only]
     signature = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
-    init = ["fields_ = self.__dict__", *(f"fields_['{f.name}'] = {f.name}" for _, f in numbered)]
+    init = [f"self.{f.name} = {f.name}" for _, f in numbered] or ["pass"]
     # `read` fills the instance as `__init__` does, without the second call.
     read = ["buf = r._buf", "pos = r._pos", "end = r._end"]
     read += [line for i, (_, kind) in enumerate(schema) for line in _read_lines(i, kind)]
-    read += ["r._pos = pos", "o = new(cls)", "fields_ = o.__dict__"]
-    read += [f"fields_['{f.name}'] = v{i}" for i, f in numbered] + ["return o"]
+    read += ["r._pos = pos", "o = new(cls)"]
+    read += [f"o.{f.name} = v{i}" for i, f in numbered] + ["return o"]
     write = ["buf = w._buf"]
     write += [line for i, (name, kind) in enumerate(schema) for line in _write_lines(i, name, kind)]
 
@@ -516,12 +516,15 @@ def _lazy(cls: type, schema: list[tuple[str, Kind]]) -> None:
 def wire(cls: type[_S]) -> type[_S]:
     """Make `cls` a struct whose annotated fields, in declaration order (the
     wire order), are its schema: a dataclass for `dataclasses.fields` and
-    `replace`, immutable (mypy checks it; assigning a field at run time
-    raises `FrozenInstanceError`), compared, hashed and shown by its fields,
-    with its `wire` kind (reader and writer) and `schema`.
+    `replace`, frozen as mypy sees it (`dataclass_transform`: assigning a
+    field is a type error, and `mypy --strict` runs on all our code), compared,
+    hashed and shown by its fields, with its `wire` kind (reader and writer)
+    and `schema`.
 
-    `dataclasses` would generate six methods per class at import (a frozen
-    `__init__` also pays `object.__setattr__` per field); here one small
+    `dataclasses` would generate six methods per class at import, and a
+    frozen `__init__` pays `object.__setattr__` per field (about three times
+    a plain one, issue 18) to refuse at run time what mypy already refuses;
+    here `__init__` stores the fields as any object does. One small
     unit per struct is compiled at its first use (`__init__`, reading and
     writing, straight line, as the hand-written code was) and the rest are
     shared functions. Field names are the class's own identifiers, never
@@ -537,6 +540,7 @@ def wire(cls: type[_S]) -> type[_S]:
         if name not in cls.__dict__:
             setattr(cls, name, method)
     cls.schema = tuple(schema)  # type: ignore[attr-defined]
+    cls._wire_names = tuple(name for name, _ in schema)  # type: ignore[attr-defined]
     _lazy(cls, schema)
     return cls
 

@@ -177,16 +177,13 @@ def test_a_struct_works_whichever_use_comes_first(first: str) -> None:
     assert a(7).y == b""
 
 
-def test_a_struct_is_immutable_and_compared_by_type_and_fields() -> None:
+def test_a_struct_is_compared_hashed_and_shown_by_type_and_fields() -> None:
+    # As a frozen dataclass is (its immutability is mypy's to enforce).
     a, b = _pair()
     one = a(1, b"x")
     assert one == a(1, b"x") and hash(one) == hash(a(1, b"x"))
-    assert one != a(2, b"x") and one != b(1, b"x")
+    assert one != a(2, b"x") and one != a(1, b"y") and one != b(1, b"x")
     assert repr(one) == f"{a.__qualname__}(x=1, y=b'x')"
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        one.x = 2
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        del one.y
     assert dataclasses.replace(one, y=b"z") == a(1, b"z")
     assert [f.name for f in dataclasses.fields(one)] == ["x", "y"]
 

@@ -36,6 +36,10 @@ def _outside(n: int, minimum: int, maximum: int) -> NoReturn:
     raise decode_error(f"vector length {n} outside [{minimum}, {maximum}]")
 
 
+def _not_items(n: int, item: int) -> NoReturn:
+    raise decode_error(f"vector of {n} bytes is not a list of {item}-byte items")
+
+
 def _unfit(n: int, minimum: int, maximum: int) -> NoReturn:
     # Writing out of bounds is our mistake, not the peer's.
     raise ValueError(f"vector of {n} bytes outside [{minimum}, {maximum}]")
@@ -213,9 +217,7 @@ class Vector:
         """The vector's content at `r`."""
         data = r._opaque(self.prefix, self.minimum, self.bound)
         if self.item != 1 and len(data) % self.item:
-            raise decode_error(
-                f"vector of {len(data)} bytes is not a list of {self.item}-byte items"
-            )
+            _not_items(len(data), self.item)
         return data
 
     def reader(self, r: Reader) -> Reader:
@@ -226,7 +228,7 @@ class Vector:
         """A vector of uint16 (`item` must be 2)."""
         data = r._opaque(self.prefix, self.minimum, self.bound)  # `read`, one call fewer
         if len(data) % 2:
-            raise decode_error(f"vector of {len(data)} bytes is not a list of 2-byte items")
+            _not_items(len(data), 2)
         return struct.unpack(f">{len(data) // 2}H", data)
 
     def check(self, length: int) -> None:
@@ -264,7 +266,8 @@ class Vector:
     def close(self, w: Writer, start: int) -> None:
         """Fill in the prefix reserved at `start`; `ValueError` if out of bounds."""
         n = len(w._buf) - start - self.prefix
-        self.check(n)
+        if not self.minimum <= n <= self.bound or n % self.item:  # `check`, inline
+            _unfit(n, self.minimum, self.bound)
         w._buf[start : start + self.prefix] = n.to_bytes(self.prefix, "big")
 
 
@@ -283,7 +286,8 @@ class Kind(NamedTuple):
     vector: Vector | None = None
     # What `wire` may write out in the struct's own code instead of calling
     # `read` and `write` (no call per field): ("uint", width), ("fixed", n),
-    # or ("opaque", 0) for a byte vector bounded by `vector`.
+    # ("opaque", 0) for a byte vector bounded by `vector`, ("u16s", 0) for
+    # a list of uint16 bounded by `vector` (read only).
     form: tuple[str, int] | None = None
 
 
@@ -323,7 +327,7 @@ def uint16s(vector: Vector) -> Kind:
     """`uint16 x<min..max>` (a list of 16-bit values) as a tuple of ints."""
     if vector.item != 2:
         raise ValueError("a uint16 list needs item=2")
-    return Kind(vector.read_u16s, vector.write_u16s, vector)
+    return Kind(vector.read_u16s, vector.write_u16s, vector, ("u16s", 0))
 
 
 def uint8s(vector: Vector) -> Kind:
@@ -426,13 +430,16 @@ def _read_lines(i: int, kind: Kind) -> list[str]:
         value = "from_bytes(buf[pos:stop], 'big')" if form == "uint" else "bytes(buf[pos:stop])"
         return [f"stop = pos + {n}", f"if stop > end: short({n}, end - pos)",
                 f"v{i} = {value}", "pos = stop"]  # fmt: skip
-    if form == "opaque" and kind.vector is not None:
+    if form in ("opaque", "u16s") and kind.vector is not None:
         p, lo, hi = kind.vector.prefix, kind.vector.minimum, kind.vector.bound
-        return [f"stop = pos + {p}", f"if stop > end: short({p}, end - pos)",
-                "n = from_bytes(buf[pos:stop], 'big')",
-                f"if n < {lo} or n > {hi}: outside(n, {lo}, {hi})",
-                "pos = stop + n", "if pos > end: short(n, end - stop)",
-                f"v{i} = bytes(buf[stop:pos])"]  # fmt: skip
+        lines = [f"stop = pos + {p}", f"if stop > end: short({p}, end - pos)",
+                 "n = from_bytes(buf[pos:stop], 'big')",
+                 f"if n < {lo} or n > {hi}: outside(n, {lo}, {hi})",
+                 "pos = stop + n", "if pos > end: short(n, end - stop)",
+                 f"v{i} = bytes(buf[stop:pos])"]  # fmt: skip
+        if form == "u16s":  # `Vector.read_u16s`'s check and unpacking
+            lines += ["if n % 2: not_items(n, 2)", f"v{i} = unpack(f'>{{n // 2}}H', v{i})"]
+        return lines
     return ["r._pos = pos", f"v{i} = r{i}(r)", "pos = r._pos"]
 
 
@@ -453,7 +460,8 @@ def _struct_source(cls: type, schema: list[tuple[str, Kind]], env: dict[str, Any
     # line over the fields with no call for a uint or a byte vector (the
     # commonest fields: a ClientHello's extensions are each one call).
     numbered = list(enumerate(fields(cls)))
-    env.update(short=_short, outside=_outside, unfit=_unfit, from_bytes=int.from_bytes)
+    env.update(short=_short, outside=_outside, not_items=_not_items, unfit=_unfit,
+               from_bytes=int.from_bytes, unpack=struct.unpack)  # fmt: skip
     for i, f in numbered:
         _, kind = schema[i]
         env[f"r{i}"], env[f"w{i}"], env[f"d{i}"] = kind.read, kind.write, f.default

@@ -257,8 +257,11 @@ _T = TypeVar("_T", bound=TypedExtension)
 
 def find_typed(exts: Iterable[Extension], kind: type[_T]) -> _T | None:
     """The extension of `kind`'s type parsed as `kind`, or None when absent."""
-    data = find_extension(exts, kind.extension_type)
-    return None if data is None else kind.parse(data)
+    ext_type = kind.extension_type
+    for ext in exts:  # `find_extension`, one call fewer per lookup
+        if ext.extension_type == ext_type:
+            return kind.parse(ext.extension_data)
+    return None
 
 
 class _Body:

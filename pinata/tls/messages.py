@@ -58,7 +58,7 @@ _REQUEST_CONTEXT = Vector(1)  # opaque certificate_request_context<0..2^8-1>
 _EXTENSIONS = extension_block(EXTENSIONS)  # Extension extensions<0..2^16-1>
 _PRESENT_EXTENSIONS = extension_block(PRESENT_EXTENSIONS)
 # §4: struct { HandshakeType msg_type; uint24 length; ... } Handshake
-_BODY = Vector(3)
+_MAX_BODY = 0xFFFFFF
 
 
 class _Message:
@@ -80,11 +80,15 @@ class _Message:
     def encode(self) -> bytes:
         """The whole message, header included; `ValueError` for a field out of its bounds."""
         w = Writer()
-        w.u8(self.msg_type)
-        start = _BODY.open(w)
+        buf = w._buf
+        buf += b"\0\0\0\0"  # msg_type and the length, known once the body is written
         self.wire.write(w, self)
-        _BODY.close(w, start)
-        return w.getvalue()
+        n = len(buf) - 4
+        if n > _MAX_BODY:
+            raise ValueError(f"a {n}-byte body does not fit a uint24 length")
+        buf[0] = self.msg_type
+        buf[1:4] = n.to_bytes(3, "big")
+        return bytes(buf)
 
 
 @wire

@@ -4,11 +4,12 @@ Every length prefix a `Reader` follows is checked against what remains and
 against the caller's declared bounds, so a decoder built on it is total: it
 returns a value or raises `ProtocolError(decode_error)`.
 
-A struct is declared once: a frozen dataclass whose fields, in the RFC's
-order, carry their wire kind (`Annotated[int, U16]`, `Annotated[bytes,
-Vector(2, 1)]`, `list_of(...)`, a nested struct's `struct_kind`). `wire`
-compiles that declaration into the struct's reader and writer, so no field
-order or bound is written twice.
+A struct is declared once: a class decorated with `wire` whose fields, in
+the RFC's order, carry their wire kind (`Annotated[int, U16]`,
+`Annotated[bytes, Vector(2, 1)]`, `list_of(...)`, a nested struct's
+`struct_kind`). `wire` makes it an immutable dataclass-like struct and
+compiles the declaration, at the struct's first use, into its `__init__`,
+reader and writer, so no field order or bound is written twice.
 """
 
 from __future__ import annotations

@@ -288,7 +288,7 @@ class Kind(NamedTuple):
     # What `wire` may write out in the struct's own code instead of calling
     # `read` and `write` (no call per field): ("uint", width), ("fixed", n),
     # ("opaque", 0) for a byte vector bounded by `vector`, ("u16s", 0) for
-    # a list of uint16 bounded by `vector` (read only).
+    # a list of uint16 bounded by `vector`.
     form: tuple[str, int] | None = None
 
 
@@ -449,9 +449,10 @@ def _write_lines(i: int, name: str, kind: Kind) -> list[str]:
     form, n = kind.form or ("call", 0)
     if form == "uint":
         return [f"buf += o.{name}.to_bytes({n}, 'big')"]
-    if form == "opaque" and kind.vector is not None:
+    if form in ("opaque", "u16s") and kind.vector is not None:
         p, lo, hi = kind.vector.prefix, kind.vector.minimum, kind.vector.bound
-        return [f"v = o.{name}", "n = len(v)", f"if n < {lo} or n > {hi}: unfit(n, {lo}, {hi})",
+        value = f"o.{name}" if form == "opaque" else f"pack(f'>{{len(o.{name})}}H', *o.{name})"
+        return [f"v = {value}", "n = len(v)", f"if n < {lo} or n > {hi}: unfit(n, {lo}, {hi})",
                 f"buf += n.to_bytes({p}, 'big')", "buf += v"]  # fmt: skip
     return [f"w{i}(w, o.{name})"]
 
@@ -462,7 +463,7 @@ def _struct_source(cls: type, schema: list[tuple[str, Kind]], env: dict[str, Any
     # commonest fields: a ClientHello's extensions are each one call).
     numbered = list(enumerate(fields(cls)))
     env.update(short=_short, outside=_outside, not_items=_not_items, unfit=_unfit,
-               from_bytes=int.from_bytes, unpack=struct.unpack)  # fmt: skip
+               from_bytes=int.from_bytes, unpack=struct.unpack, pack=struct.pack)  # fmt: skip
     for i, f in numbered:
         _, kind = schema[i]
         env[f"r{i}"], env[f"w{i}"], env[f"d{i}"] = kind.read, kind.write, f.default

@@ -4,25 +4,46 @@ Every length prefix a `Reader` follows is checked against what remains and
 against the caller's declared bounds, so a decoder built on it is total: it
 returns a value or raises `ProtocolError(decode_error)`.
 
-A struct is declared once: a frozen dataclass whose fields, in the RFC's
-order, carry their wire kind (`Annotated[int, U16]`, `Annotated[bytes,
-Vector(2, 1)]`, `list_of(...)`, a nested struct's `struct_kind`). `wire`
-compiles that declaration into the struct's reader and writer, so no field
-order or bound is written twice.
+A struct is declared once: a class decorated with `wire` whose fields, in
+the RFC's order, carry their wire kind (`Annotated[int, U16]`,
+`Annotated[bytes, Vector(2, 1)]`, `list_of(...)`, a nested struct's
+`struct_kind`). `wire` makes it an immutable dataclass-like struct and
+compiles the declaration, at the struct's first use, into its `__init__`,
+reader and writer, so no field order or bound is written twice.
 """
 
 from __future__ import annotations
 
+import inspect
 import struct
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
-from typing import Any, NamedTuple, TypeVar
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, NamedTuple, NoReturn, TypeVar, dataclass_transform
 
 from pinata.tls.errors import ProtocolError, decode_error
 
 _PREFIX_MAX = {1: 0xFF, 2: 0xFFFF, 3: 0xFFFFFF}
+
+
+# The refusals every reader shares, in one wording; the compiled struct code
+# calls them too (only on the error path).
+def _short(need: int, remain: int) -> NoReturn:
+    raise decode_error(f"need {need} bytes, {remain} remain")
+
+
+def _outside(n: int, minimum: int, maximum: int) -> NoReturn:
+    raise decode_error(f"vector length {n} outside [{minimum}, {maximum}]")
+
+
+def _not_items(n: int, item: int) -> NoReturn:
+    raise decode_error(f"vector of {n} bytes is not a list of {item}-byte items")
+
+
+def _unfit(n: int, minimum: int, maximum: int) -> NoReturn:
+    # Writing out of bounds is our mistake, not the peer's.
+    raise ValueError(f"vector of {n} bytes outside [{minimum}, {maximum}]")
 
 
 class Reader:
@@ -48,7 +69,7 @@ class Reader:
 
     def _take(self, n: int) -> memoryview:
         if n < 0 or n > self._end - self._pos:
-            raise decode_error(f"need {n} bytes, {self._end - self._pos} remain")
+            _short(n, self._end - self._pos)
         view = self._buf[self._pos : self._pos + n]
         self._pos += n
         return view
@@ -68,28 +89,23 @@ class Reader:
     def fixed(self, n: int) -> bytes:
         return bytes(self._take(n))
 
-    def _length(self, prefix: int, minimum: int, maximum: int) -> int:
-        # The prefix is read here, not through u8/u16/u24 and `_take`: every
-        # vector of every message passes through this (issue 18: calls per
-        # handshake). `prefix` is 1, 2 or 3, checked where a Vector is built.
+    def _opaque(self, prefix: int, minimum: int, maximum: int) -> bytes:
+        # `opaque x<minimum..maximum>` in one call, no helpers: the length,
+        # then the content. Most fields of every message come through this
+        # (issue 18: calls per handshake).
         pos = self._pos
         start = pos + prefix
-        if start > self._end:
-            raise decode_error(f"need {prefix} bytes, {self._end - pos} remain")
+        end = self._end
+        if start > end:
+            _short(prefix, end - pos)
         n = int.from_bytes(self._buf[pos:start], "big")
         if n < minimum or n > maximum:
-            raise decode_error(f"vector length {n} outside [{minimum}, {maximum}]")
-        self._pos = start
-        return n
-
-    def _opaque(self, prefix: int, minimum: int, maximum: int) -> bytes:
-        # `opaque x<minimum..maximum>` in one call: the length, then the content.
-        n = self._length(prefix, minimum, maximum)
-        pos = self._pos
-        if n > self._end - pos:
-            raise decode_error(f"need {n} bytes, {self._end - pos} remain")
-        self._pos = pos + n
-        return bytes(self._buf[pos : pos + n])
+            _outside(n, minimum, maximum)
+        stop = start + n
+        if stop > end:
+            _short(n, end - start)
+        self._pos = stop
+        return bytes(self._buf[start:stop])
 
     def vector(self, prefix: int, minimum: int = 0, maximum: int | None = None) -> bytes:
         """An opaque vector `opaque x<minimum..maximum>` with a `prefix`-byte length."""
@@ -99,8 +115,28 @@ class Reader:
     def sub(self, prefix: int, minimum: int = 0, maximum: int | None = None) -> Reader:
         """A reader over a length-prefixed vector, for parsing its elements."""
         bound = _PREFIX_MAX[prefix]  # KeyError for a prefix other than 1, 2 or 3
-        n = self._length(prefix, minimum, bound if maximum is None else maximum)
-        return Reader(self._take(n))
+        return self._sub(prefix, minimum, bound if maximum is None else maximum)
+
+    def _sub(self, prefix: int, minimum: int, maximum: int) -> Reader:
+        # The vector's length as `_opaque` reads it; the new reader is a window
+        # on the same buffer (no slice, no copy: one object per vector).
+        pos = self._pos
+        start = pos + prefix
+        end = self._end
+        if start > end:
+            _short(prefix, end - pos)
+        n = int.from_bytes(self._buf[pos:start], "big")
+        if n < minimum or n > maximum:
+            _outside(n, minimum, maximum)
+        stop = start + n
+        if stop > end:
+            _short(n, end - start)
+        self._pos = stop
+        window = Reader.__new__(Reader)
+        window._buf = self._buf
+        window._pos = start
+        window._end = stop
+        return window
 
     def rest(self) -> bytes:
         return bytes(self._take(self._end - self._pos))
@@ -182,30 +218,30 @@ class Vector:
         """The vector's content at `r`."""
         data = r._opaque(self.prefix, self.minimum, self.bound)
         if self.item != 1 and len(data) % self.item:
-            raise decode_error(
-                f"vector of {len(data)} bytes is not a list of {self.item}-byte items"
-            )
+            _not_items(len(data), self.item)
         return data
 
     def reader(self, r: Reader) -> Reader:
         """A reader over the vector at `r`, for parsing its elements."""
-        return Reader(r._take(r._length(self.prefix, self.minimum, self.bound)))
+        return r._sub(self.prefix, self.minimum, self.bound)
 
     def read_u16s(self, r: Reader) -> tuple[int, ...]:
         """A vector of uint16 (`item` must be 2)."""
-        data = self.read(r)
+        data = r._opaque(self.prefix, self.minimum, self.bound)  # `read`, one call fewer
+        if len(data) % 2:
+            _not_items(len(data), 2)
         return struct.unpack(f">{len(data) // 2}H", data)
 
     def check(self, length: int) -> None:
         """`ValueError` unless `length` bytes fit this vector (a local mistake)."""
         if not self.minimum <= length <= self.bound or length % self.item:
-            raise ValueError(f"vector of {length} bytes outside [{self.minimum}, {self.bound}]")
+            _unfit(length, self.minimum, self.bound)
 
     def write(self, w: Writer, data: bytes) -> None:
         """`data` with its length prefix; `ValueError` if out of bounds."""
         n = len(data)
         if not self.minimum <= n <= self.bound or n % self.item:
-            raise ValueError(f"vector of {n} bytes outside [{self.minimum}, {self.bound}]")
+            _unfit(n, self.minimum, self.bound)
         buf = w._buf
         buf += n.to_bytes(self.prefix, "big")
         buf += data
@@ -231,7 +267,8 @@ class Vector:
     def close(self, w: Writer, start: int) -> None:
         """Fill in the prefix reserved at `start`; `ValueError` if out of bounds."""
         n = len(w._buf) - start - self.prefix
-        self.check(n)
+        if not self.minimum <= n <= self.bound or n % self.item:  # `check`, inline
+            _unfit(n, self.minimum, self.bound)
         w._buf[start : start + self.prefix] = n.to_bytes(self.prefix, "big")
 
 
@@ -248,24 +285,17 @@ class Kind(NamedTuple):
     write: Callable[[Writer, Any], None]
     # The vector that bounds the field, when it is one (for tests and tools).
     vector: Vector | None = None
-    # The same read as an expression over a `Reader` named `r`, for `wire`
-    # to inline (one call fewer per field: the hand-written code's cost).
-    # Built only from our own constants, never from peer data.
-    inline: str | None = None
-    # The write as a statement over a `Writer` named `w`, the value as {v}.
-    inline_write: str | None = None
+    # What `wire` may write out in the struct's own code instead of calling
+    # `read` and `write` (no call per field): ("uint", width), ("fixed", n),
+    # ("opaque", 0) for a byte vector bounded by `vector`, ("u16s", 0) for
+    # a list of uint16 bounded by `vector`.
+    form: tuple[str, int] | None = None
 
 
 def _uint(width: int) -> Kind:
     read = {1: Reader.u8, 2: Reader.u16, 3: Reader.u24, 4: Reader.u32}[width]
     write = {1: Writer.u8, 2: Writer.u16, 3: Writer.u24, 4: Writer.u32}[width]
-    return Kind(
-        read,
-        write,
-        None,
-        f"int.from_bytes(r._take({width}), 'big')",
-        f"w._buf += {{v}}.to_bytes({width}, 'big')",
-    )
+    return Kind(read, write, None, ("uint", width))
 
 
 U8 = _uint(1)  # uint8
@@ -286,22 +316,19 @@ def fixed(n: int) -> Kind:
             raise ValueError(f"field must be {n} bytes, not {len(data)}")
         w.fixed(data)
 
-    return Kind(read, write, None, f"bytes(r._take({int(n)}))")
+    return Kind(read, write, None, ("fixed", n))
 
 
 def opaque(vector: Vector) -> Kind:
     """`opaque x<min..max>` as bytes."""
-    inline = None
-    if vector.item == 1:
-        inline = f"r._opaque({int(vector.prefix)}, {int(vector.minimum)}, {int(vector.bound)})"
-    return Kind(vector.read, vector.write, vector, inline)
+    return Kind(vector.read, vector.write, vector, ("opaque", 0) if vector.item == 1 else None)
 
 
 def uint16s(vector: Vector) -> Kind:
     """`uint16 x<min..max>` (a list of 16-bit values) as a tuple of ints."""
     if vector.item != 2:
         raise ValueError("a uint16 list needs item=2")
-    return Kind(vector.read_u16s, vector.write_u16s, vector)
+    return Kind(vector.read_u16s, vector.write_u16s, vector, ("u16s", 0))
 
 
 def uint8s(vector: Vector) -> Kind:
@@ -348,48 +375,193 @@ def _kind_of(owner: type, name: str, hint: object) -> Kind:
     return opaque(kind) if isinstance(kind, Vector) else kind
 
 
-def wire(cls: type[_S]) -> type[_S]:
-    """Give the dataclass `cls` its `wire` kind, compiled from its fields'
-    annotations in declaration order (which is the wire order).
+class _StructMethods:
+    """The methods every struct shares (copied onto each by `wire`, which
+    generates only what depends on the fields): compared, hashed and shown
+    by its fields in schema order, as a frozen dataclass is. They read the
+    fields by name, never through `__dict__`, which would turn the instance's
+    compact attribute storage into a dictionary (slower to read, larger)."""
 
-    The reader and writer are generated once, at import, as straight-line
-    functions (as `dataclasses` builds `__init__`): one call per field and no
-    per-field lookups when a message is parsed or written, so the one schema
-    costs what the hand-written code did. Field names are the class's own
-    identifiers, never peer data."""
-    hints = typing.get_type_hints(cls, include_extras=True)
-    env: dict[str, Any] = {"cls": cls}
-    read_lines, write_lines, args, kwargs = [], [], [], []
+    _wire_names: tuple[str, ...]
+
+    def _wire_values(self) -> list[object]:
+        return [getattr(self, name) for name in self._wire_names]
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self._wire_values() == other._wire_values()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._wire_values()))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._wire_names)
+        return f"{self.__class__.__qualname__}({inner})"
+
+
+_STRUCT_METHODS = {
+    name: vars(_StructMethods)[name]
+    for name in ("_wire_values", "__eq__", "__hash__", "__repr__")
+}
+
+
+def _schema(cls: type) -> list[tuple[str, Kind]]:
+    # Each field's wire kind from its annotation, in declaration order.
+    hints: dict[str, object] = dict(inspect.get_annotations(cls))
+    if any(isinstance(hint, str) for hint in hints.values()):  # postponed annotations
+        hints = typing.get_type_hints(cls, include_extras=True)
     schema = []
-    for i, f in enumerate(fields(cls)):  # type: ignore[arg-type]
-        kind = _kind_of(cls, f.name, hints[f.name])
-        schema.append((f.name, kind))
-        env[f"r{i}"], env[f"w{i}"] = kind.read, kind.write
-        read_lines.append(f"    v{i} = {kind.inline or f'r{i}(r)'}")
-        value = f"o.{f.name}"
-        write = kind.inline_write.format(v=value) if kind.inline_write else f"w{i}(w, {value})"
-        write_lines.append(f"    {write}")
-        if f.kw_only:
-            kwargs.append(f"{f.name}=v{i}")
-        else:
-            args.append(f"v{i}")
-    call = ", ".join(args + kwargs)
-    source = "\n".join(
-        ["def read(r):", *read_lines, f"    return cls({call})", "",
-         "def write(w, o):", *write_lines, "    pass"]
-    )
-    # Generated from the class's own field names, as dataclasses builds __init__.
-    exec(source, env)
-    cls.wire = Kind(env["read"], env["write"])  # type: ignore[attr-defined]
+    for f in fields(cls):
+        # (`__init__` takes the fields as parameters beside `self`.)
+        if f.name.startswith("_") or f.name == "self":
+            raise TypeError(f"{cls.__name__}.{f.name}: a wire field has a public name")
+        if f.default_factory is not MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name}: a wire field's default is a value")
+        schema.append((f.name, _kind_of(cls, f.name, hints[f.name])))
+    return schema
+
+
+def _read_lines(i: int, kind: Kind) -> list[str]:
+    # Field i's read into `v{i}`, over the locals `buf`, `pos`, `end` (the
+    # reader's state, written back before any call and at the end). The
+    # checks are `Reader._opaque`'s, in the same order and wording.
+    form, n = kind.form or ("call", 0)
+    if form in ("uint", "fixed"):
+        value = "from_bytes(buf[pos:stop], 'big')" if form == "uint" else "bytes(buf[pos:stop])"
+        return [f"stop = pos + {n}", f"if stop > end: short({n}, end - pos)",
+                f"v{i} = {value}", "pos = stop"]  # fmt: skip
+    if form in ("opaque", "u16s") and kind.vector is not None:
+        p, lo, hi = kind.vector.prefix, kind.vector.minimum, kind.vector.bound
+        lines = [f"stop = pos + {p}", f"if stop > end: short({p}, end - pos)",
+                 "n = from_bytes(buf[pos:stop], 'big')",
+                 f"if n < {lo} or n > {hi}: outside(n, {lo}, {hi})",
+                 "pos = stop + n", "if pos > end: short(n, end - stop)",
+                 f"v{i} = bytes(buf[stop:pos])"]  # fmt: skip
+        if form == "u16s":  # `Vector.read_u16s`'s check and unpacking
+            lines += ["if n % 2: not_items(n, 2)", f"v{i} = unpack(f'>{{n // 2}}H', v{i})"]
+        return lines
+    return ["r._pos = pos", f"v{i} = r{i}(r)", "pos = r._pos"]
+
+
+def _write_lines(i: int, name: str, kind: Kind) -> list[str]:
+    # Field i's write onto `buf` (the writer's own bytearray, grown in place).
+    form, n = kind.form or ("call", 0)
+    if form == "uint":
+        return [f"buf += o.{name}.to_bytes({n}, 'big')"]
+    if form in ("opaque", "u16s") and kind.vector is not None:
+        p, lo, hi = kind.vector.prefix, kind.vector.minimum, kind.vector.bound
+        value = f"o.{name}" if form == "opaque" else f"pack(f'>{{len(o.{name})}}H', *o.{name})"
+        return [f"v = {value}", "n = len(v)", f"if n < {lo} or n > {hi}: unfit(n, {lo}, {hi})",
+                f"buf += n.to_bytes({p}, 'big')", "buf += v"]  # fmt: skip
+    return [f"w{i}(w, o.{name})"]
+
+
+def _struct_source(cls: type, schema: list[tuple[str, Kind]], env: dict[str, Any]) -> str:
+    # One compiled unit per struct: `__init__`, `read` and `write`, straight
+    # line over the fields with no call for a uint or a byte vector (the
+    # commonest fields: a ClientHello's extensions are each one call).
+    numbered = list(enumerate(fields(cls)))
+    env.update(short=_short, outside=_outside, not_items=_not_items, unfit=_unfit,
+               from_bytes=int.from_bytes, unpack=struct.unpack, pack=struct.pack)  # fmt: skip
+    for i, f in numbered:
+        _, kind = schema[i]
+        env[f"r{i}"], env[f"w{i}"], env[f"d{i}"] = kind.read, kind.write, f.default
+    params = [f.name if f.default is MISSING else f"{f.name}=d{i}" for i, f in numbered]
+    positional = [p for p, (_, f) in zip(params, numbered, strict=True) if not f.kw_only]
+    keyword = [p for p, (_, f) in zip(params, numbered, strict=True) if f.kw_only]
+    signature = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
+    init = [f"self.{f.name} = {f.name}" for _, f in numbered] or ["pass"]
+    # `read` fills the instance as `__init__` does, without the second call.
+    read = ["buf = r._buf", "pos = r._pos", "end = r._end"]
+    read += [line for i, (_, kind) in enumerate(schema) for line in _read_lines(i, kind)]
+    read += ["r._pos = pos", "o = new(cls)"]
+    read += [f"o.{f.name} = v{i}" for i, f in numbered] + ["return o"]
+    write = ["buf = w._buf"]
+    write += [line for i, (name, kind) in enumerate(schema) for line in _write_lines(i, name, kind)]
+
+    def body(lines: list[str]) -> str:
+        return "".join(f"\n    {line}" for line in lines)
+
+    return (f"def __init__({signature}):{body(init)}\n"
+            f"def read(r):{body(read)}\n"
+            f"def write(w, o):{body(write)}\n")  # fmt: skip
+
+
+def _lazy(cls: type, schema: list[tuple[str, Kind]]) -> None:
+    # The unit is compiled at the struct's first use, not at import: most of
+    # the 36 structs serve no given connection (TLS 1.2's, HelloRetryRequest's,
+    # the client's), and compiling them all was most of the engine's import
+    # (issue 18: start-up). A struct nested in another (`struct_kind`) is
+    # compiled when that one is declared, so the outer code calls the real
+    # reader, never a stub. Compiling is idempotent: the same source from the
+    # same schema, installed on the class it describes.
+
+    def compiled() -> Kind:
+        kind: Kind = cls.__dict__["wire"]
+        if kind.read is read:
+            env: dict[str, Any] = {"cls": cls, "new": object.__new__}
+            exec(_struct_source(cls, schema, env), env)
+            cls.__init__ = env["__init__"]  # type: ignore[misc]
+            kind = Kind(env["read"], env["write"])
+            cls.wire = kind  # type: ignore[attr-defined]
+        return kind
+
+    def init(self: object, *args: Any, **kwargs: Any) -> None:
+        compiled()
+        vars(cls)["__init__"](self, *args, **kwargs)
+
+    def read(r: Reader) -> Any:
+        return compiled().read(r)
+
+    def write(w: Writer, value: Any) -> None:
+        compiled().write(w, value)
+
+    cls.__init__ = init  # type: ignore[misc]
+    cls.wire = Kind(read, write)  # type: ignore[attr-defined]
+    cls._compile_wire = staticmethod(compiled)  # type: ignore[attr-defined]
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def wire(cls: type[_S]) -> type[_S]:
+    """Make `cls` a struct whose annotated fields, in declaration order (the
+    wire order), are its schema: a dataclass for `dataclasses.fields` and
+    `replace`, frozen as mypy sees it (`dataclass_transform`: assigning a
+    field is a type error, and `mypy --strict` runs on all our code), compared,
+    hashed and shown by its fields, with its `wire` kind (reader and writer)
+    and `schema`.
+
+    `dataclasses` would generate six methods per class at import, and a
+    frozen `__init__` pays `object.__setattr__` per field (about three times
+    a plain one, issue 18) to refuse at run time what mypy already refuses;
+    here `__init__` stores the fields as any object does. One small
+    unit per struct is compiled at its first use (`__init__`, reading and
+    writing, straight line, as the hand-written code was) and the rest are
+    shared functions. Field names are the class's own identifiers, never
+    peer data. Raises `TypeError` for a field without exactly one wire kind."""
+    undocumented = cls.__doc__ is None
+    if undocumented:  # or dataclasses would render inspect.signature(cls) for one
+        cls.__doc__ = cls.__name__
+    dataclass(init=False, repr=False, eq=False)(cls)  # fields only, no generated code
+    schema = _schema(cls)
+    if undocumented:
+        cls.__doc__ = f"{cls.__name__}({', '.join(name for name, _ in schema)})"
+    for name, method in _STRUCT_METHODS.items():
+        if name not in cls.__dict__:
+            setattr(cls, name, method)
     cls.schema = tuple(schema)  # type: ignore[attr-defined]
+    cls._wire_names = tuple(name for name, _ in schema)  # type: ignore[attr-defined]
+    _lazy(cls, schema)
     return cls
 
 
 def struct_kind(cls: type) -> Kind:
-    """The `wire` kind of a struct compiled by `wire`, to nest it in another."""
-    kind = getattr(cls, "wire", None)
-    if not isinstance(kind, Kind):
+    """The `wire` kind of a struct declared with `wire`, to nest it in
+    another: compiled now, so the outer struct calls it directly."""
+    compile_wire = getattr(cls, "_compile_wire", None)
+    if compile_wire is None:
         raise TypeError(f"{cls.__name__} has no wire schema")
+    kind: Kind = compile_wire()
     return kind
 
 

@@ -21,7 +21,8 @@ _VERSION_NAMES = {TLS13: "TLS 1.3", TLS12: "TLS 1.2", TLS11: "TLS 1.1", TLS10: "
 def version_name(version: int) -> str:
     """How the trace, the log, the page and `pinata try` name a protocol
     version: "TLS 1.3", "TLS 1.2", ..., or the code point for any other."""
-    return _VERSION_NAMES.get(version, f"0x{version:04x}")
+    name = _VERSION_NAMES.get(version)
+    return name if name is not None else f"0x{version:04x}"
 
 
 MAX_PLAINTEXT = 1 << 14  # §5.1

@@ -9,8 +9,6 @@ Which typed class applies depends on the message carrying the extension
 the caller picks it: `find_typed(exts, KeyShareClientHello)`.
 """
 
-from __future__ import annotations
-
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -140,6 +138,20 @@ def allowed_in_tls12(carrier: Carrier) -> frozenset[int]:
     return _ALLOWED_BY_CARRIER_TLS12[carrier]
 
 
+# The extension blocks' schemas (§4.1.2-§4.6.1).
+EXTENSIONS = Vector(2)  # Extension extensions<0..2^16-1>
+PRESENT_EXTENSIONS = Vector(2, 1)
+TICKET_EXTENSIONS = Vector(2, 0, 0xFFFE)  # NewSessionTicket: <0..2^16-2>
+
+
+@wire
+class Extension:
+    """One extension as it arrived: a type and its still-encoded body (§4.2)."""
+
+    extension_type: Annotated[int, U16]  # ExtensionType extension_type
+    extension_data: Annotated[bytes, Vector(2)]  # opaque extension_data<0..2^16-1>
+
+
 def refuse_misplaced(extensions: Iterable[Extension], carrier: Carrier) -> None:
     """§4.2: "If an implementation receives an extension which it recognizes
     and which is not specified for the message in which it appears, it MUST
@@ -150,21 +162,6 @@ def refuse_misplaced(extensions: Iterable[Extension], carrier: Carrier) -> None:
             raise ProtocolError(
                 Cause.extension_not_allowed_here, f"{carrier.value} with type {e.extension_type}"
             )
-
-
-# The extension blocks' schemas (§4.1.2-§4.6.1).
-EXTENSIONS = Vector(2)  # Extension extensions<0..2^16-1>
-PRESENT_EXTENSIONS = Vector(2, 1)
-TICKET_EXTENSIONS = Vector(2, 0, 0xFFFE)  # NewSessionTicket: <0..2^16-2>
-
-
-@wire
-@dataclass(frozen=True)
-class Extension:
-    """One extension as it arrived: a type and its still-encoded body (§4.2)."""
-
-    extension_type: Annotated[int, U16]  # ExtensionType extension_type
-    extension_data: Annotated[bytes, Vector(2)]  # opaque extension_data<0..2^16-1>
 
 
 def parse_extensions(r: Reader, schema: Vector) -> tuple[Extension, ...]:
@@ -260,8 +257,11 @@ _T = TypeVar("_T", bound=TypedExtension)
 
 def find_typed(exts: Iterable[Extension], kind: type[_T]) -> _T | None:
     """The extension of `kind`'s type parsed as `kind`, or None when absent."""
-    data = find_extension(exts, kind.extension_type)
-    return None if data is None else kind.parse(data)
+    ext_type = kind.extension_type
+    for ext in exts:  # `find_extension`, one call fewer per lookup
+        if ext.extension_type == ext_type:
+            return kind.parse(ext.extension_data)
+    return None
 
 
 class _Body:
@@ -277,7 +277,8 @@ class _Body:
         exactly one struct of this kind."""
         r = Reader(data)
         value = cls.wire.read(r)
-        r.expect_end(cls.__name__)
+        if r._pos != r._end:  # a call only for the error
+            r.expect_end(cls.__name__)
         return cast(Self, value)
 
     def encode(self) -> bytes:
@@ -294,14 +295,12 @@ class _Body:
 
 
 @wire
-@dataclass(frozen=True)
 class SupportedVersionsClientHello(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.supported_versions
     versions: Annotated[tuple[int, ...], uint16s(Vector(1, 2, 254, item=2))]  # <2..254>
 
 
 @wire
-@dataclass(frozen=True)
 class SupportedVersionsServerHello(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.supported_versions
     selected_version: Annotated[int, U16]
@@ -314,7 +313,6 @@ _SCHEMES = uint16s(Vector(2, 2, 0xFFFE, item=2))
 
 
 @wire
-@dataclass(frozen=True)
 class SupportedGroups(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.supported_groups
     # NamedGroup named_group_list<2..2^16-1>
@@ -322,14 +320,12 @@ class SupportedGroups(_Body):
 
 
 @wire
-@dataclass(frozen=True)
 class SignatureAlgorithms(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.signature_algorithms
     schemes: Annotated[tuple[int, ...], _SCHEMES]
 
 
 @wire
-@dataclass(frozen=True)
 class SignatureAlgorithmsCert(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.signature_algorithms_cert
     schemes: Annotated[tuple[int, ...], _SCHEMES]
@@ -339,7 +335,6 @@ class SignatureAlgorithmsCert(_Body):
 
 
 @wire
-@dataclass(frozen=True)
 class KeyShareEntry:
     """struct { NamedGroup group; opaque key_exchange<1..2^16-1>; }. An empty
     share parses here and is refused where the share is used, as any share of
@@ -354,7 +349,6 @@ _KEY_SHARE_ENTRY = struct_kind(KeyShareEntry)
 
 
 @wire
-@dataclass(frozen=True)
 class KeyShareClientHello(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.key_share
     # KeyShareEntry client_shares<0..2^16-1>
@@ -376,14 +370,12 @@ class KeyShareClientHello(_Body):
 
 
 @wire
-@dataclass(frozen=True)
 class KeyShareServerHello(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.key_share
     share: Annotated[KeyShareEntry, _KEY_SHARE_ENTRY]
 
 
 @wire
-@dataclass(frozen=True)
 class KeyShareHelloRetryRequest(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.key_share
     selected_group: Annotated[int, U16]
@@ -393,7 +385,6 @@ class KeyShareHelloRetryRequest(_Body):
 
 
 @wire
-@dataclass(frozen=True)
 class Cookie(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.cookie
     cookie: Annotated[bytes, Vector(2, 1)]  # opaque cookie<1..2^16-1>
@@ -405,7 +396,6 @@ _HOST_NAME = 0
 
 
 @wire
-@dataclass(frozen=True)
 class _ServerNameEntry:
     """struct { NameType name_type; select (name_type) { case host_name:
     HostName; } } with opaque HostName<1..2^16-1>. RFC 6066 §3 requires any
@@ -483,7 +473,6 @@ class ServerName(_Body):
 
 
 @wire
-@dataclass(frozen=True)
 class CertificateAuthorities(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.certificate_authorities
     # DistinguishedName authorities<3..2^16-1>; opaque DistinguishedName<1..2^16-1>
@@ -494,7 +483,6 @@ class CertificateAuthorities(_Body):
 
 
 @wire
-@dataclass(frozen=True)
 class PskKeyExchangeModes(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.psk_key_exchange_modes
     modes: Annotated[tuple[int, ...], uint8s(Vector(1, 1))]  # PskKeyExchangeMode ke_modes<1..255>
@@ -504,7 +492,6 @@ class PskKeyExchangeModes(_Body):
 
 
 @wire
-@dataclass(frozen=True)
 class ApplicationLayerProtocolNegotiation(_Body):
     extension_type: ClassVar[ExtensionType] = ExtensionType.application_layer_protocol_negotiation
     # ProtocolName protocol_name_list<2..2^16-1>; opaque ProtocolName<1..2^8-1>
@@ -515,7 +502,6 @@ class ApplicationLayerProtocolNegotiation(_Body):
 
 
 @wire
-@dataclass(frozen=True)
 class EarlyDataIndication(_Body):
     """early_data as a ClientHello or EncryptedExtensions carries it: empty.
     (In NewSessionTicket it holds max_early_data_size; we issue no tickets.)"""
@@ -528,7 +514,6 @@ class EarlyDataIndication(_Body):
 
 
 @wire
-@dataclass(frozen=True)
 class ExtendedMasterSecret(_Body):
     """RFC 7627 §5.1: "The extension_data field of this extension is empty"."""
 
@@ -536,7 +521,6 @@ class ExtendedMasterSecret(_Body):
 
 
 @wire
-@dataclass(frozen=True)
 class RenegotiationInfo(_Body):
     """RFC 5746 §3.2: opaque renegotiated_connection<0..255>; empty on an
     initial handshake, the only kind we do."""
@@ -546,7 +530,6 @@ class RenegotiationInfo(_Body):
 
 
 @wire
-@dataclass(frozen=True)
 class EcPointFormats(_Body):
     """RFC 8422 §5.1.2: ECPointFormat ec_point_format_list<1..2^8-1>."""
 

@@ -1,5 +1,6 @@
-"""Handshake message bodies (RFC 8446 §4), one frozen dataclass each, whose
-fields (each with its wire kind, in the RFC struct's order) are its schema.
+"""Handshake message bodies (RFC 8446 §4), one immutable struct each
+(`codec.wire`), whose fields (each with its wire kind, in the RFC struct's
+order) are its schema.
 
 `parse` reads a body from a `Reader` (the handshake header is the framer's
 business) and `serialize` writes one; `encode` gives the whole message,
@@ -8,9 +9,7 @@ format only: whether a value is acceptable (a version, a compression method,
 the length of verify_data) is for the state machine, which knows the context.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Annotated, ClassVar, Self, cast
 
 from pinata.tls.codec import (
@@ -58,6 +57,8 @@ _LEGACY_SESSION_ID = Vector(1, 0, 32)  # opaque legacy_session_id<0..32>
 _REQUEST_CONTEXT = Vector(1)  # opaque certificate_request_context<0..2^8-1>
 _EXTENSIONS = extension_block(EXTENSIONS)  # Extension extensions<0..2^16-1>
 _PRESENT_EXTENSIONS = extension_block(PRESENT_EXTENSIONS)
+# §4: struct { HandshakeType msg_type; uint24 length; ... } Handshake
+_MAX_BODY = 0xFFFFFF
 
 
 class _Message:
@@ -77,16 +78,20 @@ class _Message:
         self.wire.write(w, self)
 
     def encode(self) -> bytes:
-        # §4: struct { HandshakeType msg_type; uint24 length; ... } Handshake
+        """The whole message, header included; `ValueError` for a field out of its bounds."""
         w = Writer()
-        w.u8(self.msg_type)
-        with w.prefixed(3):
-            self.wire.write(w, self)
-        return w.getvalue()
+        buf = w._buf
+        buf += b"\0\0\0\0"  # msg_type and the length, known once the body is written
+        self.wire.write(w, self)
+        n = len(buf) - 4
+        if n > _MAX_BODY:
+            raise ValueError(f"a {n}-byte body does not fit a uint24 length")
+        buf[0] = self.msg_type
+        buf[1:4] = n.to_bytes(3, "big")
+        return bytes(buf)
 
 
 @wire
-@dataclass(frozen=True)
 class ClientHello(_Message):
     """§4.1.2. `legacy_version` is keyword-only so the rest keep their
     positions; HELLO_EXTENSIONS: a TLS 1.2 hello may have no block at all."""
@@ -103,7 +108,6 @@ class ClientHello(_Message):
 
 
 @wire
-@dataclass(frozen=True)
 class ServerHello(_Message):
     """§4.1.3; also a HelloRetryRequest (§4.1.4), told apart by its random.
     The legacy fields are keyword-only, with the values TLS 1.3 sends."""
@@ -122,7 +126,6 @@ class ServerHello(_Message):
 
 
 @wire
-@dataclass(frozen=True)
 class EncryptedExtensions(_Message):
     """§4.3.1: Extension extensions<0..2^16-1>."""
 
@@ -131,7 +134,6 @@ class EncryptedExtensions(_Message):
 
 
 @wire
-@dataclass(frozen=True)
 class CertificateRequest(_Message):
     """§4.3.2 (signature_algorithms is mandatory, so the block is <2..2^16-1>)."""
 
@@ -141,7 +143,6 @@ class CertificateRequest(_Message):
 
 
 @wire
-@dataclass(frozen=True)
 class CertificateEntry:
     """§4.4.2 (X.509 DER in cert_data)."""
 
@@ -153,7 +154,6 @@ class CertificateEntry:
 
 
 @wire
-@dataclass(frozen=True)
 class Certificate(_Message):
     """§4.4.2."""
 
@@ -165,7 +165,6 @@ class Certificate(_Message):
 
 
 @wire
-@dataclass(frozen=True)
 class CertificateVerify(_Message):
     """§4.4.3."""
 
@@ -175,7 +174,6 @@ class CertificateVerify(_Message):
 
 
 @wire
-@dataclass(frozen=True)
 class Finished(_Message):
     """§4.4.4: opaque verify_data[Hash.length]. The hash, and so the length,
     is the negotiated suite's: the state machine checks it."""
@@ -205,7 +203,6 @@ _KEY_UPDATE_REQUEST = Kind(_read_request_update, _write_request_update)
 
 
 @wire
-@dataclass(frozen=True)
 class KeyUpdate(_Message):
     """§4.6.3."""
 
@@ -214,7 +211,6 @@ class KeyUpdate(_Message):
 
 
 @wire
-@dataclass(frozen=True)
 class NewSessionTicket(_Message):
     """§4.6.1. We issue none and resume none; a client side still has to
     read (and may ignore) the tickets a server sends."""
@@ -228,7 +224,6 @@ class NewSessionTicket(_Message):
 
 
 @wire
-@dataclass(frozen=True)
 class EndOfEarlyData(_Message):
     """§4.5: an empty struct. We never accept early data, so never expect it."""
 
@@ -264,7 +259,6 @@ _DISTINGUISHED_NAME = opaque(Vector(2, 1))
 
 
 @wire
-@dataclass(frozen=True)
 class HelloRequest(_Message):
     """RFC 5246 §7.4.1.1: struct { } HelloRequest. We never send one; a
     server's is refused (we do not renegotiate)."""
@@ -273,7 +267,6 @@ class HelloRequest(_Message):
 
 
 @wire
-@dataclass(frozen=True)
 class ServerKeyExchange(_Message):
     """RFC 8422 §5.4 for ECDHE_ECDSA / ECDHE_RSA: ServerECDHParams (named
     curve, point) then a digitally-signed struct (RFC 5246 §4.7: the
@@ -297,7 +290,6 @@ class ServerKeyExchange(_Message):
 
 
 @wire
-@dataclass(frozen=True)
 class ServerHelloDone(_Message):
     """RFC 5246 §7.4.5: struct { } ServerHelloDone."""
 
@@ -305,7 +297,6 @@ class ServerHelloDone(_Message):
 
 
 @wire
-@dataclass(frozen=True)
 class ClientKeyExchange(_Message):
     """RFC 8422 §5.7 for ECDHE: ClientECDiffieHellmanPublic, always the
     explicit point (the implicit form is for fixed ECDH, which we refuse)."""
@@ -315,7 +306,6 @@ class ClientKeyExchange(_Message):
 
 
 @wire
-@dataclass(frozen=True)
 class CertificateRequest12(_Message):
     """RFC 5246 §7.4.4 (RFC 8422 §5.5 adds ecdsa_sign)."""
 
@@ -331,7 +321,6 @@ class CertificateRequest12(_Message):
 
 
 @wire
-@dataclass(frozen=True)
 class Certificate12(_Message):
     """RFC 5246 §7.4.2: ASN.1Cert certificate_list<0..2^24-1>; no request
     context, no per-entry extensions (those are TLS 1.3's)."""
@@ -423,7 +412,8 @@ def parse_handshake_message(
     kind = handshake_message_kind(msg_type, version)
     r = Reader(body)
     message: HandshakeMessage = kind.wire.read(r)
-    r.expect_end(kind.__name__)
+    if r._pos != r._end:  # a call only for the error
+        r.expect_end(kind.__name__)
     return message
 
 

@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable, Mapping
 import trio
 
 from pinata.appliance import ports
-from pinata.appliance.guard import GuardedStream, Refused
+from pinata.appliance.guard import CONNECTION_DEADLINE, Deadlines, GuardedStream, Refused
 from pinata.appliance.journal import ConnectionRecord, FdLogWriter, LogWriter, RotatingFile
-from pinata.appliance.limits import EVICTED, GLOBAL_CAP, SILENT, STEP
+from pinata.appliance.limits import EVICTED, FIRST_BYTE, GLOBAL_CAP, SILENT, STEP
 from pinata.appliance.outcome import Outcome
 from pinata.appliance.proxied import receive_proxy_header, trusts, watch_untrusted
 from pinata.appliance.selftalk import relay
@@ -32,7 +32,7 @@ from pinata.appliance.tls_stream import TLSFailed
 from pinata.appliance.web import serve_http
 from pinata.tls.connection import ServerConnection
 
-Handler = Callable[[ApplianceState, trio.abc.Stream, ConnectionRecord], Awaitable[None]]
+Handler = Callable[[ApplianceState, GuardedStream, ConnectionRecord], Awaitable[None]]
 
 # accept() failures that mean "out of resources for now", not "listener broken".
 _BACK_OFF_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
@@ -52,21 +52,22 @@ LOG_CLOSE_TIMEOUT = 2.0
 PUBLISH_INTERVAL = 0.1
 
 
-async def _http(state: ApplianceState, stream: trio.abc.Stream, record: ConnectionRecord) -> None:
-    await serve_http(state, stream, record)
+def _http(state: ApplianceState, stream: GuardedStream, record: ConnectionRecord
+          ) -> Awaitable[None]:
+    return serve_http(state, stream, record)
 
 
-async def _https(state: ApplianceState, stream: trio.abc.Stream, record: ConnectionRecord) -> None:
+async def _https(state: ApplianceState, stream: GuardedStream, record: ConnectionRecord) -> None:
     engine = ServerConnection(state.https_config, random=os.urandom, now=state.now())
     tls = ports.open_tls(stream, engine)
-    if await ports.handshake(state, tls, record) is None:
+    if await ports.handshake(state, tls, stream.deadlines, record) is None:
         return
     try:
         await serve_http(state, tls, record)
     except TLSFailed as exc:
         record.failed(exc.failure)
         return
-    await ports.linger(state, tls)
+    await ports.linger(state, tls, stream.deadlines)
 
 
 HANDLERS: Mapping[str, Handler] = {
@@ -99,7 +100,7 @@ def _evict_for(state: ApplianceState, address: str) -> bool:
     for slot in state.live.get(heaviest or "", {}).values():
         if slot.evictable:
             slot.evicted = True
-            slot.scope.cancel()
+            slot.deadlines.scope.cancel()
             return True
     return False
 
@@ -107,17 +108,22 @@ def _evict_for(state: ApplianceState, address: str) -> bool:
 async def _handle(state: ApplianceState, listener: str, guarded: GuardedStream,
                   record: ConnectionRecord, slot: Slot) -> bool:
     """Run the listener's handler; whether the connection deserves its own log line."""
+    deadlines = slot.deadlines
     try:
-        # One scope for both ways a connection is cut short, its deadline and
-        # eviction: a cancel scope is about 0.5 KiB, held while the peer stalls.
-        with slot.scope:
+        # One scope for every way a connection is cut short: its deadlines
+        # (connection, phase, step) and eviction (`Deadlines`).
+        with deadlines.scope:
             if listener in PEER_SPEAKS_FIRST:
                 await guarded.first_bytes()
             await HANDLERS[listener](state, guarded, record)
-        if slot.scope.cancelled_caught:
+        if deadlines.scope.cancelled_caught:
+            expired = deadlines.expired()
             if slot.evicted:
                 raise Refused(EVICTED)
-            record.finish(Outcome.timeout, "connection deadline")
+            if expired in (FIRST_BYTE, STEP):
+                raise Refused(expired)
+            if expired != ports.LINGER:  # a linger cut short leaves the verdict as it was
+                record.finish(Outcome.timeout, expired or CONNECTION_DEADLINE)
         record.finish(Outcome.closed_by_peer)  # a handler that returned without a verdict
     except Refused as exc:
         if exc.limit == STEP and record.http_requests:
@@ -144,9 +150,9 @@ async def _run_connection(state: ApplianceState, listener: str,
     record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
     started = trio.current_time()
     state.counters.opened(listener)
-    guarded = ports.guarded(state, stream, peer[0], count_bytes=listener != "http")
-    slot = Slot(trio.CancelScope(deadline=started + state.settings.limits.connection_timeout),
-                record)
+    slot = Slot(Deadlines(started + state.settings.limits.connection_timeout), record)
+    guarded = ports.guarded(state, stream, peer[0], slot.deadlines,
+                            count_bytes=listener != "http")
     live = state.live.setdefault(state.caps.network(peer[0]), {})
     live[id(slot)] = slot
     logged = True

@@ -29,6 +29,7 @@ from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
 from pinata.appliance.shared_counters import SnapshotTooLarge, WorkerView
 from pinata.appliance.state import ApplianceState, Slot, build_state, utc_now
 from pinata.appliance.tls_stream import TLSFailed
+from pinata.appliance.transport import accept
 from pinata.appliance.web import serve_http
 from pinata.tls.connection import ServerConnection
 
@@ -77,14 +78,6 @@ HANDLERS: Mapping[str, Handler] = {
     "http": _http,
     "https": _https,
 }
-
-
-def _peer_of(stream: trio.SocketStream) -> tuple[str, int] | None:
-    try:
-        name = stream.socket.getpeername()
-    except OSError:
-        return None
-    return str(name[0]), int(name[1])
 
 
 def _refused(state: ApplianceState, limit: str, address: str) -> None:
@@ -178,20 +171,16 @@ async def _run_connection(state: ApplianceState, listener: str,
             state.caps.release(peer[0], listener)
 
 
-async def _accept_loop(state: ApplianceState, name: str, listener: trio.SocketListener,
+async def _accept_loop(state: ApplianceState, name: str, listener: socket.socket,
                        nursery: trio.Nursery) -> None:
     while True:
         try:
-            stream = await listener.accept()
+            stream, peer = await accept(listener)
         except OSError as exc:
             if exc.errno in _BACK_OFF_ERRNOS:
                 await trio.sleep(0.1)
                 continue
             raise
-        peer = _peer_of(stream)
-        if peer is None:
-            await trio.aclose_forcefully(stream)
-            continue
         if trusts(state.settings.trusted_proxies, peer[0]):
             # Admission waits for the header: the caps are the client's, not the proxy's.
             nursery.start_soon(_run_proxied, state, name, stream, peer)
@@ -220,7 +209,7 @@ def _admitted(state: ApplianceState, name: str, peer: tuple[str, int]) -> bool:
     return False
 
 
-async def _run_proxied(state: ApplianceState, name: str, stream: trio.SocketStream,
+async def _run_proxied(state: ApplianceState, name: str, stream: trio.abc.HalfCloseableStream,
                        proxy: tuple[str, int]) -> None:
     """A trusted proxy's connection: the PROXY header, then the client it names."""
     relayed = None
@@ -344,17 +333,20 @@ def _print_line(line: str) -> None:
     print(line, flush=True)
 
 
-async def _open_listener(address: str, port: int) -> trio.SocketListener:
-    sock = trio.socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET,
-                              socket.SOCK_STREAM)
+def _open_listener(address: str, port: int) -> socket.socket:
+    """A non-blocking listening socket (`address` numeric, as the sandbox's
+    resolver-free start needs)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET,
+                         socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        await sock.bind((address, port))
+        sock.bind((address, port))
         sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
     except BaseException:
         sock.close()
         raise
-    return trio.SocketListener(sock)
+    return sock
 
 
 async def serve(
@@ -377,7 +369,7 @@ async def serve(
     """
     writer, log_file = _log_writer(settings, write_line)
     write_line = writer.put
-    listeners: dict[str, trio.SocketListener] = {}
+    listeners: dict[str, socket.socket] = {}
     state: ApplianceState | None = None
     try:
         state = build_state(settings, write_line, trio.current_time(), utc_now,
@@ -391,12 +383,12 @@ async def serve(
         gc.freeze()
         for name in LISTENER_NAMES:
             if preopened is not None and name in preopened:
-                sock = trio.socket.from_stdlib_socket(preopened[name])
-                listeners[name] = trio.SocketListener(sock)
+                listeners[name] = preopened[name]
+                listeners[name].setblocking(False)
             else:
-                listeners[name] = await _open_listener(settings.address,
-                                                       settings.ports.listener_port(name))
-            host, port = listeners[name].socket.getsockname()[:2]
+                listeners[name] = _open_listener(settings.address,
+                                                 settings.ports.listener_port(name))
+            host, port = listeners[name].getsockname()[:2]
             state.bound[name] = (str(host), int(port))
         write_line(json.dumps({"listening": {
             name: {"address": host, "port": port} for name, (host, port) in state.bound.items()
@@ -415,7 +407,9 @@ async def serve(
         if fleet is not None and state is not None:
             _publish(state, fleet)
         for listener in listeners.values():
-            listener.socket.close()
+            if listener.fileno() != -1:
+                trio.lowlevel.notify_closing(listener)  # as trio's own close does
+            listener.close()
         if writer.close(LOG_CLOSE_TIMEOUT) and log_file is not None:
             log_file.close()
 

@@ -77,11 +77,11 @@ async def _release(state: ApplianceState, tls: TLSStream, deadlines: Deadlines,
 async def linger(state: ApplianceState, tls: TLSStream, deadlines: Deadlines) -> None:
     """close_notify (unless failed), half-close, and drain the peer a bounded
     while (`linger_timeout`, `linger_bytes`) before the socket is closed. The
-    connection's last phase: past its deadline the connection simply ends."""
+    connection's last phase, so never ended: past its deadline the connection
+    simply ends (moving a deadline costs trio a heap entry)."""
     limits = state.settings.limits
     deadlines.begin_phase(LINGER, limits.linger_timeout)
     await tls.close_gracefully(limits.linger_bytes)
-    deadlines.end_phase()
 
 
 def _keep_trace(state: ApplianceState, engine: Engine, record: ConnectionRecord) -> None:

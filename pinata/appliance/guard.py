@@ -49,6 +49,9 @@ VALIDATING_STATES = frozenset({"ServerExpectCertificate", "ClientExpectServerHel
                                "ClientExpectCertificateOrRequest", "ClientExpectCertificate",
                                "Server12ExpectCertificate", "Client12ExpectCertificate"})
 
+# How many of the peer's first bytes a guard keeps (`head`): enough for either
+# PROXY protocol signature (12 bytes), which the shell looks for at the end.
+HEAD_BYTES = 16
 # What `Deadlines.expired` names when the connection's own deadline fired.
 CONNECTION_DEADLINE = "connection deadline"
 
@@ -188,7 +191,7 @@ class GuardedStream(trio.abc.HalfCloseableStream):
 
     # One per connection, held through a stalled handshake: no __dict__.
     __slots__ = ("_deadline", "_first", "_hello_bytes", "_preauth", "_unread", "_validation",
-                 "address", "chain_bytes", "deadlines", "held", "hello_done", "inner",
+                 "address", "chain_bytes", "deadlines", "head", "held", "hello_done", "inner",
                  "received", "step_timeout")
 
     def __init__(self, inner: trio.abc.HalfCloseableStream, address: str, *,
@@ -209,6 +212,7 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         self.received = 0
         self.chain_bytes = 0  # bytes received where a chain may arrive
         self._unread = b""  # what `first_bytes` received, for the handler's first read
+        self.head = b""  # the peer's first `HEAD_BYTES` bytes
 
     @property
     def silent(self) -> bool:
@@ -240,6 +244,8 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         deadlines.wait_for_peer(FIRST_BYTE if self._first else STEP, self._deadline)
         data = bytes(await self.inner.receive_some(max_bytes))
         deadlines.peer_spoke()
+        if len(self.head) < HEAD_BYTES:
+            self.head += data[:HEAD_BYTES - len(self.head)]
         if self._first and data:
             self._first = False
             self._deadline = trio.current_time() + self.step_timeout

@@ -23,7 +23,12 @@ from pinata.appliance.guard import CONNECTION_DEADLINE, Deadlines, GuardedStream
 from pinata.appliance.journal import ConnectionRecord, FdLogWriter, LogWriter, RotatingFile
 from pinata.appliance.limits import EVICTED, FIRST_BYTE, GLOBAL_CAP, SILENT, STEP
 from pinata.appliance.outcome import Outcome
-from pinata.appliance.proxied import receive_proxy_header, trusts, watch_untrusted
+from pinata.appliance.proxied import (
+    UNTRUSTED_PROXY_HEADER,
+    began_with_proxy_header,
+    receive_proxy_header,
+    trusts,
+)
 from pinata.appliance.selftalk import relay
 from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
 from pinata.appliance.shared_counters import SnapshotTooLarge, WorkerView
@@ -139,7 +144,11 @@ async def _handle(state: ApplianceState, listener: str, guarded: GuardedStream,
 
 
 async def _run_connection(state: ApplianceState, listener: str,
-                          stream: trio.abc.HalfCloseableStream, peer: tuple[str, int]) -> None:
+                          stream: trio.abc.HalfCloseableStream, peer: tuple[str, int],
+                          untrusted: bool = False) -> None:
+    """One admitted connection, start to end. `untrusted`: straight from a peer
+    outside `trusted_proxies`, whose PROXY header (if it began with one) is
+    counted, never believed (`proxied`)."""
     record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
     started = trio.current_time()
     state.counters.opened(listener)
@@ -156,6 +165,8 @@ async def _run_connection(state: ApplianceState, listener: str,
         if not live:
             state.live.pop(state.caps.network(peer[0]), None)
         record.duration = trio.current_time() - started
+        if untrusted and began_with_proxy_header(guarded.head):
+            state.counters.limit_hit(UNTRUSTED_PROXY_HEADER)
         state.counters.finished(listener, record.stat_group)
         if logged and guarded.silent and listener != "connect_back":
             # Nothing was said, so there is nothing to read in a line of its own.
@@ -188,7 +199,7 @@ async def _accept_loop(state: ApplianceState, name: str, listener: socket.socket
             # Admission waits for the header: the caps are the client's, not the proxy's.
             nursery.start_soon(_run_proxied, state, name, stream, peer)
         elif _admitted(state, name, peer):
-            nursery.start_soon(_run_connection, state, name, watch_untrusted(state, stream), peer)
+            nursery.start_soon(_run_connection, state, name, stream, peer, True)
         else:
             stream.close()
 

@@ -48,6 +48,23 @@ def _stream_error(exc: OSError) -> trio.BrokenResourceError | trio.ClosedResourc
     return trio.BrokenResourceError(f"socket connection broken: {exc}")
 
 
+# The system calls, with "would block" as a value: a coroutine that waits
+# inside an `except` block keeps the exception and its traceback alive (about
+# 0.8 KiB held by every connection waiting for its peer).
+def _received(sock: socket.socket, size: int) -> bytes | None:
+    try:
+        return sock.recv(size)
+    except BlockingIOError:
+        return None
+
+
+def _sent(sock: socket.socket, view: memoryview) -> int:
+    try:
+        return sock.send(view)
+    except BlockingIOError:
+        return 0
+
+
 class SocketTransport(trio.abc.HalfCloseableStream):
     """A connected TCP socket as a half-closable trio stream (see the module).
 
@@ -80,13 +97,11 @@ class SocketTransport(trio.abc.HalfCloseableStream):
         waited = False
         try:
             with memoryview(data) as view:
-                sent = 0
+                sent = _sent(self.socket, view)
                 while sent < len(view):
-                    try:
-                        sent += self.socket.send(view[sent:])
-                    except BlockingIOError:
-                        waited = True
-                        await wait_writable(self.socket)
+                    waited = True
+                    await wait_writable(self.socket)
+                    sent += _sent(self.socket, view[sent:])
         except OSError as exc:
             raise _stream_error(exc) from exc
         finally:
@@ -105,10 +120,11 @@ class SocketTransport(trio.abc.HalfCloseableStream):
         await checkpoint_if_cancelled()
         self._receiving = True
         try:
-            try:
-                data = self.socket.recv(size)
-            except BlockingIOError:
-                data = await self._receive_when_readable(size)  # the wait was the checkpoint
+            data = _received(self.socket, size)
+            if data is None:
+                while data is None:
+                    await wait_readable(self.socket)  # the checkpoint
+                    data = _received(self.socket, size)  # None: a spurious wake-up
             else:
                 await cancel_shielded_checkpoint()
         except OSError as exc:
@@ -116,14 +132,6 @@ class SocketTransport(trio.abc.HalfCloseableStream):
         finally:
             self._receiving = False
         return data
-
-    async def _receive_when_readable(self, size: int) -> bytes:
-        while True:
-            await wait_readable(self.socket)
-            try:
-                return self.socket.recv(size)
-            except BlockingIOError:
-                pass  # a spurious wake-up: wait again
 
     async def wait_send_all_might_not_block(self) -> None:
         if self.socket.fileno() == -1:
@@ -169,6 +177,19 @@ _DIED_BEFORE_ACCEPT = frozenset(
     if hasattr(errno, name))
 
 
+def _accepted(listener: socket.socket) -> tuple[socket.socket, tuple[str, int]] | None:
+    """A connection, or None if none is pending (or it died before we took it)."""
+    try:
+        sock, address = listener.accept()
+    except BlockingIOError:
+        return None
+    except OSError as exc:
+        if exc.errno in _DIED_BEFORE_ACCEPT:
+            return None
+        raise
+    return sock, address
+
+
 async def accept(listener: socket.socket) -> tuple[SocketTransport, tuple[str, int]]:
     """The next connection on the non-blocking `listener`, and its peer's
     (address, port) as accept() gave them (no getpeername call). A checkpoint
@@ -176,18 +197,10 @@ async def accept(listener: socket.socket) -> tuple[SocketTransport, tuple[str, i
     own failure (EMFILE, ENFILE, ENOBUFS, ENOMEM: the caller backs off)."""
     await checkpoint_if_cancelled()
     waited = False
-    while True:
-        try:
-            sock, address = listener.accept()
-        except BlockingIOError:
-            waited = True
-            await wait_readable(listener)
-            continue
-        except OSError as exc:
-            if exc.errno in _DIED_BEFORE_ACCEPT:
-                continue
-            raise
-        break
+    while (accepted := _accepted(listener)) is None:
+        waited = True
+        await wait_readable(listener)
+    sock, address = accepted
     try:
         transport = SocketTransport(sock)
     except BaseException:

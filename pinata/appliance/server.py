@@ -103,35 +103,35 @@ def _evict_for(state: ApplianceState, address: str) -> bool:
     return False
 
 
-async def _handle(state: ApplianceState, listener: str, guarded: GuardedStream,
-                  record: ConnectionRecord, slot: Slot) -> bool:
-    """Run the listener's handler; whether the connection deserves its own log line."""
-    deadlines = slot.deadlines
+async def _run_connection(state: ApplianceState, listener: str,
+                          stream: trio.abc.HalfCloseableStream, peer: tuple[str, int],
+                          untrusted: bool = False) -> None:
+    """One admitted connection, start to end: the listener's handler under the
+    connection's one scope, its verdict, counters, log line, close and release.
+    `untrusted`: straight from a peer outside `trusted_proxies`, whose PROXY
+    header (if it began with one) is counted, never believed (`proxied`).
+
+    One coroutine, not a handler runner inside a bookkeeper: each frame of
+    the chain is resumed at every step and held while the peer stalls."""
+    record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
+    started = trio.current_time()
+    state.counters.opened(listener)
+    slot = Slot(Deadlines(started + state.settings.limits.connection_timeout), record)
+    guarded = ports.guarded(state, stream, peer[0], slot.deadlines,
+                            count_bytes=listener != "http")
+    state.live.setdefault(state.caps.network(peer[0]), {})[id(slot)] = slot
+    logged = True
     try:
         # One scope for every way a connection is cut short: its deadlines
         # (connection, phase, step) and eviction (`Deadlines`).
-        with deadlines.scope:
+        with slot.deadlines.scope:
             if listener in PEER_SPEAKS_FIRST:
                 await guarded.first_bytes()
             await HANDLERS[listener](state, guarded, record)
-        if deadlines.scope.cancelled_caught:
-            expired = deadlines.expired()
-            if slot.evicted:
-                raise Refused(EVICTED)
-            if expired in (FIRST_BYTE, STEP):
-                raise Refused(expired)
-            if expired != ports.LINGER:  # a linger cut short leaves the verdict as it was
-                record.finish(Outcome.timeout, expired or CONNECTION_DEADLINE)
+        _cut_short(slot, record)
         record.finish(Outcome.closed_by_peer)  # a handler that returned without a verdict
     except Refused as exc:
-        if exc.limit == STEP and record.http_requests:
-            # An idle keep-alive connection after its requests: served, not refused.
-            record.finish(Outcome.served)
-            return True
-        record.finish(Outcome.limit, exc.limit)
-        _refused(state, exc.limit, record.peer[0])
-        # A limit's refusals are summarised, never logged one by one.
-        return False
+        logged = _refusal(state, record, exc)
     except TLSFailed as exc:
         record.failed(exc.failure)
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -140,40 +140,8 @@ async def _handle(state: ApplianceState, listener: str, guarded: GuardedStream,
         # A bug of ours. Only the exception's type is logged: its message
         # could quote anything, and logs are public-ish.
         record.finish(Outcome.internal_error, type(exc).__name__)
-    return True
-
-
-async def _run_connection(state: ApplianceState, listener: str,
-                          stream: trio.abc.HalfCloseableStream, peer: tuple[str, int],
-                          untrusted: bool = False) -> None:
-    """One admitted connection, start to end. `untrusted`: straight from a peer
-    outside `trusted_proxies`, whose PROXY header (if it began with one) is
-    counted, never believed (`proxied`)."""
-    record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
-    started = trio.current_time()
-    state.counters.opened(listener)
-    slot = Slot(Deadlines(started + state.settings.limits.connection_timeout), record)
-    guarded = ports.guarded(state, stream, peer[0], slot.deadlines,
-                            count_bytes=listener != "http")
-    live = state.live.setdefault(state.caps.network(peer[0]), {})
-    live[id(slot)] = slot
-    logged = True
-    try:
-        logged = await _handle(state, listener, guarded, record, slot)
     finally:
-        del live[id(slot)]
-        if not live:
-            state.live.pop(state.caps.network(peer[0]), None)
-        record.duration = trio.current_time() - started
-        if untrusted and began_with_proxy_header(guarded.head):
-            state.counters.limit_hit(UNTRUSTED_PROXY_HEADER)
-        state.counters.finished(listener, record.stat_group)
-        if logged and guarded.silent and listener != "connect_back":
-            # Nothing was said, so there is nothing to read in a line of its own.
-            logged = False
-            state.refusals.note(SILENT, state.caps.network(peer[0]))
-        if logged:
-            state.journal.write(record)
+        _account(state, guarded, slot, started, logged=logged, untrusted=untrusted)
         try:
             # Here, not in the handlers (which leave it open): its owner closes
             # it. Not `aclose_forcefully`: under the guard is the socket (or a
@@ -183,6 +151,55 @@ async def _run_connection(state: ApplianceState, listener: str,
         finally:
             # The admission slot stands for the socket: released once it is closed.
             state.caps.release(peer[0], listener)
+
+
+def _cut_short(slot: Slot, record: ConnectionRecord) -> None:
+    """If the connection's scope ended it, the verdict that explains why; raises
+    `Refused` for an eviction or a step deadline (limits, summarised)."""
+    deadlines = slot.deadlines
+    if not deadlines.scope.cancelled_caught:
+        return
+    expired = deadlines.expired()
+    if slot.evicted:
+        raise Refused(EVICTED)
+    if expired in (FIRST_BYTE, STEP):
+        raise Refused(expired)
+    if expired != ports.LINGER:  # a linger cut short leaves the verdict as it was
+        record.finish(Outcome.timeout, expired or CONNECTION_DEADLINE)
+
+
+def _refusal(state: ApplianceState, record: ConnectionRecord, exc: Refused) -> bool:
+    """A limit ended the connection: its verdict; whether it gets a log line."""
+    if exc.limit == STEP and record.http_requests:
+        # An idle keep-alive connection after its requests: served, not refused.
+        record.finish(Outcome.served)
+        return True
+    record.finish(Outcome.limit, exc.limit)
+    _refused(state, exc.limit, record.peer[0])
+    # A limit's refusals are summarised, never logged one by one.
+    return False
+
+
+def _account(state: ApplianceState, guarded: GuardedStream, slot: Slot, started: float,
+             *, logged: bool, untrusted: bool) -> None:
+    """The connection ended: out of the live table, counted, and logged unless
+    it was refused by a limit or its peer never said a word."""
+    record = slot.record
+    network = state.caps.network(record.peer[0])
+    live = state.live[network]
+    del live[id(slot)]
+    if not live:
+        del state.live[network]
+    record.duration = trio.current_time() - started
+    if untrusted and began_with_proxy_header(guarded.head):
+        state.counters.limit_hit(UNTRUSTED_PROXY_HEADER)
+    state.counters.finished(record.listener, record.stat_group)
+    if logged and guarded.silent and record.listener != "connect_back":
+        # Nothing was said, so there is nothing to read in a line of its own.
+        logged = False
+        state.refusals.note(SILENT, network)
+    if logged:
+        state.journal.write(record)
 
 
 async def _accept_loop(state: ApplianceState, name: str, listener: socket.socket,

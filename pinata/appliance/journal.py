@@ -17,7 +17,7 @@ import queue
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -43,8 +43,11 @@ class TraceEntry(Protocol):
 
 
 
-@dataclass
+@dataclass(slots=True)
 class ConnectionRecord:
+    """One connection as its log line will tell it. One per live connection,
+    held while its peer stalls: slotted, and no list until there is a trace."""
+
     listener: str
     port: int
     peer: tuple[str, int]
@@ -64,7 +67,7 @@ class ConnectionRecord:
     peer_subjects: tuple[str, ...] = ()
     peer_fingerprints: tuple[str, ...] = ()
     duration: float | None = None
-    trace: list[Mapping[str, object]] = field(default_factory=list)
+    trace: Sequence[Mapping[str, object]] = ()
     trace_dropped: int = 0
     http_requests: int = 0
 

@@ -53,6 +53,10 @@ VALIDATING_LISTENERS = frozenset({"tls_server", "tls_client"})
 LISTEN_BACKLOG = 1024
 # How long a stopping appliance waits for its log writer to finish.
 LOG_CLOSE_TIMEOUT = 2.0
+# Connection tasks' names, given rather than derived: trio otherwise formats a
+# new string for every task, held as long as the connection.
+CONNECTION_TASK = "pinata connection"
+PROXIED_TASK = "pinata proxied connection"
 # How often a worker copies its counters where the other workers read them:
 # another worker's page is at most this much behind this worker's counts.
 PUBLISH_INTERVAL = 0.1
@@ -214,9 +218,10 @@ async def _accept_loop(state: ApplianceState, name: str, listener: socket.socket
             raise
         if trusts(state.settings.trusted_proxies, peer[0]):
             # Admission waits for the header: the caps are the client's, not the proxy's.
-            nursery.start_soon(_run_proxied, state, name, stream, peer)
+            nursery.start_soon(_run_proxied, state, name, stream, peer, name=PROXIED_TASK)
         elif _admitted(state, name, peer):
-            nursery.start_soon(_run_connection, state, name, stream, peer, True)
+            nursery.start_soon(_run_connection, state, name, stream, peer, True,
+                               name=CONNECTION_TASK)
         else:
             stream.close()
 

@@ -34,7 +34,7 @@ from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
 from pinata.appliance.shared_counters import SnapshotTooLarge, WorkerView
 from pinata.appliance.state import ApplianceState, Slot, build_state, utc_now
 from pinata.appliance.tls_stream import TLSFailed
-from pinata.appliance.transport import accept
+from pinata.appliance.transport import SocketTransport, accept
 from pinata.appliance.web import serve_http
 from pinata.tls.connection import ServerConnection
 
@@ -147,14 +147,26 @@ async def _run_connection(state: ApplianceState, listener: str,
     finally:
         _account(state, guarded, slot, started, logged=logged, untrusted=untrusted)
         try:
-            # Here, not in the handlers (which leave it open): its owner closes
-            # it. Not `aclose_forcefully`: under the guard is the socket (or a
-            # wrapper of it), whose aclose closes at once and then checkpoints;
-            # forcefully cost a cancel scope, a Cancelled and a scheduler trip more.
-            await guarded.aclose()
+            # Here, not in the handlers (which leave it open): its owner closes it.
+            await _close(guarded, stream)
         finally:
             # The admission slot stands for the socket: released once it is closed.
             state.caps.release(peer[0], listener)
+
+
+async def _close(guarded: GuardedStream, stream: trio.abc.HalfCloseableStream) -> None:
+    """Close the connection's stream (under `guarded`) as its owner, whose task
+    ends right after. Our own socket closes at once, with no checkpoint: the
+    task's last step is the one that ends it (`aclose`'s checkpoint cost each
+    connection one more trip through the scheduler). Anything else (a proxied
+    client's replay wrapper, a test's memory stream) by `aclose`, which under
+    the guard closes first and then checkpoints (not `aclose_forcefully`:
+    a cancel scope and a Cancelled more)."""
+    if isinstance(stream, SocketTransport):
+        guarded.authenticated()
+        stream.close()
+    else:
+        await guarded.aclose()
 
 
 def _cut_short(slot: Slot, record: ConnectionRecord) -> None:

@@ -9,7 +9,7 @@ the validator accepted (`HandshakeComplete.peer` is set only then).
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -29,28 +29,44 @@ HANDSHAKE_DEADLINE = "handshake deadline"
 LINGER = "linger"
 
 
-async def handshake(
-    state: ApplianceState, tls: TLSStream, deadlines: Deadlines, record: ConnectionRecord
-) -> HandshakeComplete | None:
-    """The handshake under its own deadline, a phase of the connection's one
-    scope (`Deadlines`: its expiry ends the connection, logged as a timeout);
-    None (with the record's verdict) if it fails."""
+# What follows a completed handshake: the bounty's release, or the HTTPS page.
+AfterHandshake = Callable[[ApplianceState, GuardedStream, TLSStream, HandshakeComplete,
+                           ConnectionRecord], Awaitable[None]]
+
+
+async def session(state: ApplianceState, engine: Engine, stream: GuardedStream,
+                  record: ConnectionRecord, then: AfterHandshake, *, keep_trace: bool) -> None:
+    """A TLS connection over the guarded `stream`: the handshake under its own
+    deadline, a phase of the connection's one scope (`Deadlines`: its expiry
+    ends the connection, logged as a timeout), then `then`. A failed
+    handshake leaves its verdict in the record, and an alert we sent is left
+    for the peer to read (`linger`). With `keep_trace`, the engine's trace goes
+    into the record whatever happened.
+
+    The handshake and what follows it are one coroutine: every frame of the
+    chain is resumed at each scheduler step and held while the peer stalls."""
+    tls = TLSStream(stream, engine, feed=stream.feed)
+    deadlines = stream.deadlines
     deadlines.begin_phase(HANDSHAKE_DEADLINE, state.settings.limits.handshake_timeout)
     try:
-        done = await tls.do_handshake()
-    except TLSFailed as exc:
-        record.failed(exc.failure)
-        _note_version(tls, record)
-        if exc.failure.sent:
-            # Let the peer read our alert: a close with its later records
-            # unread would reset the connection and could destroy it.
-            await linger(state, tls, deadlines)
-        return None
-    deadlines.end_phase()
-    record.handshake(done)
-    if record.version is not None:
-        state.counters.handshake_completed(record.version)
-    return done
+        try:
+            done = await tls.do_handshake()
+        except TLSFailed as exc:
+            record.failed(exc.failure)
+            _note_version(tls, record)
+            if exc.failure.sent:
+                # Let the peer read our alert: a close with its later records
+                # unread would reset the connection and could destroy it.
+                await linger(state, tls, deadlines)
+            return
+        deadlines.end_phase()
+        record.handshake(done)
+        if record.version is not None:
+            state.counters.handshake_completed(record.version)
+        await then(state, stream, tls, done, record)
+    finally:
+        if keep_trace:
+            record.take_trace(engine.trace.entries, state.settings.limits.max_trace_entries)
 
 
 def _note_version(tls: TLSStream, record: ConnectionRecord) -> None:
@@ -61,7 +77,7 @@ def _note_version(tls: TLSStream, record: ConnectionRecord) -> None:
         record.version = version_name(engine.version)
 
 
-async def _release(state: ApplianceState, tls: TLSStream, deadlines: Deadlines,
+async def _release(state: ApplianceState, stream: GuardedStream, tls: TLSStream,
                    done: HandshakeComplete, record: ConnectionRecord) -> None:
     if done.peer is None:
         # Refuse by default: a handshake without a verified peer earns nothing.
@@ -71,7 +87,7 @@ async def _release(state: ApplianceState, tls: TLSStream, deadlines: Deadlines,
     # Our own leaf (self-talk, or anyone relaying us into ourselves) is no break.
     own = done.peer.chain[0] in state.own_leaves
     record.finish(Outcome.released_to_self if own else Outcome.secret_released)
-    await linger(state, tls, deadlines)
+    await linger(state, tls, stream.deadlines)
 
 
 async def linger(state: ApplianceState, tls: TLSStream, deadlines: Deadlines) -> None:
@@ -82,10 +98,6 @@ async def linger(state: ApplianceState, tls: TLSStream, deadlines: Deadlines) ->
     limits = state.settings.limits
     deadlines.begin_phase(LINGER, limits.linger_timeout)
     await tls.close_gracefully(limits.linger_bytes)
-
-
-def _keep_trace(state: ApplianceState, engine: Engine, record: ConnectionRecord) -> None:
-    record.take_trace(engine.trace.entries, state.settings.limits.max_trace_entries)
 
 
 def guarded(state: ApplianceState, stream: trio.abc.HalfCloseableStream, address: str,
@@ -100,37 +112,21 @@ def guarded(state: ApplianceState, stream: trio.abc.HalfCloseableStream, address
         hello_bytes=budgets.preauth_bytes_per_connection, validation=state.validation)
 
 
-def open_tls(stream: GuardedStream, engine: Engine) -> TLSStream:
-    """A TLS stream over the guarded `stream`, validating off the loop as it says."""
-    return TLSStream(stream, engine, feed=stream.feed)
-
-
-async def _bounty(state: ApplianceState, engine: Engine, stream: GuardedStream,
-                  record: ConnectionRecord) -> None:
-    tls = open_tls(stream, engine)
-    try:
-        done = await handshake(state, tls, stream.deadlines, record)
-        if done is not None:
-            await _release(state, tls, stream.deadlines, done, record)
-    finally:
-        _keep_trace(state, engine, record)
-
-
-# The two handlers below build the engine and hand back `_bounty`'s coroutine
+# The two handlers below build the engine and hand back `session`'s coroutine
 # rather than awaiting it: one coroutine frame (~0.3 KiB) fewer held while
 # the peer stalls (issue 18).
 def tls_server(state: ApplianceState, stream: GuardedStream,
                record: ConnectionRecord) -> Awaitable[None]:
     """Port 10000: we are the TLS server and demand a client certificate."""
     engine = ServerConnection(state.server_config, random=os.urandom, now=state.now())
-    return _bounty(state, engine, stream, record)
+    return session(state, engine, stream, record, _release, keep_trace=True)
 
 
 def tls_client(state: ApplianceState, stream: GuardedStream,
                record: ConnectionRecord) -> Awaitable[None]:
     """Port 10002: on the connection the peer opened, we are the TLS client."""
     engine = ClientConnection(state.client_config, random=os.urandom, now=state.now())
-    return _bounty(state, engine, stream, record)
+    return session(state, engine, stream, record, _release, keep_trace=True)
 
 
 async def connect_back(state: ApplianceState, stream: GuardedStream,

@@ -33,10 +33,11 @@ from pinata.appliance.selftalk import relay
 from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
 from pinata.appliance.shared_counters import SnapshotTooLarge, WorkerView
 from pinata.appliance.state import ApplianceState, Slot, build_state, utc_now
-from pinata.appliance.tls_stream import TLSFailed
+from pinata.appliance.tls_stream import TLSFailed, TLSStream
 from pinata.appliance.transport import SocketTransport, accept
 from pinata.appliance.web import serve_http
 from pinata.tls.connection import ServerConnection
+from pinata.tls.events import HandshakeComplete
 
 Handler = Callable[[ApplianceState, GuardedStream, ConnectionRecord], Awaitable[None]]
 
@@ -67,11 +68,14 @@ def _http(state: ApplianceState, stream: GuardedStream, record: ConnectionRecord
     return serve_http(state, stream, record)
 
 
-async def _https(state: ApplianceState, stream: GuardedStream, record: ConnectionRecord) -> None:
+def _https(state: ApplianceState, stream: GuardedStream, record: ConnectionRecord
+           ) -> Awaitable[None]:
     engine = ServerConnection(state.https_config, random=os.urandom, now=state.now())
-    tls = ports.open_tls(stream, engine)
-    if await ports.handshake(state, tls, stream.deadlines, record) is None:
-        return
+    return ports.session(state, engine, stream, record, _serve_over_tls, keep_trace=False)
+
+
+async def _serve_over_tls(state: ApplianceState, stream: GuardedStream, tls: TLSStream,
+                          done: HandshakeComplete, record: ConnectionRecord) -> None:
     try:
         await serve_http(state, tls, record)
     except TLSFailed as exc:

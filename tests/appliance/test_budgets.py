@@ -394,3 +394,40 @@ def test_standard_output_is_written_without_threads_and_without_blocking() -> No
     assert lines[-1] == {"after": 1, "log_lines_dropped": dropped}
     assert threading.active_count() == 1 or all(
         t.name != "pinata-log" for t in threading.enumerate())
+
+
+def test_a_burst_of_lines_costs_the_standard_output_writer_one_wake_up() -> None:
+    """Lines queued while the writer rests are written together: a flood of
+    connections costs its task a few scheduler steps, not one per line."""
+    read_end, write_end = os.pipe()
+
+    class WriterSteps(trio.abc.Instrument):
+        def __init__(self) -> None:
+            self.steps = 0
+
+        def before_task_step(self, task: trio.lowlevel.Task) -> None:
+            if task.name.endswith("FdLogWriter.run"):
+                self.steps += 1
+
+    async def main() -> int:
+        writer = FdLogWriter(write_end, max_lines=100)
+        steps = WriterSteps()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.run)
+            await trio.testing.wait_all_tasks_blocked()
+            trio.lowlevel.add_instrument(steps)
+            for i in range(50):
+                writer.put(json.dumps({"n": i}))
+            await trio.sleep(0.2)
+            trio.lowlevel.remove_instrument(steps)
+            nursery.cancel_scope.cancel()
+        return steps.steps
+
+    try:
+        steps = trio.run(main)
+        lines = os.read(read_end, 1 << 20).decode().splitlines()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert [json.loads(line)["n"] for line in lines] == list(range(50))
+    assert steps <= 5  # one per line was 50

@@ -2,10 +2,10 @@
 
 `trio.SocketStream` spends, around every send and receive, an async context
 manager (`_try_sync`), two conflict detectors, an error-translating context
-manager and the socket wrapper's indirections: about a fifth of the
-appliance's trio shell per connection (issue 18), and two more objects with
-their dicts held by every stalled connection. `SocketTransport` keeps the
-same contract on a plain non-blocking socket:
+manager and the socket wrapper's indirections, and every stalled connection
+holds the stream and the socket wrapper with their dicts (issue 18; `pinata
+bench handshake` runs the no-TLS floor on both, side by side).
+`SocketTransport` keeps the same contract on a plain non-blocking socket:
 
 - every operation is a checkpoint, as trio's socket methods are: it raises
   `Cancelled` first if its scope is cancelled, and one that completes without
@@ -153,9 +153,9 @@ class SocketTransport(trio.abc.HalfCloseableStream):
             raise _stream_error(exc) from exc
 
     def close(self) -> None:
-        """Close now, without the checkpoint `aclose` makes (for a connection
-        refused at accept, which would otherwise cost a cancel scope and two
-        trips through the scheduler in `trio.aclose_forcefully`)."""
+        """Close now, without the checkpoint `aclose` makes: for the owner of a
+        connection whose task ends right after, or refuses it at accept (where
+        `trio.aclose_forcefully` cost a cancel scope and two scheduler trips)."""
         if self.socket.fileno() != -1:
             # Wakes any task waiting on the socket with ClosedResourceError.
             notify_closing(self.socket)

@@ -10,12 +10,15 @@ may arrive under the network's validation budget: on the loop while the
 chain's bytes are few (cheap to validate, and a thread hand-off would cost
 more than the work), in a worker thread under a bounded limiter past that,
 so an expensive chain never stalls the event loop.
-Over any of these: `Refused`, naming the limit.
+Over a budget: `Refused`, naming the limit; past a deadline, the connection's
+one cancel scope (`Deadlines`) is cancelled and names it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import operator
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -45,6 +48,12 @@ VALIDATING_STATES = frozenset({"ServerExpectCertificate", "ClientExpectServerHel
                                "ClientExpectEncryptedExtensions",
                                "ClientExpectCertificateOrRequest", "ClientExpectCertificate",
                                "Server12ExpectCertificate", "Client12ExpectCertificate"})
+
+# How many of the peer's first bytes a guard keeps (`head`): enough for either
+# PROXY protocol signature (12 bytes), which the shell looks for at the end.
+HEAD_BYTES = 16
+# What `Deadlines.expired` names when the connection's own deadline fired.
+CONNECTION_DEADLINE = "connection deadline"
 
 # A chain that arrives in at most this many bytes (a few certificates; with the
 # validator's cost budget at worst a couple of milliseconds of work) is
@@ -110,15 +119,88 @@ def _timed_feed(engine: Engine, data: bytes,
     return events, clock() - started
 
 
+class Deadlines:
+    """The one cancel scope a connection runs in, and every deadline it keeps.
+
+    A cancel scope costs about 0.5 KiB while the peer stalls (its status with
+    two sets, its entry in trio's deadline heap) and a few µs to enter and
+    leave; a connection had one of its own, one for its handshake and one per
+    read (issue 18). Now one, whose deadline is moved in place (trio re-files
+    a changed deadline): the earliest of the connection's, the current
+    phase's (handshake, linger) and, while we wait for the peer, the step's.
+    When the scope catches its cancellation, `expired` names which fired.
+    """
+
+    __slots__ = ("_in_force", "connection", "phase", "phase_name", "scope", "step",
+                 "step_name")
+
+    def __init__(self, connection: float) -> None:
+        self.scope = trio.CancelScope(deadline=connection)
+        self.connection = connection
+        self._in_force = connection
+        self.phase = self.step = math.inf
+        self.phase_name = self.step_name = ""
+
+    def _apply(self) -> None:
+        earliest = min(self.connection, self.phase, self.step)
+        if earliest != self._in_force:  # the setter costs trio a heap entry
+            self._in_force = self.scope.deadline = earliest
+
+    def begin_phase(self, name: str, seconds: float) -> None:
+        """From now on `name` ends within `seconds` (a phase begun inside
+        another ends no later than the outer one)."""
+        end = trio.current_time() + seconds
+        if end < self.phase:
+            self.phase, self.phase_name = end, name
+            self._apply()
+
+    def end_phase(self) -> None:
+        """The current phase finished in time: only the connection's deadline remains."""
+        self.phase = math.inf
+        self._apply()
+
+    def wait_for_peer(self, limit: str, deadline: float) -> None:
+        """The peer's next bytes are due by `deadline`; past it, `limit` ended us."""
+        self.step, self.step_name = deadline, limit
+        self._apply()
+
+    def peer_spoke(self) -> None:
+        """The awaited bytes came: no step deadline until we wait again."""
+        self.step = math.inf
+        self._apply()
+
+    def expired(self) -> str | None:
+        """Which deadline ended the scope: a limit's name (the step's), a
+        phase's name, or `CONNECTION_DEADLINE`; None if none did (the scope
+        did not catch a cancellation, or one from `scope.cancel()`)."""
+        if not self.scope.cancelled_caught:
+            return None
+        # On a tie the innermost deadline explains most: `min` keeps the first.
+        when, name = min(((self.step, self.step_name), (self.phase, self.phase_name),
+                          (self.connection, CONNECTION_DEADLINE)), key=operator.itemgetter(0))
+        return name if when <= trio.current_time() else None
+
+
 class GuardedStream(trio.abc.HalfCloseableStream):
-    """A socket stream with per-step deadlines and pre-authentication byte budgets."""
+    """A socket stream with per-step deadlines and pre-authentication byte budgets.
+
+    Its reads run under `deadlines`, whose scope the caller has entered: a
+    step that overruns cancels the whole connection, and `deadlines.expired`
+    then names the limit (`FIRST_BYTE` or `STEP`).
+    """
+
+    # One per connection, held through a stalled handshake: no __dict__.
+    __slots__ = ("_deadline", "_first", "_hello_bytes", "_preauth", "_unread", "_validation",
+                 "address", "chain_bytes", "deadlines", "head", "held", "hello_done", "inner",
+                 "received", "step_timeout")
 
     def __init__(self, inner: trio.abc.HalfCloseableStream, address: str, *,
-                 first_byte_timeout: float,
+                 deadlines: Deadlines, first_byte_timeout: float,
                  step_timeout: float, preauth: ByteBudget | None, hello_bytes: int,
                  validation: Validation | None = None) -> None:
         self.inner = inner
         self.address = address
+        self.deadlines = deadlines
         self.step_timeout = step_timeout
         self._deadline = trio.current_time() + first_byte_timeout
         self._first = True
@@ -130,6 +212,7 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         self.received = 0
         self.chain_bytes = 0  # bytes received where a chain may arrive
         self._unread = b""  # what `first_bytes` received, for the handler's first read
+        self.head = b""  # the peer's first `HEAD_BYTES` bytes
 
     @property
     def silent(self) -> bool:
@@ -157,10 +240,12 @@ class GuardedStream(trio.abc.HalfCloseableStream):
             # read may end the hello and carry what follows it (TLS 1.2 packs the
             # ServerHello and a large Certificate into the same records).
             raise Refused(HELLO_BYTES)
-        with trio.move_on_at(self._deadline) as scope:
-            data = bytes(await self.inner.receive_some(max_bytes))
-        if scope.cancelled_caught:
-            raise Refused(FIRST_BYTE if self._first else STEP)
+        deadlines = self.deadlines
+        deadlines.wait_for_peer(FIRST_BYTE if self._first else STEP, self._deadline)
+        data = bytes(await self.inner.receive_some(max_bytes))
+        deadlines.peer_spoke()
+        if len(self.head) < HEAD_BYTES:
+            self.head += data[:HEAD_BYTES - len(self.head)]
         if self._first and data:
             self._first = False
             self._deadline = trio.current_time() + self.step_timeout

@@ -15,9 +15,10 @@ import json
 import os
 import queue
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -43,8 +44,11 @@ class TraceEntry(Protocol):
 
 
 
-@dataclass
+@dataclass(slots=True)
 class ConnectionRecord:
+    """One connection as its log line will tell it. One per live connection,
+    held while its peer stalls: slotted, and no list until there is a trace."""
+
     listener: str
     port: int
     peer: tuple[str, int]
@@ -64,7 +68,7 @@ class ConnectionRecord:
     peer_subjects: tuple[str, ...] = ()
     peer_fingerprints: tuple[str, ...] = ()
     duration: float | None = None
-    trace: list[Mapping[str, object]] = field(default_factory=list)
+    trace: Sequence[Mapping[str, object]] = ()
     trace_dropped: int = 0
     http_requests: int = 0
 
@@ -210,6 +214,12 @@ class Journal:
 # --- writing lines without ever blocking the event loop -------------------------
 
 _STOP = object()
+# After writing what was queued, a writer rests this long before it waits
+# again: the lines queued meanwhile wake nobody (a thread's wake-up is a futex
+# call and a hand-over of the GIL, a task's is a trip through the scheduler),
+# so under load it is one wake-up per interval instead of one per connection
+# (issue 18). The first line after a quiet spell is written at once.
+WRITE_INTERVAL = 0.05
 
 
 class _Dropping:
@@ -261,14 +271,18 @@ class LogWriter(_Dropping):
     def _drain(self) -> None:
         while True:
             line = self._queue.get()
+            while line is not _STOP:
+                assert isinstance(line, str)
+                # A closed or broken sink: the line is lost, the appliance is not.
+                with contextlib.suppress(OSError, ValueError):
+                    self._sink(line)
+                try:
+                    line = self._queue.get_nowait()
+                except queue.Empty:
+                    break
             if line is _STOP:
                 return
-            assert isinstance(line, str)
-            try:
-                self._sink(line)
-            except (OSError, ValueError):
-                # A closed or broken sink: the line is lost, the appliance is not.
-                continue
+            time.sleep(WRITE_INTERVAL)
 
     def close(self, timeout: float) -> bool:
         """Let the writer finish what is queued, waiting at most `timeout` seconds;
@@ -307,7 +321,13 @@ class FdLogWriter(_Dropping):
         self._flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
         fcntl.fcntl(self.fd, fcntl.F_SETFL, self._flags | os.O_NONBLOCK)
         async for line in self._receive:
-            await self._write_all((line + "\n").encode("utf-8"))
+            while True:
+                await self._write_all((line + "\n").encode("utf-8"))
+                try:
+                    line = self._receive.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            await trio.sleep(WRITE_INTERVAL)
 
     async def _write_all(self, data: bytes) -> None:
         view = memoryview(data)

@@ -19,7 +19,7 @@ choose its own address):
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import trio
 
@@ -99,41 +99,15 @@ class ReplayStream(_Wrapper):
         return data
 
 
-class WatchedStream(_Wrapper):
-    """A stream whose first bytes are compared with both PROXY signatures.
-
-    Nothing is changed or withheld: `on_header` is called once if the peer
-    began with one, and the protocol handler then fails on those bytes.
-    """
-
-    def __init__(self, inner: trio.abc.HalfCloseableStream, on_header: Callable[[], None]) -> None:
-        super().__init__(inner)
-        self._on_header = on_header
-        self._seen: bytes | None = b""  # None once decided
-
-    def _watch(self, data: bytes) -> None:
-        assert self._seen is not None
-        seen = self._seen + data[:len(V2_SIGNATURE) - len(self._seen)]
-        if seen.startswith(V1_PREFIX) or seen == V2_SIGNATURE:
-            self._on_header()
-            self._seen = None
-        elif not data or len(seen) >= len(V2_SIGNATURE) or not (
-            V1_PREFIX.startswith(seen[:len(V1_PREFIX)]) or V2_SIGNATURE.startswith(seen)
-        ):
-            self._seen = None
-        else:
-            self._seen = seen
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        data = bytes(await self.inner.receive_some(max_bytes))
-        if self._seen is not None:
-            self._watch(data)
-        return data
-
-
-def watch_untrusted(state: ApplianceState, stream: trio.abc.HalfCloseableStream) -> WatchedStream:
-    """`stream` from an untrusted peer, counting a PROXY header it may begin with."""
-    return WatchedStream(stream, lambda: state.counters.limit_hit(UNTRUSTED_PROXY_HEADER))
+def began_with_proxy_header(head: bytes) -> bool:
+    """Whether `head`, the first bytes an untrusted peer sent (`GuardedStream.head`,
+    at least as long as the v2 signature when the peer sent that many), begins
+    with either PROXY signature: counted in `UNTRUSTED_PROXY_HEADER` when its
+    connection ends. Nothing is changed or withheld: the protocol handler
+    has failed on those bytes. Judged from bytes the guard keeps anyway, not
+    by a wrapper around the socket: one object and one frame per read fewer
+    (issue 18)."""
+    return head.startswith(V1_PREFIX) or head.startswith(V2_SIGNATURE)
 
 
 async def _read_header(stream: trio.abc.Stream) -> tuple[ProxiedConnection | ProxyLocal, bytes]:

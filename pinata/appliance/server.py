@@ -19,20 +19,27 @@ from collections.abc import Awaitable, Callable, Mapping
 import trio
 
 from pinata.appliance import ports
-from pinata.appliance.guard import GuardedStream, Refused
+from pinata.appliance.guard import CONNECTION_DEADLINE, Deadlines, GuardedStream, Refused
 from pinata.appliance.journal import ConnectionRecord, FdLogWriter, LogWriter, RotatingFile
-from pinata.appliance.limits import EVICTED, GLOBAL_CAP, SILENT, STEP
+from pinata.appliance.limits import EVICTED, FIRST_BYTE, GLOBAL_CAP, SILENT, STEP
 from pinata.appliance.outcome import Outcome
-from pinata.appliance.proxied import receive_proxy_header, trusts, watch_untrusted
+from pinata.appliance.proxied import (
+    UNTRUSTED_PROXY_HEADER,
+    began_with_proxy_header,
+    receive_proxy_header,
+    trusts,
+)
 from pinata.appliance.selftalk import relay
 from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
 from pinata.appliance.shared_counters import SnapshotTooLarge, WorkerView
 from pinata.appliance.state import ApplianceState, Slot, build_state, utc_now
-from pinata.appliance.tls_stream import TLSFailed
+from pinata.appliance.tls_stream import TLSFailed, TLSStream
+from pinata.appliance.transport import SocketTransport, accept
 from pinata.appliance.web import serve_http
 from pinata.tls.connection import ServerConnection
+from pinata.tls.events import HandshakeComplete
 
-Handler = Callable[[ApplianceState, trio.abc.Stream, ConnectionRecord], Awaitable[None]]
+Handler = Callable[[ApplianceState, GuardedStream, ConnectionRecord], Awaitable[None]]
 
 # accept() failures that mean "out of resources for now", not "listener broken".
 _BACK_OFF_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
@@ -47,26 +54,34 @@ VALIDATING_LISTENERS = frozenset({"tls_server", "tls_client"})
 LISTEN_BACKLOG = 1024
 # How long a stopping appliance waits for its log writer to finish.
 LOG_CLOSE_TIMEOUT = 2.0
+# Connection tasks' names, given rather than derived: trio otherwise formats a
+# new string for every task, held as long as the connection.
+CONNECTION_TASK = "pinata connection"
+PROXIED_TASK = "pinata proxied connection"
 # How often a worker copies its counters where the other workers read them:
 # another worker's page is at most this much behind this worker's counts.
 PUBLISH_INTERVAL = 0.1
 
 
-async def _http(state: ApplianceState, stream: trio.abc.Stream, record: ConnectionRecord) -> None:
-    await serve_http(state, stream, record)
+def _http(state: ApplianceState, stream: GuardedStream, record: ConnectionRecord
+          ) -> Awaitable[None]:
+    return serve_http(state, stream, record)
 
 
-async def _https(state: ApplianceState, stream: trio.abc.Stream, record: ConnectionRecord) -> None:
+def _https(state: ApplianceState, stream: GuardedStream, record: ConnectionRecord
+           ) -> Awaitable[None]:
     engine = ServerConnection(state.https_config, random=os.urandom, now=state.now())
-    tls = ports.open_tls(stream, engine)
-    if await ports.handshake(state, tls, record) is None:
-        return
+    return ports.session(state, engine, stream, record, _serve_over_tls, keep_trace=False)
+
+
+async def _serve_over_tls(state: ApplianceState, stream: GuardedStream, tls: TLSStream,
+                          done: HandshakeComplete, record: ConnectionRecord) -> None:
     try:
         await serve_http(state, tls, record)
     except TLSFailed as exc:
         record.failed(exc.failure)
         return
-    await ports.linger(state, tls)
+    await ports.linger(state, tls, stream.deadlines)
 
 
 HANDLERS: Mapping[str, Handler] = {
@@ -76,14 +91,6 @@ HANDLERS: Mapping[str, Handler] = {
     "http": _http,
     "https": _https,
 }
-
-
-def _peer_of(stream: trio.SocketStream) -> tuple[str, int] | None:
-    try:
-        name = stream.socket.getpeername()
-    except OSError:
-        return None
-    return str(name[0]), int(name[1])
 
 
 def _refused(state: ApplianceState, limit: str, address: str) -> None:
@@ -99,35 +106,40 @@ def _evict_for(state: ApplianceState, address: str) -> bool:
     for slot in state.live.get(heaviest or "", {}).values():
         if slot.evictable:
             slot.evicted = True
-            slot.scope.cancel()
+            slot.deadlines.scope.cancel()
             return True
     return False
 
 
-async def _handle(state: ApplianceState, listener: str, guarded: GuardedStream,
-                  record: ConnectionRecord, slot: Slot) -> bool:
-    """Run the listener's handler; whether the connection deserves its own log line."""
+async def _run_connection(state: ApplianceState, listener: str,
+                          stream: trio.abc.HalfCloseableStream, peer: tuple[str, int],
+                          untrusted: bool = False) -> None:
+    """One admitted connection, start to end: the listener's handler under the
+    connection's one scope, its verdict, counters, log line, close and release.
+    `untrusted`: straight from a peer outside `trusted_proxies`, whose PROXY
+    header (if it began with one) is counted, never believed (`proxied`).
+
+    One coroutine, not a handler runner inside a bookkeeper: each frame of
+    the chain is resumed at every step and held while the peer stalls."""
+    record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
+    started = trio.current_time()
+    state.counters.opened(listener)
+    slot = Slot(Deadlines(started + state.settings.limits.connection_timeout), record)
+    guarded = ports.guarded(state, stream, peer[0], slot.deadlines,
+                            count_bytes=listener != "http")
+    state.live.setdefault(state.caps.network(peer[0]), {})[id(slot)] = slot
+    logged = True
     try:
-        # One scope for both ways a connection is cut short, its deadline and
-        # eviction: a cancel scope is about 0.5 KiB, held while the peer stalls.
-        with slot.scope:
+        # One scope for every way a connection is cut short: its deadlines
+        # (connection, phase, step) and eviction (`Deadlines`).
+        with slot.deadlines.scope:
             if listener in PEER_SPEAKS_FIRST:
                 await guarded.first_bytes()
             await HANDLERS[listener](state, guarded, record)
-        if slot.scope.cancelled_caught:
-            if slot.evicted:
-                raise Refused(EVICTED)
-            record.finish(Outcome.timeout, "connection deadline")
+        _cut_short(slot, record)
         record.finish(Outcome.closed_by_peer)  # a handler that returned without a verdict
     except Refused as exc:
-        if exc.limit == STEP and record.http_requests:
-            # An idle keep-alive connection after its requests: served, not refused.
-            record.finish(Outcome.served)
-            return True
-        record.finish(Outcome.limit, exc.limit)
-        _refused(state, exc.limit, record.peer[0])
-        # A limit's refusals are summarised, never logged one by one.
-        return False
+        logged = _refusal(state, record, exc)
     except TLSFailed as exc:
         record.failed(exc.failure)
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -136,63 +148,98 @@ async def _handle(state: ApplianceState, listener: str, guarded: GuardedStream,
         # A bug of ours. Only the exception's type is logged: its message
         # could quote anything, and logs are public-ish.
         record.finish(Outcome.internal_error, type(exc).__name__)
-    return True
-
-
-async def _run_connection(state: ApplianceState, listener: str,
-                          stream: trio.abc.HalfCloseableStream, peer: tuple[str, int]) -> None:
-    record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
-    started = trio.current_time()
-    state.counters.opened(listener)
-    guarded = ports.guarded(state, stream, peer[0], count_bytes=listener != "http")
-    slot = Slot(trio.CancelScope(deadline=started + state.settings.limits.connection_timeout),
-                record)
-    live = state.live.setdefault(state.caps.network(peer[0]), {})
-    live[id(slot)] = slot
-    logged = True
-    try:
-        logged = await _handle(state, listener, guarded, record, slot)
     finally:
-        del live[id(slot)]
-        if not live:
-            state.live.pop(state.caps.network(peer[0]), None)
-        record.duration = trio.current_time() - started
-        state.counters.finished(listener, record.stat_group)
-        if logged and guarded.silent and listener != "connect_back":
-            # Nothing was said, so there is nothing to read in a line of its own.
-            logged = False
-            state.refusals.note(SILENT, state.caps.network(peer[0]))
-        if logged:
-            state.journal.write(record)
+        _account(state, guarded, slot, started, logged=logged, untrusted=untrusted)
         try:
             # Here, not in the handlers (which leave it open): its owner closes it.
-            await trio.aclose_forcefully(guarded)
+            await _close(guarded, stream)
         finally:
             # The admission slot stands for the socket: released once it is closed.
             state.caps.release(peer[0], listener)
 
 
-async def _accept_loop(state: ApplianceState, name: str, listener: trio.SocketListener,
+async def _close(guarded: GuardedStream, stream: trio.abc.HalfCloseableStream) -> None:
+    """Close the connection's stream (under `guarded`) as its owner, whose task
+    ends right after. Our own socket closes at once, with no checkpoint: the
+    task's last step is the one that ends it (`aclose`'s checkpoint cost each
+    connection one more trip through the scheduler). Anything else (a proxied
+    client's replay wrapper, a test's memory stream) by `aclose`, which under
+    the guard closes first and then checkpoints (not `aclose_forcefully`:
+    a cancel scope and a Cancelled more)."""
+    if isinstance(stream, SocketTransport):
+        guarded.authenticated()
+        stream.close()
+    else:
+        await guarded.aclose()
+
+
+def _cut_short(slot: Slot, record: ConnectionRecord) -> None:
+    """If the connection's scope ended it, the verdict that explains why; raises
+    `Refused` for an eviction or a step deadline (limits, summarised)."""
+    deadlines = slot.deadlines
+    if not deadlines.scope.cancelled_caught:
+        return
+    expired = deadlines.expired()
+    if slot.evicted:
+        raise Refused(EVICTED)
+    if expired in (FIRST_BYTE, STEP):
+        raise Refused(expired)
+    if expired != ports.LINGER:  # a linger cut short leaves the verdict as it was
+        record.finish(Outcome.timeout, expired or CONNECTION_DEADLINE)
+
+
+def _refusal(state: ApplianceState, record: ConnectionRecord, exc: Refused) -> bool:
+    """A limit ended the connection: its verdict; whether it gets a log line."""
+    if exc.limit == STEP and record.http_requests:
+        # An idle keep-alive connection after its requests: served, not refused.
+        record.finish(Outcome.served)
+        return True
+    record.finish(Outcome.limit, exc.limit)
+    _refused(state, exc.limit, record.peer[0])
+    # A limit's refusals are summarised, never logged one by one.
+    return False
+
+
+def _account(state: ApplianceState, guarded: GuardedStream, slot: Slot, started: float,
+             *, logged: bool, untrusted: bool) -> None:
+    """The connection ended: out of the live table, counted, and logged unless
+    it was refused by a limit or its peer never said a word."""
+    record = slot.record
+    network = state.caps.network(record.peer[0])
+    live = state.live[network]
+    del live[id(slot)]
+    if not live:
+        del state.live[network]
+    record.duration = trio.current_time() - started
+    if untrusted and began_with_proxy_header(guarded.head):
+        state.counters.limit_hit(UNTRUSTED_PROXY_HEADER)
+    state.counters.finished(record.listener, record.stat_group)
+    if logged and guarded.silent and record.listener != "connect_back":
+        # Nothing was said, so there is nothing to read in a line of its own.
+        logged = False
+        state.refusals.note(SILENT, network)
+    if logged:
+        state.journal.write(record)
+
+
+async def _accept_loop(state: ApplianceState, name: str, listener: socket.socket,
                        nursery: trio.Nursery) -> None:
     while True:
         try:
-            stream = await listener.accept()
+            stream, peer = await accept(listener)
         except OSError as exc:
             if exc.errno in _BACK_OFF_ERRNOS:
                 await trio.sleep(0.1)
                 continue
             raise
-        peer = _peer_of(stream)
-        if peer is None:
-            await trio.aclose_forcefully(stream)
-            continue
         if trusts(state.settings.trusted_proxies, peer[0]):
             # Admission waits for the header: the caps are the client's, not the proxy's.
-            nursery.start_soon(_run_proxied, state, name, stream, peer)
+            nursery.start_soon(_run_proxied, state, name, stream, peer, name=PROXIED_TASK)
         elif _admitted(state, name, peer):
-            nursery.start_soon(_run_connection, state, name, watch_untrusted(state, stream), peer)
+            nursery.start_soon(_run_connection, state, name, stream, peer, True,
+                               name=CONNECTION_TASK)
         else:
-            await trio.aclose_forcefully(stream)
+            stream.close()
 
 
 def _admitted(state: ApplianceState, name: str, peer: tuple[str, int]) -> bool:
@@ -214,7 +261,7 @@ def _admitted(state: ApplianceState, name: str, peer: tuple[str, int]) -> bool:
     return False
 
 
-async def _run_proxied(state: ApplianceState, name: str, stream: trio.SocketStream,
+async def _run_proxied(state: ApplianceState, name: str, stream: trio.abc.HalfCloseableStream,
                        proxy: tuple[str, int]) -> None:
     """A trusted proxy's connection: the PROXY header, then the client it names."""
     relayed = None
@@ -338,17 +385,20 @@ def _print_line(line: str) -> None:
     print(line, flush=True)
 
 
-async def _open_listener(address: str, port: int) -> trio.SocketListener:
-    sock = trio.socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET,
-                              socket.SOCK_STREAM)
+def _open_listener(address: str, port: int) -> socket.socket:
+    """A non-blocking listening socket (`address` numeric, as the sandbox's
+    resolver-free start needs)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET,
+                         socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        await sock.bind((address, port))
+        sock.bind((address, port))
         sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
     except BaseException:
         sock.close()
         raise
-    return trio.SocketListener(sock)
+    return sock
 
 
 async def serve(
@@ -371,7 +421,7 @@ async def serve(
     """
     writer, log_file = _log_writer(settings, write_line)
     write_line = writer.put
-    listeners: dict[str, trio.SocketListener] = {}
+    listeners: dict[str, socket.socket] = {}
     state: ApplianceState | None = None
     try:
         state = build_state(settings, write_line, trio.current_time(), utc_now,
@@ -385,12 +435,12 @@ async def serve(
         gc.freeze()
         for name in LISTENER_NAMES:
             if preopened is not None and name in preopened:
-                sock = trio.socket.from_stdlib_socket(preopened[name])
-                listeners[name] = trio.SocketListener(sock)
+                listeners[name] = preopened[name]
+                listeners[name].setblocking(False)
             else:
-                listeners[name] = await _open_listener(settings.address,
-                                                       settings.ports.listener_port(name))
-            host, port = listeners[name].socket.getsockname()[:2]
+                listeners[name] = _open_listener(settings.address,
+                                                 settings.ports.listener_port(name))
+            host, port = listeners[name].getsockname()[:2]
             state.bound[name] = (str(host), int(port))
         write_line(json.dumps({"listening": {
             name: {"address": host, "port": port} for name, (host, port) in state.bound.items()
@@ -409,7 +459,9 @@ async def serve(
         if fleet is not None and state is not None:
             _publish(state, fleet)
         for listener in listeners.values():
-            listener.socket.close()
+            if listener.fileno() != -1:
+                trio.lowlevel.notify_closing(listener)  # as trio's own close does
+            listener.close()
         if writer.close(LOG_CLOSE_TIMEOUT) and log_file is not None:
             log_file.close()
 

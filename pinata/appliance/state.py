@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import trio
 from cryptography import x509 as cx509
 
-from pinata.appliance.guard import Validation
+from pinata.appliance.guard import Deadlines, Validation
 from pinata.appliance.journal import ConnectionRecord, Journal, RefusalTally
 from pinata.appliance.limits import ByteBudget, ConnectBackGate, ConnectionCaps, WorkBudget
 from pinata.appliance.page.history import History
@@ -25,12 +25,12 @@ from pinata.x509 import Purpose, TrustAnchor, authenticator
 MAX_SELFTALK_REPORTS = 4
 
 
-@dataclass
+@dataclass(slots=True)
 class Slot:
     """A live connection as admission sees it: how to end it, and whether its peer
     has authenticated or been served (only the others may be evicted)."""
 
-    scope: trio.CancelScope
+    deadlines: Deadlines
     record: ConnectionRecord
     evicted: bool = False
 

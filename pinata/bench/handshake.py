@@ -68,6 +68,15 @@ class Scenario:
 
 # The same trio shell and request with no TLS at all: the floor under ours.
 PLAIN = Contender("no TLS, same trio shell", "plain", "plain")
+# Ours and the floor again, on the appliance's own accept and stream
+# (`pinata.appliance.transport`) instead of trio's SocketListener and
+# SocketStream (issue 18): what the appliance's shell costs, beside the
+# above, in the same run.
+APPLIANCE_TRANSPORT = ("--appliance-transport",)
+OURS_ON_TRANSPORT = Contender("ours, the appliance's transport", "ours", "ssl",
+                              extra=APPLIANCE_TRANSPORT)
+PLAIN_ON_TRANSPORT = Contender("no TLS, the appliance's transport", "plain", "plain",
+                               extra=APPLIANCE_TRANSPORT)
 # The real path (issue 18): `pinata toy`'s port 10000 with its validator,
 # guard, journal, counters and trace, against the least `ssl` on trio needs
 # to do the same (handshake, send, close); the same toy certificates and
@@ -104,7 +113,8 @@ def scenarios(include_openssl: bool, include_tlslite: bool) -> list[Scenario]:
         return tuple(Contender(NAMES[k], k, client) for k in kinds)
 
     return [
-        Scenario("ECDSA P-256, X25519", "ecdsa-p256", (*versus("ssl"), PLAIN)),
+        Scenario("ECDSA P-256, X25519", "ecdsa-p256",
+                 (*versus("ssl"), PLAIN, OURS_ON_TRANSPORT, PLAIN_ON_TRANSPORT)),
         Scenario("RSA-2048, X25519", "rsa2048", versus("ssl")),
         Scenario("ECDSA P-256, X25519MLKEM768 (ours alone, our client)", "ecdsa-p256", (
             Contender("ours, X25519MLKEM768", "ours", "ours", "X25519MLKEM768"),

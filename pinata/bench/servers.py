@@ -31,7 +31,7 @@ from pinata.tls.connection import ServerConnection
 from pinata.tls.constants import CipherSuite
 from pinata.x509 import Purpose, TrustAnchor, authenticator
 
-Handler = Callable[[trio.SocketStream], Awaitable[None]]
+Handler = Callable[[trio.abc.HalfCloseableStream], Awaitable[None]]
 _EXPECTED = (TLSFailed, trio.BrokenResourceError, trio.ClosedResourceError, OSError,
              ssl.SSLError, ValueError)
 
@@ -73,7 +73,7 @@ def ours_handler(pki_dir: Path, suite: str | None) -> Handler:
         cipher_suites=(SUITES[suite],) if suite else DEFAULT_CIPHER_SUITES,
     )
 
-    async def handle(stream: trio.SocketStream) -> None:
+    async def handle(stream: trio.abc.HalfCloseableStream) -> None:
         engine = ServerConnection(config, random=os.urandom, now=datetime.now(UTC))
         tls = TLSStream(stream, engine)
         try:
@@ -100,7 +100,7 @@ def ssl_secret_handler(pki_dir: Path) -> Handler:
     """The appliance's port 10000 as a minimal `ssl`-on-trio server: handshake
     (client certificate required), some bytes, close; nothing else."""
 
-    async def send_stand_in(tls: trio.SSLStream[trio.SocketStream]) -> None:
+    async def send_stand_in(tls: trio.SSLStream[trio.abc.HalfCloseableStream]) -> None:
         await tls.send_all(SECRET_STAND_IN)
 
     return ssl_handler(pki_dir, send_stand_in)
@@ -109,7 +109,7 @@ def ssl_secret_handler(pki_dir: Path) -> Handler:
 def plain_handler() -> Handler:
     """No TLS at all: what the trio shell alone costs per connection."""
 
-    async def handle(stream: trio.SocketStream) -> None:
+    async def handle(stream: trio.abc.HalfCloseableStream) -> None:
         try:
             with trio.move_on_after(wire.IO_TIMEOUT):
                 await _answer(stream)
@@ -134,13 +134,14 @@ def ssl_server_context(pki_dir: Path, *, tls12: bool = False) -> ssl.SSLContext:
     return context
 
 
-def ssl_handler(pki_dir: Path,
-                answer: Callable[[trio.SSLStream[trio.SocketStream]], Awaitable[None]] = _answer,
-                *, tls12: bool = False) -> Handler:
+SSLAnswer = Callable[[trio.SSLStream[trio.abc.HalfCloseableStream]], Awaitable[None]]
+
+
+def ssl_handler(pki_dir: Path, answer: SSLAnswer = _answer, *, tls12: bool = False) -> Handler:
     """Python's ssl on trio: handshake, `answer` (the bench protocol by default), close."""
     context = ssl_server_context(pki_dir, tls12=tls12)
 
-    async def handle(stream: trio.SocketStream) -> None:
+    async def handle(stream: trio.abc.HalfCloseableStream) -> None:
         tls = trio.SSLStream(stream, context, server_side=True)
         try:
             with trio.move_on_after(wire.IO_TIMEOUT):
@@ -169,12 +170,23 @@ class _Profiling:
         self.profiler.enable()
 
 
-async def _serve(handler: Handler, profiling: _Profiling | None) -> None:
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1", backlog=1024)
-    port = listeners[0].socket.getsockname()[1]
+async def _serve(handler: Handler, profiling: _Profiling | None,
+                 appliance_transport: bool = False) -> None:
+    if appliance_transport:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1024)
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+    else:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1", backlog=1024)
+        port = listeners[0].socket.getsockname()[1]
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGUSR1) as signals:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(trio.serve_listeners, handler, listeners)
+            if appliance_transport:
+                nursery.start_soon(_accept_on_transport, handler, listener, nursery)
+            else:
+                nursery.start_soon(trio.serve_listeners, handler, listeners)
             wire.announce({"port": port, "pid": os.getpid()})
             async for signum in signals:
                 if signum == signal.SIGUSR1:
@@ -185,13 +197,27 @@ async def _serve(handler: Handler, profiling: _Profiling | None) -> None:
                 break
 
 
-def run_trio_server(handler: Handler, profile: Path | None = None) -> None:
-    """Serve until SIGTERM; with `profile`, write cProfile stats there at the end."""
+async def _accept_on_transport(handler: Handler, listener: socket.socket,
+                               nursery: trio.Nursery) -> None:
+    """The appliance's own accept and stream (`pinata.appliance.transport`)
+    instead of trio's SocketListener and SocketStream; the rest is the same."""
+    from pinata.appliance.transport import accept
+
+    while True:
+        stream, _ = await accept(listener)
+        nursery.start_soon(handler, stream)
+
+
+def run_trio_server(handler: Handler, profile: Path | None = None, *,
+                    appliance_transport: bool = False) -> None:
+    """Serve until SIGTERM; with `profile`, write cProfile stats there at the
+    end; with `appliance_transport`, on the appliance's accept and stream
+    (`SocketTransport`) rather than trio's SocketListener and SocketStream."""
     profiling = _Profiling() if profile is not None else None
     if profiling is not None:
         profiling.profiler.enable()
     try:
-        trio.run(_serve, handler, profiling)
+        trio.run(_serve, handler, profiling, appliance_transport)
     finally:
         if profiling is not None and profile is not None:
             profiling.profiler.disable()

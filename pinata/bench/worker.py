@@ -29,6 +29,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--max-connections", type=int, default=1024)
     parser.add_argument("--trace-allocations", action="store_true")
     parser.add_argument("--validation-threads", type=int)
+    parser.add_argument("--appliance-transport", action="store_true",
+                        help="server-ours, server-plain: on the appliance's SocketTransport")
     parser.add_argument("--tls12", action="store_true",
                         help="Python's ssl, client or server: TLS 1.2 (the client: only)")
     args = parser.parse_args(argv)
@@ -37,7 +39,8 @@ def main(argv: list[str]) -> int:
     if args.role == "server-ours":
         from pinata.bench import servers
 
-        servers.run_trio_server(servers.ours_handler(args.pki, args.suite), args.profile)
+        servers.run_trio_server(servers.ours_handler(args.pki, args.suite), args.profile,
+                                appliance_transport=args.appliance_transport)
     elif args.role == "server-ssl":
         from pinata.bench import servers
 
@@ -53,7 +56,8 @@ def main(argv: list[str]) -> int:
     elif args.role == "server-plain":
         from pinata.bench import servers
 
-        servers.run_trio_server(servers.plain_handler())
+        servers.run_trio_server(servers.plain_handler(),
+                                appliance_transport=args.appliance_transport)
     elif args.role == "client-plain":
         from pinata.bench import clients
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 import trio
 import trio.testing
 
-from pinata.appliance.guard import GuardedStream, Refused
+from pinata.appliance.guard import CONNECTION_DEADLINE, Deadlines, GuardedStream, Refused
 from pinata.appliance.journal import FdLogWriter, LogWriter, RefusalTally, RotatingFile
 from pinata.appliance.limits import FIRST_BYTE, HELLO_BYTES, PREAUTH_MEMORY, STEP, ByteBudget
 from pinata.appliance.settings import Budgets, ConfigError, Limits, numbers_from
@@ -145,16 +146,32 @@ class _Peer:
 
 
 def _guarded(peer: _Peer, budget: ByteBudget | None = None, hello: int = 100) -> GuardedStream:
-    return GuardedStream(peer, "192.0.2.1", first_byte_timeout=2.0,  # type: ignore[arg-type]
-                         step_timeout=5.0, preauth=budget, hello_bytes=hello)
+    deadlines = Deadlines(trio.current_time() + 30.0)
+    return GuardedStream(peer, "192.0.2.1", deadlines=deadlines,  # type: ignore[arg-type]
+                         first_byte_timeout=2.0, step_timeout=5.0, preauth=budget,
+                         hello_bytes=hello)
 
 
-async def _read_until_refused(stream: GuardedStream) -> tuple[str, float]:
+async def _limit_of(stream: GuardedStream, work: Callable[[], Awaitable[object]]) -> str | None:
+    """The limit that ended `work`: a budget's (`Refused`), or a deadline's, named by
+    the connection's one scope, which the appliance enters around its handler."""
+    try:
+        with stream.deadlines.scope:
+            await work()
+    except Refused as exc:
+        return exc.limit
+    return stream.deadlines.expired()
+
+
+async def _read_until_refused(stream: GuardedStream) -> tuple[str | None, float]:
     started = trio.current_time()
-    with pytest.raises(Refused) as refused:
+
+    async def read_forever() -> None:
         while True:
             await stream.receive_some()
-    return refused.value.limit, trio.current_time() - started
+
+    limit = await _limit_of(stream, read_forever)
+    return limit, trio.current_time() - started
 
 
 def _run(fn: object) -> object:
@@ -164,7 +181,7 @@ def _run(fn: object) -> object:
 def test_first_byte_deadline() -> None:
     """Reproduction 1: a stalled connection lives 2 s, not the handshake's 10."""
 
-    async def main() -> tuple[str, float]:
+    async def main() -> tuple[str | None, float]:
         return await _read_until_refused(_guarded(_Peer([])))
 
     limit, took = _run(main)  # type: ignore[misc]
@@ -187,17 +204,15 @@ def test_first_bytes_are_kept_for_the_handler() -> None:
 
 
 def test_first_bytes_keep_the_first_byte_deadline() -> None:
-    async def main() -> str:
+    async def main() -> str | None:
         stream = _guarded(_Peer([]))
-        with pytest.raises(Refused) as refused:
-            await stream.first_bytes()
-        return refused.value.limit
+        return await _limit_of(stream, stream.first_bytes)
 
     assert _run(main) == FIRST_BYTE
 
 
 def test_each_step_has_its_own_deadline() -> None:
-    async def main() -> tuple[str, float, float]:
+    async def main() -> tuple[str | None, float, float]:
         # The first byte at 1 s, the rest of the flight at 4 s; then we answer
         # at 6 s and the peer's next flight never comes.
         stream = _guarded(_Peer([(1.0, b"a"), (3.0, b"b")]))
@@ -214,17 +229,54 @@ def test_each_step_has_its_own_deadline() -> None:
 
 
 def test_a_trickle_cannot_stretch_a_step() -> None:
-    async def main() -> tuple[str, float]:
+    async def main() -> tuple[str | None, float]:
         return await _read_until_refused(_guarded(_Peer([(0.5, b"x")] * 100)))
 
     limit, took = _run(main)  # type: ignore[misc]
     assert limit == STEP and took == pytest.approx(0.5 + 5.0)
 
 
+def test_one_scope_keeps_every_deadline() -> None:
+    """The connection's one cancel scope: its deadline is the earliest in force,
+    and when it fires `expired` names which (a step's limit, a phase, the
+    connection's), the innermost on a tie; a plain cancel names none."""
+
+    async def expiry(build: Callable[[Deadlines], None]) -> tuple[str | None, float]:
+        deadlines = Deadlines(trio.current_time() + 30.0)
+        started = trio.current_time()
+        with deadlines.scope:
+            build(deadlines)
+            await trio.sleep_forever()
+        return deadlines.expired(), trio.current_time() - started
+
+    def nested(deadlines: Deadlines) -> None:
+        deadlines.begin_phase("handshake deadline", 10.0)
+        deadlines.begin_phase("linger", 20.0)  # within the handshake: ends with it
+
+    def stepped(deadlines: Deadlines) -> None:
+        deadlines.begin_phase("handshake deadline", 10.0)
+        deadlines.wait_for_peer(STEP, trio.current_time() + 10.0)
+
+    def ended(deadlines: Deadlines) -> None:
+        deadlines.begin_phase("handshake deadline", 1.0)
+        deadlines.end_phase()
+
+    def cancelled(deadlines: Deadlines) -> None:
+        deadlines.scope.cancel()
+
+    async def main() -> list[tuple[str | None, float]]:
+        return [await expiry(f) for f in (nested, stepped, ended, cancelled)]
+
+    assert _run(main) == [("handshake deadline", pytest.approx(10.0)),
+                          (STEP, pytest.approx(10.0)),
+                          (CONNECTION_DEADLINE, pytest.approx(30.0)),
+                          (None, 0.0)]
+
+
 def test_hello_bytes_per_connection() -> None:
     """Reproduction 6: a partial ClientHello announcing 65,000 bytes is cut early."""
 
-    async def main() -> tuple[str, int]:
+    async def main() -> tuple[str | None, int]:
         budget = ByteBudget(10_000)
         stream = _guarded(_Peer([(0.0, b"x" * 60)] * 10), budget, hello=100)
         limit, _ = await _read_until_refused(stream)
@@ -342,3 +394,40 @@ def test_standard_output_is_written_without_threads_and_without_blocking() -> No
     assert lines[-1] == {"after": 1, "log_lines_dropped": dropped}
     assert threading.active_count() == 1 or all(
         t.name != "pinata-log" for t in threading.enumerate())
+
+
+def test_a_burst_of_lines_costs_the_standard_output_writer_one_wake_up() -> None:
+    """Lines queued while the writer rests are written together: a flood of
+    connections costs its task a few scheduler steps, not one per line."""
+    read_end, write_end = os.pipe()
+
+    class WriterSteps(trio.abc.Instrument):
+        def __init__(self) -> None:
+            self.steps = 0
+
+        def before_task_step(self, task: trio.lowlevel.Task) -> None:
+            if task.name.endswith("FdLogWriter.run"):
+                self.steps += 1
+
+    async def main() -> int:
+        writer = FdLogWriter(write_end, max_lines=100)
+        steps = WriterSteps()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.run)
+            await trio.testing.wait_all_tasks_blocked()
+            trio.lowlevel.add_instrument(steps)
+            for i in range(50):
+                writer.put(json.dumps({"n": i}))
+            await trio.sleep(0.2)
+            trio.lowlevel.remove_instrument(steps)
+            nursery.cancel_scope.cancel()
+        return steps.steps
+
+    try:
+        steps = trio.run(main)
+        lines = os.read(read_end, 1 << 20).decode().splitlines()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert [json.loads(line)["n"] for line in lines] == list(range(50))
+    assert steps <= 5  # one per line was 50

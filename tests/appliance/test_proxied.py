@@ -20,6 +20,7 @@ import pytest
 import trio
 
 from pinata.appliance import proxied, run_selftalk
+from pinata.appliance.guard import Deadlines, GuardedStream
 from pinata.appliance.proxy_protocol import V2_SIGNATURE
 from pinata.appliance.settings import LISTENER_NAMES, ConfigError, Limits, load_config
 from pinata.cli import main
@@ -251,26 +252,30 @@ def test_nobody_is_trusted_by_default() -> None:
     assert not proxied.trusts(networks, "not an address")
 
 
-def test_watched_stream_counts_only_a_signature() -> None:
-    seen: list[int] = []
+def test_only_a_signature_at_the_start_is_counted() -> None:
+    """The guard keeps the peer's first bytes however they were split; only
+    either PROXY signature at their start counts."""
     cases: list[tuple[list[bytes], bool]] = [
         ([b"PRO", b"XY ", b"TCP4"], True),
         ([V2_SIGNATURE[:5], V2_SIGNATURE[5:]], True),
         ([b"POST / HTTP/1.1\r\n"], False),
         ([b"PROXY"], False),  # then the stream ended
         ([b"\x16\x03\x01"], False),
+        ([b"\x16\x03\x01\x02\x00", b"PROXY TCP4"], False),  # not at the start
     ]
     for chunks, counted in cases:
-        stream = proxied.WatchedStream(_Chunks(chunks), lambda: seen.append(1))  # type: ignore[arg-type]
-        seen.clear()
 
-        async def drain(s: proxied.WatchedStream = stream) -> None:
-            while await s.receive_some(100):
-                pass
+        async def head(chunks: list[bytes] = chunks) -> bytes:
+            stream = GuardedStream(_Chunks(chunks), "192.0.2.1",  # type: ignore[arg-type]
+                                   deadlines=Deadlines(trio.current_time() + 30.0),
+                                   first_byte_timeout=2.0, step_timeout=5.0, preauth=None,
+                                   hello_bytes=100)
+            with stream.deadlines.scope:
+                while await stream.receive_some(100):
+                    pass
+            return stream.head
 
-        trio.run(drain)
-        assert bool(seen) is counted, chunks
-        assert len(seen) <= 1
+        assert proxied.began_with_proxy_header(trio.run(head)) is counted, chunks
 
 
 class _Chunks:

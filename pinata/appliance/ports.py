@@ -16,10 +16,10 @@ import trio
 from pinata.appliance.guard import Deadlines, GuardedStream, Refused
 from pinata.appliance.journal import ConnectionRecord
 from pinata.appliance.limits import Knock
-from pinata.appliance.net import dial
 from pinata.appliance.outcome import Outcome
 from pinata.appliance.state import ApplianceState
 from pinata.appliance.tls_stream import Engine, TLSFailed, TLSStream
+from pinata.appliance.transport import SocketTransport, connect
 from pinata.tls.connection import ClientConnection, ServerConnection
 from pinata.tls.constants import version_name
 from pinata.tls.events import HandshakeComplete
@@ -178,10 +178,10 @@ async def _dial_back(state: ApplianceState, record: ConnectionRecord,
                      deadlines: Deadlines) -> None:
     address = record.peer[0]
     target = state.settings.ports.connect_back_target
-    outbound: trio.SocketStream | None = None
+    outbound: SocketTransport | None = None
     with trio.move_on_after(state.settings.limits.connect_timeout):
         try:
-            outbound = await dial(address, target)
+            outbound = await connect(address, target)
         except OSError as exc:
             record.finish(Outcome.connect_back_failed, f"connect to port {target}: "
                           f"{exc.strerror or type(exc).__name__}")

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import trio
 
-from pinata.appliance.net import dial
 from pinata.appliance.proxy_protocol import format_v1
+from pinata.appliance.transport import SocketTransport, connect
 from pinata.secret import Secret
 from pinata.tls.constants import RECORD_HEADER_LEN, ContentType, HandshakeType, enum_name
 
@@ -128,12 +128,12 @@ async def _pipe(source: trio.abc.Stream, sink: trio.abc.HalfCloseableStream, leg
         await sink.send_eof()
 
 
-def _source_port(stream: trio.SocketStream) -> int:
+def _source_port(stream: SocketTransport) -> int:
     port: int = stream.socket.getsockname()[1]
     return port
 
 
-async def _announce(stream: trio.SocketStream) -> None:
+async def _announce(stream: SocketTransport) -> None:
     # Our own address is a trusted proxy's: the listener waits for a PROXY
     # header, so each leg names itself as the client.
     source, destination = stream.socket.getsockname(), stream.socket.getpeername()
@@ -148,9 +148,9 @@ async def relay(address: str, tls_client_port: int, tls_server_port: int,
     With `proxy_header`, each leg first sends a PROXY protocol line naming
     itself (for an appliance that counts `address` among its trusted proxies).
     """
-    to_client = await dial(address, tls_client_port)
+    to_client = await connect(address, tls_client_port)
     try:
-        to_server = await dial(address, tls_server_port)
+        to_server = await connect(address, tls_server_port)
     except BaseException:
         await trio.aclose_forcefully(to_client)
         raise

@@ -16,11 +16,16 @@ bench handshake` runs the no-TLS floor on both, side by side).
 - errors become `trio.BrokenResourceError` (a reset, a broken pipe) or
   `trio.ClosedResourceError` (our own close, a send after `send_eof`);
 - one task at a time sends and one receives (`trio.BusyResourceError`).
+
+Both directions use it: `accept` takes the connections peers open, `connect`
+opens ours (the connect-back, self-talk), so one stream type, one error
+mapping and one set of socket options serve every TCP connection.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import socket
 
 import trio
@@ -209,3 +214,41 @@ async def accept(listener: socket.socket) -> tuple[SocketTransport, tuple[str, i
     if not waited:
         await cancel_shielded_checkpoint()
     return transport, (str(address[0]), int(address[1]))
+
+
+def _numeric(address: str, port: int) -> tuple[int, tuple[object, ...]]:
+    """The family and socket address of a numeric `address`: AI_NUMERICHOST
+    consults no resolver, hosts file or gai.conf (only numeric addresses are
+    ever dialled: an initiator's, or our own). Raises socket.gaierror (an
+    OSError) for anything else."""
+    family, _, _, _, sockaddr = socket.getaddrinfo(
+        address, port, type=socket.SOCK_STREAM,
+        flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV)[0]
+    return family, sockaddr
+
+
+async def connect(address: str, port: int) -> SocketTransport:
+    """A TCP connection to the numeric `address` at `port`, as a SocketTransport.
+
+    A checkpoint like every operation here: a non-blocking connect(2), and if
+    it is in progress (EINPROGRESS) a cancellable wait until the socket is
+    writable, then its result (SO_ERROR), as trio's own connect. Cancelled or
+    failed, the socket is closed. Raises OSError (refused, unreachable, a
+    name rather than an address)."""
+    family, sockaddr = _numeric(address, port)
+    await checkpoint_if_cancelled()
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        error = sock.connect_ex(sockaddr)
+        if error == errno.EINPROGRESS:
+            await wait_writable(sock)
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        else:
+            await cancel_shielded_checkpoint()
+        if error:
+            raise OSError(error, os.strerror(error), f"{address}:{port}")
+        return SocketTransport(sock)
+    except BaseException:
+        sock.close()
+        raise

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 import trio
 from cryptography import x509
 
-from pinata.appliance.net import dial
 from pinata.appliance.tls_stream import Engine, TLSFailed, TLSStream
+from pinata.appliance.transport import SocketTransport, connect
 from pinata.tls.config import (
     DEFAULT_VERSIONS,
     ClientConfig,
@@ -157,14 +157,14 @@ class Attempt:
         result.outcome = "alert sent" if failure.sent else "refused with an alert"
 
 
-def _source_port(stream: trio.SocketStream) -> int:
+def _source_port(stream: SocketTransport) -> int:
     port: int = stream.socket.getsockname()[1]
     return port
 
 
 async def _direct(attempt: Attempt, stream_role: str) -> None:
     trial = attempt.trial
-    stream = await dial(trial.host, trial.target_port)
+    stream = await connect(trial.host, trial.target_port)
     attempt.result.source_port = _source_port(stream)
     await attempt.converse(stream, stream_role)
 
@@ -187,7 +187,7 @@ async def _connect_back(attempt: Attempt) -> None:
     listen_port = trial.listen_port or CONNECT_BACK_PORT + trial.port_offset
     listeners = await trio.open_tcp_listeners(listen_port, host=_listen_host(trial.host, family))
     try:
-        knock = await dial(trial.host, trial.target_port)
+        knock = await connect(trial.host, trial.target_port)
         attempt.result.source_port = _source_port(knock)
         await trio.aclose_forcefully(knock)
         attempt.result.outcome = "no connect-back"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -11,7 +13,7 @@ import pytest
 import trio
 import trio.testing
 
-from pinata.appliance.transport import SocketTransport, accept
+from pinata.appliance.transport import SocketTransport, accept, connect
 
 
 def _listener() -> socket.socket:
@@ -165,3 +167,80 @@ def test_closing_wakes_a_waiting_receiver() -> None:
         return True
 
     assert _with_connection(body)
+
+
+# connect: our outbound connections (connect-back, self-talk) on the same transport.
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_connect_reaches_a_listener_and_bytes_flow_both_ways() -> None:
+    async def main() -> None:
+        listener = _listener()
+        try:
+            ours = await connect("127.0.0.1", listener.getsockname()[1])
+            peer, address = listener.accept()
+            with peer:
+                assert address == ours.socket.getsockname()
+                assert ours.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                await ours.send_all(b"hello")
+                peer.setblocking(True)
+                assert peer.recv(100) == b"hello"
+                peer.sendall(b"world")
+                assert await ours.receive_some() == b"world"
+                await ours.aclose()
+                assert peer.recv(100) == b""
+        finally:
+            listener.close()
+
+    trio.run(main)
+
+
+def test_connect_refused_is_an_oserror_and_leaves_no_socket() -> None:
+    placeholder = _listener()
+    port = placeholder.getsockname()[1]
+    placeholder.close()  # nothing listens on `port` now
+    before = _open_fds()
+    with pytest.raises(OSError) as caught:
+        trio.run(connect, "127.0.0.1", port)
+    assert caught.value.errno == errno.ECONNREFUSED
+    assert _open_fds() == before
+
+
+def test_connect_takes_numeric_addresses_only() -> None:
+    """No resolver is consulted: a name is refused before any socket exists."""
+    with pytest.raises(socket.gaierror):
+        trio.run(connect, "localhost", 9)
+
+
+def test_connect_is_a_checkpoint_and_a_cancelled_wait_closes_its_socket() -> None:
+    """A cancelled scope stops connect before its socket exists; a connect left
+    in progress (the listener's accept queue is full, so its SYNs are dropped)
+    is cancellable, and its socket is closed."""
+
+    async def main() -> bool:
+        before = _open_fds()
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await connect("127.0.0.1", 9)
+        assert scope.cancelled_caught and _open_fds() == before
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        held: list[SocketTransport] = []
+        try:
+            for _ in range(8):  # the queue of backlog 0 holds one or two
+                opened = _open_fds()
+                with trio.move_on_after(0.3) as waiting:
+                    held.append(await connect("127.0.0.1", listener.getsockname()[1]))
+                if waiting.cancelled_caught:
+                    return _open_fds() == opened
+            return False
+        finally:
+            for transport in held:
+                transport.close()
+            listener.close()
+
+    assert trio.run(main)

@@ -20,7 +20,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
@@ -35,11 +35,15 @@ from pinata.tls.constants import (
 from pinata.tls.errors import alert_name
 from pinata.tls.events import ConnectionFailed, HandshakeComplete
 
+if TYPE_CHECKING:
+    from pinata.appliance.tls_stream import TraceEntryLike
+
 MAX_REASON = 200
-
-
-class TraceEntry(Protocol):
-    def to_json(self) -> Mapping[str, object]: ...
+# Every record's line: one encoder, built once (json.dumps with options builds
+# one per call). A record is a tree that `to_json` builds afresh, so the
+# encoder's cycle check (a dict of ids per container) has nothing to find.
+_encode_line = json.JSONEncoder(separators=(",", ":"), default=str,
+                                check_circular=False).encode
 
 
 
@@ -109,8 +113,9 @@ class ConnectionRecord:
             if detail is not None:
                 self.detail = detail[:MAX_REASON]
 
-    def take_trace(self, entries: Sequence[TraceEntry], limit: int) -> None:
-        self.trace = [dict(e.to_json()) for e in entries[:limit]]
+    def take_trace(self, entries: Sequence[TraceEntryLike], limit: int) -> None:
+        # Each entry's to_json is a dict of its own: kept as it is, not copied.
+        self.trace = [e.to_json() for e in entries[:limit]]
         self.trace_dropped = max(0, len(entries) - limit)
 
     @property
@@ -156,7 +161,7 @@ class ConnectionRecord:
 class SharedRecords(Protocol):
     """The other workers' records (`pinata.appliance.shared_counters.WorkerView`)."""
 
-    def keep_record(self, record: Mapping[str, object]) -> None: ...
+    def keep_record(self, record: Mapping[str, object], line: str) -> None: ...
 
     def others_records(self) -> list[dict[str, object]]: ...
 
@@ -178,11 +183,12 @@ class Journal:
 
     def write(self, record: ConnectionRecord) -> dict[str, object]:
         as_json = record.to_json()
-        self._write_line(json.dumps(as_json, separators=(",", ":"), default=str))
+        line = _encode_line(as_json)
+        self._write_line(line)
         self.recent.append(as_json)
         self.written += 1
         if self._fleet is not None:
-            self._fleet.keep_record(as_json)
+            self._fleet.keep_record(as_json, line)
         if self._observe is not None:
             self._observe(record)
         return as_json

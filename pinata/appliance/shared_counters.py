@@ -114,9 +114,10 @@ class SharedCounters:
             raise IndexError(worker)
         return self._rings + worker * self._ring_bytes
 
-    def keep_record(self, worker: int, record: Mapping[str, object]) -> None:
-        """Add a finished connection's record to `worker`'s ring (the oldest goes)."""
-        data = json.dumps(record, separators=(",", ":"), default=str).encode()
+    def keep_record(self, worker: int, record: Mapping[str, object], line: str) -> None:
+        """Add a finished connection's record to `worker`'s ring (the oldest goes);
+        `line` is the record as the journal encoded it (encoded once, not twice)."""
+        data = line.encode()
         if len(data) > RECORD_BYTES - _SLOT_HEAD.size:
             data = json.dumps({**record, "trace": [], "trace_omitted": True},
                               separators=(",", ":"), default=str).encode()
@@ -170,8 +171,8 @@ class WorkerView:
     def publish(self, snapshot: Mapping[str, object]) -> None:
         self.shared.publish(self.worker, {**snapshot, "worker": self.worker})
 
-    def keep_record(self, record: Mapping[str, object]) -> None:
-        self.shared.keep_record(self.worker, record)
+    def keep_record(self, record: Mapping[str, object], line: str) -> None:
+        self.shared.keep_record(self.worker, record, line)
 
     def others_records(self) -> list[dict[str, object]]:
         """The other workers' kept records, each worker's newest first."""

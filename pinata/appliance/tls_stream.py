@@ -21,7 +21,7 @@ taken leaves its bytes (a KeyUpdate answer, an alert) to that sender.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 import trio
@@ -51,7 +51,7 @@ SEND_SLICE = 16 * MAX_PLAINTEXT
 
 
 class TraceEntryLike(Protocol):
-    def to_json(self) -> Mapping[str, object]: ...
+    def to_json(self) -> dict[str, object]: ...  # a fresh dict per call, the caller's to keep
 
 
 class TraceLike(Protocol):

@@ -54,6 +54,28 @@ def test_record_from_a_failure_and_its_json_line() -> None:
     assert len(journal.recent) == 2 and journal.find("192.0.2.1", 4242) is None
 
 
+def test_the_other_workers_ring_keeps_the_log_line_itself() -> None:
+    """With workers, the record's line is encoded once: the shared ring is given
+    the very line the log got, which decodes to the record the page holds."""
+    lines: list[str] = []
+    kept: list[tuple[object, str]] = []
+
+    class Fleet:
+        def keep_record(self, record: object, line: str) -> None:
+            kept.append((record, line))
+
+        def others_records(self) -> list[dict[str, object]]:
+            return []
+
+    journal = Journal(lines.append, keep=2, fleet=Fleet())
+    record = ConnectionRecord("tls_server", 10000, ("192.0.2.1", 4242), T0)
+    record.trace = [{"kind": "in", "what": "ClientHello", "cipher_suites": ["x", "y"]}]
+    written = journal.write(record)
+    ((held, line),) = kept
+    assert lines == [line] and held is written
+    assert json.loads(line) == written and written["trace"] == record.trace
+
+
 def test_first_verdict_wins() -> None:
     record = ConnectionRecord("tls_client", 10002, ("192.0.2.1", 1), T0)
     record.finish(Outcome.timeout, "handshake deadline")

@@ -70,7 +70,7 @@ def _http(state: ApplianceState, stream: GuardedStream, record: ConnectionRecord
 
 def _https(state: ApplianceState, stream: GuardedStream, record: ConnectionRecord
            ) -> Awaitable[None]:
-    engine = ServerConnection(state.https_config, random=os.urandom, now=state.now())
+    engine = ServerConnection(state.https_config, random=os.urandom, now=record.started)
     return ports.session(state, engine, stream, record, _serve_over_tls, keep_trace=False)
 
 

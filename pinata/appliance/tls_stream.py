@@ -21,7 +21,7 @@ taken leaves its bytes (a KeyUpdate answer, an alert) to that sender.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 import trio
@@ -83,9 +83,15 @@ class Engine(Protocol):
     def trace(self) -> TraceLike: ...
 
 
-# How received bytes reach the engine; by default directly, on the loop. The
-# appliance passes one that validates chains in a worker thread (`guard`).
-Feed = Callable[[Engine, bytes], Awaitable[list[Event]]]
+class Feeder(Protocol):
+    """How received bytes reach the engine; by default directly, on the loop.
+    The appliance passes its guard, which validates large chains in a worker
+    thread. An object rather than a callable: the stream keeps a reference to
+    one that exists anyway, where a bound method is an object per connection
+    held while the peer stalls (issue 18)."""
+
+    async def feed(self, engine: Engine, data: bytes) -> list[Event]: ...
+
 
 
 class TLSFailed(Exception):
@@ -100,7 +106,7 @@ class TLSStream(trio.abc.Stream):
     # One per connection, held through a stalled handshake: no __dict__.
     __slots__ = (
         "_eof_fed",
-        "_feed",
+        "_feeder",
         "_incoming",
         "_receiving",
         "_sending",
@@ -114,10 +120,10 @@ class TLSStream(trio.abc.Stream):
     )
 
     def __init__(self, transport: trio.abc.Stream, engine: Engine,
-                 feed: Feed | None = None) -> None:
+                 feeder: Feeder | None = None) -> None:
         self.transport = transport
         self.engine = engine
-        self._feed = feed
+        self._feeder = feeder
         self.handshake: HandshakeComplete | None = None
         self.failure: ConnectionFailed | None = None
         self.peer_closed: PeerClosed | None = None
@@ -176,10 +182,10 @@ class TLSStream(trio.abc.Stream):
             data = await self.transport.receive_some(RECEIVE_SIZE)
             if not data:
                 self._eof_fed = True
-            if self._feed is None:
+            if self._feeder is None:
                 self._absorb(self.engine.receive_data(data))
             else:
-                self._absorb(await self._feed(self.engine, bytes(data)))
+                self._absorb(await self._feeder.feed(self.engine, bytes(data)))
             if not data and self.peer_closed is None and self.failure is None:
                 # The engine saw EOF and had nothing to say: the peer is gone.
                 self.peer_closed = PeerClosed(clean=False)

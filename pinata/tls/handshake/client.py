@@ -11,7 +11,7 @@ TLS 1.2 hands over to `client12` (RFC 8446 §4.1.3 decides which it is).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import ClassVar
 
 from pinata.tls.config import ClientConfig, VerifiedPeer
@@ -80,6 +80,7 @@ from pinata.tls.messages import (
 )
 from pinata.tls.suites import SuiteParams, lookup_suite
 from pinata.tls.transcript import Transcript
+from pinata.tls.values import value
 
 
 def _hello_extensions(config: ClientConfig, shares: tuple[ClientKeyShare, ...]) -> list[Extension]:
@@ -188,7 +189,7 @@ def _check_common_hello(
     return suite
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClientExpectServerHello:
     config: ClientConfig
     hello: ClientHello
@@ -322,7 +323,7 @@ class ClientExpectServerHello:
         ]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _HandshakeKeys:
     config: ClientConfig
     schedule: KeySchedule
@@ -336,7 +337,7 @@ class _HandshakeKeys:
     sent_ccs: bool
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClientExpectEncryptedExtensions:
     keys: _HandshakeKeys
     transcript: Transcript
@@ -379,7 +380,7 @@ def _accept_server_certificate(
     return state, chain_notes(peer, len(message.certificate_list))
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClientExpectCertificateOrRequest:
     keys: _HandshakeKeys
     transcript: Transcript
@@ -409,7 +410,7 @@ class ClientExpectCertificateOrRequest:
         ]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClientExpectCertificate:
     keys: _HandshakeKeys
     transcript: Transcript
@@ -426,7 +427,7 @@ class ClientExpectCertificate:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClientExpectCertificateVerify:
     keys: _HandshakeKeys
     transcript: Transcript
@@ -457,7 +458,7 @@ class ClientExpectCertificateVerify:
         return state, [note_in("CertificateVerify", scheme=scheme.name)]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClientExpectFinished:
     keys: _HandshakeKeys
     transcript: Transcript

@@ -9,7 +9,7 @@ choice of version, which hands a TLS 1.2 ClientHello to `server12`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import ClassVar
 
 from pinata.tls.config import ServerConfig, VerifiedPeer
@@ -82,6 +82,7 @@ from pinata.tls.messages import (
 )
 from pinata.tls.suites import SuiteParams, lookup_suite
 from pinata.tls.transcript import Transcript
+from pinata.tls.values import value
 
 # supported_versions in every TLS 1.3 ServerHello and HelloRetryRequest
 # (§4.2.1): the same extension each time, built once.
@@ -90,14 +91,14 @@ _NOTE_ENCRYPTED_EXTENSIONS = note_out("EncryptedExtensions")
 _NOTE_CERTIFICATE_REQUEST = note_out("CertificateRequest")
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Negotiated:
     suite: SuiteParams
     group: NamedGroup
     scheme: SignatureScheme
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class HelloChoices:
     """What the server picked from a ClientHello before any key exchange."""
 
@@ -410,7 +411,7 @@ def _check_unchanged(first: ClientHello, second: ClientHello) -> None:
         raise ProtocolError(Cause.second_client_hello_changed)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ServerExpectClientHello:
     config: ServerConfig
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (ClientHello,)
@@ -468,7 +469,7 @@ class ServerExpectClientHello:
         return state2, [*notes, *flight]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ServerExpectSecondClientHello:
     config: ServerConfig
     transcript: Transcript
@@ -518,7 +519,7 @@ class ServerExpectSecondClientHello:
         return state, [note_in("ClientHello", retry=1), *flight]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _AfterServerFlight:
     config: ServerConfig
     schedule: KeySchedule
@@ -529,7 +530,7 @@ class _AfterServerFlight:
     server_application_secret: bytes = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ServerExpectCertificate:
     common: _AfterServerFlight
     transcript: Transcript
@@ -549,7 +550,7 @@ class ServerExpectCertificate:
         return state, chain_notes(peer, len(message.certificate_list))
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ServerExpectCertificateVerify:
     common: _AfterServerFlight
     transcript: Transcript
@@ -572,7 +573,7 @@ class ServerExpectCertificateVerify:
         ]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ServerExpectFinished:
     common: _AfterServerFlight
     transcript: Transcript

@@ -24,6 +24,7 @@ from pinata.tls.constants import (
     NamedGroup,
     SignatureScheme,
     enum_name,
+    enum_names,
     version_name,
 )
 from pinata.tls.errors import Cause, ProtocolError
@@ -430,12 +431,9 @@ class ServerExpectClientHello:
         notes: list[Output] = [
             note_in(
                 "ClientHello",
-                # Lists, then tuples: a generator would be resumed once per name.
-                cipher_suites=tuple(
-                    [enum_name(CipherSuite, s) for s in message.cipher_suites[:16]]
-                ),
-                extensions=tuple(
-                    [enum_name(ExtensionType, e.extension_type) for e in message.extensions[:24]]
+                cipher_suites=enum_names(CipherSuite, message.cipher_suites[:16]),
+                extensions=enum_names(
+                    ExtensionType, [e.extension_type for e in message.extensions[:24]]
                 ),
             )
         ]

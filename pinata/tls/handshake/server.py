@@ -55,6 +55,7 @@ from pinata.tls.handshake.common import (
     ChooseVersion,
     Complete,
     HandshakeContext,
+    Note,
     Output,
     SendChangeCipherSpec,
     SetReadKeys,
@@ -90,6 +91,9 @@ from pinata.tls.values import value
 _SUPPORTED_VERSIONS_TLS13 = SupportedVersionsServerHello(TLS13).to_extension()
 _NOTE_ENCRYPTED_EXTENSIONS = note_out("EncryptedExtensions")
 _NOTE_CERTIFICATE_REQUEST = note_out("CertificateRequest")
+_NOTE_FINISHED_OUT = note_out("Finished")
+_NOTE_FINISHED_IN = note_in("Finished")
+_TLS13_NAME = version_name(TLS13)
 
 
 @value
@@ -282,11 +286,17 @@ def _send_server_hello(
     out.append(ChooseVersion(TLS13))
     transcript = send(server_hello.encode(), transcript, out)
     out.append(
-        note_out(
+        Note(
+            "out",
             "ServerHello",
-            version=version_name(TLS13),
-            cipher_suite=enum_name(CipherSuite, choices.suite.suite),
-            group=enum_name(NamedGroup, choices.group),
+            (
+                "version",
+                _TLS13_NAME,
+                "cipher_suite",
+                enum_name(CipherSuite, choices.suite.suite),
+                "group",
+                enum_name(NamedGroup, choices.group),
+            ),
         )
     )
     if hello.legacy_session_id and not sent_ccs:
@@ -316,13 +326,15 @@ def _send_encrypted_flight(
     out.append(_NOTE_ENCRYPTED_EXTENSIONS)
     if config.authenticate_client is not None:
         out.append(_NOTE_CERTIFICATE_REQUEST)
-    out.append(note_out("Certificate", certificates=len(config.credentials.chain)))
+    out.append(Note("out", "Certificate", ("certificates", len(config.credentials.chain))))
     verify_msg = certificate_verify(config.credentials, choices.scheme, transcript, is_server=True)
     transcript = send(verify_msg.encode(), transcript, out)
-    out.append(note_out("CertificateVerify", scheme=enum_name(SignatureScheme, choices.scheme)))
+    out.append(
+        Note("out", "CertificateVerify", ("scheme", enum_name(SignatureScheme, choices.scheme)))
+    )
     finished = finished_message(schedule, server_handshake_secret, transcript)
     transcript = send(finished.encode(), transcript, out)
-    out.append(note_out("Finished"))
+    out.append(_NOTE_FINISHED_OUT)
     return transcript
 
 
@@ -429,11 +441,14 @@ class ServerExpectClientHello:
             return server12.start(self.config, ctx, message, raw)
         choices = _check_client_hello(self.config, message, exts, offered)
         notes: list[Output] = [
-            note_in(
+            Note(
+                "in",
                 "ClientHello",
-                cipher_suites=enum_names(CipherSuite, message.cipher_suites[:16]),
-                extensions=enum_names(
-                    ExtensionType, [e.extension_type for e in message.extensions[:24]]
+                (
+                    "cipher_suites",
+                    enum_names(CipherSuite, message.cipher_suites[:16]),
+                    "extensions",
+                    enum_names(ExtensionType, [e.extension_type for e in message.extensions[:24]]),
                 ),
             )
         ]
@@ -567,7 +582,7 @@ class ServerExpectCertificateVerify:
             peer_is_server=False,
         )
         return ServerExpectFinished(self.common, self.transcript.add(raw), self.peer, scheme), [
-            note_in("CertificateVerify", scheme=enum_name(SignatureScheme, scheme))
+            Note("in", "CertificateVerify", ("scheme", enum_name(SignatureScheme, scheme)))
         ]
 
 
@@ -600,7 +615,7 @@ class ServerExpectFinished:
             write_secret=c.server_application_secret,
         )
         return established, [
-            note_in("Finished"),
+            _NOTE_FINISHED_IN,
             SetReadKeys(n.suite, c.client_application_secret, application=True),
             Complete(event),
         ]

@@ -7,6 +7,7 @@ points we have never heard of, and RFC 8446 §4.1.2 says to ignore those.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 TLS12 = 0x0303
 TLS13 = 0x0304
@@ -198,6 +199,14 @@ _NAMES: dict[type[enum.IntEnum], dict[int, str]] = {
         SignatureScheme,
     )
 }
+
+
+def enum_names(kind: type[enum.IntEnum], values: Iterable[int]) -> tuple[str, ...]:
+    """`enum_name` of each of `values`, in one call (a ClientHello's trace
+    note names some twenty code points: issue 18). `kind` must be one of
+    the kinds in the names table; KeyError otherwise."""
+    names = _NAMES[kind]
+    return tuple([names.get(value) or f"0x{value:04x}" for value in values])
 
 
 def enum_name(kind: type[enum.IntEnum], value: int) -> str:

@@ -13,7 +13,7 @@ name it in traces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, Self
 
 from pinata.tls.constants import TLS13
@@ -21,6 +21,7 @@ from pinata.tls.errors import Cause, ProtocolError
 from pinata.tls.keyschedule import KeySchedule
 from pinata.tls.record import RecordProtector, RecordUnprotector
 from pinata.tls.suites import SuiteParams
+from pinata.tls.values import value
 
 if TYPE_CHECKING:
     from pinata.tls.handshake.common import HandshakeContext, Output
@@ -46,7 +47,7 @@ class Idle(NamedTuple):
 QUIET = Idle()
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Established:
     """Both Finished verified. `read_secret` / `write_secret`: the current
     application traffic secret of each direction, None once it is closed."""
@@ -124,12 +125,12 @@ class Established:
         return self._with(None, None, self.idle)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ServerEstablished(Established):
     """The server's name for `Established` (traces show it)."""
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClientEstablished(Established):
     """The client's name for `Established` (traces show it)."""
 

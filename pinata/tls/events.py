@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pinata.tls.config import VerifiedPeer
 from pinata.tls.constants import CipherSuite, NamedGroup, SignatureScheme
 from pinata.tls.errors import AlertDescription, Cause, alert_for, alert_name
+from pinata.tls.values import value
 
 
-@dataclass(frozen=True)
+@value
 class HandshakeComplete:
     """Both Finished messages verified; application data may flow both ways."""
 
@@ -24,7 +23,7 @@ class HandshakeComplete:
     peer: VerifiedPeer | None
 
 
-@dataclass(frozen=True)
+@value
 class ApplicationData:
     data: bytes
 
@@ -32,14 +31,14 @@ class ApplicationData:
         return f"ApplicationData(<{len(self.data)} bytes>)"
 
 
-@dataclass(frozen=True)
+@value
 class PeerClosed:
     """The peer ended its side: `clean` when by close_notify, not by a bare EOF."""
 
     clean: bool
 
 
-@dataclass(frozen=True)
+@value
 class LocalFailure:
     """We found the fault, named by `cause`, and sent `alert` (from the one
     table in `pinata.tls.errors`). `detail` is a short note for logs."""
@@ -54,7 +53,7 @@ class LocalFailure:
         return alert
 
 
-@dataclass(frozen=True)
+@value
 class PeerAlert:
     """The peer ended the connection with a fatal alert (RFC 8446 §6.2); an
     alert code outside the registry is kept as its number."""
@@ -62,7 +61,7 @@ class PeerAlert:
     alert: AlertDescription | int
 
 
-@dataclass(frozen=True)
+@value
 class Ended:
     """The connection ended with no alert either way: `cause` says why (a
     bare EOF mid-handshake, a sequence number that would wrap, §5.3)."""
@@ -73,7 +72,7 @@ class Ended:
 Failure = LocalFailure | PeerAlert | Ended
 
 
-@dataclass(frozen=True)
+@value
 class ConnectionFailed:
     """The connection is dead; `failure` says who ended it and why."""
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from pinata.tls.config import PeerAuthenticator, PeerRejected, VerifiedPeer
+from pinata.tls.values import value
 from pinata.x509 import checks, path
 from pinata.x509.anchor import TrustAnchor
 from pinata.x509.checks import Purpose
@@ -19,7 +19,7 @@ from pinata.x509.parse import ParsedCertificate
 PeerName = str | ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ValidatedChain:
     chain: tuple[bytes, ...]  # DER, leaf first, anchor last
     leaf_public_key: CertificatePublicKeyTypes

@@ -18,9 +18,9 @@ certificate is wrong for this use, not merely unrecognised.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from pinata.tls.errors import AlertDescription
+from pinata.tls.values import value
 
 
 class Check(enum.StrEnum):
@@ -69,7 +69,7 @@ def alert_for(check: Check) -> AlertDescription:
     return _ALERTS.get(check, AlertDescription.bad_certificate)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ValidationFailure:
     check: Check
     certificate_index: int | None

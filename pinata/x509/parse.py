@@ -39,6 +39,7 @@ from pinata.x509.signature import (
     SignatureAlgorithm,
     accepted_identifiers,
     check_public_key,
+    verification_cost,
 )
 
 # A certificate larger than this is not one we were sent in good faith.
@@ -92,6 +93,9 @@ class ParsedCertificate(NamedTuple):
     issuer_der: bytes
     spki: bytes
     public_key: CertificatePublicKeyTypes
+    # `signature.verification_cost` of the key, reckoned once per parse
+    # (the anchor's is reckoned once): path building charges it per issuer.
+    verification_cost: int
     key_is_rsassa_pss: bool
     not_before: datetime
     not_after: datetime
@@ -392,6 +396,7 @@ def _lift(data: bytes, certificate: x509.Certificate, anchor: bool) -> ParsedCer
         issuer_der=decoded.issuer,
         spki=decoded.spki,
         public_key=public_key,
+        verification_cost=verification_cost(public_key),
         # id-RSASSA-PSS keys are refused (_check_layout); the engine's
         # flag stays for the day they are not.
         key_is_rsassa_pss=False,

@@ -12,7 +12,7 @@ Bounded three ways, so a hostile bag cannot make it spin:
 - candidates: only the first MAX_BAG certificates after the leaf are looked
   at (a compliant peer sends its chain in order, RFC 8446 §4.4.2);
 - work: at most MAX_SIGNATURE_WORK units of signature verification (each
-  costed by its key, `signature.verification_cost`: one RSA-2048
+  costed by its key, `signature.verification_cost` (reckoned at parse): one RSA-2048
   verification is 1, a P-384 one 25), each pair verified once, and at most
   MAX_STEPS candidates considered, per validation.
 `max_depth` counts every intermediate, self-issued or not: it bounds work
@@ -32,7 +32,7 @@ from pinata.x509 import checks
 from pinata.x509.errors import CertificateRefused, Check, ValidationFailure, alert_for
 from pinata.x509.names import NormalizedName
 from pinata.x509.parse import ParseCache, ParsedCertificate
-from pinata.x509.signature import verification_cost, verify
+from pinata.x509.signature import verify
 
 HARD_MAX_DEPTH = 16
 MAX_BAG = 64
@@ -176,7 +176,7 @@ class PathSearch:
         cached = self.verified.get(key)
         if cached is not None:
             return cached
-        self.work += verification_cost(issuer.public_key)
+        self.work += issuer.verification_cost
         if self.work > MAX_SIGNATURE_WORK:
             raise _Exhausted(f"signature verification beyond {MAX_SIGNATURE_WORK} units of work")
         result = verify(

@@ -32,3 +32,14 @@ def test_the_trace_gives_back_the_entries_it_was_given_and_counts_what_it_drops(
         trace.add("in", "KeyUpdate", request_update=0)
     assert len(trace.entries) == MAX_TRACE_ENTRIES
     assert trace.to_json()[-1] == {"kind": "note", "what": "trace_truncated", "dropped": 3}
+
+
+def test_enum_names_names_each_code_point_as_enum_name_does() -> None:
+    from pinata.tls.constants import CipherSuite, ExtensionType, enum_name, enum_names
+
+    suites = [0x1301, 0x1303, 0xC02B, 0x0A0A, 0xFFFF]
+    assert enum_names(CipherSuite, suites) == tuple(enum_name(CipherSuite, s) for s in suites)
+    assert enum_names(CipherSuite, suites)[0] == "TLS_AES_128_GCM_SHA256"
+    assert enum_names(CipherSuite, suites)[3] == "0x0a0a"
+    assert enum_names(ExtensionType, []) == ()
+    assert enum_names(ExtensionType, [0, 43]) == ("server_name", "supported_versions")

@@ -11,7 +11,7 @@ TLS 1.2 hands over to `client12` (RFC 8446 §4.1.3 decides which it is).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import ClassVar
 
 from pinata.tls.config import ClientConfig, VerifiedPeer
@@ -49,6 +49,7 @@ from pinata.tls.handshake.common import (
     ChooseVersion,
     Complete,
     HandshakeContext,
+    Note,
     Output,
     SendChangeCipherSpec,
     SetReadKeys,
@@ -80,6 +81,7 @@ from pinata.tls.messages import (
 )
 from pinata.tls.suites import SuiteParams, lookup_suite
 from pinata.tls.transcript import Transcript
+from pinata.tls.values import value
 
 
 def _hello_extensions(config: ClientConfig, shares: tuple[ClientKeyShare, ...]) -> list[Extension]:
@@ -93,6 +95,15 @@ def _hello_extensions(config: ClientConfig, shares: tuple[ClientKeyShare, ...]) 
         tuple([KeyShareEntry(s.group, s.key_exchange) for s in shares])
     ).to_extension()
     return [*before, key_share, *after]
+
+
+# The trace notes that never vary, built once; the others are built with
+# their details flat (`Note`'s comment in common.py).
+_NOTE_ENCRYPTED_EXTENSIONS = note_in("EncryptedExtensions")
+_NOTE_CERTIFICATE_REQUEST = note_in("CertificateRequest")
+_NOTE_FINISHED_IN = note_in("Finished")
+_NOTE_FINISHED_OUT = note_out("Finished")
+_TLS13_NAME = version_name(TLS13)
 
 
 def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, list[Output]]:
@@ -129,9 +140,8 @@ def start(config: ClientConfig, ctx: HandshakeContext) -> tuple[ClientState, lis
     )
     out: list[Output] = []
     transcript = send(hello.encode(), Transcript(), out)
-    out.append(
-        note_out("ClientHello", key_shares=tuple([enum_name(NamedGroup, s.group) for s in shares]))
-    )
+    key_shares = tuple([enum_name(NamedGroup, s.group) for s in shares])
+    out.append(Note("out", "ClientHello", ("key_shares", key_shares)))
     state = ClientExpectServerHello(
         config=config,
         hello=hello,
@@ -188,7 +198,7 @@ def _check_common_hello(
     return suite
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClientExpectServerHello:
     config: ClientConfig
     hello: ClientHello
@@ -310,11 +320,17 @@ class ClientExpectServerHello:
         )
         return ClientExpectEncryptedExtensions(keys, transcript), [
             ChooseVersion(TLS13),
-            note_in(
+            Note(
+                "in",
                 "ServerHello",
-                version=version_name(TLS13),
-                cipher_suite=enum_name(CipherSuite, suite.suite),
-                group=enum_name(NamedGroup, server_share.group),
+                (
+                    "version",
+                    _TLS13_NAME,
+                    "cipher_suite",
+                    enum_name(CipherSuite, suite.suite),
+                    "group",
+                    enum_name(NamedGroup, server_share.group),
+                ),
             ),
             SetReadKeys(suite, hs.server_handshake_traffic_secret, application=False),
             # Installed now so that an alert we send from here on is protected.
@@ -322,7 +338,7 @@ class ClientExpectServerHello:
         ]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _HandshakeKeys:
     config: ClientConfig
     schedule: KeySchedule
@@ -336,7 +352,7 @@ class _HandshakeKeys:
     sent_ccs: bool
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClientExpectEncryptedExtensions:
     keys: _HandshakeKeys
     transcript: Transcript
@@ -357,7 +373,7 @@ class ClientExpectEncryptedExtensions:
             SupportedGroups.parse(exts[ExtensionType.supported_groups])
         transcript = self.transcript.add(raw)
         return ClientExpectCertificateOrRequest(self.keys, transcript), [
-            note_in("EncryptedExtensions")
+            _NOTE_ENCRYPTED_EXTENSIONS
         ]
 
 
@@ -379,7 +395,7 @@ def _accept_server_certificate(
     return state, chain_notes(peer, len(message.certificate_list))
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClientExpectCertificateOrRequest:
     keys: _HandshakeKeys
     transcript: Transcript
@@ -405,11 +421,11 @@ class ClientExpectCertificateOrRequest:
         schemes = SignatureAlgorithms.parse(schemes_data).schemes
         transcript = self.transcript.add(raw)
         return ClientExpectCertificate(self.keys, transcript, message, schemes), [
-            note_in("CertificateRequest")
+            _NOTE_CERTIFICATE_REQUEST
         ]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClientExpectCertificate:
     keys: _HandshakeKeys
     transcript: Transcript
@@ -426,7 +442,7 @@ class ClientExpectCertificate:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClientExpectCertificateVerify:
     keys: _HandshakeKeys
     transcript: Transcript
@@ -454,10 +470,10 @@ class ClientExpectCertificateVerify:
             self.peer,
             scheme,
         )
-        return state, [note_in("CertificateVerify", scheme=scheme.name)]
+        return state, [Note("in", "CertificateVerify", ("scheme", scheme.name))]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClientExpectFinished:
     keys: _HandshakeKeys
     transcript: Transcript
@@ -476,7 +492,7 @@ class ClientExpectFinished:
         transcript = self.transcript.add(raw)
         app = k.schedule.application_secrets(k.handshake_secret, transcript.digest())
         out: list[Output] = [
-            note_in("Finished"),
+            _NOTE_FINISHED_IN,
             SetReadKeys(k.suite, app.server_application_traffic_secret_0, application=True),
         ]
         if k.compatibility_mode and not k.sent_ccs:
@@ -486,7 +502,7 @@ class ClientExpectFinished:
             transcript, our_scheme = self._authenticate(transcript, out)
         finished = finished_message(k.schedule, k.client_handshake_secret, transcript)
         send(finished.encode(), transcript, out)
-        out.append(note_out("Finished"))
+        out.append(_NOTE_FINISHED_OUT)
         out.append(SetWriteKeys(k.suite, app.client_application_traffic_secret_0, application=True))
         event = HandshakeComplete(
             version=TLS13,
@@ -517,11 +533,11 @@ class ClientExpectFinished:
         chosen = credentials if our_scheme is not None else None
         cert = certificate_message(chosen, self.request.certificate_request_context)
         transcript = send(cert.encode(), transcript, out)
-        out.append(note_out("Certificate", certificates=len(cert.certificate_list)))
+        out.append(Note("out", "Certificate", ("certificates", len(cert.certificate_list))))
         if chosen is not None and our_scheme is not None:
             verify_msg = certificate_verify(chosen, our_scheme, transcript, is_server=False)
             transcript = send(verify_msg.encode(), transcript, out)
-            out.append(note_out("CertificateVerify", scheme=our_scheme.name))
+            out.append(Note("out", "CertificateVerify", ("scheme", our_scheme.name)))
         return transcript, our_scheme
 
 

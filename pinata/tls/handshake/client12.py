@@ -23,7 +23,7 @@ renegotiation (a `no_renegotiation` warning, then close_notify).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import ClassVar
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -94,6 +94,7 @@ from pinata.tls.messages import (
 )
 from pinata.tls.suites import SuiteParams, lookup_suite12
 from pinata.tls.transcript import Transcript
+from pinata.tls.values import value
 
 # RFC 5246 §7.4.1.4.1: TLS 1.2 peers sign ServerKeyExchange and
 # CertificateVerify with these too; never in TLS 1.3 (RFC 8446 §4.2.3).
@@ -118,7 +119,7 @@ def _transcript(suite: SuiteParams, messages: bytes) -> Transcript:
     return Transcript().add(messages).select_hash(suite.hash_name)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _Hellos:
     """What the hellos settled; every later state shares it."""
 
@@ -199,7 +200,7 @@ def _key_fits(suite: SuiteParams, key: CertificatePublicKeyTypes) -> bool:
     return isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Client12ExpectCertificate:
     hellos: _Hellos
     messages: bytes = field(repr=False)
@@ -220,7 +221,7 @@ class Client12ExpectCertificate:
         return state, chain_notes(peer, len(message.certificate_list))
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _KeyExchange:
     """The server's authenticated ECDHE parameters and our answer to them."""
 
@@ -232,7 +233,7 @@ class _KeyExchange:
     pre_master_secret: bytes = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Client12ExpectServerKeyExchange:
     hellos: _Hellos
     messages: bytes = field(repr=False)
@@ -276,7 +277,7 @@ class Client12ExpectServerKeyExchange:
         ]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Client12ExpectCertificateRequestOrDone:
     exchange: _KeyExchange
     messages: bytes = field(repr=False)
@@ -297,7 +298,7 @@ class Client12ExpectCertificateRequestOrDone:
         ]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Client12ExpectServerHelloDone:
     exchange: _KeyExchange
     messages: bytes = field(repr=False)
@@ -378,7 +379,7 @@ def _send(message: bytes, messages: bytes, out: list[Output]) -> bytes:
 # ---- the server's ChangeCipherSpec and Finished ----------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Client12ExpectChangeCipherSpec(AwaitingChangeCipherSpec):
     """No handshake message may come before the server's ChangeCipherSpec
     (RFC 5246 §7.1); the connection calls `after_change_cipher_spec`."""
@@ -399,7 +400,7 @@ class Client12ExpectChangeCipherSpec(AwaitingChangeCipherSpec):
         return Client12ExpectFinished(self.exchange, self.master, self.our_scheme, self.transcript)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Client12ExpectFinished:
     exchange: _KeyExchange
     master: bytes = field(repr=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from itertools import chain
 
@@ -22,11 +22,12 @@ from pinata.tls.signatures import certificate_verify_message, verify
 from pinata.tls.suites import SuiteParams
 from pinata.tls.trace import TraceEntry, TraceValue
 from pinata.tls.transcript import Transcript
+from pinata.tls.values import value
 
 RandomSource = Callable[[int], bytes]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class HandshakeContext:
     """The inputs from outside: where randomness and time come from."""
 
@@ -37,7 +38,7 @@ class HandshakeContext:
 # ---- outputs -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class SendMessage:
     """Complete handshake messages (one, or several back to back), sent
     under the current write keys."""
@@ -56,26 +57,26 @@ def whole_messages(block: bytes) -> list[bytes]:
     return messages
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class SendChangeCipherSpec:
     """The middlebox-compatibility CCS (RFC 8446 Appendix D.4)."""
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class SetWriteKeys:
     params: SuiteParams
     secret: bytes = field(repr=False)
     application: bool
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class SetReadKeys:
     params: SuiteParams
     secret: bytes = field(repr=False)
     application: bool
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ChooseVersion:
     """The protocol version is decided (the ServerHello is sent or read):
     the connection records it, names it in the trace, and reads handshake
@@ -84,7 +85,7 @@ class ChooseVersion:
     version: int
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class SetWriteKeys12:
     """TLS 1.2: send ChangeCipherSpec, then protect everything after it
     with `protector` (RFC 5246 §7.1)."""
@@ -92,7 +93,7 @@ class SetWriteKeys12:
     protector: RecordProtector12
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class SetReadKeys12:
     """TLS 1.2: the peer's records are protected with `unprotector` from its
     ChangeCipherSpec on, which must come next (RFC 5246 §7.1)."""
@@ -100,19 +101,22 @@ class SetReadKeys12:
     unprotector: RecordUnprotector12
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class SkipEarlyData:
     """The client offered 0-RTT, which we reject by skipping its early data
     records (RFC 8446 §4.2.10) rather than failing the connection."""
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Complete:
     event: HandshakeComplete
 
 
 # A trace entry: never keys, secrets or application data. The connection
-# stores it in its trace as it is (`pinata.tls.trace`).
+# stores it in its trace as it is (`pinata.tls.trace`). A hot path builds it
+# with its details flat, Note(kind, what, (key, value, ...)): `note_in` and
+# `note_out` read better but a keyword dict and its flattening cost twice
+# the entry (issue 18).
 Note = TraceEntry
 
 
@@ -217,8 +221,8 @@ def judge_chain(
 def chain_notes(peer: VerifiedPeer, certificates: int) -> list[Output]:
     """The trace's two entries for a peer's accepted Certificate."""
     return [
-        note_in("Certificate", certificates=certificates),
-        note_in("peer_chain", subjects=peer.subjects[:8]),
+        Note("in", "Certificate", ("certificates", certificates)),
+        Note("in", "peer_chain", ("subjects", peer.subjects[:8])),
     ]
 
 

@@ -9,7 +9,7 @@ choice of version, which hands a TLS 1.2 ClientHello to `server12`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import ClassVar
 
 from pinata.tls.config import ServerConfig, VerifiedPeer
@@ -24,6 +24,7 @@ from pinata.tls.constants import (
     NamedGroup,
     SignatureScheme,
     enum_name,
+    enum_names,
     version_name,
 )
 from pinata.tls.errors import Cause, ProtocolError
@@ -54,6 +55,7 @@ from pinata.tls.handshake.common import (
     ChooseVersion,
     Complete,
     HandshakeContext,
+    Note,
     Output,
     SendChangeCipherSpec,
     SetReadKeys,
@@ -82,22 +84,26 @@ from pinata.tls.messages import (
 )
 from pinata.tls.suites import SuiteParams, lookup_suite
 from pinata.tls.transcript import Transcript
+from pinata.tls.values import value
 
 # supported_versions in every TLS 1.3 ServerHello and HelloRetryRequest
 # (§4.2.1): the same extension each time, built once.
 _SUPPORTED_VERSIONS_TLS13 = SupportedVersionsServerHello(TLS13).to_extension()
 _NOTE_ENCRYPTED_EXTENSIONS = note_out("EncryptedExtensions")
 _NOTE_CERTIFICATE_REQUEST = note_out("CertificateRequest")
+_NOTE_FINISHED_OUT = note_out("Finished")
+_NOTE_FINISHED_IN = note_in("Finished")
+_TLS13_NAME = version_name(TLS13)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Negotiated:
     suite: SuiteParams
     group: NamedGroup
     scheme: SignatureScheme
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class HelloChoices:
     """What the server picked from a ClientHello before any key exchange."""
 
@@ -280,11 +286,17 @@ def _send_server_hello(
     out.append(ChooseVersion(TLS13))
     transcript = send(server_hello.encode(), transcript, out)
     out.append(
-        note_out(
+        Note(
+            "out",
             "ServerHello",
-            version=version_name(TLS13),
-            cipher_suite=enum_name(CipherSuite, choices.suite.suite),
-            group=enum_name(NamedGroup, choices.group),
+            (
+                "version",
+                _TLS13_NAME,
+                "cipher_suite",
+                enum_name(CipherSuite, choices.suite.suite),
+                "group",
+                enum_name(NamedGroup, choices.group),
+            ),
         )
     )
     if hello.legacy_session_id and not sent_ccs:
@@ -314,13 +326,15 @@ def _send_encrypted_flight(
     out.append(_NOTE_ENCRYPTED_EXTENSIONS)
     if config.authenticate_client is not None:
         out.append(_NOTE_CERTIFICATE_REQUEST)
-    out.append(note_out("Certificate", certificates=len(config.credentials.chain)))
+    out.append(Note("out", "Certificate", ("certificates", len(config.credentials.chain))))
     verify_msg = certificate_verify(config.credentials, choices.scheme, transcript, is_server=True)
     transcript = send(verify_msg.encode(), transcript, out)
-    out.append(note_out("CertificateVerify", scheme=enum_name(SignatureScheme, choices.scheme)))
+    out.append(
+        Note("out", "CertificateVerify", ("scheme", enum_name(SignatureScheme, choices.scheme)))
+    )
     finished = finished_message(schedule, server_handshake_secret, transcript)
     transcript = send(finished.encode(), transcript, out)
-    out.append(note_out("Finished"))
+    out.append(_NOTE_FINISHED_OUT)
     return transcript
 
 
@@ -410,7 +424,7 @@ def _check_unchanged(first: ClientHello, second: ClientHello) -> None:
         raise ProtocolError(Cause.second_client_hello_changed)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ServerExpectClientHello:
     config: ServerConfig
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (ClientHello,)
@@ -427,14 +441,14 @@ class ServerExpectClientHello:
             return server12.start(self.config, ctx, message, raw)
         choices = _check_client_hello(self.config, message, exts, offered)
         notes: list[Output] = [
-            note_in(
+            Note(
+                "in",
                 "ClientHello",
-                # Lists, then tuples: a generator would be resumed once per name.
-                cipher_suites=tuple(
-                    [enum_name(CipherSuite, s) for s in message.cipher_suites[:16]]
-                ),
-                extensions=tuple(
-                    [enum_name(ExtensionType, e.extension_type) for e in message.extensions[:24]]
+                (
+                    "cipher_suites",
+                    enum_names(CipherSuite, message.cipher_suites[:16]),
+                    "extensions",
+                    enum_names(ExtensionType, [e.extension_type for e in message.extensions[:24]]),
                 ),
             )
         ]
@@ -468,7 +482,7 @@ class ServerExpectClientHello:
         return state2, [*notes, *flight]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ServerExpectSecondClientHello:
     config: ServerConfig
     transcript: Transcript
@@ -518,7 +532,7 @@ class ServerExpectSecondClientHello:
         return state, [note_in("ClientHello", retry=1), *flight]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _AfterServerFlight:
     config: ServerConfig
     schedule: KeySchedule
@@ -529,7 +543,7 @@ class _AfterServerFlight:
     server_application_secret: bytes = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ServerExpectCertificate:
     common: _AfterServerFlight
     transcript: Transcript
@@ -549,7 +563,7 @@ class ServerExpectCertificate:
         return state, chain_notes(peer, len(message.certificate_list))
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ServerExpectCertificateVerify:
     common: _AfterServerFlight
     transcript: Transcript
@@ -568,11 +582,11 @@ class ServerExpectCertificateVerify:
             peer_is_server=False,
         )
         return ServerExpectFinished(self.common, self.transcript.add(raw), self.peer, scheme), [
-            note_in("CertificateVerify", scheme=enum_name(SignatureScheme, scheme))
+            Note("in", "CertificateVerify", ("scheme", enum_name(SignatureScheme, scheme)))
         ]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ServerExpectFinished:
     common: _AfterServerFlight
     transcript: Transcript
@@ -601,7 +615,7 @@ class ServerExpectFinished:
             write_secret=c.server_application_secret,
         )
         return established, [
-            note_in("Finished"),
+            _NOTE_FINISHED_IN,
             SetReadKeys(n.suite, c.client_application_secret, application=True),
             Complete(event),
         ]

@@ -11,7 +11,7 @@ no resumption, no tickets, no renegotiation, no compression.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import ClassVar, TypeVar
 
 from pinata.tls.config import ServerConfig, VerifiedPeer
@@ -82,6 +82,7 @@ from pinata.tls.messages import (
 from pinata.tls.record import RecordProtector12, RecordUnprotector12
 from pinata.tls.suites import SuiteParams, lookup_suite12
 from pinata.tls.transcript import Transcript
+from pinata.tls.values import value
 
 _SERVER_HELLO_DONE = ServerHelloDone().encode()
 _NAMED_CURVE = 3  # RFC 8422 §5.4 ECCurveType named_curve
@@ -90,7 +91,7 @@ _VALIDATED: tuple[type[TypedExtension], ...] = (ServerName, ApplicationLayerProt
 _T = TypeVar("_T", bound=TypedExtension)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Choices12:
     """What the server picked from a TLS 1.2 ClientHello."""
 
@@ -100,7 +101,7 @@ class Choices12:
     echo_point_formats: bool
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _Offer:
     """A TLS 1.2 ClientHello's extensions, every body we use decoded first:
     a malformed one is decode_error before any policy of ours is applied."""
@@ -276,7 +277,7 @@ def start(
     return Server12ExpectClientKeyExchange(flow, key, messages, peer=None), out
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _Flow:
     """What every later state needs from the hellos."""
 
@@ -286,7 +287,7 @@ class _Flow:
     server_random: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Server12ExpectCertificate:
     flow: _Flow
     key: EphemeralKey = field(repr=False)
@@ -309,7 +310,7 @@ class Server12ExpectCertificate:
         return state, chain_notes(peer, len(message.certificate_list))
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Server12ExpectClientKeyExchange:
     flow: _Flow
     key: EphemeralKey = field(repr=False)
@@ -344,7 +345,7 @@ def _transcript(suite: SuiteParams, messages: bytes) -> Transcript:
     return Transcript().add(messages).select_hash(suite.hash_name)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _Keys:
     """The master secret (for both Finished) and the record keys; dropped
     with the state once the handshake is over."""
@@ -354,7 +355,7 @@ class _Keys:
     unprotector: RecordUnprotector12 = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Server12ExpectCertificateVerify:
     flow: _Flow
     keys: _Keys = field(repr=False)
@@ -377,7 +378,7 @@ class Server12ExpectCertificateVerify:
         ]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Server12ExpectChangeCipherSpec(AwaitingChangeCipherSpec):
     """No handshake message may come before the client's ChangeCipherSpec
     (RFC 5246 §7.1); the connection calls `after_change_cipher_spec`."""
@@ -400,7 +401,7 @@ class Server12ExpectChangeCipherSpec(AwaitingChangeCipherSpec):
         )
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Server12ExpectFinished:
     flow: _Flow
     keys: _Keys = field(repr=False)

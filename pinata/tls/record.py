@@ -80,7 +80,7 @@ class RecordDeframer:
     only a record split across chunks is copied, once. Memory stays bounded:
     `feed` refuses more input while a whole record is still waiting to be
     taken, so what is held is at most one partial record plus what the last
-    `feed` brought. A header error is raised as soon as the header is
+    `feed` brought, and nothing once its last record is taken. A header error is raised as soon as the header is
     complete, and again on every later call: the stream is dead.
     """
 
@@ -153,7 +153,13 @@ class RecordDeframer:
         end = pos + RECORD_HEADER_LEN + length - len(pending)
         if end > len(buf):
             return None
-        self._pos = end
+        if end == len(buf):
+            # Every byte fed has been returned: hold none of the chunk (the
+            # record handed out keeps it alive while it needs it). A peer
+            # that stalls after its flight pins no receive buffer here.
+            self._buf, self._pos = b"", 0
+        else:
+            self._pos = end
         version = (header[1] << 8) | header[2]
         if pending:
             self._pending = b""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import tracemalloc
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -391,3 +392,28 @@ def test_a_key_of_the_wrong_length_is_refused_before_any_record() -> None:
     [record] = deframe_all(protector.seal(ContentType.handshake, b"twelve"))
     assert unprotector.open(record) == (ContentType.handshake, b"twelve")
     assert built == [bytes(16), bytes(16)]
+
+
+def test_deframer_holds_no_chunk_once_its_records_are_taken() -> None:
+    # A peer that stalls after its flight must not pin the chunk that
+    # brought it (issue 18: memory per stalled handshake).
+    chunk = encode_plaintext_records(ContentType.handshake, bytes(10_000))
+    deframer = RecordDeframer()
+    tracemalloc.start()
+    try:
+        deframer.feed(bytearray(chunk))  # a fresh object, as a socket gives
+        held, _ = tracemalloc.get_traced_memory()
+        record = deframer.next_record()
+        assert record is not None and bytes(record.fragment) == bytes(10_000)
+        del record
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held >= 10_000 > 1_000 >= after
+    assert deframer.buffered == 0 and deframer.next_record() is None
+    # Records after it still come whole, split or not.
+    deframer.feed(chunk[:7])
+    assert deframer.next_record() is None
+    deframer.feed(chunk[7:])
+    record = deframer.next_record()
+    assert record is not None and bytes(record.fragment) == bytes(10_000)

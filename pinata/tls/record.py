@@ -80,8 +80,9 @@ class RecordDeframer:
     only a record split across chunks is copied, once. Memory stays bounded:
     `feed` refuses more input while a whole record is still waiting to be
     taken, so what is held is at most one partial record plus what the last
-    `feed` brought, and nothing once its last record is taken. A header error is raised as soon as the header is
-    complete, and again on every later call: the stream is dead.
+    `feed` brought, and nothing once its last record is taken. A header
+    error is raised as soon as the header is complete, and again on every
+    later call: the stream is dead.
     """
 
     __slots__ = ("_buf", "_error", "_pending", "_pos", "_started", "_tls12")

@@ -4,11 +4,15 @@ a record has used."""
 
 from __future__ import annotations
 
+import gc
+import types
+
 import pytest
 
+from pinata.tls.constants import TLS12, TLS13
 from pinata.tls.events import ApplicationData
 from pinata.tls.suites import AEAD, SuiteParams
-from tests.tls.pairs import completed, new_pair
+from tests.tls.pairs import client_config, completed, new_pair, server_config
 
 
 @pytest.fixture
@@ -54,3 +58,39 @@ def test_a_stalled_tls13_server_made_an_aead_only_for_its_flight(built: list[byt
     server.receive_data(client.data_to_send())
     server.data_to_send()
     assert len(built) == 2
+
+
+def _held_bytes(root: object, shared: object) -> list[bytes]:
+    """Every bytes-like object reachable from `root`, not through `shared`
+    (the configuration, which every connection shares) nor through types,
+    modules or functions."""
+    seen: set[int] = {id(shared)}
+    found: list[bytes] = []
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, type | types.ModuleType | types.FunctionType):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, bytes | bytearray):
+            found.append(bytes(obj))
+        stack.extend(gc.get_referents(obj))
+    return found
+
+
+@pytest.mark.parametrize("version", [TLS13, TLS12])
+def test_a_stalled_server_holds_no_copy_of_its_chain(version: int) -> None:
+    # The flight's fixed part (our Certificate, CertificateRequest) is the
+    # configuration's, encoded once: a connection waiting for the client's
+    # second flight keeps only what is its own (issue 18).
+    config = server_config()
+    client, server = new_pair(config, client_config(versions=(version,)))
+    server.receive_data(bytearray(client.data_to_send()))
+    flight = bytes(server.data_to_send())
+    assert server.version == version
+    leaf = config.credentials.chain[0]
+    # The chain was sent: in the clear in TLS 1.2, sealed in TLS 1.3.
+    assert leaf in flight if version == TLS12 else len(flight) > len(leaf)
+    held = _held_bytes(server, config)
+    assert held, "the walk saw no bytes at all"
+    assert not [b for b in held if leaf in b]

@@ -6,6 +6,11 @@ and TLS 1.2's AEAD record protection (`RecordProtector12`, RFC 5246 §6.2.3.3).
 direction's traffic key each: one AEAD object per key, the per-record nonce
 computed as an integer XOR (§5.3), and zero-copy views where Python allows.
 
+A key is held as bytes until the first record that uses it (`_Keyed`): an
+AEAD object is about 2.5 KiB outside Python's allocator (cryptography keeps
+an OpenSSL cipher context per direction of use), and a server waiting for a
+client's second flight holds two keys it may never use (issue 18).
+
 Bulk application data is sealed into one buffer per key that is reused
 (`seal_reusing`): records are laid out there as they go on the wire, so a
 batch costs no allocation, no page fault and no copy after the cipher's. A
@@ -28,7 +33,7 @@ from pinata.tls.constants import (
 )
 from pinata.tls.errors import Cause, LocalProtocolError, ProtocolError
 from pinata.tls.keyschedule import traffic_key_iv
-from pinata.tls.suites import TAG_LEN, SuiteParams
+from pinata.tls.suites import AEAD, TAG_LEN, SuiteParams
 
 _KNOWN_TYPES = frozenset(int(t) for t in ContentType if t != ContentType.invalid)
 # §5.4: content types a TLSInnerPlaintext may carry; a protected
@@ -75,8 +80,9 @@ class RecordDeframer:
     only a record split across chunks is copied, once. Memory stays bounded:
     `feed` refuses more input while a whole record is still waiting to be
     taken, so what is held is at most one partial record plus what the last
-    `feed` brought. A header error is raised as soon as the header is
-    complete, and again on every later call: the stream is dead.
+    `feed` brought, and nothing once its last record is taken. A header
+    error is raised as soon as the header is complete, and again on every
+    later call: the stream is dead.
     """
 
     __slots__ = ("_buf", "_error", "_pending", "_pos", "_started", "_tls12")
@@ -148,7 +154,13 @@ class RecordDeframer:
         end = pos + RECORD_HEADER_LEN + length - len(pending)
         if end > len(buf):
             return None
-        self._pos = end
+        if end == len(buf):
+            # Every byte fed has been returned: hold none of the chunk (the
+            # record handed out keeps it alive while it needs it). A peer
+            # that stalls after its flight pins no receive buffer here.
+            self._buf, self._pos = b"", 0
+        else:
+            self._pos = end
         version = (header[1] << 8) | header[2]
         if pending:
             self._pending = b""
@@ -197,12 +209,36 @@ def encode_plaintext_records(
     return b"".join(out)
 
 
-class _Direction:
-    __slots__ = ("_aead", "_iv", "sequence_number")
+class _Keyed:
+    """A traffic key as bytes, and its AEAD object from the first record
+    that uses it on. Before that, the key costs its 16 or 32 bytes; the AEAD
+    object, about 2.5 KiB of OpenSSL state outside Python's allocator, is
+    made only for a record sealed or opened: a stalled handshake never pays
+    for it."""
+
+    __slots__ = ("_aead", "_key", "_params")
+
+    def __init__(self, params: SuiteParams, key: bytes) -> None:
+        if len(key) != params.key_len:
+            # Checked now, as building the AEAD would: a wrong key is our bug.
+            raise ValueError(f"{params.suite.name} takes a {params.key_len}-byte key")
+        self._params = params
+        self._key = key
+        self._aead: AEAD | None = None
+
+    def _built(self) -> AEAD:
+        """The AEAD object, made now if no record has used the key yet.
+        Callers write `self._aead or self._built()`: no call once it exists."""
+        aead = self._aead = self._params.aead(self._key)
+        return aead
+
+
+class _Direction(_Keyed):
+    __slots__ = ("_iv", "sequence_number")
 
     def __init__(self, params: SuiteParams, secret: bytes) -> None:
         key, iv = traffic_key_iv(params, secret)
-        self._aead = params.aead(key)
+        super().__init__(params, key)
         self._iv = int.from_bytes(iv, "big")
         self.sequence_number = 0
 
@@ -281,7 +317,8 @@ class RecordProtector(_Direction):
         header = _OUTER_TYPE_AND_VERSION + (len(data) + 1 + padding + TAG_LEN).to_bytes(2, "big")
         # §5.4: TLSInnerPlaintext = content || ContentType || zeros[padding].
         inner = b"".join((data, bytes((content_type,)), bytes(padding)))
-        return header + self._aead.encrypt(self._nonce(self._take(1)), inner, header)
+        aead = self._aead or self._built()
+        return header + aead.encrypt(self._nonce(self._take(1)), inner, header)
 
     def seal_many(self, content_type: int, data: bytes | memoryview) -> bytes:
         """As many records as `data` needs, cut at 2^14, in one bytes object
@@ -326,7 +363,7 @@ class RecordProtector(_Direction):
         padding) is first laid out in `inner`."""
         n = len(data)
         seq = self._take(max(1, -(-n // MAX_PLAINTEXT)))
-        encrypt, iv, source = self._aead.encrypt_into, self._iv, memoryview(data)
+        encrypt, iv, source = (self._aead or self._built()).encrypt_into, self._iv, memoryview(data)
         pos = 0
         full = n // MAX_PLAINTEXT if len(inner) == MAX_INNER_PLAINTEXT else 0
         if full:
@@ -378,7 +415,7 @@ class RecordUnprotector(_Direction):
         header = bytes((_APPLICATION_DATA, (v >> 8) & 0xFF, v & 0xFF, length >> 8, length & 0xFF))
         nonce = self._nonce_for_current()
         try:
-            plaintext = self._aead.decrypt(nonce, fragment, header)
+            plaintext = (self._aead or self._built()).decrypt(nonce, fragment, header)
         except (InvalidTag, ValueError):
             raise ProtocolError(Cause.record_undecryptable) from None
         self.sequence_number += 1
@@ -412,18 +449,18 @@ _TLS12_PROTECTED_TYPES = frozenset(
 _TLS12_VERSION = TLS12.to_bytes(2, "big")
 
 
-class _Direction12:
+class _Direction12(_Keyed):
     """One direction's TLS 1.2 AEAD state: the key, the implicit nonce part
     (`iv`: AES-GCM's 4-byte salt, ChaCha20-Poly1305's 12-byte IV) and the
     64-bit sequence number, which is also AES-GCM's explicit nonce, so a
     nonce is never used twice under one key (RFC 5288 §6.1)."""
 
-    __slots__ = ("_aead", "_explicit", "_iv", "_salt", "sequence_number")
+    __slots__ = ("_explicit", "_iv", "_salt", "sequence_number")
 
     def __init__(self, params: SuiteParams, key: bytes, iv: bytes) -> None:
         if len(iv) != params.iv_len or not params.authentication:
             raise ValueError(f"{params.suite.name} is no TLS 1.2 suite with a {len(iv)}-byte IV")
-        self._aead = params.aead(key)
+        super().__init__(params, key)
         self._explicit = params.record_iv_len
         self._salt = iv if self._explicit else b""
         self._iv = 0 if self._explicit else int.from_bytes(iv, "big")
@@ -524,8 +561,8 @@ class RecordProtector12(_Direction12):
             # Our explicit nonce is the sequence number (RFC 5288 §3).
             out[body : body + explicit] = nonce[4:]
         end = body + fragment
-        self._aead.encrypt_into(nonce, data, _additional_data(seq, content_type, length),
-                                out[body + explicit : end])
+        (self._aead or self._built()).encrypt_into(
+            nonce, data, _additional_data(seq, content_type, length), out[body + explicit : end])
         return end
 
 
@@ -557,7 +594,7 @@ class RecordUnprotector12(_Direction12):
             # the sequence number, but a peer's may be anything.
             nonce = self._salt + bytes(fragment[:explicit])
         try:
-            plaintext = self._aead.decrypt(
+            plaintext = (self._aead or self._built()).decrypt(
                 nonce,
                 fragment[explicit:],
                 _additional_data(seq, content_type, length, record.legacy_record_version),

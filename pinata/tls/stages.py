@@ -1,7 +1,9 @@
 """Each direction of a connection is in one key stage at a time (RFC 8446 §5,
-§7.3): in the clear, under handshake traffic keys, under application traffic
-keys, or closed. A stage owns its AEAD and sequence number (inside its
-`RecordProtector` or `RecordUnprotector`) and only what the next step needs:
+§7.3): in the clear, under handshake traffic keys, under application
+traffic keys, or closed. A stage owns its key and sequence number (inside
+its `RecordProtector` or `RecordUnprotector`, which makes the AEAD object
+at the first record under the key, so a handshake waiting for its peer
+holds key bytes, not cipher contexts) and only what the next step needs:
 no traffic secret is kept here (the application traffic secrets, for the
 next KeyUpdate (§7.2), are the Established state's; a handshake traffic
 secret is never kept once its keys exist).

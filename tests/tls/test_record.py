@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import tracemalloc
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,11 +17,13 @@ from pinata.tls.record import (
     Record,
     RecordDeframer,
     RecordProtector,
+    RecordProtector12,
     RecordUnprotector,
+    RecordUnprotector12,
     SequenceExhausted,
     encode_plaintext_records,
 )
-from pinata.tls.suites import SUITES, SuiteParams
+from pinata.tls.suites import AEAD, SUITES, TLS12_SUITES, SuiteParams
 
 SECRET_LEN = {"sha256": 32, "sha384": 48}
 all_suites = st.sampled_from(sorted(SUITES.values(), key=lambda p: p.suite))
@@ -27,6 +31,7 @@ inner_types = st.sampled_from(
     [ContentType.alert, ContentType.handshake, ContentType.application_data]
 )
 AES128 = SUITES[CipherSuite.TLS_AES_128_GCM_SHA256]
+AES128_12 = TLS12_SUITES[CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]
 
 
 def pair(params: SuiteParams, seed: int = 7) -> tuple[RecordProtector, RecordUnprotector]:
@@ -348,3 +353,67 @@ def test_open_on_arbitrary_records_raises_only_protocol_error(
     with pytest.raises(ProtocolError):
         unprotector.open(Record(content_type, version, fragment))
     assert unprotector.sequence_number == 0
+
+
+def counting(params: SuiteParams) -> tuple[SuiteParams, list[bytes]]:
+    """`params` whose AEAD factory records every key it is handed."""
+    built: list[bytes] = []
+
+    def factory(key: bytes) -> AEAD:
+        built.append(key)
+        return params.aead_factory(key)
+
+    return dataclasses.replace(params, aead_factory=factory), built
+
+
+@pytest.mark.parametrize("params", sorted(SUITES.values(), key=lambda p: p.suite))
+def test_a_key_becomes_an_aead_at_its_first_record_and_once(params: SuiteParams) -> None:
+    # A stalled handshake holds keys it may never use: as bytes, not as
+    # OpenSSL cipher contexts (issue 18). Built once, then reused.
+    params, built = counting(params)
+    protector, unprotector = pair(params)
+    assert built == []
+    first = protector.seal(ContentType.handshake, b"one")
+    assert len(built) == 1
+    protector.seal_many(ContentType.application_data, bytes(MAX_PLAINTEXT + 1))
+    bytes(protector.seal_reusing(ContentType.application_data, b"three"))
+    assert len(built) == 1
+    assert open_one(unprotector, first) == (ContentType.handshake, b"one")
+    assert len(built) == 2 and built[0] == built[1] and len(built[0]) == params.key_len
+
+
+def test_a_key_of_the_wrong_length_is_refused_before_any_record() -> None:
+    with pytest.raises(ValueError, match="16-byte key"):
+        RecordProtector12(AES128_12, bytes(32), bytes(4))
+    params, built = counting(AES128_12)
+    protector = RecordProtector12(params, bytes(16), bytes(4))
+    unprotector = RecordUnprotector12(params, bytes(16), bytes(4))
+    assert built == []
+    [record] = deframe_all(protector.seal(ContentType.handshake, b"twelve"))
+    assert unprotector.open(record) == (ContentType.handshake, b"twelve")
+    assert built == [bytes(16), bytes(16)]
+
+
+def test_deframer_holds_no_chunk_once_its_records_are_taken() -> None:
+    # A peer that stalls after its flight must not pin the chunk that
+    # brought it (issue 18: memory per stalled handshake).
+    chunk = encode_plaintext_records(ContentType.handshake, bytes(10_000))
+    deframer = RecordDeframer()
+    tracemalloc.start()
+    try:
+        deframer.feed(bytearray(chunk))  # a fresh object, as a socket gives
+        held, _ = tracemalloc.get_traced_memory()
+        record = deframer.next_record()
+        assert record is not None and bytes(record.fragment) == bytes(10_000)
+        del record
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held >= 10_000 > 1_000 >= after
+    assert deframer.buffered == 0 and deframer.next_record() is None
+    # Records after it still come whole, split or not.
+    deframer.feed(chunk[:7])
+    assert deframer.next_record() is None
+    deframer.feed(chunk[7:])
+    record = deframer.next_record()
+    assert record is not None and bytes(record.fragment) == bytes(10_000)

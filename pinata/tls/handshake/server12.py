@@ -249,14 +249,15 @@ def start(
     choices = _choose(config, hello, offer)
     server_random = _server_random(ctx, config)
     key = EphemeralKey.generate(choices.group, ctx.random)
-    flight = [
-        _server_hello(server_random, choices),
-        config.encoded_certificate12,
-        _server_key_exchange(config, choices, hello.random, server_random, key),
-    ]
-    if config.authenticate_client is not None:
-        flight.append(config.encoded_certificate_request12)
-    flight.append(_SERVER_HELLO_DONE)
+    flow = _Flow(
+        config,
+        choices,
+        hello.random,
+        server_random,
+        client_hello=raw,
+        server_hello=_server_hello(server_random, choices),
+        key_exchange=_server_key_exchange(config, choices, hello.random, server_random, key),
+    )
     out: list[Output] = [
         ChooseVersion(TLS12),
         note_in("ClientHello", version=version_name(TLS12), extensions=len(hello.extensions)),
@@ -268,32 +269,47 @@ def start(
         ),
         note_out("ServerKeyExchange", scheme=choices.scheme.name),
     ]
-    sent = b"".join(flight)
-    out.append(SendMessage(sent))  # the whole flight, queued as one
-    messages = raw + sent
-    flow = _Flow(config, choices, hello.random, server_random)
+    out.append(SendMessage(flow.flight()))  # the whole flight, queued as one
     if config.authenticate_client is not None:
-        return Server12ExpectCertificate(flow, key, messages), out
-    return Server12ExpectClientKeyExchange(flow, key, messages, peer=None), out
+        return Server12ExpectCertificate(flow, key), out
+    return Server12ExpectClientKeyExchange(flow, key, b"", peer=None), out
 
 
 @value
 class _Flow:
-    """What every later state needs from the hellos."""
+    """What every later state needs from the hellos: the randoms, and the
+    messages through our flight, which CertificateVerify signs (RFC 5246
+    §7.4.8) with a hash that need not be the PRF's, or with none (Ed25519,
+    RFC 8422 §5.10), so they are kept as sent. Only the per-connection ones
+    are held: the rest of the flight is the configuration's, encoded once,
+    so a handshake waiting for the client holds no copy of our chain."""
 
     config: ServerConfig
     choices: Choices12
     client_random: bytes
     server_random: bytes
+    client_hello: bytes = field(repr=False)
+    server_hello: bytes = field(repr=False)
+    key_exchange: bytes = field(repr=False)
+
+    def flight(self) -> bytes:
+        """ServerHello, Certificate, ServerKeyExchange, [CertificateRequest],
+        ServerHelloDone, as sent."""
+        config = self.config
+        asks = config.authenticate_client is not None
+        request = config.encoded_certificate_request12 if asks else b""
+        return b"".join((self.server_hello, config.encoded_certificate12, self.key_exchange,
+                         request, _SERVER_HELLO_DONE))
+
+    def messages(self) -> bytes:
+        """Every handshake message through our ServerHelloDone, as sent."""
+        return self.client_hello + self.flight()
 
 
 @value
 class Server12ExpectCertificate:
     flow: _Flow
     key: EphemeralKey = field(repr=False)
-    # Every handshake message so far, as sent: CertificateVerify signs them
-    # (RFC 5246 §7.4.8) with a hash that need not be the PRF's.
-    messages: bytes = field(repr=False)
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (Certificate12,)
 
     def handle(
@@ -306,7 +322,7 @@ class Server12ExpectCertificate:
             # RFC 5246 §7.4.6: we require a certificate and got none.
             raise ProtocolError(Cause.client_certificate_missing_tls12)
         peer = judge_chain(message.certificate_list, authenticate, ctx.now)
-        state = Server12ExpectClientKeyExchange(self.flow, self.key, self.messages + raw, peer=peer)
+        state = Server12ExpectClientKeyExchange(self.flow, self.key, raw, peer=peer)
         return state, chain_notes(peer, len(message.certificate_list))
 
 
@@ -314,7 +330,8 @@ class Server12ExpectCertificate:
 class Server12ExpectClientKeyExchange:
     flow: _Flow
     key: EphemeralKey = field(repr=False)
-    messages: bytes = field(repr=False)
+    # The client's messages since our flight: its Certificate, or nothing.
+    received: bytes = field(repr=False)
     peer: VerifiedPeer | None
     expects: ClassVar[tuple[type[HandshakeMessage], ...]] = (ClientKeyExchange,)
 
@@ -325,7 +342,7 @@ class Server12ExpectClientKeyExchange:
         flow = self.flow
         suite = flow.choices.suite
         pre_master_secret = self.key.shared_secret(message.public)
-        messages = self.messages + raw
+        messages = b"".join((flow.messages(), self.received, raw))
         # RFC 7627 §3: session_hash covers the messages through ClientKeyExchange.
         session_hash = suite.new_hash()
         session_hash.update(messages)

@@ -1,9 +1,14 @@
 """The TLS 1.3 key schedule (RFC 8446 §7.1-§7.3), without PSKs.
 
-HKDF (RFC 5869) is written out over `hmac.digest`, the one-shot C HMAC: every
-label TLS 1.3 uses asks for at most one hash block of output, so Expand is a
-single HMAC, and a handshake's whole schedule is nineteen of them per role (Early
+HKDF (RFC 5869) is written out over `cryptography`'s HMAC: every label TLS
+1.3 uses asks for at most one hash block of output, so Expand is a single
+HMAC, and a handshake's whole schedule is nineteen of them per role (Early
 Secret and its "derived" child are constants, computed once at import).
+Derivations under one secret (a traffic secret's key and IV; the two
+traffic secrets of a stage) key the HMAC once and start each from a copy of
+the keyed state, as `prf.py` does: keying is half the cost of an HMAC, and
+the one-shot `hmac.digest` also fetches the MAC and hash by name under
+OpenSSL 3 each call (issue 18: 2-5 us per HMAC inside a handshake).
 
 Secrets travel as plain bytes between pure functions; the dataclasses that
 group them hide their fields from repr so no secret reaches a log or trace.
@@ -18,15 +23,37 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.hmac import HMAC
+
 from pinata.tls.suites import SuiteParams, hash_params
 
 # RFC 8446 §7.1: HkdfLabel.label = "tls13 " + Label.
 _LABEL_PREFIX = b"tls13 "
 
 
+# The only hashes TLS 1.3 suites name (RFC 8446 §B.4); the objects are
+# stateless descriptions, shared.
+_ALGORITHMS: Mapping[str, hashes.HashAlgorithm] = MappingProxyType(
+    {"sha256": hashes.SHA256(), "sha384": hashes.SHA384()}
+)
+
+
+def _hmac(hash_name: str, key: bytes, message: bytes) -> bytes:
+    """HMAC(key, message), for a key that authenticates one message only.
+
+    Raises KeyError for a hash no TLS 1.3 suite uses (our bug, never input).
+    Several messages under one key copy a keyed `HMAC` instead (inline:
+    its methods are C, and a helper would be one Python frame per HMAC).
+    """
+    state = HMAC(key, _ALGORITHMS[hash_name])
+    state.update(message)
+    return state.finalize()
+
+
 def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:
     """HKDF-Extract (RFC 5869 §2.2); an empty salt acts as Hash.length zeros."""
-    return hmac.digest(salt, ikm, hash_name)
+    return _hmac(hash_name, salt, ikm)
 
 
 def _hkdf_label(label: bytes, context: bytes, length: int) -> bytes:
@@ -44,14 +71,17 @@ def hkdf_expand(hash_name: str, prk: bytes, info: bytes, length: int) -> bytes:
     """HKDF-Expand (RFC 5869 §2.3)."""
     if length <= _HASH_LEN.get(hash_name, 0):
         # Every TLS 1.3 label needs one block: T(1) = HMAC(PRK, info || 0x01).
-        return hmac.digest(prk, info + b"\x01", hash_name)[:length]
+        return _hmac(hash_name, prk, info + b"\x01")[:length]
+    keyed = HMAC(prk, _ALGORITHMS[hash_name])
     out = b""
     block = b""
     counter = 1
     while len(out) < length:
         if counter > 255:
             raise ValueError("HKDF-Expand output too long")
-        block = hmac.digest(prk, block + info + bytes((counter,)), hash_name)
+        state = keyed.copy()
+        state.update(block + info + bytes((counter,)))
+        block = state.finalize()
         out += block
         counter += 1
     return out[:length]
@@ -78,7 +108,7 @@ def hkdf_expand_label(
     if length <= _HASH_LEN.get(hash_name, 0) and len(context) <= 255:
         # One block, as every TLS 1.3 label needs: T(1) = HMAC(PRK, info || 0x01).
         info = b"".join((_label_head(label, length), bytes((len(context),)), context, b"\x01"))
-        return hmac.digest(secret, info, hash_name)[:length]
+        return _hmac(hash_name, secret, info)[:length]
     return hkdf_expand(hash_name, secret, _hkdf_label(label, context, length), length)
 
 
@@ -120,6 +150,7 @@ class _PerHash(NamedTuple):
     between the schedule and HMAC, and a schedule holds one reference to it."""
 
     hash_len: int
+    algorithm: hashes.HashAlgorithm
     zeros: bytes
     empty_hash: bytes
     early_secret: bytes
@@ -138,6 +169,7 @@ def _per_hash(hash_name: str, hash_len: int) -> _PerHash:
     empty_hash = hash_params(hash_name)[0]().digest()
     return _PerHash(
         hash_len=hash_len,
+        algorithm=_ALGORITHMS[hash_name],
         zeros=zeros,
         empty_hash=empty_hash,
         early_secret=early,
@@ -161,11 +193,13 @@ def traffic_key_iv(params: SuiteParams, secret: bytes) -> tuple[bytes, bytes]:
             hkdf_expand_label(name, secret, b"key", b"", key_len),
             hkdf_expand_label(name, secret, b"iv", b"", iv_len),
         )
-    # Every suite's key and IV are shorter than its hash: one HMAC block each.
-    return (
-        hmac.digest(secret, _empty_context_info(b"key", key_len), name)[:key_len],
-        hmac.digest(secret, _empty_context_info(b"iv", iv_len), name)[:iv_len],
-    )
+    # Every suite's key and IV are shorter than its hash: one HMAC block
+    # each, both under the traffic secret, which is keyed once.
+    key = HMAC(secret, _ALGORITHMS[name])
+    iv = key.copy()
+    key.update(_empty_context_info(b"key", key_len))
+    iv.update(_empty_context_info(b"iv", iv_len))
+    return key.finalize()[:key_len], iv.finalize()[:iv_len]
 
 
 class KeySchedule:
@@ -198,22 +232,31 @@ class KeySchedule:
 
     def derive_secret(self, secret: bytes, label: bytes, transcript_hash: bytes) -> bytes:
         """Derive-Secret(Secret, Label, Messages) given Transcript-Hash(Messages) (§7.1)."""
+        return self._derive_keyed(HMAC(secret, self._c.algorithm), secret, label, transcript_hash)
+
+    def _derive_keyed(
+        self, keyed: HMAC, secret: bytes, label: bytes, transcript_hash: bytes
+    ) -> bytes:
+        # Derive-Secret with `keyed`, an HMAC keyed with `secret` and left
+        # unchanged, shared by the derivations a stage makes under one secret.
         head = self._c.heads.get(label)
         if head is None or len(transcript_hash) > 255:
             return self._expand_label(secret, label, transcript_hash, self._c.hash_len)
         # One block (Hash.length bytes): T(1) = HMAC(Secret, HkdfLabel || 0x01).
-        info = b"".join((head, bytes((len(transcript_hash),)), transcript_hash, b"\x01"))
-        return hmac.digest(secret, info, self._hash_name)
+        state = keyed.copy()
+        state.update(b"".join((head, bytes((len(transcript_hash),)), transcript_hash, b"\x01")))
+        return state.finalize()
 
     def handshake_secrets(self, shared_secret: bytes, hello_hash: bytes) -> HandshakeSecrets:
         """From the (EC)DHE shared secret and Transcript-Hash(ClientHello..ServerHello)."""
         handshake_secret = hkdf_extract(self._hash_name, self._c.derived_early, shared_secret)
+        keyed = HMAC(handshake_secret, self._c.algorithm)
         return HandshakeSecrets(
-            client_handshake_traffic_secret=self.derive_secret(
-                handshake_secret, b"c hs traffic", hello_hash
+            client_handshake_traffic_secret=self._derive_keyed(
+                keyed, handshake_secret, b"c hs traffic", hello_hash
             ),
-            server_handshake_traffic_secret=self.derive_secret(
-                handshake_secret, b"s hs traffic", hello_hash
+            server_handshake_traffic_secret=self._derive_keyed(
+                keyed, handshake_secret, b"s hs traffic", hello_hash
             ),
             handshake_secret=handshake_secret,
         )
@@ -224,12 +267,13 @@ class KeySchedule:
         """From Handshake Secret and Transcript-Hash(ClientHello..server Finished)."""
         derived = self.derive_secret(handshake_secret, b"derived", self._c.empty_hash)
         master_secret = hkdf_extract(self._hash_name, derived, self._c.zeros)
+        keyed = HMAC(master_secret, self._c.algorithm)
         return ApplicationSecrets(
-            client_application_traffic_secret_0=self.derive_secret(
-                master_secret, b"c ap traffic", server_finished_hash
+            client_application_traffic_secret_0=self._derive_keyed(
+                keyed, master_secret, b"c ap traffic", server_finished_hash
             ),
-            server_application_traffic_secret_0=self.derive_secret(
-                master_secret, b"s ap traffic", server_finished_hash
+            server_application_traffic_secret_0=self._derive_keyed(
+                keyed, master_secret, b"s ap traffic", server_finished_hash
             ),
             master_secret=master_secret,
         )
@@ -242,15 +286,15 @@ class KeySchedule:
 
     def finished_key(self, base_key: bytes) -> bytes:
         """§4.4.4: finished_key = HKDF-Expand-Label(BaseKey, "finished", "", Hash.length)."""
-        return hmac.digest(base_key, self._c.finished_info, self._hash_name)
+        return _hmac(self._hash_name, base_key, self._c.finished_info)
 
     def finished_verify_data(self, base_key: bytes, transcript_hash: bytes) -> bytes:
         """§4.4.4: verify_data = HMAC(finished_key, Transcript-Hash(...))."""
-        return hmac.digest(self.finished_key(base_key), transcript_hash, self._hash_name)
+        return _hmac(self._hash_name, self.finished_key(base_key), transcript_hash)
 
     def next_traffic_secret(self, secret: bytes) -> bytes:
         """§7.2: application_traffic_secret_N+1, after a KeyUpdate."""
-        return hmac.digest(secret, self._c.update_info, self._hash_name)
+        return _hmac(self._hash_name, secret, self._c.update_info)
 
     def finished_matches(self, base_key: bytes, transcript_hash: bytes, verify_data: bytes) -> bool:
         """Whether a received Finished is right (§4.4.4), compared in constant time."""

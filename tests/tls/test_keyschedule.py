@@ -252,3 +252,60 @@ def test_traffic_key_and_iv_are_hkdf_expand_label_for_every_suite(params: SuiteP
         hkdf_expand_label(params.hash_name, secret, b"key", b"", params.key_len),
         hkdf_expand_label(params.hash_name, secret, b"iv", b"", params.iv_len),
     )
+
+
+def _reference_expand_label(
+    hash_name: str, secret: bytes, label: bytes, context: bytes, length: int
+) -> bytes:
+    # §7.1's HkdfLabel built here by hand, expanded by cryptography's HKDF:
+    # independent of the schedule's label tables and of its HMAC reuse.
+    full = b"tls13 " + label
+    info = length.to_bytes(2, "big") + bytes((len(full),)) + full + bytes((len(context),)) + context
+    algorithm = hashes.SHA256() if hash_name == "sha256" else hashes.SHA384()
+    return HKDFExpand(algorithm, length, info).derive(secret)
+
+
+@settings(deadline=None)
+@given(hash_names, st.binary(min_size=1, max_size=66), st.binary(min_size=32, max_size=48))
+def test_stage_secrets_sharing_one_keyed_hmac_are_each_their_own_label(
+    hash_name: str, shared_secret: bytes, transcript_hash: bytes
+) -> None:
+    # Each stage keys its secret's HMAC once and derives both traffic
+    # secrets (and a traffic secret's key and IV) from copies: the first
+    # derivation must leave the keyed state unchanged for the second.
+    params = SHA256 if hash_name == "sha256" else SHA384
+    ks = KeySchedule(params)
+    n = params.hash_len
+    hs = ks.handshake_secrets(shared_secret, transcript_hash)
+    assert hs.handshake_secret == hmac.digest(
+        _reference_expand_label(hash_name, ks.early_secret, b"derived", ks.empty_hash, n),
+        shared_secret,
+        hash_name,
+    )
+    for secret, label in (
+        (hs.client_handshake_traffic_secret, b"c hs traffic"),
+        (hs.server_handshake_traffic_secret, b"s hs traffic"),
+    ):
+        assert secret == _reference_expand_label(
+            hash_name, hs.handshake_secret, label, transcript_hash, n
+        )
+    app = ks.application_secrets(hs.handshake_secret, transcript_hash[::-1])
+    assert app.master_secret == hmac.digest(
+        _reference_expand_label(hash_name, hs.handshake_secret, b"derived", ks.empty_hash, n),
+        bytes(n),
+        hash_name,
+    )
+    for secret, label in (
+        (app.client_application_traffic_secret_0, b"c ap traffic"),
+        (app.server_application_traffic_secret_0, b"s ap traffic"),
+    ):
+        assert secret == _reference_expand_label(
+            hash_name, app.master_secret, label, transcript_hash[::-1], n
+        )
+    key, iv = ks.traffic_key_iv(app.server_application_traffic_secret_0)
+    assert key == _reference_expand_label(
+        hash_name, app.server_application_traffic_secret_0, b"key", b"", params.key_len
+    )
+    assert iv == _reference_expand_label(
+        hash_name, app.server_application_traffic_secret_0, b"iv", b"", params.iv_len
+    )

@@ -234,19 +234,30 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         self._unread = await self.receive_some()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        # The checks and the accounting are in plain methods: this frame is
+        # held while the peer stalls, and its locals and stack slots with it.
         if self._unread:
-            n = len(self._unread) if max_bytes is None else max(1, max_bytes)
-            data, self._unread = self._unread[:n], self._unread[n:]
-            return data
+            return self._take_unread(max_bytes)
+        self._before_read()
+        data = await self.inner.receive_some(max_bytes)
+        return self._after_read(data)
+
+    def _take_unread(self, max_bytes: int | None) -> bytes:
+        n = len(self._unread) if max_bytes is None else max(1, max_bytes)
+        data, self._unread = self._unread[:n], self._unread[n:]
+        return data
+
+    def _before_read(self) -> None:
         if not self.hello_done and self._preauth is not None and self.held > self._hello_bytes:
             # Checked before the next read, once the engine has seen the last: one
             # read may end the hello and carry what follows it (TLS 1.2 packs the
             # ServerHello and a large Certificate into the same records).
             raise Refused(HELLO_BYTES)
-        deadlines = self.deadlines
-        deadlines.wait_for_peer(FIRST_BYTE if self._first else STEP, self._deadline)
-        data = bytes(await self.inner.receive_some(max_bytes))
-        deadlines.peer_spoke()
+        self.deadlines.wait_for_peer(FIRST_BYTE if self._first else STEP, self._deadline)
+
+    def _after_read(self, received: bytes | bytearray) -> bytes:
+        data = bytes(received)
+        self.deadlines.peer_spoke()
         if len(self.head) < HEAD_BYTES:
             self.head += data[:HEAD_BYTES - len(self.head)]
         if self._first and data:

@@ -121,13 +121,8 @@ async def _run_connection(state: ApplianceState, listener: str,
 
     One coroutine, not a handler runner inside a bookkeeper: each frame of
     the chain is resumed at every step and held while the peer stalls."""
-    record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
-    started = trio.current_time()
-    state.counters.opened(listener)
-    slot = Slot(Deadlines(started + state.settings.limits.connection_timeout), record)
-    guarded = ports.guarded(state, stream, peer[0], slot.deadlines,
-                            count_bytes=listener != "http")
-    state.live.setdefault(state.caps.network(peer[0]), {})[id(slot)] = slot
+    slot, guarded = _opened(state, listener, stream, peer)
+    record = slot.record
     logged = True
     try:
         # One scope for every way a connection is cut short: its deadlines
@@ -149,7 +144,7 @@ async def _run_connection(state: ApplianceState, listener: str,
         # could quote anything, and logs are public-ish.
         record.finish(Outcome.internal_error, type(exc).__name__)
     finally:
-        _account(state, guarded, slot, started, logged=logged, untrusted=untrusted)
+        _account(state, guarded, slot, logged, untrusted)
         try:
             # Here, not in the handlers (which leave it open): its owner closes it.
             await _close(guarded, stream)
@@ -171,6 +166,22 @@ async def _close(guarded: GuardedStream, stream: trio.abc.HalfCloseableStream) -
         stream.close()
     else:
         await guarded.aclose()
+
+
+def _opened(state: ApplianceState, listener: str, stream: trio.abc.HalfCloseableStream,
+            peer: tuple[str, int]) -> tuple[Slot, GuardedStream]:
+    """An admitted connection's record, counted, its slot in the live table and
+    its guarded stream. Here rather than in `_run_connection`: every local and
+    stack slot of its frame is held twice (coroutine and the frame object trio
+    makes) for as long as the peer stalls (issue 18)."""
+    started = trio.current_time()
+    record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
+    state.counters.opened(listener)
+    slot = Slot(Deadlines(started + state.settings.limits.connection_timeout), record, started)
+    guarded = ports.guarded(state, stream, peer[0], slot.deadlines,
+                            count_bytes=listener != "http")
+    state.live.setdefault(state.caps.network(peer[0]), {})[id(slot)] = slot
+    return slot, guarded
 
 
 def _cut_short(slot: Slot, record: ConnectionRecord) -> None:
@@ -200,8 +211,8 @@ def _refusal(state: ApplianceState, record: ConnectionRecord, exc: Refused) -> b
     return False
 
 
-def _account(state: ApplianceState, guarded: GuardedStream, slot: Slot, started: float,
-             *, logged: bool, untrusted: bool) -> None:
+def _account(state: ApplianceState, guarded: GuardedStream, slot: Slot, logged: bool,
+             untrusted: bool) -> None:
     """The connection ended: out of the live table, counted, and logged unless
     it was refused by a limit or its peer never said a word."""
     record = slot.record
@@ -210,7 +221,7 @@ def _account(state: ApplianceState, guarded: GuardedStream, slot: Slot, started:
     del live[id(slot)]
     if not live:
         del state.live[network]
-    record.duration = trio.current_time() - started
+    record.duration = trio.current_time() - slot.started
     if untrusted and began_with_proxy_header(guarded.head):
         state.counters.limit_hit(UNTRUSTED_PROXY_HEADER)
     state.counters.finished(record.listener, record.stat_group)

@@ -32,6 +32,7 @@ class Slot:
 
     deadlines: Deadlines
     record: ConnectionRecord
+    started: float  # trio's clock, when it was admitted
     evicted: bool = False
 
     @property

@@ -208,13 +208,18 @@ class TLSStream(trio.abc.Stream):
         if self.failure is not None:
             raise TLSFailed(self.failure)
 
+    def _raise_if_ended(self) -> None:
+        """`TLSFailed` if the handshake can no longer complete (a plain method:
+        `do_handshake`'s frame, held while the peer stalls, stays small)."""
+        self._raise_if_failed()
+        if self.peer_closed is not None or self._eof_fed:
+            raise TLSFailed(ConnectionFailed(Ended(Cause.closed_during_handshake)))
+
     async def do_handshake(self) -> HandshakeComplete:
         """Run the handshake to completion; `TLSFailed` if it cannot complete."""
         await self._flush()  # a client's ClientHello is queued at construction
         while self.handshake is None:
-            self._raise_if_failed()
-            if self.peer_closed is not None or self._eof_fed:
-                raise TLSFailed(ConnectionFailed(Ended(Cause.closed_during_handshake)))
+            self._raise_if_ended()
             self._claim_receive()
             try:
                 data = await self.transport.receive_some(RECEIVE_SIZE)

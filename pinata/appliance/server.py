@@ -103,7 +103,7 @@ def _evict_for(state: ApplianceState, address: str) -> bool:
     """The global cap is full: end the oldest unauthenticated connection of the
     network holding the most slots, if it holds clearly more than `address`'s."""
     heaviest = state.caps.should_evict(address)
-    for slot in state.live.get(heaviest or "", {}).values():
+    for slot in state.live.get(heaviest or "", {}):
         if slot.evictable:
             slot.evicted = True
             slot.deadlines.scope.cancel()
@@ -180,7 +180,7 @@ def _opened(state: ApplianceState, listener: str, stream: trio.abc.HalfCloseable
     slot = Slot(Deadlines(started + state.settings.limits.connection_timeout), record, started)
     guarded = ports.guarded(state, stream, peer[0], slot.deadlines,
                             count_bytes=listener != "http")
-    state.live.setdefault(state.caps.network(peer[0]), {})[id(slot)] = slot
+    state.live.setdefault(state.caps.network(peer[0]), {})[slot] = None
     return slot, guarded
 
 
@@ -218,7 +218,7 @@ def _account(state: ApplianceState, guarded: GuardedStream, slot: Slot, logged: 
     record = slot.record
     network = state.caps.network(record.peer[0])
     live = state.live[network]
-    del live[id(slot)]
+    del live[slot]
     if not live:
         del state.live[network]
     record.duration = trio.current_time() - slot.started

@@ -130,7 +130,9 @@ class TLSStream(trio.abc.Stream):
         # Plaintext the application has not taken yet, as the engine gave it
         # (one bytes object per record): handed out whole, without a copy,
         # when the reader asks for as much; `_taken` bytes of the first are gone.
-        self._incoming: list[bytes] = []
+        # None until the first record arrives: an empty list is 56 bytes
+        # that every stalled handshake would hold (issue 18).
+        self._incoming: list[bytes] | None = None
         self._taken = 0
         # Who holds each side right now: checked and set with no await
         # between, which is all trio's single-threaded scheduling needs.
@@ -167,7 +169,10 @@ class TLSStream(trio.abc.Stream):
             if isinstance(event, HandshakeComplete):
                 self.handshake = event
             elif isinstance(event, ApplicationData) and event.data:
-                self._incoming.append(event.data)  # an empty one would read as EOF
+                # An empty one would read as EOF.
+                if self._incoming is None:
+                    self._incoming = []
+                self._incoming.append(event.data)
             elif isinstance(event, PeerClosed):
                 self.peer_closed = event
             elif isinstance(event, ConnectionFailed) and self.failure is None:
@@ -274,9 +279,10 @@ class TLSStream(trio.abc.Stream):
                 self._receiving = False
             await self._take(data)
             del data  # not held while the next read waits
-        first, taken = self._incoming[0], self._taken
+        incoming = self._incoming
+        first, taken = incoming[0], self._taken
         if max_bytes is None or max_bytes >= len(first) - taken:
-            del self._incoming[0]
+            del incoming[0]
             self._taken = 0
             return first[taken:] if taken else first
         # Part of a record: slices of bytes are copies, of what is asked only.

@@ -111,26 +111,35 @@ def _evict_for(state: ApplianceState, address: str) -> bool:
     return False
 
 
-async def _run_connection(state: ApplianceState, listener: str,
-                          stream: trio.abc.HalfCloseableStream, peer: tuple[str, int],
-                          untrusted: bool = False) -> None:
+def _run_connection(state: ApplianceState, listener: str,
+                    stream: trio.abc.HalfCloseableStream, peer: tuple[str, int],
+                    untrusted: bool = False) -> Awaitable[None]:
     """One admitted connection, start to end: the listener's handler under the
     connection's one scope, its verdict, counters, log line, close and release.
     `untrusted`: straight from a peer outside `trusted_proxies`, whose PROXY
     header (if it began with one) is counted, never believed (`proxied`).
 
-    One coroutine, not a handler runner inside a bookkeeper: each frame of
-    the chain is resumed at every step and held while the peer stalls."""
+    The connection is opened here and its coroutine handed back: the task's
+    outermost frame, which trio also materialises as a frame object, then
+    holds three slots fewer (each held twice) while the peer stalls (issue 18)."""
     slot, guarded = _opened(state, listener, stream, peer)
+    return _connection(state, slot, guarded, untrusted)
+
+
+async def _connection(state: ApplianceState, slot: Slot, guarded: GuardedStream,
+                      untrusted: bool) -> None:
+    """`_run_connection`'s coroutine. One coroutine, not a handler runner inside
+    a bookkeeper: each frame of the chain is resumed at every step and held
+    while the peer stalls."""
     record = slot.record
     logged = True
     try:
         # One scope for every way a connection is cut short: its deadlines
         # (connection, phase, step) and eviction (`Deadlines`).
         with slot.deadlines.scope:
-            if listener in PEER_SPEAKS_FIRST:
+            if record.listener in PEER_SPEAKS_FIRST:
                 await guarded.first_bytes()
-            await HANDLERS[listener](state, guarded, record)
+            await HANDLERS[record.listener](state, guarded, record)
         _cut_short(slot, record)
         record.finish(Outcome.closed_by_peer)  # a handler that returned without a verdict
     except Refused as exc:
@@ -147,10 +156,10 @@ async def _run_connection(state: ApplianceState, listener: str,
         _account(state, guarded, slot, logged, untrusted)
         try:
             # Here, not in the handlers (which leave it open): its owner closes it.
-            await _close(guarded, stream)
+            await _close(guarded, guarded.inner)
         finally:
             # The admission slot stands for the socket: released once it is closed.
-            state.caps.release(peer[0], listener)
+            state.caps.release(record.peer[0], record.listener)
 
 
 async def _close(guarded: GuardedStream, stream: trio.abc.HalfCloseableStream) -> None:

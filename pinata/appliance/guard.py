@@ -49,8 +49,10 @@ VALIDATING_STATES = frozenset({"ServerExpectCertificate", "ClientExpectServerHel
                                "Server12ExpectCertificate", "Client12ExpectCertificate"})
 
 # How many of the peer's first bytes a guard keeps (`head`): enough for either
-# PROXY protocol signature (12 bytes), which the shell looks for at the end.
-HEAD_BYTES = 16
+# PROXY protocol signature (v2's 12 bytes; v1's "PROXY " 6), which the shell
+# looks for at the end. No more: a 12-byte bytes is 45 bytes (a 48-byte
+# block), 16 would take a 64-byte one, held by every connection (issue 18).
+HEAD_BYTES = 12
 # What `Deadlines.expired` names when the connection's own deadline fired.
 CONNECTION_DEADLINE = "connection deadline"
 
@@ -193,7 +195,7 @@ class GuardedStream(trio.abc.HalfCloseableStream):
     """
 
     # One per connection, held through a stalled handshake: no __dict__.
-    __slots__ = ("_deadline", "_first", "_hello_bytes", "_preauth", "_unread", "_validation",
+    __slots__ = ("_deadline", "_hello_bytes", "_preauth", "_unread", "_validation",
                  "address", "chain_bytes", "deadlines", "head", "held", "hello_done", "inner",
                  "received", "step_timeout")
 
@@ -206,7 +208,6 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         self.deadlines = deadlines
         self.step_timeout = step_timeout
         self._deadline = trio.current_time() + first_byte_timeout
-        self._first = True
         self._preauth = preauth
         self._hello_bytes = hello_bytes
         self._validation = validation
@@ -234,23 +235,33 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         self._unread = await self.receive_some()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        # The checks and the accounting are in plain methods: this frame is
+        # held while the peer stalls, and its locals and stack slots with it.
         if self._unread:
-            n = len(self._unread) if max_bytes is None else max(1, max_bytes)
-            data, self._unread = self._unread[:n], self._unread[n:]
-            return data
+            return self._take_unread(max_bytes)
+        self._before_read()
+        data = await self.inner.receive_some(max_bytes)
+        return self._after_read(data)
+
+    def _take_unread(self, max_bytes: int | None) -> bytes:
+        n = len(self._unread) if max_bytes is None else max(1, max_bytes)
+        data, self._unread = self._unread[:n], self._unread[n:]
+        return data
+
+    def _before_read(self) -> None:
         if not self.hello_done and self._preauth is not None and self.held > self._hello_bytes:
             # Checked before the next read, once the engine has seen the last: one
             # read may end the hello and carry what follows it (TLS 1.2 packs the
             # ServerHello and a large Certificate into the same records).
             raise Refused(HELLO_BYTES)
-        deadlines = self.deadlines
-        deadlines.wait_for_peer(FIRST_BYTE if self._first else STEP, self._deadline)
-        data = bytes(await self.inner.receive_some(max_bytes))
-        deadlines.peer_spoke()
+        self.deadlines.wait_for_peer(FIRST_BYTE if self.silent else STEP, self._deadline)
+
+    def _after_read(self, received: bytes | bytearray) -> bytes:
+        data = bytes(received)
+        self.deadlines.peer_spoke()
         if len(self.head) < HEAD_BYTES:
             self.head += data[:HEAD_BYTES - len(self.head)]
-        if self._first and data:
-            self._first = False
+        if self.silent and data:
             self._deadline = trio.current_time() + self.step_timeout
         self.received += len(data)
         self._charge(len(data))
@@ -303,7 +314,7 @@ class GuardedStream(trio.abc.HalfCloseableStream):
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await self.inner.send_all(data)
         # The peer's next step is due `step_timeout` after our last word.
-        if not self._first:
+        if not self.silent:
             self._deadline = trio.current_time() + self.step_timeout
 
     async def send_eof(self) -> None:

@@ -45,9 +45,7 @@ async def session(state: ApplianceState, engine: Engine, stream: GuardedStream,
 
     The handshake and what follows it are one coroutine: every frame of the
     chain is resumed at each scheduler step and held while the peer stalls."""
-    tls = TLSStream(stream, engine, feeder=stream)
-    deadlines = stream.deadlines
-    deadlines.begin_phase(HANDSHAKE_DEADLINE, state.settings.limits.handshake_timeout)
+    tls = _begin(state, engine, stream)
     try:
         try:
             done = await tls.do_handshake()
@@ -57,9 +55,9 @@ async def session(state: ApplianceState, engine: Engine, stream: GuardedStream,
             if exc.failure.sent:
                 # Let the peer read our alert: a close with its later records
                 # unread would reset the connection and could destroy it.
-                await linger(state, tls, deadlines)
+                await linger(state, tls, stream.deadlines)
             return
-        deadlines.end_phase()
+        stream.deadlines.end_phase()
         record.handshake(done)
         if record.version is not None:
             state.counters.handshake_completed(record.version)
@@ -67,6 +65,14 @@ async def session(state: ApplianceState, engine: Engine, stream: GuardedStream,
     finally:
         if keep_trace:
             record.take_trace(engine.trace.entries, state.settings.limits.max_trace_entries)
+
+
+def _begin(state: ApplianceState, engine: Engine, stream: GuardedStream) -> TLSStream:
+    """The TLS stream over `stream`, its handshake's deadline begun. A plain
+    function: `session`'s frame, held while the peer stalls, keeps no local
+    or stack slot for it."""
+    stream.deadlines.begin_phase(HANDSHAKE_DEADLINE, state.settings.limits.handshake_timeout)
+    return TLSStream(stream, engine, feeder=stream)
 
 
 def _note_version(tls: TLSStream, record: ConnectionRecord) -> None:

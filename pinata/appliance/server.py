@@ -103,7 +103,7 @@ def _evict_for(state: ApplianceState, address: str) -> bool:
     """The global cap is full: end the oldest unauthenticated connection of the
     network holding the most slots, if it holds clearly more than `address`'s."""
     heaviest = state.caps.should_evict(address)
-    for slot in state.live.get(heaviest or "", {}).values():
+    for slot in state.live.get(heaviest or "", {}):
         if slot.evictable:
             slot.evicted = True
             slot.deadlines.scope.cancel()
@@ -111,31 +111,35 @@ def _evict_for(state: ApplianceState, address: str) -> bool:
     return False
 
 
-async def _run_connection(state: ApplianceState, listener: str,
-                          stream: trio.abc.HalfCloseableStream, peer: tuple[str, int],
-                          untrusted: bool = False) -> None:
+def _run_connection(state: ApplianceState, listener: str,
+                    stream: trio.abc.HalfCloseableStream, peer: tuple[str, int],
+                    untrusted: bool = False) -> Awaitable[None]:
     """One admitted connection, start to end: the listener's handler under the
     connection's one scope, its verdict, counters, log line, close and release.
     `untrusted`: straight from a peer outside `trusted_proxies`, whose PROXY
     header (if it began with one) is counted, never believed (`proxied`).
 
-    One coroutine, not a handler runner inside a bookkeeper: each frame of
-    the chain is resumed at every step and held while the peer stalls."""
-    record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
-    started = trio.current_time()
-    state.counters.opened(listener)
-    slot = Slot(Deadlines(started + state.settings.limits.connection_timeout), record)
-    guarded = ports.guarded(state, stream, peer[0], slot.deadlines,
-                            count_bytes=listener != "http")
-    state.live.setdefault(state.caps.network(peer[0]), {})[id(slot)] = slot
+    The connection is opened here and its coroutine handed back: the task's
+    outermost frame, which trio also materialises as a frame object, then
+    holds three slots fewer (each held twice) while the peer stalls (issue 18)."""
+    slot, guarded = _opened(state, listener, stream, peer)
+    return _connection(state, slot, guarded, untrusted)
+
+
+async def _connection(state: ApplianceState, slot: Slot, guarded: GuardedStream,
+                      untrusted: bool) -> None:
+    """`_run_connection`'s coroutine. One coroutine, not a handler runner inside
+    a bookkeeper: each frame of the chain is resumed at every step and held
+    while the peer stalls."""
+    record = slot.record
     logged = True
     try:
         # One scope for every way a connection is cut short: its deadlines
         # (connection, phase, step) and eviction (`Deadlines`).
         with slot.deadlines.scope:
-            if listener in PEER_SPEAKS_FIRST:
+            if record.listener in PEER_SPEAKS_FIRST:
                 await guarded.first_bytes()
-            await HANDLERS[listener](state, guarded, record)
+            await HANDLERS[record.listener](state, guarded, record)
         _cut_short(slot, record)
         record.finish(Outcome.closed_by_peer)  # a handler that returned without a verdict
     except Refused as exc:
@@ -149,13 +153,13 @@ async def _run_connection(state: ApplianceState, listener: str,
         # could quote anything, and logs are public-ish.
         record.finish(Outcome.internal_error, type(exc).__name__)
     finally:
-        _account(state, guarded, slot, started, logged=logged, untrusted=untrusted)
+        _account(state, guarded, slot, logged, untrusted)
         try:
             # Here, not in the handlers (which leave it open): its owner closes it.
-            await _close(guarded, stream)
+            await _close(guarded, guarded.inner)
         finally:
             # The admission slot stands for the socket: released once it is closed.
-            state.caps.release(peer[0], listener)
+            state.caps.release(record.peer[0], record.listener)
 
 
 async def _close(guarded: GuardedStream, stream: trio.abc.HalfCloseableStream) -> None:
@@ -171,6 +175,22 @@ async def _close(guarded: GuardedStream, stream: trio.abc.HalfCloseableStream) -
         stream.close()
     else:
         await guarded.aclose()
+
+
+def _opened(state: ApplianceState, listener: str, stream: trio.abc.HalfCloseableStream,
+            peer: tuple[str, int]) -> tuple[Slot, GuardedStream]:
+    """An admitted connection's record, counted, its slot in the live table and
+    its guarded stream. Here rather than in `_run_connection`: every local and
+    stack slot of its frame is held twice (coroutine and the frame object trio
+    makes) for as long as the peer stalls (issue 18)."""
+    started = trio.current_time()
+    record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
+    state.counters.opened(listener)
+    slot = Slot(Deadlines(started + state.settings.limits.connection_timeout), record, started)
+    guarded = ports.guarded(state, stream, peer[0], slot.deadlines,
+                            count_bytes=listener != "http")
+    state.live.setdefault(state.caps.network(peer[0]), {})[slot] = None
+    return slot, guarded
 
 
 def _cut_short(slot: Slot, record: ConnectionRecord) -> None:
@@ -200,17 +220,17 @@ def _refusal(state: ApplianceState, record: ConnectionRecord, exc: Refused) -> b
     return False
 
 
-def _account(state: ApplianceState, guarded: GuardedStream, slot: Slot, started: float,
-             *, logged: bool, untrusted: bool) -> None:
+def _account(state: ApplianceState, guarded: GuardedStream, slot: Slot, logged: bool,
+             untrusted: bool) -> None:
     """The connection ended: out of the live table, counted, and logged unless
     it was refused by a limit or its peer never said a word."""
     record = slot.record
     network = state.caps.network(record.peer[0])
     live = state.live[network]
-    del live[id(slot)]
+    del live[slot]
     if not live:
         del state.live[network]
-    record.duration = trio.current_time() - started
+    record.duration = trio.current_time() - slot.started
     if untrusted and began_with_proxy_header(guarded.head):
         state.counters.limit_hit(UNTRUSTED_PROXY_HEADER)
     state.counters.finished(record.listener, record.stat_group)

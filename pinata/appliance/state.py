@@ -25,13 +25,15 @@ from pinata.x509 import Purpose, TrustAnchor, authenticator
 MAX_SELFTALK_REPORTS = 4
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Slot:
     """A live connection as admission sees it: how to end it, and whether its peer
-    has authenticated or been served (only the others may be evicted)."""
+    has authenticated or been served (only the others may be evicted). Equal
+    only to itself, and hashed so: it is its own key in `ApplianceState.live`."""
 
     deadlines: Deadlines
     record: ConnectionRecord
+    started: float  # trio's clock, when it was admitted
     evicted: bool = False
 
     @property
@@ -65,8 +67,10 @@ class ApplianceState:
     now: Callable[[], datetime] = utc_now
     # A knock queued behind the connect-back in flight to its address waits here.
     handovers: dict[str, trio.Event] = field(default_factory=dict)
-    # Live connections by network, oldest first (for eviction under a full cap).
-    live: dict[str, dict[int, Slot]] = field(default_factory=dict)
+    # Live connections by network, oldest first (for eviction under a full cap),
+    # as dict keys (values unused): the slot itself, not its id(), an int of
+    # 32 bytes per connection.
+    live: dict[str, dict[Slot, None]] = field(default_factory=dict)
     # Where each listener actually listens (port 0 resolved), by listener name.
     bound: dict[str, tuple[str, int]] = field(default_factory=dict)
     # Trusted-proxy connections still waiting for their PROXY header.

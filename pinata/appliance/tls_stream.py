@@ -130,7 +130,9 @@ class TLSStream(trio.abc.Stream):
         # Plaintext the application has not taken yet, as the engine gave it
         # (one bytes object per record): handed out whole, without a copy,
         # when the reader asks for as much; `_taken` bytes of the first are gone.
-        self._incoming: list[bytes] = []
+        # None until the first record arrives: an empty list is 56 bytes
+        # that every stalled handshake would hold (issue 18).
+        self._incoming: list[bytes] | None = None
         self._taken = 0
         # Who holds each side right now: checked and set with no await
         # between, which is all trio's single-threaded scheduling needs.
@@ -167,19 +169,29 @@ class TLSStream(trio.abc.Stream):
             if isinstance(event, HandshakeComplete):
                 self.handshake = event
             elif isinstance(event, ApplicationData) and event.data:
-                self._incoming.append(event.data)  # an empty one would read as EOF
+                # An empty one would read as EOF.
+                if self._incoming is None:
+                    self._incoming = []
+                self._incoming.append(event.data)
             elif isinstance(event, PeerClosed):
                 self.peer_closed = event
             elif isinstance(event, ConnectionFailed) and self.failure is None:
                 self.failure = event
 
-    async def _pump(self) -> None:
-        """Read once from the socket, feed the engine, send what it answers."""
+    def _claim_receive(self) -> None:
         if self._receiving:
             raise trio.BusyResourceError("another task is receiving on this TLSStream")
         self._receiving = True
+
+    async def _take(self, data: bytes | bytearray) -> None:
+        """Feed what one socket read returned to the engine, holding the
+        receive claim while it does, and send what the engine answers.
+
+        The read itself is awaited by `do_handshake` and `receive_some`, not
+        here: a stalled handshake then holds no frame between `do_handshake`
+        and the transport's (one coroutine, ~250 bytes, fewer: issue 18)."""
+        self._claim_receive()
         try:
-            data = await self.transport.receive_some(RECEIVE_SIZE)
             if not data:
                 self._eof_fed = True
             if self._feeder is None:
@@ -201,14 +213,25 @@ class TLSStream(trio.abc.Stream):
         if self.failure is not None:
             raise TLSFailed(self.failure)
 
+    def _raise_if_ended(self) -> None:
+        """`TLSFailed` if the handshake can no longer complete (a plain method:
+        `do_handshake`'s frame, held while the peer stalls, stays small)."""
+        self._raise_if_failed()
+        if self.peer_closed is not None or self._eof_fed:
+            raise TLSFailed(ConnectionFailed(Ended(Cause.closed_during_handshake)))
+
     async def do_handshake(self) -> HandshakeComplete:
         """Run the handshake to completion; `TLSFailed` if it cannot complete."""
         await self._flush()  # a client's ClientHello is queued at construction
         while self.handshake is None:
-            self._raise_if_failed()
-            if self.peer_closed is not None or self._eof_fed:
-                raise TLSFailed(ConnectionFailed(Ended(Cause.closed_during_handshake)))
-            await self._pump()
+            self._raise_if_ended()
+            self._claim_receive()
+            try:
+                data = await self.transport.receive_some(RECEIVE_SIZE)
+            finally:
+                self._receiving = False
+            await self._take(data)
+            del data  # not held while the next read waits
         return self.handshake
 
     # --- trio.abc.Stream ----------------------------------------------------------
@@ -249,10 +272,17 @@ class TLSStream(trio.abc.Stream):
             self._raise_if_failed()
             if self.peer_closed is not None or self._eof_fed:
                 return b""
-            await self._pump()
-        first, taken = self._incoming[0], self._taken
+            self._claim_receive()
+            try:
+                data = await self.transport.receive_some(RECEIVE_SIZE)
+            finally:
+                self._receiving = False
+            await self._take(data)
+            del data  # not held while the next read waits
+        incoming = self._incoming
+        first, taken = incoming[0], self._taken
         if max_bytes is None or max_bytes >= len(first) - taken:
-            del self._incoming[0]
+            del incoming[0]
             self._taken = 0
             return first[taken:] if taken else first
         # Part of a record: slices of bytes are copies, of what is asked only.

@@ -356,3 +356,13 @@ def test_selftalk_announces_itself_when_its_own_address_is_a_trusted_proxy(
     assert report["both_released"] is True
     assert report["secret_crossed_relay_in_clear"] is False
     assert appliance.stats()["outcomes"] == {"secret released to itself": 2}
+
+
+def test_the_guard_keeps_enough_of_the_first_bytes_for_either_signature() -> None:
+    from pinata.appliance.guard import HEAD_BYTES
+    from pinata.appliance.proxied import began_with_proxy_header
+    from pinata.appliance.proxy_protocol import V1_PREFIX, V2_SIGNATURE
+
+    assert max(len(V1_PREFIX), len(V2_SIGNATURE)) <= HEAD_BYTES
+    assert began_with_proxy_header(V2_SIGNATURE[:HEAD_BYTES])
+    assert not began_with_proxy_header(V2_SIGNATURE[:HEAD_BYTES - 1])

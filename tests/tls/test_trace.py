@@ -43,3 +43,40 @@ def test_enum_names_names_each_code_point_as_enum_name_does() -> None:
     assert enum_names(CipherSuite, suites)[3] == "0x0a0a"
     assert enum_names(ExtensionType, []) == ()
     assert enum_names(ExtensionType, [0, 43]) == ("server_name", "supported_versions")
+
+
+def test_packed_code_points_are_named_by_their_key_when_read() -> None:
+    from pinata.tls.trace import code_points
+
+    suites = code_points([0x1301, 0xC02B, 0x0A0A])
+    assert suites == b"\x13\x01\xc0\x2b\x0a\x0a"
+    entry = TraceEntry("in", "ClientHello", ("cipher_suites", suites,
+                                             "extensions", code_points([0, 43]),
+                                             "other", code_points([1])))
+    assert entry.details == (
+        ("cipher_suites", ("TLS_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+                           "0x0a0a")),
+        ("extensions", ("server_name", "supported_versions")),
+        ("other", ("0x0001",)),  # a key with no registry: hex
+    )
+    assert entry.to_json()["extensions"] == ["server_name", "supported_versions"]
+
+
+def test_a_stalled_server_trace_holds_packed_hello_lists_and_shared_flight_notes() -> None:
+    from tests.tls.pairs import client_config, new_pair, server_config
+
+    config = server_config()
+    traces = []
+    for _ in range(2):
+        client, server = new_pair(config, client_config())
+        server.receive_data(bytearray(client.data_to_send()))
+        server.data_to_send()
+        traces.append({e.what: e for e in server.trace.entries})
+    first, second = traces
+    hello = first["ClientHello"]
+    # Held as the wire's two-byte code points, named only when read.
+    assert all(isinstance(v, bytes) for v in hello.flat[1::2])
+    assert "TLS_AES_128_GCM_SHA256" in dict(hello.details)["cipher_suites"]
+    # Our flight's notes are the ones built at import: two connections share them.
+    for what in ("ServerHello", "Certificate", "CertificateVerify"):
+        assert first[what].flat and first[what].flat is second[what].flat, what

@@ -24,7 +24,6 @@ from pinata.tls.constants import (
     NamedGroup,
     SignatureScheme,
     enum_name,
-    enum_names,
     version_name,
 )
 from pinata.tls.errors import Cause, ProtocolError
@@ -83,6 +82,7 @@ from pinata.tls.messages import (
     ServerHello,
 )
 from pinata.tls.suites import SuiteParams, lookup_suite
+from pinata.tls.trace import code_points
 from pinata.tls.transcript import Transcript
 from pinata.tls.values import value
 
@@ -94,6 +94,44 @@ _NOTE_CERTIFICATE_REQUEST = note_out("CertificateRequest")
 _NOTE_FINISHED_OUT = note_out("Finished")
 _NOTE_FINISHED_IN = note_in("Finished")
 _TLS13_NAME = version_name(TLS13)
+
+
+def _server_hello_note(suite: int, group: int) -> Note:
+    return Note(
+        "out",
+        "ServerHello",
+        (
+            "version",
+            _TLS13_NAME,
+            "cipher_suite",
+            enum_name(CipherSuite, suite),
+            "group",
+            enum_name(NamedGroup, group),
+        ),
+    )
+
+
+def _certificate_verify_note(scheme: int) -> Note:
+    return Note("out", "CertificateVerify", ("scheme", enum_name(SignatureScheme, scheme)))
+
+
+# The notes of our flight, built once at import for every registered suite,
+# group and scheme (and chains of up to 8): a trace holds the fields of its
+# notes for as long as the handshake stalls, and shared ones cost it no tuple
+# of its own (ServerHello's: 88 bytes; issue 18). Others are built as needed.
+_SERVER_HELLO_NOTES = {
+    (suite, group): _server_hello_note(suite, group)
+    for suite in CipherSuite
+    for group in NamedGroup
+}
+_CERTIFICATE_VERIFY_NOTES = {scheme: _certificate_verify_note(scheme) for scheme in SignatureScheme}
+_CERTIFICATE_NOTES = tuple(Note("out", "Certificate", ("certificates", n)) for n in range(9))
+
+
+def _certificate_note(certificates: int) -> Note:
+    if certificates < len(_CERTIFICATE_NOTES):
+        return _CERTIFICATE_NOTES[certificates]
+    return Note("out", "Certificate", ("certificates", certificates))
 
 
 @value
@@ -285,20 +323,8 @@ def _send_server_hello(
     )
     out.append(ChooseVersion(TLS13))
     transcript = send(server_hello.encode(), transcript, out)
-    out.append(
-        Note(
-            "out",
-            "ServerHello",
-            (
-                "version",
-                _TLS13_NAME,
-                "cipher_suite",
-                enum_name(CipherSuite, choices.suite.suite),
-                "group",
-                enum_name(NamedGroup, choices.group),
-            ),
-        )
-    )
+    suite, group = choices.suite.suite, choices.group
+    out.append(_SERVER_HELLO_NOTES.get((suite, group)) or _server_hello_note(suite, group))
     if hello.legacy_session_id and not sent_ccs:
         out.append(SendChangeCipherSpec())  # Appendix D.4, middlebox compatibility
     schedule = KeySchedule(choices.suite)
@@ -326,11 +352,11 @@ def _send_encrypted_flight(
     out.append(_NOTE_ENCRYPTED_EXTENSIONS)
     if config.authenticate_client is not None:
         out.append(_NOTE_CERTIFICATE_REQUEST)
-    out.append(Note("out", "Certificate", ("certificates", len(config.credentials.chain))))
+    out.append(_certificate_note(len(config.credentials.chain)))
     verify_msg = certificate_verify(config.credentials, choices.scheme, transcript, is_server=True)
     transcript = send(verify_msg.encode(), transcript, out)
     out.append(
-        Note("out", "CertificateVerify", ("scheme", enum_name(SignatureScheme, choices.scheme)))
+        _CERTIFICATE_VERIFY_NOTES.get(choices.scheme) or _certificate_verify_note(choices.scheme)
     )
     finished = finished_message(schedule, server_handshake_secret, transcript)
     transcript = send(finished.encode(), transcript, out)
@@ -446,9 +472,9 @@ class ServerExpectClientHello:
                 "ClientHello",
                 (
                     "cipher_suites",
-                    enum_names(CipherSuite, message.cipher_suites[:16]),
+                    code_points(message.cipher_suites[:16]),
                     "extensions",
-                    enum_names(ExtensionType, [e.extension_type for e in message.extensions[:24]]),
+                    code_points([e.extension_type for e in message.extensions[:24]]),
                 ),
             )
         ]

@@ -89,10 +89,10 @@ class Reader:
     def fixed(self, n: int) -> bytes:
         return bytes(self._take(n))
 
-    def _opaque(self, prefix: int, minimum: int, maximum: int) -> bytes:
-        # `opaque x<minimum..maximum>` in one call, no helpers: the length,
-        # then the content. Most fields of every message come through this
-        # (issue 18: calls per handshake).
+    def _span(self, prefix: int, minimum: int, maximum: int) -> tuple[int, int]:
+        # `opaque x<minimum..maximum>`'s bounds, once for `_opaque` and `_sub`:
+        # the length, checked against the bounds and what remains, consumed.
+        # The compiled struct code inlines the same checks (`_read_lines`).
         pos = self._pos
         start = pos + prefix
         end = self._end
@@ -105,6 +105,10 @@ class Reader:
         if stop > end:
             _short(n, end - start)
         self._pos = stop
+        return start, stop
+
+    def _opaque(self, prefix: int, minimum: int, maximum: int) -> bytes:
+        start, stop = self._span(prefix, minimum, maximum)
         return bytes(self._buf[start:stop])
 
     def vector(self, prefix: int, minimum: int = 0, maximum: int | None = None) -> bytes:
@@ -118,20 +122,8 @@ class Reader:
         return self._sub(prefix, minimum, bound if maximum is None else maximum)
 
     def _sub(self, prefix: int, minimum: int, maximum: int) -> Reader:
-        # The vector's length as `_opaque` reads it; the new reader is a window
-        # on the same buffer (no slice, no copy: one object per vector).
-        pos = self._pos
-        start = pos + prefix
-        end = self._end
-        if start > end:
-            _short(prefix, end - pos)
-        n = int.from_bytes(self._buf[pos:start], "big")
-        if n < minimum or n > maximum:
-            _outside(n, minimum, maximum)
-        stop = start + n
-        if stop > end:
-            _short(n, end - start)
-        self._pos = stop
+        # A window on the same buffer (no slice, no copy: one object per vector).
+        start, stop = self._span(prefix, minimum, maximum)
         window = Reader.__new__(Reader)
         window._buf = self._buf
         window._pos = start
@@ -425,7 +417,7 @@ def _schema(cls: type) -> list[tuple[str, Kind]]:
 def _read_lines(i: int, kind: Kind) -> list[str]:
     # Field i's read into `v{i}`, over the locals `buf`, `pos`, `end` (the
     # reader's state, written back before any call and at the end). The
-    # checks are `Reader._opaque`'s, in the same order and wording.
+    # checks are `Reader._span`'s, in the same order and wording.
     form, n = kind.form or ("call", 0)
     if form in ("uint", "fixed"):
         value = "from_bytes(buf[pos:stop], 'big')" if form == "uint" else "bytes(buf[pos:stop])"

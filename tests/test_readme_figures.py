@@ -14,17 +14,21 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
+import trio
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from pinata.appliance.journal import WRITE_INTERVAL
 from pinata.appliance.settings import Limits, toy_settings
 from pinata.tls.config import ClientConfig
 from pinata.tls.connection import ClientConnection, ServerConnection
 from pinata.tls.events import ConnectionFailed, Event, HandshakeComplete
+from pinata.tls.record import MAX_CIPHERTEXT, MAX_PLAINTEXT, RECORD_HEADER_LEN
 from pinata.x509 import (
     Purpose,
     TrustAnchor,
     authenticator,
 )
+from tests.appliance.test_tls_stream import pair
 from tests.conformance.server import ConformancePki, make_pki, server_config
 from unikernel import seccomp
 
@@ -183,3 +187,70 @@ def test_small_chains_are_validated_on_the_loop_up_to_the_stated_size() -> None:
 
     stated = int(figure(r"once the chain's bytes pass (\d+) KiB").group(1))
     assert stated * 1024 == SMALL_CHAIN_BYTES
+
+
+# ---- the bulk path and the log writers (issue 18) --------------------------------------
+
+
+class _AskedSizes(trio.abc.Stream):
+    """A stream that keeps the sizes each read asked for and each write made."""
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+        self.asked: list[int | None] = []
+        self.written: list[int] = []
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(len(data))
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        self.asked.append(max_bytes)
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_bulk_writes_and_reads_are_the_stated_sizes() -> None:
+    write_kib = int(figure(r"(\d+) KiB per write").group(1))
+    words = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "eight": 8}
+    records = words[figure(r"reads (\w+) records per\s+receive").group(1)]
+    data = bytes(3 * write_kib * 1024 + 100)
+
+    async def main() -> None:
+        server, client = pair()
+        sender, receiver = _AskedSizes(server.transport), _AskedSizes(client.transport)
+        server.transport, client.transport = sender, receiver
+        got = bytearray()
+
+        async def server_side() -> None:
+            await server.do_handshake()
+            sender.written.clear()
+            await server.send_all(data)
+
+        async def client_side() -> None:
+            await client.do_handshake()
+            while len(got) < len(data):
+                got.extend(await client.receive_some())
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(server_side)
+                nursery.start_soon(client_side)
+        assert bytes(got) == data
+        # Each write carries the stated content, sealed in full records
+        # (header, inner type and tag on each 2^14 bytes).
+        full = write_kib * 1024 // MAX_PLAINTEXT * (MAX_PLAINTEXT + RECORD_HEADER_LEN + 1 + 16)
+        assert sender.written[:3] == [full, full, full]
+        # Every read asks for the stated number of the largest records.
+        assert set(receiver.asked) == {records * (MAX_CIPHERTEXT + RECORD_HEADER_LEN)}
+
+    trio.run(main)
+
+
+def test_log_writers_rest_the_stated_interval() -> None:
+    assert int(figure(r"log writers wake once per (\d+) ms").group(1)) == WRITE_INTERVAL * 1000

@@ -138,10 +138,11 @@ def _selftalk(args: argparse.Namespace) -> int:
             print(f"  ... {leg.tap.dropped} more records")
     from pinata.trial.record import fetch_own_record
 
-    for title, port in (("the piñata as TLS client (port 10002 side)", result.client_leg_port),
-                        ("the piñata as TLS server (port 10000 side)", result.server_leg_port)):
+    for title, port, listener in (
+            ("the piñata as TLS client (port 10002 side)", result.client_leg_port, "tls_client"),
+            ("the piñata as TLS server (port 10000 side)", result.server_leg_port, "tls_server")):
         print(f"\nhandshake trace, {title}:")
-        print(json.dumps(fetch_own_record(args.address, ports.http, port), indent=2))
+        print(json.dumps(fetch_own_record(args.address, ports.http, port, listener), indent=2))
     verdict = "APPEARED in" if carried else "never appeared in"
     print(f"\nthe secret's plaintext ({secret_source}) {verdict} the relayed bytes")
     return 1 if carried or result.timed_out else 0

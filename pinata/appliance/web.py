@@ -17,6 +17,7 @@ from pinata.appliance.journal import ConnectionRecord
 from pinata.appliance.outcome import Outcome
 from pinata.appliance.page.history import BOUNTY_LISTENERS
 from pinata.appliance.page.layout import CONTENT_SECURITY_POLICY
+from pinata.appliance.settings import LISTENER_NAMES
 from pinata.appliance.state import ApplianceState
 from pinata.tls.constants import version_name
 
@@ -30,6 +31,9 @@ PEM = "application/x-pem-file"
 
 Response = tuple[int, str, bytes]
 
+CONNECTION_USAGE = (b"usage: /connection?port=<your source port>"
+                    b"[&listener=" + "|".join(LISTENER_NAMES).encode() + b"]\n")
+
 
 class _TooLarge(Exception):
     pass
@@ -40,17 +44,22 @@ def _json(value: object) -> bytes:
 
 
 def _connection_lookup(state: ApplianceState, query: str, peer_address: str) -> Response:
-    """A visitor's own connection record, by the source port it used.
+    """A visitor's own connection record, by the source port it used and,
+    optionally, the listener it reached.
 
     Only connections from the requesting address are shown: anyone may read
     the trace of their own attempt (this is how `pinata selftalk` shows both
-    handshakes) but not who else tried.
+    handshakes) but not who else tried. Naming the listener matters: the
+    kernel hands the same source port to connections to different ports, so
+    an earlier visit to the page from that port would otherwise answer for it.
     """
     params = dict(p.partition("=")[::2] for p in query.split("&") if p)
     port_text = params.get("port", "")
-    if not (port_text.isdigit() and len(port_text) <= 5):
-        return 400, TEXT, b"usage: /connection?port=<your source port>\n"
-    record = state.journal.find(peer_address, int(port_text))
+    listener = params.get("listener")
+    if not (port_text.isdigit() and len(port_text) <= 5) or (
+            listener is not None and listener not in LISTENER_NAMES):
+        return 400, TEXT, CONNECTION_USAGE
+    record = state.journal.find(peer_address, int(port_text), listener)
     if record is None:
         return 404, TEXT, b"no recent connection from your address and that port\n"
     return 200, JSON, _json(record)
@@ -60,7 +69,7 @@ def _index(state: ApplianceState) -> Response:
     settings = state.settings
     now = state.now()
     ports = {name: state.bound.get(name, ("", settings.ports.listener_port(name)))[1]
-             for name in ("tls_server", "connect_back", "tls_client", "http", "https")}
+             for name in LISTENER_NAMES}
     page = pages.PageInputs(
         bitcoin_address=settings.bitcoin_address,
         ports=ports,

@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     record = None
     if result.source_port is not None:
         http_port = args.http_port or HTTP_PORT + args.port_offset
-        record = fetch_own_record(args.host, http_port, result.source_port)
+        record = fetch_own_record(args.host, http_port, result.source_port, trial.role)
     shown = report(trial, presented, result, record)
     print(json.dumps(shown, indent=2) if args.json else render_text(shown, result))
     return 0 if result.secret_received else 1

@@ -7,6 +7,7 @@ import http.client
 import json
 import re
 import socket
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -133,6 +134,51 @@ def test_head_has_no_body_and_unknown_paths_are_404(appliance: RunningAppliance)
 def test_connection_lookup_shows_only_own_connections(appliance: RunningAppliance) -> None:
     assert get(appliance, "/connection?port=abc")[0] == 400
     assert get(appliance, "/connection?port=1")[0] == 404
+    assert get(appliance, "/connection?port=1&listener=tls_server")[0] == 404
+    assert get(appliance, "/connection?port=1&listener=ssh")[0] == 400
+
+
+def _from_port(source_port: int, to_port: int, sent: bytes) -> None:
+    """One connection from 127.0.0.1:`source_port`: send, read to the end, close."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", source_port))
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", to_port))
+        sock.sendall(sent)
+        with contextlib.suppress(OSError):
+            while sock.recv(65536):
+                pass
+
+
+def _record(appliance: RunningAppliance, query: str) -> dict[str, Any]:
+    for _ in range(100):  # a record is written a moment after its connection ends
+        status, _, body = get(appliance, f"/connection?{query}")
+        if status == 200:
+            found: dict[str, Any] = json.loads(body)
+            return found
+        assert status == 404
+        time.sleep(0.05)
+    raise AssertionError(f"no record for {query}")
+
+
+def test_connection_lookup_by_listener_tells_apart_connections_from_one_port(
+    appliance: RunningAppliance,
+) -> None:
+    """The kernel gives one source port to connections to different ports, so
+    `pinata try` names the listener: a later page visit from the same port
+    does not answer for the bounty connection."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    _from_port(port, appliance.ports["tls_server"], b"\x16\x03\x03\x00\x04\x63\x00\x00\x00")
+    assert _record(appliance, f"port={port}&listener=tls_server")["listener"] == "tls_server"
+    _from_port(port, appliance.ports["http"],
+               b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert _record(appliance, f"port={port}&listener=http")["listener"] == "http"
+    assert _record(appliance, f"port={port}")["listener"] == "http"  # the latest
+    bounty = _record(appliance, f"port={port}&listener=tls_server")
+    assert bounty["listener"] == "tls_server" and bounty["peer"]["port"] == port
 
 
 @pytest.mark.parametrize(

@@ -221,12 +221,12 @@ def test_any_worker_finds_a_connection_another_worker_served(
     # The record lands just after the close; then every lookup, whichever worker
     # answers it, finds it.
     deadline = time.monotonic() + TIMEOUT
-    while appliance.get(f"/connection?port={sources[-1]}")[0] != 200:
+    while appliance.get(f"/connection?port={sources[-1]}&listener=tls_server")[0] != 200:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     for source in sources:
         for _ in range(4):
-            status, body = appliance.get(f"/connection?port={source}")
+            status, body = appliance.get(f"/connection?port={source}&listener=tls_server")
             assert status == 200, body
             record = json.loads(body)
             assert record["peer"]["port"] == source

@@ -230,14 +230,14 @@ def _guest(
     # Ctrl-C reaches the whole process group: the tender handles it, so ignore it here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    tender_pid = os.getppid()  # getppid is off the list once the filter is in
     report = sandbox.close(plan)
     # The tender takes the filter's listener from us by number (pidfd_getfd); one write.
     os.write(plan.report_fd, b"listener %d\n" % report.listener_fd)
     sys.meta_path.insert(0, _NoLateImports())
     say("sandbox", **report.to_json())
     if m.entry == "probe":
-        return probe.run(probe.ProbeContext(sockets, m.connect_back_port, tender_pid), attempts)
+        context = probe.ProbeContext(sockets, m.connect_back_port, plan.tender_pid)
+        return probe.run(context, attempts)
     from unikernel import guest  # imported before the fork, with the appliance
 
     if settings is None:
@@ -371,6 +371,7 @@ def _plan(
         console_fds=(1, 2, report_fd),
         empty_root=empty_root,
         report_fd=report_fd,
+        tender_pid=os.getpid(),
         tender_listeners=(back.fileno(),),
         layers=sandbox.LAYERS - set(off),
         off=off,

@@ -2,7 +2,8 @@
 
 Each step removes something the next ones no longer need: the file-system
 root and root's identity (chroot, setgid, setuid; only when started as
-root), then the resources (rlimits), then privilege forever
+root), then life beyond the tender (the parent-death signal), then the
+resources (rlimits), then privilege forever
 (no_new_privs), then the file system and network (Landlock), then every
 system call not on the list (seccomp). After `close` returns the process
 can reach nothing but the descriptors it already holds, the console, and
@@ -14,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import signal
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,8 @@ class Plan:
     # An empty directory to chroot into when started as root.
     empty_root: Path | None
     report_fd: int
+    # The process that forked us and answers the filter's notifications.
+    tender_pid: int
     # Listeners whose accept(2) the tender makes (the connect-back port's).
     tender_listeners: tuple[int, ...] = ()
     uid: int = NOBODY
@@ -82,6 +86,7 @@ class Report:
         }
 
 
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 CLONE_NEWUSER = 0x10000000
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -146,6 +151,17 @@ def _drop_identity(plan: Plan) -> str | None:
     if os.geteuid() == 0 or os.getegid() == 0:
         raise PermissionError("still root after dropping identity")
     return str(plan.empty_root)
+
+
+def _end_with_tender(tender_pid: int) -> None:
+    """Die when the tender does. Without it nothing answers the filter's
+    notifications (no connect-back, no accept on the connect-back port), and an
+    orphan would hold the listeners with no one left to stop it. prctl(2): a
+    change of credentials clears the parent-death signal, so this comes after
+    the identity is dropped; a tender that died before it is seen by getppid."""
+    seccomp.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != tender_pid:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # --- what this kernel and these privileges offer ------------------------------------
@@ -245,6 +261,7 @@ def close(plan: Plan, *, syscalls: Sequence[seccomp.Rule] | None = None) -> Repo
     """Apply every layer in order; raises (and the launcher refuses to run) on any failure."""
     root = os.geteuid() == 0
     chroot = _drop_identity(plan)
+    _end_with_tender(plan.tender_pid)
     # Read now: getuid is not on the list once the filter is in.
     uid, gid = os.getuid(), os.getgid()
     limits = _limit(plan)

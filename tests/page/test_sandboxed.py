@@ -57,8 +57,8 @@ def sandboxed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxed]:
         run.wait_event("sandbox")
         yield Sandboxed(run, ports, connect_back)
     finally:
-        # SIGTERM, which the tender forwards: a SIGKILLed tender leaves its guest
-        # running, orphaned, on its ports.
+        # SIGTERM, which the tender forwards, so the guest ends cleanly (a SIGKILLed
+        # tender's guest is killed by its parent-death signal).
         run.stop()
 
 

@@ -10,7 +10,9 @@ certificates.
 from __future__ import annotations
 
 import http.client
+import os
 import random
+import signal
 import socket
 import ssl
 import time
@@ -112,8 +114,8 @@ def unikernel(
         run.wait_event("sandbox")
         yield run
     finally:
-        # SIGTERM, which the tender forwards: a SIGKILLed tender leaves its guest
-        # running, orphaned, on its ports (as tests/page/test_sandboxed.py does).
+        # SIGTERM, which the tender forwards, so the guest ends cleanly (a SIGKILLed
+        # tender's guest is killed by its parent-death signal: the last test here).
         run.stop()
 
 
@@ -264,3 +266,37 @@ def test_an_ephemeral_ca_minted_at_start_serves_its_anchor(tmp_path: Path) -> No
     finally:
         exit_event = run.stop()
     assert "filtered" not in exit_event, run.stderr
+
+
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie nobody reaps (its parent, the tender, is dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rpartition(")")[2].split()[0] == "Z"
+
+
+def test_a_killed_tender_takes_its_guest_with_it(tmp_path: Path) -> None:
+    """SIGKILL cannot be forwarded: the guest's parent-death signal ends it, so no
+    orphan keeps serving on the listeners without a tender to answer its filter."""
+    manifest = write_manifest(tmp_path, entry="appliance")
+    run = Launched.manifest(manifest)
+    guest = None
+    try:
+        ports = run.ports()
+        guest = run.wait_event("listening")["pid"]
+        run.wait_event("sandbox")
+        assert secret_over_tls_server(ports["tls_server"]) == SECRET
+        assert not _ended(guest)
+        run.kill()
+        deadline = time.monotonic() + TIMEOUT
+        while not _ended(guest):
+            assert time.monotonic() < deadline, f"guest {guest} outlived its tender"
+            time.sleep(0.02)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", ports["tls_server"]), timeout=5).close()
+    finally:
+        run.kill()
+        if guest is not None and not _ended(guest):
+            os.kill(guest, signal.SIGKILL)  # the orphan this test looks for

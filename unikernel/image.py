@@ -37,6 +37,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from unikernel import sandbox, seccomp
+
 REPO = Path(__file__).resolve().parent.parent
 LOCK = Path(__file__).resolve().parent / "requirements.lock"
 OUR_PACKAGES = ("pinata", "bait_ca", "unikernel")
@@ -349,7 +351,17 @@ def run(image: Path, manifest: Path | None) -> int:
         chosen = manifest if manifest is not None else tree / "manifest.toml"
         if not chosen.is_file():
             raise ImageError(f"no manifest: {chosen} (the real image needs --manifest)")
-        child = subprocess.Popen(boot_command(tree, chosen))
+        runner = os.getpid()
+
+        def end_with_runner() -> None:
+            # In the child, before exec: if this process is killed outright (it
+            # cannot forward that), the launcher gets SIGTERM and stops its guest
+            # as it does for ours, instead of serving on from a deleted tree.
+            seccomp.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != runner:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        child = subprocess.Popen(boot_command(tree, chosen), preexec_fn=end_with_runner)
 
         def forward(signum: int, frame: object) -> None:
             child.send_signal(signal.SIGTERM)

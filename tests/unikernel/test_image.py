@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -200,3 +203,44 @@ def test_the_toy_image_is_the_size_the_readmes_state(toy: image.Built) -> None:
         found = re.search(pattern, readme.read_text())
         assert found, f"{readme.name} no longer states the image's size"
         assert abs(toy.size / 1_000_000 - float(found.group(1))) <= 0.1, (readme, toy.size)
+
+
+def _parent_and_state(pid: int) -> tuple[int, str] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return int(fields[1]), fields[0]
+
+
+def test_a_killed_runner_stops_the_image(toy: image.Built, tmp_path: Path) -> None:
+    """`python -m unikernel run` killed outright cannot forward its signal: its
+    launcher's parent-death signal stops the launcher, which stops its guest."""
+    with listening_socket() as back:
+        manifest = write_manifest(tmp_path, entry="appliance",
+                                  connect_back_port=back.getsockname()[1])
+        run = Launched([sys.executable, "-m", "unikernel", "run", str(toy.path),
+                        "--manifest", str(manifest)])
+        left: list[int] = []
+        try:
+            run.ports()
+            guest = run.wait_event("listening")["pid"]
+            run.wait_event("sandbox")
+            found = _parent_and_state(guest)
+            assert found is not None
+            launcher = found[0]
+            assert launcher != run.process.pid  # the runner keeps the unpacked tree
+            left = [guest, launcher]
+            run.kill()
+            deadline = time.monotonic() + 20
+            for pid in left:
+                while (state := _parent_and_state(pid)) is not None and state[1] != "Z":
+                    assert time.monotonic() < deadline, f"{pid} outlived the runner"
+                    time.sleep(0.02)
+        finally:
+            run.kill()
+            for pid in left:  # what this test looks for, should it have outlived
+                state = _parent_and_state(pid)
+                if state is not None and state[1] != "Z":
+                    os.kill(pid, signal.SIGKILL)

@@ -167,6 +167,10 @@ class _Connection:
     """
 
     _is_client: bool
+    # Held by every handshake waiting for its peer: slotted, where a __dict__'s
+    # values cost about 100 bytes more (issue 18).
+    __slots__ = ("_ctx", "_deframer", "_handshake_buffer", "_handshake_total", "_out",
+                 "_pending_handshake", "_read", "_state", "_version", "_write", "trace")
 
     def __init__(self, state: State, ctx: HandshakeContext, *, tls12: bool) -> None:
         self._ctx = ctx
@@ -755,6 +759,7 @@ _SKIPPABLE = frozenset({Cause.record_undecryptable, Cause.protected_record_befor
 class ServerConnection(_Connection):
     """The server side: waits for a ClientHello."""
 
+    __slots__ = ()
     _is_client = False
 
     def __init__(
@@ -770,6 +775,7 @@ class ServerConnection(_Connection):
 class ClientConnection(_Connection):
     """The client side: its ClientHello is ready in `data_to_send()` at once."""
 
+    __slots__ = ()
     _is_client = True
 
     def __init__(

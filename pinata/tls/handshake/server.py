@@ -72,7 +72,7 @@ from pinata.tls.handshake.common import (
     send,
 )
 from pinata.tls.key_exchange import server_key_exchange
-from pinata.tls.keyschedule import HandshakeSecrets, KeySchedule
+from pinata.tls.keyschedule import HandshakeSecrets, KeySchedule, schedule_for
 from pinata.tls.messages import (
     Certificate,
     CertificateVerify,
@@ -327,7 +327,7 @@ def _send_server_hello(
     out.append(_SERVER_HELLO_NOTES.get((suite, group)) or _server_hello_note(suite, group))
     if hello.legacy_session_id and not sent_ccs:
         out.append(SendChangeCipherSpec())  # Appendix D.4, middlebox compatibility
-    schedule = KeySchedule(choices.suite)
+    schedule = schedule_for(choices.suite)
     hs = schedule.handshake_secrets(shared_secret, transcript.digest())
     out.append(SetWriteKeys(choices.suite, hs.server_handshake_traffic_secret, application=False))
     out.append(SetReadKeys(choices.suite, hs.client_handshake_traffic_secret, application=False))

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import trio
 from cryptography import x509 as cx509
 
-from pinata.appliance.guard import Deadlines, Validation
+from pinata.appliance.guard import GuardedStream, Validation
 from pinata.appliance.journal import ConnectionRecord, Journal, RefusalTally
 from pinata.appliance.limits import ByteBudget, ConnectBackGate, ConnectionCaps, WorkBudget
 from pinata.appliance.page.history import History
@@ -27,11 +27,14 @@ MAX_SELFTALK_REPORTS = 4
 
 @dataclass(slots=True, eq=False)
 class Slot:
-    """A live connection as admission sees it: how to end it, and whether its peer
-    has authenticated or been served (only the others may be evicted). Equal
-    only to itself, and hashed so: it is its own key in `ApplianceState.live`."""
+    """A live connection as admission sees it: how to end it (its guarded
+    stream's `deadlines`), and whether its peer has authenticated or been
+    served (only the others may be evicted). Equal only to itself, and hashed
+    so: it is its own key in `ApplianceState.live`. It is also all that the
+    connection's task keeps of its connection: the task's outermost frame,
+    held twice while the peer stalls, holds the slot and no more (issue 18)."""
 
-    deadlines: Deadlines
+    stream: GuardedStream
     record: ConnectionRecord
     started: float  # trio's clock, when it was admitted
     evicted: bool = False

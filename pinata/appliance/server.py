@@ -71,7 +71,8 @@ def _http(state: ApplianceState, stream: GuardedStream, record: ConnectionRecord
 def _https(state: ApplianceState, stream: GuardedStream, record: ConnectionRecord
            ) -> Awaitable[None]:
     engine = ServerConnection(state.https_config, random=os.urandom, now=record.started)
-    return ports.session(state, engine, stream, record, _serve_over_tls, keep_trace=False)
+    return ports.session(state, ports.begin(state, engine, stream), stream, record,
+                         _serve_over_tls, keep_trace=False)
 
 
 async def _serve_over_tls(state: ApplianceState, stream: GuardedStream, tls: TLSStream,

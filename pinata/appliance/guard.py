@@ -196,7 +196,7 @@ class GuardedStream(trio.abc.HalfCloseableStream):
 
     # One per connection, held through a stalled handshake: no __dict__.
     __slots__ = ("_deadline", "_hello_bytes", "_preauth", "_unread", "_validation",
-                 "address", "chain_bytes", "deadlines", "head", "held", "hello_done", "inner",
+                 "address", "chain_bytes", "deadlines", "head", "hello_done", "inner",
                  "received", "step_timeout")
 
     def __init__(self, inner: trio.abc.HalfCloseableStream, address: str, *,
@@ -212,7 +212,9 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         self._hello_bytes = hello_bytes
         self._validation = validation
         self.hello_done = False
-        self.held = 0  # bytes charged to the global pre-authentication budget
+        # The bytes the peer sent and we took; while `_preauth` is set, each
+        # of them is charged to that global budget (one count for both: a
+        # second int per connection is 32 bytes held while it stalls).
         self.received = 0
         self.chain_bytes = 0  # bytes received where a chain may arrive
         self._unread = b""  # what `first_bytes` received, for the handler's first read
@@ -249,7 +251,7 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         return data
 
     def _before_read(self) -> None:
-        if not self.hello_done and self._preauth is not None and self.held > self._hello_bytes:
+        if not self.hello_done and self._preauth is not None and self.received > self._hello_bytes:
             # Checked before the next read, once the engine has seen the last: one
             # read may end the hello and carry what follows it (TLS 1.2 packs the
             # ServerHello and a large Certificate into the same records).
@@ -263,22 +265,23 @@ class GuardedStream(trio.abc.HalfCloseableStream):
             self.head += data[:HEAD_BYTES - len(self.head)]
         if self.silent and data:
             self._deadline = trio.current_time() + self.step_timeout
-        self.received += len(data)
         self._charge(len(data))
+        self.received += len(data)
         return data
 
     def _charge(self, n: int) -> None:
+        """Charge `n` more received bytes to the global budget, before they
+        are counted (refused, they never are: `authenticated` gives back
+        what `received` counts)."""
         if self._preauth is None or not n:
             return
         if not self._preauth.take(n):
             raise Refused(PREAUTH_MEMORY)
-        self.held += n
 
     def authenticated(self) -> None:
         """The peer authenticated: what it sent no longer counts against the budget."""
         if self._preauth is not None:
-            self._preauth.give_back(self.held)
-            self.held = 0
+            self._preauth.give_back(self.received)
             self._preauth = None
 
     async def feed(self, engine: Engine, data: bytes) -> list[Event]:

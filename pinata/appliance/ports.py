@@ -112,11 +112,8 @@ def guarded(state: ApplianceState, stream: trio.abc.HalfCloseableStream, address
     """`stream` under the per-step deadlines (kept by `deadlines`) and, unless
     `count_bytes` is False (plain HTTP, bounded by h11), the pre-authentication
     byte budgets."""
-    budgets = state.settings.budgets
-    return GuardedStream(
-        stream, address, deadlines=deadlines, first_byte_timeout=budgets.first_byte_timeout,
-        step_timeout=budgets.step_timeout, preauth=state.preauth if count_bytes else None,
-        hello_bytes=budgets.preauth_bytes_per_connection, validation=state.validation)
+    return GuardedStream(stream, address, deadlines=deadlines, rules=state.guard_rules,
+                         preauth=state.preauth if count_bytes else None)
 
 
 # The two handlers below build the engine and hand back `session`'s coroutine

@@ -212,11 +212,11 @@ def encode_plaintext_records(
 
 
 class _Keyed:
-    """A traffic key as bytes, and its AEAD object from the first record
-    that uses it on. Before that, the key costs its 16 or 32 bytes; the AEAD
-    object, about 2.5 KiB of OpenSSL state outside Python's allocator, is
-    made only for a record sealed or opened: a stalled handshake never pays
-    for it."""
+    """A TLS 1.2 traffic key (from the key block) as bytes, and its AEAD
+    object from the first record that uses it on. Before that, the key
+    costs its 16 or 32 bytes; the AEAD object, about 2.5 KiB of OpenSSL
+    state outside Python's allocator, is made only for a record sealed or
+    opened: a stalled handshake never pays for it."""
 
     __slots__ = ("_aead", "_key", "_params")
 

@@ -20,6 +20,7 @@ import math
 import operator
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import trio
 
@@ -186,6 +187,20 @@ class Deadlines:
         return name if when <= trio.current_time() else None
 
 
+@dataclass(frozen=True, slots=True)
+class GuardRules:
+    """What every guarded connection of an appliance obeys: the deadlines for
+    the peer's first bytes and for each later step, the bytes its first
+    handshake message may take, and where chains are validated (None: on
+    the loop, unbudgeted, as for a test). One object shared by all: a guard,
+    held by every stalled connection, keeps one reference, not four (issue 18)."""
+
+    first_byte_timeout: float
+    step_timeout: float
+    hello_bytes: int
+    validation: Validation | None = None
+
+
 class GuardedStream(trio.abc.HalfCloseableStream):
     """A socket stream with per-step deadlines and pre-authentication byte budgets.
 
@@ -195,24 +210,21 @@ class GuardedStream(trio.abc.HalfCloseableStream):
     """
 
     # One per connection, held through a stalled handshake: no __dict__.
-    __slots__ = ("_deadline", "_hello_bytes", "_preauth", "_unread", "_validation",
-                 "address", "chain_bytes", "deadlines", "head", "held", "hello_done", "inner",
-                 "received", "step_timeout")
+    __slots__ = ("_deadline", "_preauth", "_unread", "address", "chain_bytes", "deadlines",
+                 "head", "hello_done", "inner", "received", "rules")
 
     def __init__(self, inner: trio.abc.HalfCloseableStream, address: str, *,
-                 deadlines: Deadlines, first_byte_timeout: float,
-                 step_timeout: float, preauth: ByteBudget | None, hello_bytes: int,
-                 validation: Validation | None = None) -> None:
+                 deadlines: Deadlines, rules: GuardRules, preauth: ByteBudget | None) -> None:
         self.inner = inner
         self.address = address
         self.deadlines = deadlines
-        self.step_timeout = step_timeout
-        self._deadline = trio.current_time() + first_byte_timeout
+        self.rules = rules
+        self._deadline = trio.current_time() + rules.first_byte_timeout
         self._preauth = preauth
-        self._hello_bytes = hello_bytes
-        self._validation = validation
         self.hello_done = False
-        self.held = 0  # bytes charged to the global pre-authentication budget
+        # The bytes the peer sent and we took; while `_preauth` is set, each
+        # of them is charged to that global budget (one count for both: a
+        # second int per connection is 32 bytes held while it stalls).
         self.received = 0
         self.chain_bytes = 0  # bytes received where a chain may arrive
         self._unread = b""  # what `first_bytes` received, for the handler's first read
@@ -249,7 +261,8 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         return data
 
     def _before_read(self) -> None:
-        if not self.hello_done and self._preauth is not None and self.held > self._hello_bytes:
+        if (not self.hello_done and self._preauth is not None
+                and self.received > self.rules.hello_bytes):
             # Checked before the next read, once the engine has seen the last: one
             # read may end the hello and carry what follows it (TLS 1.2 packs the
             # ServerHello and a large Certificate into the same records).
@@ -262,29 +275,30 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         if len(self.head) < HEAD_BYTES:
             self.head += data[:HEAD_BYTES - len(self.head)]
         if self.silent and data:
-            self._deadline = trio.current_time() + self.step_timeout
-        self.received += len(data)
+            self._deadline = trio.current_time() + self.rules.step_timeout
         self._charge(len(data))
+        self.received += len(data)
         return data
 
     def _charge(self, n: int) -> None:
+        """Charge `n` more received bytes to the global budget, before they
+        are counted (refused, they never are: `authenticated` gives back
+        what `received` counts)."""
         if self._preauth is None or not n:
             return
         if not self._preauth.take(n):
             raise Refused(PREAUTH_MEMORY)
-        self.held += n
 
     def authenticated(self) -> None:
         """The peer authenticated: what it sent no longer counts against the budget."""
         if self._preauth is not None:
-            self._preauth.give_back(self.held)
-            self.held = 0
+            self._preauth.give_back(self.received)
             self._preauth = None
 
     async def feed(self, engine: Engine, data: bytes) -> list[Event]:
         """Give `data` to `engine`; where a chain may arrive, in a worker thread
         under the network's validation budget (TLSStream's feed hook)."""
-        validation = self._validation
+        validation = self.rules.validation
         if validation is not None and data and engine.state_name in VALIDATING_STATES:
             network = await validation.take_turn(self.address)
             try:
@@ -315,7 +329,7 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         await self.inner.send_all(data)
         # The peer's next step is due `step_timeout` after our last word.
         if not self.silent:
-            self._deadline = trio.current_time() + self.step_timeout
+            self._deadline = trio.current_time() + self.rules.step_timeout
 
     async def send_eof(self) -> None:
         await self.inner.send_eof()

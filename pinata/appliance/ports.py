@@ -34,7 +34,7 @@ AfterHandshake = Callable[[ApplianceState, GuardedStream, TLSStream, HandshakeCo
                            ConnectionRecord], Awaitable[None]]
 
 
-async def session(state: ApplianceState, engine: Engine, stream: GuardedStream,
+async def session(state: ApplianceState, tls: TLSStream, stream: GuardedStream,
                   record: ConnectionRecord, then: AfterHandshake, *, keep_trace: bool) -> None:
     """A TLS connection over the guarded `stream`: the handshake under its own
     deadline, a phase of the connection's one scope (`Deadlines`: its expiry
@@ -43,9 +43,9 @@ async def session(state: ApplianceState, engine: Engine, stream: GuardedStream,
     for the peer to read (`linger`). With `keep_trace`, the engine's trace goes
     into the record whatever happened.
 
-    The handshake and what follows it are one coroutine: every frame of the
-    chain is resumed at each scheduler step and held while the peer stalls."""
-    tls = _begin(state, engine, stream)
+    `tls` comes from `begin`, over `stream`. The handshake and what follows
+    it are one coroutine: every frame of the chain is resumed at each
+    scheduler step and held while the peer stalls."""
     try:
         try:
             done = await tls.do_handshake()
@@ -64,13 +64,14 @@ async def session(state: ApplianceState, engine: Engine, stream: GuardedStream,
         await then(state, stream, tls, done, record)
     finally:
         if keep_trace:
-            record.take_trace(engine.trace.entries, state.settings.limits.max_trace_entries)
+            record.take_trace(tls.engine.trace.entries, state.settings.limits.max_trace_entries)
 
 
-def _begin(state: ApplianceState, engine: Engine, stream: GuardedStream) -> TLSStream:
-    """The TLS stream over `stream`, its handshake's deadline begun. A plain
-    function: `session`'s frame, held while the peer stalls, keeps no local
-    or stack slot for it."""
+def begin(state: ApplianceState, engine: Engine, stream: GuardedStream) -> TLSStream:
+    """The TLS stream over `stream`, its handshake's deadline begun, for
+    `session`. Called by the handler that hands `session`'s coroutine back:
+    `session`'s frame, held while the peer stalls, then keeps the stream as
+    an argument and not the engine too (issue 18)."""
     stream.deadlines.begin_phase(HANDSHAKE_DEADLINE, state.settings.limits.handshake_timeout)
     return TLSStream(stream, engine, feeder=stream)
 
@@ -111,11 +112,8 @@ def guarded(state: ApplianceState, stream: trio.abc.HalfCloseableStream, address
     """`stream` under the per-step deadlines (kept by `deadlines`) and, unless
     `count_bytes` is False (plain HTTP, bounded by h11), the pre-authentication
     byte budgets."""
-    budgets = state.settings.budgets
-    return GuardedStream(
-        stream, address, deadlines=deadlines, first_byte_timeout=budgets.first_byte_timeout,
-        step_timeout=budgets.step_timeout, preauth=state.preauth if count_bytes else None,
-        hello_bytes=budgets.preauth_bytes_per_connection, validation=state.validation)
+    return GuardedStream(stream, address, deadlines=deadlines, rules=state.guard_rules,
+                         preauth=state.preauth if count_bytes else None)
 
 
 # The two handlers below build the engine and hand back `session`'s coroutine
@@ -127,14 +125,16 @@ def tls_server(state: ApplianceState, stream: GuardedStream,
     # The connection's start is the engine's now (for certificate validity):
     # one clock read and one datetime per connection fewer.
     engine = ServerConnection(state.server_config, random=os.urandom, now=record.started)
-    return session(state, engine, stream, record, _release, keep_trace=True)
+    return session(state, begin(state, engine, stream), stream, record, _release,
+                   keep_trace=True)
 
 
 def tls_client(state: ApplianceState, stream: GuardedStream,
                record: ConnectionRecord) -> Awaitable[None]:
     """Port 10002: on the connection the peer opened, we are the TLS client."""
     engine = ClientConnection(state.client_config, random=os.urandom, now=record.started)
-    return session(state, engine, stream, record, _release, keep_trace=True)
+    return session(state, begin(state, engine, stream), stream, record, _release,
+                   keep_trace=True)
 
 
 async def connect_back(state: ApplianceState, stream: GuardedStream,

@@ -71,7 +71,8 @@ def _http(state: ApplianceState, stream: GuardedStream, record: ConnectionRecord
 def _https(state: ApplianceState, stream: GuardedStream, record: ConnectionRecord
            ) -> Awaitable[None]:
     engine = ServerConnection(state.https_config, random=os.urandom, now=record.started)
-    return ports.session(state, engine, stream, record, _serve_over_tls, keep_trace=False)
+    return ports.session(state, ports.begin(state, engine, stream), stream, record,
+                         _serve_over_tls, keep_trace=False)
 
 
 async def _serve_over_tls(state: ApplianceState, stream: GuardedStream, tls: TLSStream,
@@ -106,7 +107,7 @@ def _evict_for(state: ApplianceState, address: str) -> bool:
     for slot in state.live.get(heaviest or "", {}):
         if slot.evictable:
             slot.evicted = True
-            slot.deadlines.scope.cancel()
+            slot.stream.deadlines.scope.cancel()
             return True
     return False
 
@@ -122,81 +123,93 @@ def _run_connection(state: ApplianceState, listener: str,
     The connection is opened here and its coroutine handed back: the task's
     outermost frame, which trio also materialises as a frame object, then
     holds three slots fewer (each held twice) while the peer stalls (issue 18)."""
-    slot, guarded = _opened(state, listener, stream, peer)
-    return _connection(state, slot, guarded, untrusted)
+    return _connection(state, _opened(state, listener, stream, peer), untrusted)
 
 
-async def _connection(state: ApplianceState, slot: Slot, guarded: GuardedStream,
-                      untrusted: bool) -> None:
+async def _connection(state: ApplianceState, slot: Slot, untrusted: bool) -> None:
     """`_run_connection`'s coroutine. One coroutine, not a handler runner inside
     a bookkeeper: each frame of the chain is resumed at every step and held
-    while the peer stalls."""
-    record = slot.record
+    while the peer stalls. For the same reason it keeps no local beyond its
+    arguments and its verdict (the slot holds the record and the stream), and
+    its calls are short: a frame's size is its locals and its deepest stack,
+    and this one is held twice (issue 18)."""
     logged = True
     try:
         # One scope for every way a connection is cut short: its deadlines
         # (connection, phase, step) and eviction (`Deadlines`).
-        with slot.deadlines.scope:
-            if record.listener in PEER_SPEAKS_FIRST:
-                await guarded.first_bytes()
-            await HANDLERS[record.listener](state, guarded, record)
-        _cut_short(slot, record)
-        record.finish(Outcome.closed_by_peer)  # a handler that returned without a verdict
-    except Refused as exc:
-        logged = _refusal(state, record, exc)
-    except TLSFailed as exc:
-        record.failed(exc.failure)
-    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-        record.finish(Outcome.closed_by_peer, type(exc).__name__)
+        with slot.stream.deadlines.scope:
+            if slot.record.listener in PEER_SPEAKS_FIRST:
+                await slot.stream.first_bytes()
+            await HANDLERS[slot.record.listener](state, slot.stream, slot.record)
+        _cut_short(slot, slot.record)
+        slot.record.finish(Outcome.closed_by_peer)  # a handler that returned without a verdict
     except Exception as exc:
+        logged = _verdict(state, slot.record, exc)
+    finally:
+        await _ended(state, slot, logged, untrusted)
+
+
+def _verdict(state: ApplianceState, record: ConnectionRecord, exc: Exception) -> bool:
+    """What ended the connection by raising `exc`, as its record's verdict;
+    whether it gets a log line (a limit's refusals are summarised)."""
+    if isinstance(exc, Refused):
+        return _refusal(state, record, exc)
+    if isinstance(exc, TLSFailed):
+        record.failed(exc.failure)
+    elif isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError | OSError):
+        record.finish(Outcome.closed_by_peer, type(exc).__name__)
+    else:
         # A bug of ours. Only the exception's type is logged: its message
         # could quote anything, and logs are public-ish.
         record.finish(Outcome.internal_error, type(exc).__name__)
+    return True
+
+
+async def _ended(state: ApplianceState, slot: Slot, logged: bool, untrusted: bool) -> None:
+    """The connection ended: accounted (`_account`), then its stream closed by
+    its owner, whose task ends right after, and its admission slot released
+    (it stands for the socket: released once it is closed, whatever happened).
+
+    Our own socket closes at once, with no checkpoint: the task's last step
+    is the one that ends it (`aclose`'s checkpoint cost each connection one
+    more trip through the scheduler). Anything else (a proxied client's
+    replay wrapper, a test's memory stream) by `aclose`, which under the
+    guard closes first and then checkpoints (not `aclose_forcefully`: a
+    cancel scope and a Cancelled more)."""
+    guarded = slot.stream
+    _account(state, guarded, slot, logged, untrusted)
+    try:
+        # Here, not in the handlers (which leave it open): its owner closes it.
+        stream = guarded.inner
+        if isinstance(stream, SocketTransport):
+            guarded.authenticated()
+            stream.close()
+        else:
+            await guarded.aclose()
     finally:
-        _account(state, guarded, slot, logged, untrusted)
-        try:
-            # Here, not in the handlers (which leave it open): its owner closes it.
-            await _close(guarded, guarded.inner)
-        finally:
-            # The admission slot stands for the socket: released once it is closed.
-            state.caps.release(record.peer[0], record.listener)
-
-
-async def _close(guarded: GuardedStream, stream: trio.abc.HalfCloseableStream) -> None:
-    """Close the connection's stream (under `guarded`) as its owner, whose task
-    ends right after. Our own socket closes at once, with no checkpoint: the
-    task's last step is the one that ends it (`aclose`'s checkpoint cost each
-    connection one more trip through the scheduler). Anything else (a proxied
-    client's replay wrapper, a test's memory stream) by `aclose`, which under
-    the guard closes first and then checkpoints (not `aclose_forcefully`:
-    a cancel scope and a Cancelled more)."""
-    if isinstance(stream, SocketTransport):
-        guarded.authenticated()
-        stream.close()
-    else:
-        await guarded.aclose()
+        state.caps.release(slot.record.peer[0], slot.record.listener)
 
 
 def _opened(state: ApplianceState, listener: str, stream: trio.abc.HalfCloseableStream,
-            peer: tuple[str, int]) -> tuple[Slot, GuardedStream]:
-    """An admitted connection's record, counted, its slot in the live table and
-    its guarded stream. Here rather than in `_run_connection`: every local and
-    stack slot of its frame is held twice (coroutine and the frame object trio
-    makes) for as long as the peer stalls (issue 18)."""
+            peer: tuple[str, int]) -> Slot:
+    """An admitted connection's record, counted, and its slot (with its guarded
+    stream) in the live table. Here rather than in `_run_connection`: every
+    local and stack slot of its frame is held twice (coroutine and the frame
+    object trio makes) for as long as the peer stalls (issue 18)."""
     started = trio.current_time()
     record = ConnectionRecord(listener, state.bound[listener][1], peer, state.now())
     state.counters.opened(listener)
-    slot = Slot(Deadlines(started + state.settings.limits.connection_timeout), record, started)
-    guarded = ports.guarded(state, stream, peer[0], slot.deadlines,
-                            count_bytes=listener != "http")
+    deadlines = Deadlines(started + state.settings.limits.connection_timeout)
+    guarded = ports.guarded(state, stream, peer[0], deadlines, count_bytes=listener != "http")
+    slot = Slot(guarded, record, started)
     state.live.setdefault(state.caps.network(peer[0]), {})[slot] = None
-    return slot, guarded
+    return slot
 
 
 def _cut_short(slot: Slot, record: ConnectionRecord) -> None:
     """If the connection's scope ended it, the verdict that explains why; raises
     `Refused` for an eviction or a step deadline (limits, summarised)."""
-    deadlines = slot.deadlines
+    deadlines = slot.stream.deadlines
     if not deadlines.scope.cancelled_caught:
         return
     expired = deadlines.expired()

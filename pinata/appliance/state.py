@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import trio
 from cryptography import x509 as cx509
 
-from pinata.appliance.guard import Deadlines, Validation
+from pinata.appliance.guard import GuardedStream, GuardRules, Validation
 from pinata.appliance.journal import ConnectionRecord, Journal, RefusalTally
 from pinata.appliance.limits import ByteBudget, ConnectBackGate, ConnectionCaps, WorkBudget
 from pinata.appliance.page.history import History
@@ -27,11 +27,14 @@ MAX_SELFTALK_REPORTS = 4
 
 @dataclass(slots=True, eq=False)
 class Slot:
-    """A live connection as admission sees it: how to end it, and whether its peer
-    has authenticated or been served (only the others may be evicted). Equal
-    only to itself, and hashed so: it is its own key in `ApplianceState.live`."""
+    """A live connection as admission sees it: how to end it (its guarded
+    stream's `deadlines`), and whether its peer has authenticated or been
+    served (only the others may be evicted). Equal only to itself, and hashed
+    so: it is its own key in `ApplianceState.live`. It is also all that the
+    connection's task keeps of its connection: the task's outermost frame,
+    held twice while the peer stalls, holds the slot and no more (issue 18)."""
 
-    deadlines: Deadlines
+    stream: GuardedStream
     record: ConnectionRecord
     started: float  # trio's clock, when it was admitted
     evicted: bool = False
@@ -60,6 +63,8 @@ class ApplianceState:
     # Budgets before authentication (issue 11): bytes held, validation work.
     preauth: ByteBudget
     validation: Validation
+    # The per-connection rules of `GuardedStream`, shared by every connection.
+    guard_rules: GuardRules
     refusals: RefusalTally
     # The leaf certificates the piñata itself presents: a release to one of
     # them is the piñata talking to itself, not a break.
@@ -114,6 +119,10 @@ def build_state(
     prefixes = {"prefix_v4": budgets.network_prefix_v4, "prefix_v6": budgets.network_prefix_v6}
     own = [settings.server_credentials, settings.client_credentials, settings.https_credentials]
     history = History()
+    validation = Validation(
+        WorkBudget(budgets.validation_cpu_per_second, budgets.validation_cpu_burst,
+                   max_networks=budgets.max_tracked_networks, **prefixes),
+        budgets.validation_threads)
     return ApplianceState(
         settings=settings,
         server_config=server_config,
@@ -133,10 +142,9 @@ def build_state(
                              max_networks=budgets.max_tracked_networks, **prefixes),
         software=settings.software if settings.software is not None else installed_software(),
         preauth=ByteBudget(budgets.preauth_bytes_total),
-        validation=Validation(
-            WorkBudget(budgets.validation_cpu_per_second, budgets.validation_cpu_burst,
-                       max_networks=budgets.max_tracked_networks, **prefixes),
-            budgets.validation_threads),
+        validation=validation,
+        guard_rules=GuardRules(budgets.first_byte_timeout, budgets.step_timeout,
+                               budgets.preauth_bytes_per_connection, validation),
         refusals=RefusalTally(budgets.refusal_summary_top, budgets.max_tracked_networks),
         own_leaves=frozenset(c.chain[0] for c in own if c is not None),
         now=now,

@@ -167,6 +167,10 @@ class _Connection:
     """
 
     _is_client: bool
+    # Held by every handshake waiting for its peer: slotted, where a __dict__'s
+    # values cost about 100 bytes more (issue 18).
+    __slots__ = ("_ctx", "_deframer", "_handshake_buffer", "_handshake_total", "_out",
+                 "_pending_handshake", "_read", "_state", "_version", "_write", "trace")
 
     def __init__(self, state: State, ctx: HandshakeContext, *, tls12: bool) -> None:
         self._ctx = ctx
@@ -181,9 +185,12 @@ class _Connection:
         self._handshake_buffer: bytearray | None = None
         self._handshake_total = 0
         # Handshake messages waiting to be framed, and records waiting to be
-        # written, in order; each joined once per drain.
+        # written, in order; each joined once per drain. The records are a
+        # tuple, not a list: empty, it is the shared empty tuple, where an
+        # empty list is 56 bytes held by every handshake waiting for its peer
+        # (issue 18); a drain takes a few at most.
         self._pending_handshake = b""
-        self._out: list[bytes | memoryview] = []
+        self._out: tuple[bytes | memoryview, ...] = ()
         self.trace = Trace()
 
     # ---- public API ------------------------------------------------------
@@ -243,9 +250,8 @@ class _Connection:
         once the view and every view made from it are released, so holding
         it costs memory, never correctness. Write it out, then let it go."""
         out = self._out
-        data = out[0] if len(out) == 1 else b"".join(out)
-        out.clear()
-        return data
+        self._out = ()
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def send_application_data(self, data: bytes | memoryview) -> None:
         """Queue application data; `LocalProtocolError` unless established and open.
@@ -257,7 +263,7 @@ class _Connection:
             raise LocalProtocolError("application data can flow only on an established connection")
         if data:
             try:
-                self._out.append(write.protector.seal_reusing(_APPLICATION_DATA, data))
+                self._out += (write.protector.seal_reusing(_APPLICATION_DATA, data),)
             except SequenceExhausted as exhausted:
                 self._end()
                 raise LocalProtocolError(
@@ -309,12 +315,12 @@ class _Connection:
         self._pending_handshake = b""
         write = self._write
         if isinstance(write, WriteHandshake | WriteTraffic):
-            self._out.append(self._seal_many(write, _HANDSHAKE, data))
+            self._out += (self._seal_many(write, _HANDSHAKE, data),)
         elif isinstance(write, WritePlaintext):
             # §5.1: an initial ClientHello may carry 0x0301 for old middleboxes.
             version = TLS10 if write.first_flight and self._is_client else TLS12
-            self._out.append(
-                encode_plaintext_records(_HANDSHAKE, data, legacy_record_version=version)
+            self._out += (
+                encode_plaintext_records(_HANDSHAKE, data, legacy_record_version=version),
             )
             self._write = _WRITE_PLAINTEXT_AFTER_FIRST
 
@@ -327,14 +333,14 @@ class _Connection:
                 sealed = write.protector.seal(_ALERT, body)
             except SequenceExhausted:
                 return  # §5.3: no record can be protected any more, this alert included
-            self._out.append(sealed)
+            self._out += (sealed,)
         elif isinstance(write, WritePlaintext):
-            self._out.append(encode_plaintext_records(_ALERT, body))
+            self._out += (encode_plaintext_records(_ALERT, body),)
 
     def _send_key_update(self, request: KeyUpdateRequest) -> None:
         write, state = self._write, self._state
         assert isinstance(write, WriteTraffic) and isinstance(state, Established)
-        self._out.append(self._seal_many(write, _HANDSHAKE, KeyUpdate(request).encode()))
+        self._out += (self._seal_many(write, _HANDSHAKE, KeyUpdate(request).encode()),)
         self._state, protector = state.after_own_key_update()
         self._write = WriteTraffic(protector)
         self.trace.add("out", "KeyUpdate", request_update=int(request))
@@ -617,7 +623,7 @@ class _Connection:
                 self.trace.record("note", version_name(output.version))
             elif isinstance(output, SendChangeCipherSpec):
                 self._flush_handshake()
-                self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
+                self._out += (_CHANGE_CIPHER_SPEC_RECORD,)
             elif isinstance(output, Complete):
                 self._flush_handshake()
                 events.append(output.event)
@@ -632,7 +638,7 @@ class _Connection:
         if isinstance(output, SetWriteKeys12):
             # RFC 5246 §7.1: ChangeCipherSpec, then everything protected.
             self._flush_handshake()
-            self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
+            self._out += (_CHANGE_CIPHER_SPEC_RECORD,)
             self._write = WriteTraffic(output.protector)
         elif isinstance(output, SetReadKeys12):
             self._read = ReadAwaitingChangeCipherSpec(output.unprotector)
@@ -755,6 +761,7 @@ _SKIPPABLE = frozenset({Cause.record_undecryptable, Cause.protected_record_befor
 class ServerConnection(_Connection):
     """The server side: waits for a ClientHello."""
 
+    __slots__ = ()
     _is_client = False
 
     def __init__(
@@ -770,6 +777,7 @@ class ServerConnection(_Connection):
 class ClientConnection(_Connection):
     """The client side: its ClientHello is ready in `data_to_send()` at once."""
 
+    __slots__ = ()
     _is_client = True
 
     def __init__(

@@ -26,7 +26,7 @@ from typing import NamedTuple
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.hmac import HMAC
 
-from pinata.tls.suites import SuiteParams, hash_params
+from pinata.tls.suites import SUITES, SuiteParams, hash_params
 
 # RFC 8446 §7.1: HkdfLabel.label = "tls13 " + Label.
 _LABEL_PREFIX = b"tls13 "
@@ -304,3 +304,20 @@ class KeySchedule:
     def traffic_key_iv(self, secret: bytes) -> tuple[bytes, bytes]:
         """§7.3: the write key and write IV for a traffic secret."""
         return traffic_key_iv(self.params, secret)
+
+
+# One schedule per TLS 1.3 suite, made at import: a schedule is only its
+# suite's parameters and what its hash fixes, so every handshake of a suite
+# shares it, and one waiting for its peer holds none of its own (issue 18).
+_SCHEDULES: Mapping[int, KeySchedule] = MappingProxyType(
+    {suite: KeySchedule(params) for suite, params in SUITES.items()}
+)
+
+
+def schedule_for(params: SuiteParams) -> KeySchedule:
+    """The shared §7.1 schedule of `params`'s suite (TLS 1.3), or a new one
+    for parameters outside `SUITES` (a test's own)."""
+    schedule = _SCHEDULES.get(params.suite)
+    if schedule is None or schedule.params is not params:
+        return KeySchedule(params)
+    return schedule

@@ -6,10 +6,12 @@ and TLS 1.2's AEAD record protection (`RecordProtector12`, RFC 5246 §6.2.3.3).
 direction's traffic key each: one AEAD object per key, the per-record nonce
 computed as an integer XOR (§5.3), and zero-copy views where Python allows.
 
-A key is held as bytes until the first record that uses it (`_Keyed`): an
-AEAD object is about 2.5 KiB outside Python's allocator (cryptography keeps
-an OpenSSL cipher context per direction of use), and a server waiting for a
-client's second flight holds two keys it may never use (issue 18).
+A key is held as bytes until the first record that uses it (`_Keyed`), and
+a TLS 1.3 key as its traffic secret, from which that record derives key and
+IV (`_Direction`): an AEAD object is about 2.5 KiB outside Python's
+allocator (cryptography keeps an OpenSSL cipher context per direction of
+use), and a server waiting for a client's second flight holds two keys it
+may never use (issue 18).
 
 Bulk application data is sealed into one buffer per key that is reused
 (`seal_reusing`): records are laid out there as they go on the wire, so a
@@ -210,11 +212,11 @@ def encode_plaintext_records(
 
 
 class _Keyed:
-    """A traffic key as bytes, and its AEAD object from the first record
-    that uses it on. Before that, the key costs its 16 or 32 bytes; the AEAD
-    object, about 2.5 KiB of OpenSSL state outside Python's allocator, is
-    made only for a record sealed or opened: a stalled handshake never pays
-    for it."""
+    """A TLS 1.2 traffic key (from the key block) as bytes, and its AEAD
+    object from the first record that uses it on. Before that, the key
+    costs its 16 or 32 bytes; the AEAD object, about 2.5 KiB of OpenSSL
+    state outside Python's allocator, is made only for a record sealed or
+    opened: a stalled handshake never pays for it."""
 
     __slots__ = ("_aead", "_key", "_params")
 
@@ -233,14 +235,38 @@ class _Keyed:
         return aead
 
 
-class _Direction(_Keyed):
-    __slots__ = ("_iv", "sequence_number")
+class _Direction:
+    """One direction's TLS 1.3 record protection under one traffic secret.
+
+    As `_Keyed`, but from the secret itself: the key and IV (§7.3) are
+    derived with the AEAD object, by the first record that uses them, so
+    until then a direction holds the secret (a bytes object the handshake
+    state shares) and no key, IV or AEAD of its own. A server waiting for a
+    client's second flight holds two directions it may never use: their
+    keys and IVs were about 110 bytes each (issue 18)."""
+
+    __slots__ = ("_aead", "_iv", "_params", "_secret", "sequence_number")
 
     def __init__(self, params: SuiteParams, secret: bytes) -> None:
-        key, iv = traffic_key_iv(params, secret)
-        super().__init__(params, key)
-        self._iv = int.from_bytes(iv, "big")
+        if len(secret) != params.hash_len:
+            # Checked now, as deriving would: a wrong secret is our bug.
+            raise ValueError(f"{params.suite.name} takes a {params.hash_len}-byte secret")
+        self._params = params
+        self._secret = secret
+        self._aead: AEAD | None = None
+        # §7.3's write IV as an integer: 0 until `_built` derives it, which
+        # every record does before it makes a nonce.
+        self._iv = 0
         self.sequence_number = 0
+
+    def _built(self) -> AEAD:
+        """The key, IV and AEAD object, made now if no record has used them
+        yet. Callers write `self._aead or self._built()` before `_nonce`: no
+        call once they exist."""
+        key, iv = traffic_key_iv(self._params, self._secret)
+        self._iv = int.from_bytes(iv, "big")
+        aead = self._aead = self._params.aead(key)
+        return aead
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(sequence_number={self.sequence_number})"
@@ -413,9 +439,10 @@ class RecordUnprotector(_Direction):
             raise ProtocolError(Cause.record_undecryptable, "shorter than the tag")
         v = record.legacy_record_version
         header = bytes((_APPLICATION_DATA, (v >> 8) & 0xFF, v & 0xFF, length >> 8, length & 0xFF))
+        aead = self._aead or self._built()  # before the nonce: it derives the IV
         nonce = self._nonce_for_current()
         try:
-            plaintext = (self._aead or self._built()).decrypt(nonce, fragment, header)
+            plaintext = aead.decrypt(nonce, fragment, header)
         except (InvalidTag, ValueError):
             raise ProtocolError(Cause.record_undecryptable) from None
         self.sequence_number += 1

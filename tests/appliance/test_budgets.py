@@ -15,7 +15,13 @@ import pytest
 import trio
 import trio.testing
 
-from pinata.appliance.guard import CONNECTION_DEADLINE, Deadlines, GuardedStream, Refused
+from pinata.appliance.guard import (
+    CONNECTION_DEADLINE,
+    Deadlines,
+    GuardedStream,
+    GuardRules,
+    Refused,
+)
 from pinata.appliance.journal import FdLogWriter, LogWriter, RefusalTally, RotatingFile
 from pinata.appliance.limits import FIRST_BYTE, HELLO_BYTES, PREAUTH_MEMORY, STEP, ByteBudget
 from pinata.appliance.settings import Budgets, ConfigError, Limits, numbers_from
@@ -148,8 +154,9 @@ class _Peer:
 def _guarded(peer: _Peer, budget: ByteBudget | None = None, hello: int = 100) -> GuardedStream:
     deadlines = Deadlines(trio.current_time() + 30.0)
     return GuardedStream(peer, "192.0.2.1", deadlines=deadlines,  # type: ignore[arg-type]
-                         first_byte_timeout=2.0, step_timeout=5.0, preauth=budget,
-                         hello_bytes=hello)
+                         rules=GuardRules(first_byte_timeout=2.0, step_timeout=5.0,
+                                          hello_bytes=hello),
+                         preauth=budget)
 
 
 async def _limit_of(stream: GuardedStream, work: Callable[[], Awaitable[object]]) -> str | None:

@@ -20,7 +20,7 @@ import pytest
 import trio
 
 from pinata.appliance import proxied, run_selftalk
-from pinata.appliance.guard import Deadlines, GuardedStream
+from pinata.appliance.guard import Deadlines, GuardedStream, GuardRules
 from pinata.appliance.proxy_protocol import V2_SIGNATURE
 from pinata.appliance.settings import LISTENER_NAMES, ConfigError, Limits, load_config
 from pinata.cli import main
@@ -268,8 +268,9 @@ def test_only_a_signature_at_the_start_is_counted() -> None:
         async def head(chunks: list[bytes] = chunks) -> bytes:
             stream = GuardedStream(_Chunks(chunks), "192.0.2.1",  # type: ignore[arg-type]
                                    deadlines=Deadlines(trio.current_time() + 30.0),
-                                   first_byte_timeout=2.0, step_timeout=5.0, preauth=None,
-                                   hello_bytes=100)
+                                   rules=GuardRules(first_byte_timeout=2.0, step_timeout=5.0,
+                                                    hello_bytes=100),
+                                   preauth=None)
             with stream.deadlines.scope:
                 while await stream.receive_some(100):
                     pass

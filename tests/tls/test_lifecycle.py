@@ -240,8 +240,14 @@ def test_the_connection_keeps_no_flag_or_counter_of_its_own() -> None:
         "_out",
         "trace",
     }
-    assert set(vars(server)) == expected
-    assert set(vars(client)) == expected
+    for connection in (server, client):
+        # Slotted (issue 18): its fields are its classes' slots, and nothing
+        # can be added beside them.
+        assert not hasattr(connection, "__dict__")
+        fields = {name for cls in type(connection).__mro__
+                  for name in getattr(cls, "__slots__", ())}
+        assert fields == expected
+        assert all(hasattr(connection, name) for name in fields)
 
 
 def test_warning_alerts_during_the_handshake_are_limited_by_the_read_stage() -> None:

@@ -123,18 +123,24 @@ def _rewrite(
 ) -> None:
     """Rewrite one kind of outgoing handshake message (after it was hashed);
     a SendMessage may hold several messages back to back."""
-    original = connection._apply
-
     def rewrite(data: bytes) -> bytes:
         return b"".join(edit(m) if m[0] == msg_type else m for m in whole_messages(data))
 
-    def apply(outputs: list[Output], events: list[Event]) -> bool:
-        changed = [
-            SendMessage(rewrite(o.data)) if isinstance(o, SendMessage) else o for o in outputs
-        ]
-        return original(changed, events)
+    role = type(connection)
 
-    connection._apply = apply  # type: ignore[method-assign]
+    # A connection is slotted (no instance attribute can shadow a method):
+    # it becomes an instance of a subclass that rewrites what it applies.
+    class Rewriting(role):  # type: ignore[valid-type,misc]
+        __slots__ = ()
+
+        def _apply(self, outputs: list[Output], events: list[Event]) -> bool:
+            changed = [
+                SendMessage(rewrite(o.data)) if isinstance(o, SendMessage) else o
+                for o in outputs
+            ]
+            return bool(role._apply(self, changed, events))
+
+    connection.__class__ = Rewriting
 
 
 def _flip_last_byte(raw: bytes) -> bytes:

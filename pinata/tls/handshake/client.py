@@ -68,7 +68,7 @@ from pinata.tls.handshake.common import (
     send,
 )
 from pinata.tls.key_exchange import ClientKeyShare
-from pinata.tls.keyschedule import KeySchedule
+from pinata.tls.keyschedule import KeySchedule, schedule_for
 from pinata.tls.messages import (
     Certificate,
     CertificateRequest,
@@ -304,7 +304,7 @@ class ClientExpectServerHello:
         if self.retry_suite is None:
             transcript = transcript.select_hash(suite.hash_name)
         transcript = transcript.add(raw)
-        schedule = KeySchedule(suite)
+        schedule = schedule_for(suite)
         hs = schedule.handshake_secrets(shared_secret, transcript.digest())
         keys = _HandshakeKeys(
             config=self.config,

@@ -72,7 +72,7 @@ from pinata.tls.handshake.common import (
     send,
 )
 from pinata.tls.key_exchange import server_key_exchange
-from pinata.tls.keyschedule import HandshakeSecrets, KeySchedule
+from pinata.tls.keyschedule import HandshakeSecrets, KeySchedule, schedule_for
 from pinata.tls.messages import (
     Certificate,
     CertificateVerify,
@@ -132,13 +132,6 @@ def _certificate_note(certificates: int) -> Note:
     if certificates < len(_CERTIFICATE_NOTES):
         return _CERTIFICATE_NOTES[certificates]
     return Note("out", "Certificate", ("certificates", certificates))
-
-
-@value
-class Negotiated:
-    suite: SuiteParams
-    group: NamedGroup
-    scheme: SignatureScheme
 
 
 @value
@@ -327,7 +320,7 @@ def _send_server_hello(
     out.append(_SERVER_HELLO_NOTES.get((suite, group)) or _server_hello_note(suite, group))
     if hello.legacy_session_id and not sent_ccs:
         out.append(SendChangeCipherSpec())  # Appendix D.4, middlebox compatibility
-    schedule = KeySchedule(choices.suite)
+    schedule = schedule_for(choices.suite)
     hs = schedule.handshake_secrets(shared_secret, transcript.digest())
     out.append(SetWriteKeys(choices.suite, hs.server_handshake_traffic_secret, application=False))
     out.append(SetReadKeys(choices.suite, hs.client_handshake_traffic_secret, application=False))
@@ -388,7 +381,9 @@ def _server_flight(
     common = _AfterServerFlight(
         config=config,
         schedule=schedule,
-        negotiated=Negotiated(choices.suite, choices.group, choices.scheme),
+        suite=choices.suite,
+        group=choices.group,
+        scheme=choices.scheme,
         client_handshake_secret=hs.client_handshake_traffic_secret,
         client_application_secret=app.client_application_traffic_secret_0,
         server_application_secret=app.server_application_traffic_secret_0,
@@ -562,7 +557,12 @@ class ServerExpectSecondClientHello:
 class _AfterServerFlight:
     config: ServerConfig
     schedule: KeySchedule
-    negotiated: Negotiated
+    # What the hellos settled, for HandshakeComplete: fields of their own
+    # rather than one object of them, one object fewer per handshake
+    # waiting for the client's second flight (issue 18).
+    suite: SuiteParams
+    group: NamedGroup
+    scheme: SignatureScheme
     client_handshake_secret: bytes = field(repr=False)
     client_application_secret: bytes = field(repr=False)
     # Kept for KeyUpdate (§7.2): the Established state takes it over.
@@ -626,23 +626,22 @@ class ServerExpectFinished:
         assert isinstance(message, Finished)
         c = self.common
         check_finished(message, c.schedule, c.client_handshake_secret, self.transcript)
-        n = c.negotiated
         event = HandshakeComplete(
             version=TLS13,
-            cipher_suite=n.suite.suite,
-            group=n.group,
-            signature_scheme=n.scheme,
+            cipher_suite=c.suite.suite,
+            group=c.group,
+            signature_scheme=c.scheme,
             peer_signature_scheme=self.peer_scheme,
             peer=self.peer,
         )
         established = ServerEstablished(
-            n.suite,
+            c.suite,
             read_secret=c.client_application_secret,
             write_secret=c.server_application_secret,
         )
         return established, [
             _NOTE_FINISHED_IN,
-            SetReadKeys(n.suite, c.client_application_secret, application=True),
+            SetReadKeys(c.suite, c.client_application_secret, application=True),
             Complete(event),
         ]
 

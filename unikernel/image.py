@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from unikernel import sandbox, seccomp
+from pinata.lifetime import end_with_parent
 
 REPO = Path(__file__).resolve().parent.parent
 LOCK = Path(__file__).resolve().parent / "requirements.lock"
@@ -357,9 +357,7 @@ def run(image: Path, manifest: Path | None) -> int:
             # In the child, before exec: if this process is killed outright (it
             # cannot forward that), the launcher gets SIGTERM and stops its guest
             # as it does for ours, instead of serving on from a deleted tree.
-            seccomp.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGTERM)
-            if os.getppid() != runner:
-                os.kill(os.getpid(), signal.SIGTERM)
+            end_with_parent(runner, signal.SIGTERM)
 
         child = subprocess.Popen(boot_command(tree, chosen), preexec_fn=end_with_runner)
 

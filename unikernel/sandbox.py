@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pinata.lifetime import end_with_parent
 from unikernel import bpf, landlock, seccomp
 from unikernel import manifest as mf
 
@@ -86,7 +87,6 @@ class Report:
         }
 
 
-PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 CLONE_NEWUSER = 0x10000000
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -151,17 +151,6 @@ def _drop_identity(plan: Plan) -> str | None:
     if os.geteuid() == 0 or os.getegid() == 0:
         raise PermissionError("still root after dropping identity")
     return str(plan.empty_root)
-
-
-def _end_with_tender(tender_pid: int) -> None:
-    """Die when the tender does. Without it nothing answers the filter's
-    notifications (no connect-back, no accept on the connect-back port), and an
-    orphan would hold the listeners with no one left to stop it. prctl(2): a
-    change of credentials clears the parent-death signal, so this comes after
-    the identity is dropped; a tender that died before it is seen by getppid."""
-    seccomp.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != tender_pid:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # --- what this kernel and these privileges offer ------------------------------------
@@ -261,7 +250,9 @@ def close(plan: Plan, *, syscalls: Sequence[seccomp.Rule] | None = None) -> Repo
     """Apply every layer in order; raises (and the launcher refuses to run) on any failure."""
     root = os.geteuid() == 0
     chroot = _drop_identity(plan)
-    _end_with_tender(plan.tender_pid)
+    # Without its tender nothing answers the filter's notifications: the guest
+    # ends with it. After the identity change, which would clear this.
+    end_with_parent(plan.tender_pid, signal.SIGKILL)
     # Read now: getuid is not on the list once the filter is in.
     uid, gid = os.getuid(), os.getgid()
     limits = _limit(plan)

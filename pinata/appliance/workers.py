@@ -31,6 +31,7 @@ from types import FrameType
 from pinata.appliance import server
 from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
 from pinata.appliance.shared_counters import SharedCounters, WorkerView
+from pinata.lifetime import end_with_parent
 
 # Restart backoff: the first restart after this, doubling for each death that
 # comes within STABLE_AFTER of its start, up to BACKOFF_MAX.
@@ -121,9 +122,10 @@ class Supervisor:
             worker.listeners = self.bind()
         sys.stdout.flush()
         sys.stderr.flush()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
-            self._be_worker(worker.index)
+            self._be_worker(worker.index, parent)
         # The worker holds its listeners alone: when it dies they close with it, and
         # the kernel sends new connections to the living workers' sets at once.
         for sock in worker.listeners.values():
@@ -132,9 +134,12 @@ class Supervisor:
         worker.pid, worker.started, worker.restart_at = pid, time.monotonic(), None
         _say("started", worker=worker.index, pid=pid)
 
-    def _be_worker(self, index: int) -> None:
+    def _be_worker(self, index: int, parent: int) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)
+        # A parent killed outright cannot stop us as `_stop` does: the kernel
+        # sends the same SIGTERM, so no worker serves on without its parent.
+        end_with_parent(parent, signal.SIGTERM)
         mine = self.workers[index].listeners
         assert mine is not None
         for other in self.workers:

@@ -319,3 +319,40 @@ def test_the_readme_states_these_figures() -> None:
     assert (f"first after {BACKOFF_FIRST} s, doubling while deaths come within "
             f"{STABLE_AFTER:.0f} s of a start, up to {BACKOFF_MAX:.0f} s") in section
     assert f"1 to {MAX_WORKERS}" in section
+
+
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie nobody reaps (its parent is dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rpartition(")")[2].split()[0] == "Z"
+
+
+def test_workers_end_with_a_parent_killed_outright(tmp_path: Path) -> None:
+    """SIGKILL cannot be passed on: each worker's parent-death signal (SIGTERM,
+    what the parent would have sent) ends it, so none serves on, orphaned."""
+    appliance = Appliance(start(["serve", "--config", str(_config(tmp_path, 2))]))
+    threading.Thread(target=appliance.read_stdout, daemon=True).start()
+    pids: list[int] = []
+    try:
+        for _ in range(2):
+            pids.append(int(str(appliance.next_event("workers", "started")["pid"])))
+        listening = appliance.next_event("listening")
+        port = int(listening["tls_server"]["port"])  # type: ignore[index]
+        assert all(not _ended(pid) for pid in pids)
+        appliance.process.kill()
+        appliance.process.wait(timeout=10)
+        deadline = time.monotonic() + TIMEOUT
+        while not all(_ended(pid) for pid in pids):
+            assert time.monotonic() < deadline, f"workers {pids} outlived their parent"
+            time.sleep(0.02)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    finally:
+        if appliance.process.poll() is None:
+            appliance.process.kill()
+        for pid in pids:  # what this test looks for, should it have outlived
+            if not _ended(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -29,6 +29,7 @@ from pinata.appliance.workers import BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER, r
 from tests.appliance.harness import client_context, read_all, toy_path, written
 from tests.appliance.test_cli import start
 from tests.appliance.test_settings import GOOD, write_config
+from tests.pids import ended
 
 SECRET = b"the secret"  # what write_config puts in the secret file
 TIMEOUT = 20.0
@@ -321,14 +322,6 @@ def test_the_readme_states_these_figures() -> None:
     assert f"1 to {MAX_WORKERS}" in section
 
 
-def _ended(pid: int) -> bool:
-    """Gone, or a zombie nobody reaps (its parent is dead)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rpartition(")")[2].split()[0] == "Z"
-
 
 def test_workers_end_with_a_parent_killed_outright(tmp_path: Path) -> None:
     """SIGKILL cannot be passed on: each worker's parent-death signal (SIGTERM,
@@ -341,11 +334,11 @@ def test_workers_end_with_a_parent_killed_outright(tmp_path: Path) -> None:
             pids.append(int(str(appliance.next_event("workers", "started")["pid"])))
         listening = appliance.next_event("listening")
         port = int(listening["tls_server"]["port"])  # type: ignore[index]
-        assert all(not _ended(pid) for pid in pids)
+        assert all(not ended(pid) for pid in pids)
         appliance.process.kill()
         appliance.process.wait(timeout=10)
         deadline = time.monotonic() + TIMEOUT
-        while not all(_ended(pid) for pid in pids):
+        while not all(ended(pid) for pid in pids):
             assert time.monotonic() < deadline, f"workers {pids} outlived their parent"
             time.sleep(0.02)
         with pytest.raises(ConnectionRefusedError):
@@ -354,5 +347,5 @@ def test_workers_end_with_a_parent_killed_outright(tmp_path: Path) -> None:
         if appliance.process.poll() is None:
             appliance.process.kill()
         for pid in pids:  # what this test looks for, should it have outlived
-            if not _ended(pid):
+            if not ended(pid):
                 os.kill(pid, signal.SIGKILL)

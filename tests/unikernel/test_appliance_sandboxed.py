@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.pids import ended
 from tests.unikernel.harness import TOY, Launched, listening_socket, toy_address, write_manifest
 
 SECRET = (TOY / "secret.wif").read_bytes()
@@ -268,14 +269,6 @@ def test_an_ephemeral_ca_minted_at_start_serves_its_anchor(tmp_path: Path) -> No
     assert "filtered" not in exit_event, run.stderr
 
 
-def _ended(pid: int) -> bool:
-    """Gone, or a zombie nobody reaps (its parent, the tender, is dead)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rpartition(")")[2].split()[0] == "Z"
-
 
 def test_a_killed_tender_takes_its_guest_with_it(tmp_path: Path) -> None:
     """SIGKILL cannot be forwarded: the guest's parent-death signal ends it, so no
@@ -288,15 +281,15 @@ def test_a_killed_tender_takes_its_guest_with_it(tmp_path: Path) -> None:
         guest = run.wait_event("listening")["pid"]
         run.wait_event("sandbox")
         assert secret_over_tls_server(ports["tls_server"]) == SECRET
-        assert not _ended(guest)
+        assert not ended(guest)
         run.kill()
         deadline = time.monotonic() + TIMEOUT
-        while not _ended(guest):
+        while not ended(guest):
             assert time.monotonic() < deadline, f"guest {guest} outlived its tender"
             time.sleep(0.02)
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", ports["tls_server"]), timeout=5).close()
     finally:
         run.kill()
-        if guest is not None and not _ended(guest):
+        if guest is not None and not ended(guest):
             os.kill(guest, signal.SIGKILL)  # the orphan this test looks for

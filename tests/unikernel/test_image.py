@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pids import ended, state_and_parent
 from tests.unikernel.harness import REPO, TOY, Launched, listening_socket, write_manifest
 from unikernel import image
 
@@ -205,14 +206,6 @@ def test_the_toy_image_is_the_size_the_readmes_state(toy: image.Built) -> None:
         assert abs(toy.size / 1_000_000 - float(found.group(1))) <= 0.1, (readme, toy.size)
 
 
-def _parent_and_state(pid: int) -> tuple[int, str] | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return None
-    fields = stat.rpartition(")")[2].split()
-    return int(fields[1]), fields[0]
-
 
 def test_a_killed_runner_stops_the_image(toy: image.Built, tmp_path: Path) -> None:
     """`python -m unikernel run` killed outright cannot forward its signal: its
@@ -227,20 +220,19 @@ def test_a_killed_runner_stops_the_image(toy: image.Built, tmp_path: Path) -> No
             run.ports()
             guest = run.wait_event("listening")["pid"]
             run.wait_event("sandbox")
-            found = _parent_and_state(guest)
+            found = state_and_parent(guest)
             assert found is not None
-            launcher = found[0]
+            launcher = found[1]
             assert launcher != run.process.pid  # the runner keeps the unpacked tree
             left = [guest, launcher]
             run.kill()
             deadline = time.monotonic() + 20
             for pid in left:
-                while (state := _parent_and_state(pid)) is not None and state[1] != "Z":
+                while not ended(pid):
                     assert time.monotonic() < deadline, f"{pid} outlived the runner"
                     time.sleep(0.02)
         finally:
             run.kill()
             for pid in left:  # what this test looks for, should it have outlived
-                state = _parent_and_state(pid)
-                if state is not None and state[1] != "Z":
+                if not ended(pid):
                     os.kill(pid, signal.SIGKILL)

@@ -1,6 +1,8 @@
-"""Handshake message bodies (RFC 8446 §4), one immutable struct each
-(`codec.wire`), whose fields (each with its wire kind, in the RFC struct's
-order) are its schema.
+"""Handshake message bodies (RFC 8446 §4), one struct each (`codec.wire`),
+whose fields (each with its wire kind, in the RFC struct's order) are its
+schema. Immutable as mypy sees them (no assignment type-checks), not at run
+time: module-level instances shared by every connection (a config's
+extensions, constant hellos' parts) rely on that check.
 
 `parse` reads a body from a `Reader` (the handshake header is the framer's
 business) and `serialize` writes one; `encode` gives the whole message,

@@ -6,8 +6,8 @@ key, a secret, a transcript hash or application data. It is bounded so a
 peer that sends a thousand KeyUpdates cannot grow it.
 
 An entry is the handlers' own `Note`; the trace keeps its fields in one
-flat list and rebuilds the entries only when read (issue 18), so what a
-stalled handshake holds is three list slots per entry (24 bytes, where an
+flat tuple and rebuilds the entries only when read (issue 18), so what a
+stalled handshake holds is three tuple slots per entry (24 bytes, where an
 entry object is 56 or more), and an entry's details are one flat tuple
 (key, value, key, value) rather than a tuple of pairs. Measured, 200
 server connections waiting for the client's second flight: 3,447 bytes

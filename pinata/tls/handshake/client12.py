@@ -30,8 +30,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from pinata.tls.config import (
-    TLS12_HELLO_EXTENSIONS,
-    TLS12_ONLY_SCHEMES,
     ClientConfig,
     Credentials,
     VerifiedPeer,
@@ -108,11 +106,6 @@ _SERVER_HELLO_EXTENSIONS = frozenset(
         ExtensionType.renegotiation_info,
     )
 )
-
-
-def offered_schemes(config: ClientConfig) -> tuple[int, ...]:
-    """What our signature_algorithms lists (`ClientConfig.offered_schemes`)."""
-    return config.offered_schemes
 
 
 def _transcript(suite: SuiteParams, messages: bytes) -> Transcript:
@@ -253,7 +246,7 @@ class Client12ExpectServerKeyExchange:
         scheme = check_signature12(
             message.algorithm,
             message.signature,
-            offered_schemes(hellos.config),
+            hellos.config.offered_schemes,
             self.peer.leaf_public_key,
             server_key_exchange_content(
                 hellos.client_random, hellos.server_random, message.params()
@@ -439,8 +432,6 @@ Client12State = (
 )
 
 __all__ = [
-    "TLS12_HELLO_EXTENSIONS",
-    "TLS12_ONLY_SCHEMES",
     "Client12ExpectCertificate",
     "Client12ExpectCertificateRequestOrDone",
     "Client12ExpectChangeCipherSpec",
@@ -448,6 +439,5 @@ __all__ = [
     "Client12ExpectServerHelloDone",
     "Client12ExpectServerKeyExchange",
     "Client12State",
-    "offered_schemes",
     "server_hello",
 ]

@@ -8,7 +8,6 @@ import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import field
 from datetime import datetime
-from itertools import chain
 
 from pinata.tls.config import Credentials, PeerAuthenticator, PeerRejected, VerifiedPeer
 from pinata.tls.constants import ExtensionType, SignatureScheme, enum_name
@@ -20,7 +19,7 @@ from pinata.tls.messages import Certificate, CertificateEntry, CertificateVerify
 from pinata.tls.record import RecordProtector12, RecordUnprotector12
 from pinata.tls.signatures import certificate_verify_message, verify
 from pinata.tls.suites import SuiteParams
-from pinata.tls.trace import TraceEntry, TraceValue
+from pinata.tls.trace import TraceEntry, TraceValue, flatten
 from pinata.tls.transcript import Transcript
 from pinata.tls.values import value
 
@@ -136,12 +135,12 @@ Output = (
 
 def note_in(what: str, **details: TraceValue) -> Note:
     """A trace entry for a message received."""
-    return Note("in", what, tuple(chain.from_iterable(details.items())) if details else ())
+    return Note("in", what, flatten(details))
 
 
 def note_out(what: str, **details: TraceValue) -> Note:
     """A trace entry for a message sent."""
-    return Note("out", what, tuple(chain.from_iterable(details.items())) if details else ())
+    return Note("out", what, flatten(details))
 
 
 def send(message: bytes, transcript: Transcript, out: list[Output]) -> Transcript:

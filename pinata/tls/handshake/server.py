@@ -459,7 +459,7 @@ class ServerExpectClientHello:
         exts = extension_map(message.extensions)
         version, offered = _choose_version(self.config, message, exts)
         if version == TLS12:
-            return server12.start(self.config, ctx, message, raw)
+            return server12.start(self.config, ctx, message, raw, exts)
         choices = _check_client_hello(self.config, message, exts, offered)
         notes: list[Output] = [
             Note(

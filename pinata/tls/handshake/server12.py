@@ -50,7 +50,6 @@ from pinata.tls.handshake.common import (
     SetReadKeys12,
     SetWriteKeys12,
     chain_notes,
-    extension_map,
     judge_chain,
     note_in,
     note_out,
@@ -240,11 +239,13 @@ def _server_key_exchange(
 
 
 def start(
-    config: ServerConfig, ctx: HandshakeContext, hello: ClientHello, raw: bytes
+    config: ServerConfig, ctx: HandshakeContext, hello: ClientHello, raw: bytes,
+    exts: dict[int, bytes],
 ) -> tuple[Server12State, list[Output]]:
-    """The server's first flight for a TLS 1.2 ClientHello: ServerHello,
+    """The server's first flight for a TLS 1.2 ClientHello (`exts`: its
+    extensions by type, as the version choice read them): ServerHello,
     Certificate, ServerKeyExchange, [CertificateRequest], ServerHelloDone."""
-    offer = _decode_offer(extension_map(hello.extensions))
+    offer = _decode_offer(exts)
     _check_offer(hello, offer)
     choices = _choose(config, hello, offer)
     server_random = _server_random(ctx, config)

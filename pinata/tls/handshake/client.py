@@ -46,6 +46,8 @@ from pinata.tls.extensions import (
 from pinata.tls.handshake import client12
 from pinata.tls.handshake.client12 import Client12State
 from pinata.tls.handshake.common import (
+    NOTE_FINISHED_IN,
+    NOTE_FINISHED_OUT,
     ChooseVersion,
     Complete,
     HandshakeContext,
@@ -101,8 +103,6 @@ def _hello_extensions(config: ClientConfig, shares: tuple[ClientKeyShare, ...]) 
 # their details flat (`Note`'s comment in common.py).
 _NOTE_ENCRYPTED_EXTENSIONS = note_in("EncryptedExtensions")
 _NOTE_CERTIFICATE_REQUEST = note_in("CertificateRequest")
-_NOTE_FINISHED_IN = note_in("Finished")
-_NOTE_FINISHED_OUT = note_out("Finished")
 _TLS13_NAME = version_name(TLS13)
 
 
@@ -492,7 +492,7 @@ class ClientExpectFinished:
         transcript = self.transcript.add(raw)
         app = k.schedule.application_secrets(k.handshake_secret, transcript.digest())
         out: list[Output] = [
-            _NOTE_FINISHED_IN,
+            NOTE_FINISHED_IN,
             SetReadKeys(k.suite, app.server_application_traffic_secret_0, application=True),
         ]
         if k.compatibility_mode and not k.sent_ccs:
@@ -502,7 +502,7 @@ class ClientExpectFinished:
             transcript, our_scheme = self._authenticate(transcript, out)
         finished = finished_message(k.schedule, k.client_handshake_secret, transcript)
         send(finished.encode(), transcript, out)
-        out.append(_NOTE_FINISHED_OUT)
+        out.append(NOTE_FINISHED_OUT)
         out.append(SetWriteKeys(k.suite, app.client_application_traffic_secret_0, application=True))
         event = HandshakeComplete(
             version=TLS13,

@@ -54,6 +54,8 @@ from pinata.tls.extensions import (
     RenegotiationInfo,
 )
 from pinata.tls.handshake.common import (
+    NOTE_FINISHED_IN,
+    NOTE_FINISHED_OUT,
     ChooseVersion,
     Complete,
     HandshakeContext,
@@ -356,7 +358,7 @@ def _second_flight(
     # the server's keys wait for its ChangeCipherSpec.
     out += [SetWriteKeys12(protector), note_out("ChangeCipherSpec")]
     messages = _send(finished.encode(), messages, out)
-    out += [note_out("Finished"), SetReadKeys12(unprotector)]
+    out += [NOTE_FINISHED_OUT, SetReadKeys12(unprotector)]
     our_scheme = None if ours is None else ours[1]
     state = Client12ExpectChangeCipherSpec(
         exchange, master, our_scheme, _transcript(suite, messages)
@@ -419,7 +421,7 @@ class Client12ExpectFinished:
         )
         # No secret survives: TLS 1.2 has no KeyUpdate, and we never resume.
         established = ClientEstablished(suite, None, None, version=TLS12)
-        return established, [note_in("Finished"), Complete(event)]
+        return established, [NOTE_FINISHED_IN, Complete(event)]
 
 
 Client12State = (

@@ -143,6 +143,12 @@ def note_out(what: str, **details: TraceValue) -> Note:
     return Note("out", what, flatten(details))
 
 
+# The Finished notes, the same in every handshake of either role and
+# version: built once.
+NOTE_FINISHED_IN = note_in("Finished")
+NOTE_FINISHED_OUT = note_out("Finished")
+
+
 def send(message: bytes, transcript: Transcript, out: list[Output]) -> Transcript:
     """Queue `message` in `out`; the transcript with it added."""
     out.append(SendMessage(message))

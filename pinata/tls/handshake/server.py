@@ -51,6 +51,8 @@ from pinata.tls.extensions import (
 )
 from pinata.tls.handshake import server12
 from pinata.tls.handshake.common import (
+    NOTE_FINISHED_IN,
+    NOTE_FINISHED_OUT,
     ChooseVersion,
     Complete,
     HandshakeContext,
@@ -91,8 +93,6 @@ from pinata.tls.values import value
 _SUPPORTED_VERSIONS_TLS13 = SupportedVersionsServerHello(TLS13).to_extension()
 _NOTE_ENCRYPTED_EXTENSIONS = note_out("EncryptedExtensions")
 _NOTE_CERTIFICATE_REQUEST = note_out("CertificateRequest")
-_NOTE_FINISHED_OUT = note_out("Finished")
-_NOTE_FINISHED_IN = note_in("Finished")
 _TLS13_NAME = version_name(TLS13)
 
 
@@ -353,7 +353,7 @@ def _send_encrypted_flight(
     )
     finished = finished_message(schedule, server_handshake_secret, transcript)
     transcript = send(finished.encode(), transcript, out)
-    out.append(_NOTE_FINISHED_OUT)
+    out.append(NOTE_FINISHED_OUT)
     return transcript
 
 
@@ -640,7 +640,7 @@ class ServerExpectFinished:
             write_secret=c.server_application_secret,
         )
         return established, [
-            _NOTE_FINISHED_IN,
+            NOTE_FINISHED_IN,
             SetReadKeys(c.suite, c.client_application_secret, application=True),
             Complete(event),
         ]

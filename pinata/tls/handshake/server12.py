@@ -42,6 +42,8 @@ from pinata.tls.extensions import (
     TypedExtension,
 )
 from pinata.tls.handshake.common import (
+    NOTE_FINISHED_IN,
+    NOTE_FINISHED_OUT,
     ChooseVersion,
     Complete,
     HandshakeContext,
@@ -448,11 +450,11 @@ class Server12ExpectFinished:
         # No secret survives: TLS 1.2 has no KeyUpdate, and we never resume.
         established = ServerEstablished(suite, None, None, version=TLS12)
         return established, [
-            note_in("Finished"),
+            NOTE_FINISHED_IN,
             SetWriteKeys12(self.keys.protector),
             SendMessage(finished.encode()),
             note_out("ChangeCipherSpec"),
-            note_out("Finished"),
+            NOTE_FINISHED_OUT,
             Complete(event),
         ]
 

@@ -34,6 +34,7 @@ from pinata.appliance.limits import (
     network_of,
 )
 from pinata.appliance.tls_stream import Engine
+from pinata.tls.constants import MAX_CIPHERTEXT, RECORD_HEADER_LEN
 from pinata.tls.events import Event, HandshakeComplete
 
 # Engine states in which the peer's next flight carries its first handshake
@@ -54,6 +55,8 @@ VALIDATING_STATES = frozenset({"ServerExpectCertificate", "ClientExpectServerHel
 # looks for at the end. No more: a 12-byte bytes is 45 bytes (a 48-byte
 # block), 16 would take a 64-byte one, held by every connection (issue 18).
 HEAD_BYTES = 12
+# The most one TLS record takes on the wire (RFC 8446 §5.2).
+LARGEST_RECORD = RECORD_HEADER_LEN + MAX_CIPHERTEXT
 # What `Deadlines.expired` names when the connection's own deadline fired.
 CONNECTION_DEADLINE = "connection deadline"
 
@@ -251,8 +254,7 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         # held while the peer stalls, and its locals and stack slots with it.
         if self._unread:
             return self._take_unread(max_bytes)
-        self._before_read()
-        data = await self.inner.receive_some(max_bytes)
+        data = await self.inner.receive_some(self._before_read(max_bytes))
         return self._after_read(data)
 
     def _take_unread(self, max_bytes: int | None) -> bytes:
@@ -260,14 +262,25 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         data, self._unread = self._unread[:n], self._unread[n:]
         return data
 
-    def _before_read(self) -> None:
-        if (not self.hello_done and self._preauth is not None
-                and self.received > self.rules.hello_bytes):
-            # Checked before the next read, once the engine has seen the last: one
-            # read may end the hello and carry what follows it (TLS 1.2 packs the
-            # ServerHello and a large Certificate into the same records).
-            raise Refused(HELLO_BYTES)
+    def _before_read(self, max_bytes: int | None) -> int | None:
+        """Check the hello allowance and set the peer's deadline before a read;
+        the most the read may take."""
+        if not self.hello_done and self._preauth is not None:
+            room = self.rules.hello_bytes - self.received
+            if room < 0:
+                # Checked before the next read, once the engine has seen the last:
+                # one read may end the hello and carry what follows it (TLS 1.2
+                # packs the ServerHello and a large Certificate into the same records).
+                raise Refused(HELLO_BYTES)
+            # While the hello is incomplete a read takes at most the rest of the
+            # allowance and one record (the one that may complete the hello),
+            # whatever its reader asks for (TLSStream asks for four records): a
+            # connection holds at most `hello_bytes` and one record of the
+            # global budget before the check above ends it.
+            if max_bytes is None or max_bytes > room + LARGEST_RECORD:
+                max_bytes = room + LARGEST_RECORD
         self.deadlines.wait_for_peer(FIRST_BYTE if self.silent else STEP, self._deadline)
+        return max_bytes
 
     def _after_read(self, received: bytes | bytearray) -> bytes:
         data = bytes(received)

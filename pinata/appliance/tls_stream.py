@@ -1,7 +1,7 @@
 """A trio Stream that speaks TLS through our sans-I/O engine.
 
 The engine takes bytes and returns events; this adapter is the only place
-they meet a socket. Reads are bounded (one record's worth at a time), every
+they meet a socket. Reads are bounded (four records' worth at a time), every
 write drains whatever the engine queued, so several records share one socket
 write: a whole flight costs one receive and one send, and nothing else
 yields to the event loop (trio's `Lock` does, on every acquire, even when

@@ -296,6 +296,53 @@ def test_hello_bytes_per_connection() -> None:
     assert limit == HELLO_BYTES and held == 120
 
 
+class _Flood:
+    """A peer with `total` bytes ready at once that hands over what each read
+    asks for, and notes the sizes asked."""
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+        self.asked: list[int | None] = []
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        self.asked.append(max_bytes)
+        n = min(self.left, max_bytes if max_bytes is not None else 1 << 16)
+        self.left -= n
+        await trio.lowlevel.checkpoint()
+        return b"x" * n
+
+    async def aclose(self) -> None:
+        pass
+
+
+def test_a_read_before_the_hello_takes_no_more_than_the_allowance() -> None:
+    """README, "Memory before authentication": 16 KiB per connection until its
+    hello is complete. A reader asking for four records (TLSStream) still gets
+    no more than the rest of that allowance and one record (16,645 bytes) per
+    read, so the connection is refused holding at most 16 KiB and one record,
+    not a whole large read."""
+
+    async def main() -> tuple[str | None, int, list[int | None]]:
+        budget = ByteBudget(1 << 20)
+        peer = _Flood(200_000)
+        stream = GuardedStream(peer, "192.0.2.1",  # type: ignore[arg-type]
+                               deadlines=Deadlines(trio.current_time() + 30.0),
+                               rules=GuardRules(first_byte_timeout=2.0, step_timeout=5.0,
+                                                hello_bytes=16_384),
+                               preauth=budget)
+
+        async def read_fours() -> None:
+            while True:
+                await stream.receive_some(4 * 16_384)
+
+        limit = await _limit_of(stream, read_fours)
+        return limit, budget.in_use, peer.asked
+
+    limit, held, asked = _run(main)  # type: ignore[misc]
+    assert limit == HELLO_BYTES
+    assert held == 16_384 + 16_645 and asked == [16_384 + 16_645]
+
+
 def test_global_preauth_budget() -> None:
     async def main() -> list[str]:
         budget = ByteBudget(250)

@@ -7,9 +7,10 @@ returns a value or raises `ProtocolError(decode_error)`.
 A struct is declared once: a class decorated with `wire` whose fields, in
 the RFC's order, carry their wire kind (`Annotated[int, U16]`,
 `Annotated[bytes, Vector(2, 1)]`, `list_of(...)`, a nested struct's
-`struct_kind`). `wire` makes it an immutable dataclass-like struct and
-compiles the declaration, at the struct's first use, into its `__init__`,
-reader and writer, so no field order or bound is written twice.
+`struct_kind`). `wire` makes it a dataclass-like struct, immutable as mypy
+sees it (not at run time, and not slotted), and compiles the declaration,
+at the struct's first use, into its `__init__`, reader and writer, so no
+field order or bound is written twice.
 """
 
 from __future__ import annotations
@@ -219,15 +220,8 @@ class Vector:
 
     def read_u16s(self, r: Reader) -> tuple[int, ...]:
         """A vector of uint16 (`item` must be 2)."""
-        data = r._opaque(self.prefix, self.minimum, self.bound)  # `read`, one call fewer
-        if len(data) % 2:
-            _not_items(len(data), 2)
+        data = self.read(r)
         return struct.unpack(f">{len(data) // 2}H", data)
-
-    def check(self, length: int) -> None:
-        """`ValueError` unless `length` bytes fit this vector (a local mistake)."""
-        if not self.minimum <= length <= self.bound or length % self.item:
-            _unfit(length, self.minimum, self.bound)
 
     def write(self, w: Writer, data: bytes) -> None:
         """`data` with its length prefix; `ValueError` if out of bounds."""
@@ -259,7 +253,7 @@ class Vector:
     def close(self, w: Writer, start: int) -> None:
         """Fill in the prefix reserved at `start`; `ValueError` if out of bounds."""
         n = len(w._buf) - start - self.prefix
-        if not self.minimum <= n <= self.bound or n % self.item:  # `check`, inline
+        if not self.minimum <= n <= self.bound or n % self.item:
             _unfit(n, self.minimum, self.bound)
         w._buf[start : start + self.prefix] = n.to_bytes(self.prefix, "big")
 

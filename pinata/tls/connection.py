@@ -265,10 +265,7 @@ class _Connection:
             try:
                 self._out += (write.protector.seal_reusing(_APPLICATION_DATA, data),)
             except SequenceExhausted as exhausted:
-                self._end()
-                raise LocalProtocolError(
-                    "sequence number exhausted; the connection is closed"
-                ) from exhausted
+                raise self._exhausted() from exhausted
 
     def close(self) -> None:
         """Queue close_notify (§6.1); the peer may still send until it closes too."""
@@ -303,10 +300,13 @@ class _Connection:
         try:
             return write.protector.seal_many(content_type, data)
         except SequenceExhausted as exhausted:
-            self._end()
-            raise LocalProtocolError(
-                "sequence number exhausted; the connection is closed"
-            ) from exhausted
+            raise self._exhausted() from exhausted
+
+    def _exhausted(self) -> LocalProtocolError:
+        """§5.3: our write sequence number would wrap, so no record can be
+        protected any more: the connection ends; the error to raise."""
+        self._end()
+        return LocalProtocolError("sequence number exhausted; the connection is closed")
 
     def _flush_handshake(self) -> None:
         if not self._pending_handshake:
@@ -628,13 +628,14 @@ class _Connection:
                 self._flush_handshake()
                 events.append(output.event)
             else:
-                read_keys_changed |= self._apply_rare(output)
+                self._apply_rare(output)
         self.trace.record("state", type(self._state).__name__)
         return read_keys_changed
 
-    def _apply_rare(self, output: SetWriteKeys12 | SetReadKeys12 | SkipEarlyData) -> bool:
+    def _apply_rare(self, output: SetWriteKeys12 | SetReadKeys12 | SkipEarlyData) -> None:
         """TLS 1.2's key changes and the skipping of early data: once per
-        handshake of that kind at most."""
+        handshake of that kind at most. None changes the keys of the record
+        being read (TLS 1.2's read keys wait for ChangeCipherSpec)."""
         if isinstance(output, SetWriteKeys12):
             # RFC 5246 §7.1: ChangeCipherSpec, then everything protected.
             self._flush_handshake()
@@ -646,7 +647,6 @@ class _Connection:
             read = self._read
             assert isinstance(read, ReadPlaintext | ReadHandshake)
             self._read = ReadSkippingEarlyData(read, MAX_EARLY_DATA_SKIPPED)
-        return False
 
     def _on_post_handshake(
         self, state: ServerEstablished | ClientEstablished, message: object

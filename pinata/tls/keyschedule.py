@@ -26,17 +26,12 @@ from typing import NamedTuple
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.hmac import HMAC
 
-from pinata.tls.suites import SUITES, SuiteParams, hash_params
+from pinata.tls.suites import HASH_ALGORITHMS, HASH_LENGTHS, SUITES, SuiteParams, hash_params
 
 # RFC 8446 §7.1: HkdfLabel.label = "tls13 " + Label.
 _LABEL_PREFIX = b"tls13 "
 
 
-# The only hashes TLS 1.3 suites name (RFC 8446 §B.4); the objects are
-# stateless descriptions, shared.
-_ALGORITHMS: Mapping[str, hashes.HashAlgorithm] = MappingProxyType(
-    {"sha256": hashes.SHA256(), "sha384": hashes.SHA384()}
-)
 
 
 def _hmac(hash_name: str, key: bytes, message: bytes) -> bytes:
@@ -46,7 +41,7 @@ def _hmac(hash_name: str, key: bytes, message: bytes) -> bytes:
     Several messages under one key copy a keyed `HMAC` instead (inline:
     its methods are C, and a helper would be one Python frame per HMAC).
     """
-    state = HMAC(key, _ALGORITHMS[hash_name])
+    state = HMAC(key, HASH_ALGORITHMS[hash_name])
     state.update(message)
     return state.finalize()
 
@@ -64,15 +59,12 @@ def _hkdf_label(label: bytes, context: bytes, length: int) -> bytes:
     return length.to_bytes(2, "big") + bytes((len(full),)) + full + bytes((len(context),)) + context
 
 
-_HASH_LEN = {"sha256": 32, "sha384": 48}
-
-
 def hkdf_expand(hash_name: str, prk: bytes, info: bytes, length: int) -> bytes:
     """HKDF-Expand (RFC 5869 §2.3)."""
-    if length <= _HASH_LEN.get(hash_name, 0):
+    if length <= HASH_LENGTHS.get(hash_name, 0):
         # Every TLS 1.3 label needs one block: T(1) = HMAC(PRK, info || 0x01).
         return _hmac(hash_name, prk, info + b"\x01")[:length]
-    keyed = HMAC(prk, _ALGORITHMS[hash_name])
+    keyed = HMAC(prk, HASH_ALGORITHMS[hash_name])
     out = b""
     block = b""
     counter = 1
@@ -105,7 +97,7 @@ def hkdf_expand_label(
     hash_name: str, secret: bytes, label: bytes, context: bytes, length: int
 ) -> bytes:
     """HKDF-Expand-Label(Secret, Label, Context, Length) (RFC 8446 §7.1)."""
-    if length <= _HASH_LEN.get(hash_name, 0) and len(context) <= 255:
+    if length <= HASH_LENGTHS.get(hash_name, 0) and len(context) <= 255:
         # One block, as every TLS 1.3 label needs: T(1) = HMAC(PRK, info || 0x01).
         info = b"".join((_label_head(label, length), bytes((len(context),)), context, b"\x01"))
         return _hmac(hash_name, secret, info)[:length]
@@ -169,7 +161,7 @@ def _per_hash(hash_name: str, hash_len: int) -> _PerHash:
     empty_hash = hash_params(hash_name)[0]().digest()
     return _PerHash(
         hash_len=hash_len,
-        algorithm=_ALGORITHMS[hash_name],
+        algorithm=HASH_ALGORITHMS[hash_name],
         zeros=zeros,
         empty_hash=empty_hash,
         early_secret=early,
@@ -195,7 +187,7 @@ def traffic_key_iv(params: SuiteParams, secret: bytes) -> tuple[bytes, bytes]:
         )
     # Every suite's key and IV are shorter than its hash: one HMAC block
     # each, both under the traffic secret, which is keyed once.
-    key = HMAC(secret, _ALGORITHMS[name])
+    key = HMAC(secret, HASH_ALGORITHMS[name])
     iv = key.copy()
     key.update(_empty_context_info(b"key", key_len))
     iv.update(_empty_context_info(b"iv", iv_len))

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives import hmac
 
-_HASH_LEN = {"sha256": 32, "sha384": 48}
-_HASHES: dict[str, hashes.HashAlgorithm] = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384()}
+from pinata.tls.suites import HASH_ALGORITHMS, HASH_LENGTHS
+
 # RFC 5246 §8.1: master_secret is always 48 bytes.
 MASTER_SECRET_LEN = 48
 # RFC 5246 §7.4.9: verify_data_length is 12 for every suite we speak.
@@ -32,7 +32,7 @@ def prf(hash_name: str, secret: bytes, label: bytes, seed: bytes, length: int) -
     length (at most 1024 bytes); returns exactly `length` bytes. Raises
     `ValueError` for another hash or length (a local mistake, never peer input).
     """
-    if hash_name not in _HASH_LEN:
+    if hash_name not in HASH_LENGTHS:
         raise ValueError(f"no TLS 1.2 PRF over {hash_name!r}")
     if not 0 <= length <= _MAX_OUTPUT:
         raise ValueError(f"PRF output of {length} bytes")
@@ -43,7 +43,7 @@ def prf(hash_name: str, secret: bytes, label: bytes, seed: bytes, length: int) -
     # afresh per call and, under OpenSSL 3, looks the MAC and the hash up
     # by name each time (issue 18: 2-5 us per HMAC inside a handshake,
     # against a fraction of that for a copy).
-    keyed = hmac.HMAC(secret, _HASHES[hash_name])
+    keyed = hmac.HMAC(secret, HASH_ALGORITHMS[hash_name])
     # §5: A(0) = seed, A(i) = HMAC_hash(secret, A(i-1));
     # P_hash = HMAC_hash(secret, A(1) + seed) + HMAC_hash(secret, A(2) + seed) + ...
     a = full_seed

@@ -391,7 +391,7 @@ class RecordProtector(_Direction):
         seq = self._take(max(1, -(-n // MAX_PLAINTEXT)))
         encrypt, iv, source = (self._aead or self._built()).encrypt_into, self._iv, memoryview(data)
         pos = 0
-        full = n // MAX_PLAINTEXT if len(inner) == MAX_INNER_PLAINTEXT else 0
+        full = n // MAX_PLAINTEXT  # with one, `inner` is a full record's (both callers)
         if full:
             # Bulk: every full record has the same header and the type byte in
             # the same place, so only the content is copied and the nonce made.

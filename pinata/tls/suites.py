@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from pinata.tls.constants import CipherSuite
@@ -142,6 +143,17 @@ def lookup_suite12(value: int) -> SuiteParams | None:
 def lookup_suite(value: int) -> SuiteParams | None:
     """The parameters of a TLS 1.3 suite we implement, or None (any other value)."""
     return SUITES.get(value)
+
+
+# The hashes our suites name (TLS 1.3's, RFC 8446 §B.4; TLS 1.2's PRF
+# hashes, RFC 5288 §3, RFC 5289 §3.2, RFC 7905 §2), as `cryptography`'s
+# stateless descriptions for its HMAC (shared), and their lengths.
+HASH_ALGORITHMS: MappingProxyType[str, hashes.HashAlgorithm] = MappingProxyType(
+    {"sha256": hashes.SHA256(), "sha384": hashes.SHA384()}
+)
+HASH_LENGTHS: MappingProxyType[str, int] = MappingProxyType(
+    {name: algorithm.digest_size for name, algorithm in HASH_ALGORITHMS.items()}
+)
 
 
 def hash_params(hash_name: str) -> tuple[Callable[[], _Hash], int]:

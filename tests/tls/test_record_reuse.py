@@ -14,7 +14,7 @@ import pytest
 from pinata.tls.config import ClientConfig, Credentials, ServerConfig
 from pinata.tls.connection import ClientConnection, ServerConnection
 from pinata.tls.constants import MAX_PLAINTEXT, CipherSuite, ContentType
-from pinata.tls.errors import AlertDescription, ProtocolError
+from pinata.tls.errors import AlertDescription, LocalProtocolError, ProtocolError
 from pinata.tls.events import ApplicationData
 from pinata.tls.keyschedule import traffic_key_iv
 from pinata.tls.record import (
@@ -279,3 +279,16 @@ def test_engine_hands_out_views_that_stay_intact_until_released(suite: CipherSui
         if isinstance(e, ApplicationData)
     )
     assert received == one + two + one + two
+
+
+def test_application_data_past_the_last_sequence_number_ends_the_connection() -> None:
+    """§5.3: a batch that would wrap the write sequence number is refused whole
+    (`LocalProtocolError`), and the connection is over: nothing more is sent."""
+    server, _ = _established_pair(CipherSuite.TLS_AES_128_GCM_SHA256)
+    protector = server._write.protector  # type: ignore[union-attr]
+    protector.sequence_number = 2**64 - 2  # two records left
+    with pytest.raises(LocalProtocolError, match="sequence number exhausted"):
+        server.send_application_data(bytes(3 * MAX_PLAINTEXT))
+    assert server.data_to_send() == b""
+    with pytest.raises(LocalProtocolError):
+        server.send_application_data(b"x")

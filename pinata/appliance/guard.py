@@ -34,6 +34,7 @@ from pinata.appliance.limits import (
     network_of,
 )
 from pinata.appliance.tls_stream import Engine
+from pinata.appliance.transport import SocketTransport
 from pinata.tls.constants import MAX_CIPHERTEXT, RECORD_HEADER_LEN
 from pinata.tls.events import Event, HandshakeComplete
 
@@ -349,6 +350,17 @@ class GuardedStream(trio.abc.HalfCloseableStream):
 
     async def wait_send_all_might_not_block(self) -> None:
         await self.inner.wait_send_all_might_not_block()
+
+    def close_now(self) -> bool:
+        """Close at once, with no checkpoint, if the stream beneath is our own
+        socket (`SocketTransport`), giving back what the peer's bytes held of
+        the budget as `aclose` does; False, and nothing done, otherwise."""
+        inner = self.inner
+        if not isinstance(inner, SocketTransport):
+            return False
+        self.authenticated()
+        inner.close()
+        return True
 
     async def aclose(self) -> None:
         self.authenticated()

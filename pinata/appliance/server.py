@@ -34,7 +34,7 @@ from pinata.appliance.settings import LISTENER_NAMES, ApplianceSettings
 from pinata.appliance.shared_counters import SnapshotTooLarge, WorkerView
 from pinata.appliance.state import ApplianceState, Slot, build_state, utc_now
 from pinata.appliance.tls_stream import TLSFailed, TLSStream
-from pinata.appliance.transport import SocketTransport, accept
+from pinata.appliance.transport import accept
 from pinata.appliance.web import serve_http
 from pinata.tls.connection import ServerConnection
 from pinata.tls.events import HandshakeComplete
@@ -180,11 +180,7 @@ async def _ended(state: ApplianceState, slot: Slot, logged: bool, untrusted: boo
     _account(state, guarded, slot, logged, untrusted)
     try:
         # Here, not in the handlers (which leave it open): its owner closes it.
-        stream = guarded.inner
-        if isinstance(stream, SocketTransport):
-            guarded.authenticated()
-            stream.close()
-        else:
+        if not guarded.close_now():
             await guarded.aclose()
     finally:
         state.caps.release(slot.record.peer[0], slot.record.listener)
